@@ -1,0 +1,289 @@
+//! Per-counter aggregation: which buckets a sample writes into which retention file
+//! (storage.md §3.5 gauges, §3.6 event counters and their collation window).
+//!
+//! The logic here is pure: it turns samples and flush ticks into an ordered list of
+//! `(retention file index, bucket)` AGGREGATE writes, which the store applies in order.
+//! Issuing exactly the reference's sequence of writes is what makes the headers'
+//! cumulative fields come out identical.
+
+use crate::format::Bucket;
+
+/// Collation window length (the reference's `BUCKETS_PER_COLLATION_WINDOW`).
+pub const WINDOW: usize = 5;
+
+/// A sample as it reaches a counter: a single value or a pre-aggregated bucket.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample {
+    pub time: i64,
+    pub sum: f64,
+    pub sum_sq: f64,
+    pub min: f64,
+    pub max: f64,
+    pub count: u64,
+}
+
+impl Sample {
+    pub fn value(time: i64, v: f64) -> Sample {
+        Sample {
+            time,
+            sum: v,
+            sum_sq: v * v,
+            min: v,
+            max: v,
+            count: 1,
+        }
+    }
+}
+
+/// Why a sample was not recorded (each maps to an `istatd.counter.*` counter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reject {
+    FromFuture,
+    FromPast,
+    /// Zero count or inconsistent min/avg/max (`counter.rejected`).
+    Rejected,
+}
+
+/// Writes produced by one step: `(file index, bucket)`, applied in order with AGGREGATE.
+pub type Writes = Vec<(usize, Bucket)>;
+
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    bucket: Bucket,
+    writes: u32,
+    time: i64,
+}
+
+impl Slot {
+    const UNSET: Slot = Slot {
+        bucket: Bucket::EMPTY,
+        writes: 0,
+        time: 0,
+    };
+    fn at(t: i64) -> Slot {
+        Slot {
+            bucket: Bucket::empty_at(t),
+            writes: 0,
+            time: t,
+        }
+    }
+}
+
+/// The 5-bucket collation window of an event counter (memory only).
+#[derive(Debug, Clone)]
+pub struct Collation {
+    interval: i64,
+    slots: [Slot; WINDOW],
+}
+
+impl Collation {
+    pub fn new(finest_interval: i64) -> Collation {
+        Collation {
+            interval: finest_interval.max(1),
+            slots: [Slot::UNSET; WINDOW],
+        }
+    }
+
+    /// Times of the window buckets (0 when not started).
+    pub fn times(&self) -> [i64; WINDOW] {
+        self.slots.map(|s| s.time)
+    }
+
+    /// Record an event sample into a counter with `files` retention files.
+    pub fn record(&mut self, t: i64, v: f64, now: i64, files: usize) -> Result<Writes, Reject> {
+        let f = self.interval;
+        if t > now + f {
+            return Err(Reject::FromFuture);
+        }
+        if t < self.slots[0].time {
+            return Err(Reject::FromPast);
+        }
+        let t = t - t % f;
+        let mut writes = Writes::new();
+        let mut i = self.find(t);
+        if i == WINDOW {
+            if self.slots[0].time == 0 {
+                for k in 0..WINDOW {
+                    self.slots[WINDOW - 1 - k] = Slot::at(t - k as i64 * f);
+                }
+            } else {
+                self.maybe_shift(t, files, &mut writes);
+            }
+            i = self.find(t);
+        }
+        if i == WINDOW {
+            // Cannot happen for t >= slots[0].time after a shift; be safe.
+            return Err(Reject::FromPast);
+        }
+        let slot = &mut self.slots[i];
+        slot.bucket.collated_update(v / f as f64, t);
+        slot.writes += 1;
+        if slot.writes & (slot.writes - 1) == 0 {
+            writes.push((0, slot.bucket));
+        }
+        Ok(writes)
+    }
+
+    fn find(&self, t: i64) -> usize {
+        self.slots
+            .iter()
+            .position(|s| s.time <= t && t < s.time + self.interval)
+            .unwrap_or(WINDOW)
+    }
+
+    fn maybe_shift(&mut self, t: i64, files: usize, writes: &mut Writes) {
+        while t >= self.slots[WINDOW - 1].time + self.interval {
+            if !self.shift(files, writes) {
+                break;
+            }
+        }
+    }
+
+    fn shift(&mut self, files: usize, writes: &mut Writes) -> bool {
+        if self.slots[0].time == 0 {
+            return false;
+        }
+        for s in &self.slots {
+            writes.push((0, s.bucket));
+        }
+        for file in 1..files {
+            writes.push((file, self.slots[0].bucket));
+        }
+        self.slots.copy_within(1.., 0);
+        let top = self.slots[WINDOW - 2].time + self.interval;
+        self.slots[WINDOW - 1] = Slot::at(top);
+        true
+    }
+
+    /// Periodic flush: shift until the top bucket is past `now + 2F`.
+    pub fn flush(&mut self, now: i64, files: usize) -> Writes {
+        let mut w = Writes::new();
+        self.maybe_shift(now + self.interval * (WINDOW as i64 / 2), files, &mut w);
+        w
+    }
+
+    /// Admin `flush`: five more shifts, then the periodic rule.
+    pub fn force_flush(&mut self, now: i64, files: usize) -> Writes {
+        let mut w = Writes::new();
+        let target = self.slots[WINDOW - 1].time + self.interval * WINDOW as i64;
+        self.maybe_shift(target, files, &mut w);
+        w.extend(self.flush(now, files));
+        w
+    }
+
+    /// Counter close (the reference's destructor).
+    pub fn close(&mut self, now: i64, files: usize) -> Writes {
+        let mut w = Writes::new();
+        if now - self.slots[WINDOW - 1].time > 60 * 5 {
+            let target = self.slots[WINDOW - 1].time + self.interval * WINDOW as i64;
+            self.maybe_shift(target, files, &mut w);
+        } else {
+            self.maybe_shift(now + self.interval * (WINDOW as i64 / 2), files, &mut w);
+        }
+        w
+    }
+}
+
+/// Gauge acceptance (daemon/StatCounter.cpp `record`, non-collated branch): the bucket
+/// written into every retention file, or why it was rejected.
+pub fn gauge_bucket(s: &Sample, now: i64) -> Result<Bucket, Reject> {
+    if s.time > now + 60 {
+        return Err(Reject::FromFuture);
+    }
+    if s.count == 0 {
+        return Err(Reject::Rejected);
+    }
+    let avg = s.sum / s.count as f64;
+    let eps = |x: f64| x.abs() * 0.0001;
+    if s.min > s.max + eps(s.max) || avg + eps(avg) < s.min || avg > s.max + eps(s.max) {
+        return Err(Reject::Rejected);
+    }
+    Ok(Bucket {
+        time: s.time,
+        sum: s.sum,
+        sum_sq: s.sum_sq as f32,
+        min: s.min as f32,
+        max: s.max as f32,
+        count: s.count as i32,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_sample_opens_window_and_writes_once() {
+        let mut c = Collation::new(10);
+        let w = c.record(1600000000, 2.0, 1600002700, 2).unwrap();
+        assert_eq!(
+            c.times(),
+            [1599999960, 1599999970, 1599999980, 1599999990, 1600000000]
+        );
+        assert_eq!(w.len(), 1);
+        assert_eq!(w[0].1.sum, 0.2);
+        // Second write to the same bucket (writes = 2, a power of two) writes again;
+        // the third does not.
+        assert_eq!(c.record(1600000001, 1.0, 1600002700, 2).unwrap().len(), 1);
+        assert_eq!(c.record(1600000002, 1.0, 1600002700, 2).unwrap().len(), 0);
+        assert_eq!(
+            c.record(1599999950, 1.0, 1600002700, 2),
+            Err(Reject::FromPast)
+        );
+        assert_eq!(
+            c.record(1600002711, 1.0, 1600002700, 2),
+            Err(Reject::FromFuture)
+        );
+    }
+
+    #[test]
+    fn shift_writes_window_then_coarse() {
+        let mut c = Collation::new(10);
+        c.record(100, 10.0, 1000, 3).unwrap();
+        let w = c.record(110, 10.0, 1000, 3).unwrap();
+        // One shift: 5 finest writes, oldest to each of 2 coarser files, then the
+        // first collation of the new bucket.
+        assert_eq!(
+            w.iter().map(|x| x.0).collect::<Vec<_>>(),
+            vec![0, 0, 0, 0, 0, 1, 2, 0]
+        );
+        assert_eq!(w[5].1.time, 60);
+        assert_eq!(c.times(), [70, 80, 90, 100, 110]);
+        let w = c.flush(110, 3);
+        // Shift until top + F > now + 2F: top becomes 130.
+        assert_eq!(c.times()[4], 130);
+        assert_eq!(w.len(), 2 * 7);
+        let w = c.force_flush(110, 3);
+        assert_eq!(c.times()[4], 180);
+        assert_eq!(w.len(), 5 * 7);
+    }
+
+    #[test]
+    fn gauge_rules() {
+        let now = 1000;
+        assert!(gauge_bucket(&Sample::value(1060, 1.0), now).is_ok());
+        assert_eq!(
+            gauge_bucket(&Sample::value(1061, 1.0), now),
+            Err(Reject::FromFuture)
+        );
+        let bad = Sample {
+            time: 1,
+            sum: 10.0,
+            sum_sq: 100.0,
+            min: 20.0,
+            max: 30.0,
+            count: 1,
+        };
+        assert_eq!(gauge_bucket(&bad, now), Err(Reject::Rejected));
+        let zero = Sample {
+            count: 0,
+            ..Sample::value(1, 1.0)
+        };
+        assert_eq!(gauge_bucket(&zero, now), Err(Reject::Rejected));
+        let b = gauge_bucket(&Sample::value(5, 0.1), now).unwrap();
+        assert_eq!(
+            (b.sum, b.sum_sq, b.min),
+            (0.1, (0.1f64 * 0.1) as f32, 0.1f32)
+        );
+    }
+}

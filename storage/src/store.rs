@@ -1,0 +1,1489 @@
+//! The on-disk store of one shard: a directory tree of counter files, read and written
+//! through glommio DMA files (storage.md §4, §5, §8, §9).
+//!
+//! Memory per file is kept small and files stay closed when idle:
+//! - every known file has a [`FileEntry`] (its relative path, and once touched, its
+//!   [`FileState`]: the header and a few bookkeeping fields);
+//! - bucket pages live in one bounded LRU page cache per store; dirty pages stay there
+//!   until a flush (or an eviction) writes them;
+//! - descriptors live in a bounded LRU; a file is reopened on demand.
+//!
+//! A `Store` belongs to one executor (it is `!Send`); every method runs on it and never
+//! blocks: disk I/O goes through glommio, directory work through `spawn_blocking`.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::Instant;
+
+use glommio::io::{DmaFile, OpenOptions};
+use glommio::sync::Semaphore;
+
+use crate::counter::{gauge_bucket, Collation, Reject, Sample, Writes};
+use crate::format::{
+    Bucket, CreateParams, FormatError, Header, FLAG_COLLATED, FLAG_COUNTER_AGGREGATE,
+    FLAG_TRAILING, HEADER_SIZE, PAGE_SIZE,
+};
+use crate::lru::Lru;
+use crate::query::{self, QueryParams, QueryResult};
+use crate::retention::Retention;
+use crate::statfile::{FileState, Mode, PutReport, Slots};
+
+/// `--allocation-strategy` (storage.md §4.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Allocation {
+    /// 1: reserve every block at creation.
+    Full,
+    /// 2: sparse; zero pages are holes.
+    Sparse,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub root: PathBuf,
+    pub retentions: Vec<Retention>,
+    pub allocation: Allocation,
+    /// Descriptors this store may keep open at once.
+    pub max_open_files: usize,
+    /// 8 KiB pages this store may keep in memory.
+    pub page_cache_pages: usize,
+    /// Parent ("rollup") creation; false = `--dont-recursively-create-counters`.
+    pub create_parents: bool,
+}
+
+impl StoreOptions {
+    pub fn new(root: impl Into<PathBuf>, retentions: Vec<Retention>) -> StoreOptions {
+        StoreOptions {
+            root: root.into(),
+            retentions,
+            allocation: Allocation::Full,
+            max_open_files: 16_000,
+            page_cache_pages: 4096,
+            create_parents: true,
+        }
+    }
+}
+
+/// A file's handle: dense slot plus generation (storage.md §8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FileId {
+    pub slot: u32,
+    pub gen: u32,
+}
+
+/// Result of [`Store::lookup`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    Found(FileId),
+    Bad,
+    Absent,
+}
+
+#[derive(Debug)]
+pub enum StoreError {
+    Io(io::Error),
+    /// A file refused by validation (storage.md §1.3), with its path.
+    Bad(String, FormatError),
+    /// A FileId whose slot was reused or removed.
+    Gone,
+    Exists(String),
+    Invalid(String),
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreError::Io(e) => write!(f, "I/O error: {e}"),
+            StoreError::Bad(p, e) => write!(f, "{p}: {e}"),
+            StoreError::Gone => write!(f, "file is gone"),
+            StoreError::Exists(p) => write!(f, "{p}: file exists"),
+            StoreError::Invalid(m) => write!(f, "{m}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+impl From<io::Error> for StoreError {
+    fn from(e: io::Error) -> Self {
+        StoreError::Io(e)
+    }
+}
+
+impl From<glommio::GlommioError<()>> for StoreError {
+    fn from(e: glommio::GlommioError<()>) -> Self {
+        StoreError::Io(e.into())
+    }
+}
+
+/// Why `record` did not store a sample.
+#[derive(Debug)]
+pub enum RecordError {
+    Rejected(Reject),
+    Store(StoreError),
+}
+
+impl From<StoreError> for RecordError {
+    fn from(e: StoreError) -> Self {
+        RecordError::Store(e)
+    }
+}
+
+/// Internal counters of a store (published as `istatd.store.*` / `istatd.counter.*`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct StoreStats {
+    pub files: u64,
+    pub counters: u64,
+    pub counters_created: u64,
+    pub files_created: u64,
+    pub bad_files: u64,
+    pub from_future: u64,
+    pub from_past: u64,
+    pub rejected: u64,
+    pub too_old: u64,
+    pub page_hits: u64,
+    pub page_misses: u64,
+    pub page_writes: u64,
+    pub header_writes: u64,
+    pub write_errors: u64,
+    pub open_files: u64,
+    pub open_files_peak: u64,
+    pub fd_opens: u64,
+    pub cached_pages: u64,
+}
+
+struct FileEntry {
+    gen: u32,
+    rel: Box<str>,
+    state: Option<Box<FileState>>,
+    bad: bool,
+    dirty_pages: Vec<u32>,
+}
+
+struct CounterEntry {
+    /// Retention files in `--retention` order; `None` = not on disk yet.
+    files: Vec<Option<FileId>>,
+    collation: Option<Box<Collation>>,
+}
+
+struct Page {
+    data: Box<[u8]>,
+    dirty: bool,
+}
+
+type PageKey = (FileId, u32);
+
+/// An open descriptor; counts itself so the peak can be reported.
+struct OpenFile {
+    file: DmaFile,
+    open: Rc<Cell<u64>>,
+}
+
+impl Drop for OpenFile {
+    fn drop(&mut self) {
+        self.open.set(self.open.get() - 1);
+    }
+}
+
+struct Inner {
+    files: Vec<Option<FileEntry>>,
+    free_slots: Vec<u32>,
+    by_rel: HashMap<Box<str>, FileId>,
+    bad_rel: HashMap<Box<str>, ()>,
+    counters: HashMap<Box<str>, CounterEntry>,
+    pages: Lru<PageKey, Page>,
+    /// Page images being written; loads take them from here, not from disk.
+    writing: HashMap<PageKey, (u64, Rc<[u8]>)>,
+    write_seq: u64,
+    fds: Lru<FileId, Rc<OpenFile>>,
+    stats: StoreStats,
+}
+
+/// The store of one shard.
+pub struct Store {
+    opts: StoreOptions,
+    root: PathBuf,
+    inner: RefCell<Inner>,
+    /// Serializes mutations that await between computing and applying writes.
+    write_lock: Semaphore,
+    open_count: Rc<Cell<u64>>,
+}
+
+/// Relative directory of a counter key: dots become slashes.
+pub fn counter_dir(key: &str) -> String {
+    key.replace('.', "/")
+}
+
+fn page_offset(page: u32) -> u64 {
+    (PAGE_SIZE as u64) * (page as u64 + 1)
+}
+
+fn is_event_header(h: &Header) -> bool {
+    h.flags & FLAG_COLLATED != 0
+}
+
+impl Store {
+    /// Open (creating if needed) the store directory and scan it.
+    pub async fn open(opts: StoreOptions) -> Result<Store, StoreError> {
+        if opts.retentions.is_empty() {
+            return Err(StoreError::Invalid("no retention given".into()));
+        }
+        let root = opts.root.clone();
+        let root2 = root.clone();
+        let root = glommio::executor()
+            .spawn_blocking(move || -> io::Result<PathBuf> {
+                std::fs::create_dir_all(&root2)?;
+                prime_probe_file(&root2)?;
+                std::fs::canonicalize(&root2)
+            })
+            .await
+            .map_err(|e| {
+                StoreError::Io(io::Error::new(e.kind(), format!("{}: {e}", root.display())))
+            })?;
+        prime_iopoll_probe(&root).await;
+        let open_count = Rc::new(Cell::new(0));
+        let store = Store {
+            inner: RefCell::new(Inner {
+                files: Vec::new(),
+                free_slots: Vec::new(),
+                by_rel: HashMap::new(),
+                bad_rel: HashMap::new(),
+                counters: HashMap::new(),
+                pages: Lru::new(opts.page_cache_pages.max(16)),
+                writing: HashMap::new(),
+                write_seq: 0,
+                fds: Lru::new(opts.max_open_files.max(4)),
+                stats: StoreStats::default(),
+            }),
+            opts,
+            root,
+            write_lock: Semaphore::new(1),
+            open_count,
+        };
+        store.scan().await?;
+        Ok(store)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn options(&self) -> &StoreOptions {
+        &self.opts
+    }
+
+    pub fn stats(&self) -> StoreStats {
+        let inner = self.inner.borrow();
+        let mut s = inner.stats;
+        s.files = inner.by_rel.len() as u64;
+        s.counters = inner.counters.len() as u64;
+        s.open_files = self.open_count.get();
+        s.cached_pages = inner.pages.len() as u64;
+        s
+    }
+
+    /// Counter keys known to this store, sorted.
+    pub fn counter_keys(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .inner
+            .borrow()
+            .counters
+            .keys()
+            .map(|k| k.to_string())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Whether a counter is an event counter (None when unknown or not yet loaded).
+    pub fn is_event_counter(&self, key: &str) -> Option<bool> {
+        let inner = self.inner.borrow();
+        let c = inner.counters.get(key)?;
+        let id = c.files.first()?.as_ref()?;
+        let e = inner.entry(*id)?;
+        e.state.as_ref().map(|s| is_event_header(&s.header))
+    }
+
+    // ----- start-up scan -------------------------------------------------------------
+
+    async fn scan(&self) -> Result<(), StoreError> {
+        let root = self.root.clone();
+        let started = Instant::now();
+        let dirs = glommio::executor()
+            .spawn_blocking(move || walk_store(&root))
+            .await
+            .map_err(StoreError::Io)?;
+        let names: Vec<&str> = self
+            .opts
+            .retentions
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect();
+        let mut inner = self.inner.borrow_mut();
+        let mut nfiles = 0usize;
+        for (dir, files) in dirs {
+            let complete = names.iter().all(|n| files.iter().any(|f| f == n));
+            if !self.opts.create_parents && !complete {
+                continue;
+            }
+            let mut slots = vec![None; names.len()];
+            for f in &files {
+                let rel = format!("{dir}/{f}");
+                let id = inner.add_file(rel.into());
+                nfiles += 1;
+                if let Some(i) = names.iter().position(|n| n == f) {
+                    slots[i] = Some(id);
+                }
+            }
+            let key = dir.replace('/', ".");
+            inner.counters.insert(
+                key.into(),
+                CounterEntry {
+                    files: slots,
+                    collation: None,
+                },
+            );
+        }
+        let secs = started.elapsed().as_secs_f64();
+        tracing::info!(
+            root = %self.root.display(),
+            counters = inner.counters.len(),
+            files = nfiles,
+            seconds = secs,
+            "store scan done"
+        );
+        Ok(())
+    }
+
+    // ----- descriptors and pages -----------------------------------------------------
+
+    fn abs_path(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    async fn fd(&self, id: FileId) -> Result<Rc<OpenFile>, StoreError> {
+        let rel = {
+            let mut inner = self.inner.borrow_mut();
+            if let Some(f) = inner.fds.get_mut(&id) {
+                return Ok(f.clone());
+            }
+            inner.entry(id).ok_or(StoreError::Gone)?.rel.clone()
+        };
+        let path = self.abs_path(&rel);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .dma_open(&path)
+            .await
+            .map_err(|e| {
+                StoreError::Io(io::Error::new(
+                    io::ErrorKind::Other,
+                    format!("{}: {e}", path.display()),
+                ))
+            })?;
+        self.open_count.set(self.open_count.get() + 1);
+        let of = Rc::new(OpenFile {
+            file,
+            open: self.open_count.clone(),
+        });
+        let mut inner = self.inner.borrow_mut();
+        inner.stats.fd_opens += 1;
+        inner.stats.open_files_peak = inner.stats.open_files_peak.max(self.open_count.get());
+        if let Some(existing) = inner.fds.get_mut(&id) {
+            return Ok(existing.clone());
+        }
+        // Evicted descriptors close when their last in-flight user drops them.
+        drop(inner.fds.insert(id, of.clone()));
+        Ok(of)
+    }
+
+    /// Read one bucket page from disk (or from an in-flight write of it).
+    async fn read_page(&self, id: FileId, page: u32) -> Result<Box<[u8]>, StoreError> {
+        if let Some((_, data)) = self.inner.borrow().writing.get(&(id, page)) {
+            return Ok(data.to_vec().into_boxed_slice());
+        }
+        let fd = self.fd(id).await?;
+        let r = fd
+            .file
+            .read_at_aligned(page_offset(page), PAGE_SIZE)
+            .await
+            .map_err(io::Error::from)?;
+        let mut data = vec![0u8; PAGE_SIZE].into_boxed_slice();
+        let n = r.len().min(PAGE_SIZE);
+        data[..n].copy_from_slice(&r[..n]);
+        Ok(data)
+    }
+
+    /// Make `pages` of a file resident in the page cache.
+    async fn ensure_pages(&self, id: FileId, pages: &[u32]) -> Result<(), StoreError> {
+        for &p in pages {
+            {
+                let mut inner = self.inner.borrow_mut();
+                if inner.pages.get_mut(&(id, p)).is_some() {
+                    inner.stats.page_hits += 1;
+                    continue;
+                }
+                inner.stats.page_misses += 1;
+            }
+            let data = self.read_page(id, p).await?;
+            let evicted = {
+                let mut inner = self.inner.borrow_mut();
+                if inner.pages.contains(&(id, p)) {
+                    continue; // someone else loaded it meanwhile: theirs may be newer
+                }
+                inner.pages.insert((id, p), Page { data, dirty: false })
+            };
+            self.write_back_evicted(evicted).await;
+        }
+        Ok(())
+    }
+
+    async fn write_back_evicted(&self, evicted: Vec<(PageKey, Page)>) {
+        for ((id, p), page) in evicted {
+            if !page.dirty {
+                continue;
+            }
+            let (seq, data) = {
+                let mut inner = self.inner.borrow_mut();
+                inner.write_seq += 1;
+                let seq = inner.write_seq;
+                let data: Rc<[u8]> = Rc::from(page.data);
+                inner.writing.insert((id, p), (seq, data.clone()));
+                if let Some(e) = inner.entry_mut(id) {
+                    e.dirty_pages.retain(|&x| x != p);
+                }
+                (seq, data)
+            };
+            if let Err(e) = self.write_page(id, p, &data).await {
+                tracing::error!(error = %e, "page write-back failed");
+                self.inner.borrow_mut().stats.write_errors += 1;
+            }
+            self.inner.borrow_mut().finish_writing((id, p), seq);
+        }
+    }
+
+    async fn write_page(&self, id: FileId, page: u32, data: &[u8]) -> Result<(), StoreError> {
+        let fd = self.fd(id).await?;
+        let mut buf = fd.file.alloc_dma_buffer(PAGE_SIZE);
+        buf.as_bytes_mut().copy_from_slice(&data[..PAGE_SIZE]);
+        fd.file
+            .write_at(buf, page_offset(page))
+            .await
+            .map_err(io::Error::from)?;
+        self.inner.borrow_mut().stats.page_writes += 1;
+        Ok(())
+    }
+
+    async fn write_header(&self, id: FileId, header: &[u8; HEADER_SIZE]) -> Result<(), StoreError> {
+        let fd = self.fd(id).await?;
+        let mut buf = fd.file.alloc_dma_buffer(PAGE_SIZE);
+        let b = buf.as_bytes_mut();
+        b.fill(0);
+        b[..HEADER_SIZE].copy_from_slice(header);
+        fd.file.write_at(buf, 0).await.map_err(io::Error::from)?;
+        self.inner.borrow_mut().stats.header_writes += 1;
+        Ok(())
+    }
+
+    // ----- loading files -------------------------------------------------------------
+
+    /// Make sure a file's header is in memory (validating it on first touch).
+    async fn ensure_loaded(&self, id: FileId) -> Result<(), StoreError> {
+        {
+            let inner = self.inner.borrow();
+            let e = inner.entry(id).ok_or(StoreError::Gone)?;
+            if e.state.is_some() {
+                return Ok(());
+            }
+            if e.bad {
+                return Err(StoreError::Bad(e.rel.to_string(), FormatError::BadMagic));
+            }
+        }
+        let fd = self.fd(id).await?;
+        let len = fd.file.file_size().await.map_err(io::Error::from)?;
+        let head = fd
+            .file
+            .read_at_aligned(0, 512)
+            .await
+            .map_err(io::Error::from)?;
+        let parsed = Header::parse_checked(&head, len);
+        let mut inner = self.inner.borrow_mut();
+        let rel = inner.entry(id).ok_or(StoreError::Gone)?.rel.clone();
+        match parsed {
+            Err(err) => {
+                tracing::error!(file = %self.abs_path(&rel).display(), %err, "refusing counter file");
+                inner.stats.bad_files += 1;
+                inner.mark_bad(id);
+                Err(StoreError::Bad(rel.to_string(), err))
+            }
+            Ok(mut h) => {
+                let e = inner.entry_mut(id).ok_or(StoreError::Gone)?;
+                if e.state.is_some() {
+                    return Ok(());
+                }
+                h.set_name(self.abs_path(&rel).as_os_str().as_encoded_bytes());
+                let st = FileState::new(h);
+                let needs_index0 =
+                    st.header.last_bucket >= 0 && st.header.last_bucket < st.capacity();
+                let p0 = st.page_of_index0();
+                e.state = Some(Box::new(st));
+                drop(inner);
+                if needs_index0 {
+                    self.ensure_pages(id, &[p0]).await?;
+                    let mut inner = self.inner.borrow_mut();
+                    let Inner { files, pages, .. } = &mut *inner;
+                    if let Some(Some(e)) = files.get_mut(id.slot as usize) {
+                        if let Some(st) = e.state.as_mut() {
+                            let view = CacheSlots {
+                                pages,
+                                id,
+                                dirty: &mut e.dirty_pages,
+                            };
+                            st.detect_index0(&view);
+                        }
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    // ----- creating counters and files ----------------------------------------------
+
+    /// Create a new counter file (blocking system calls run off the executor).
+    async fn create_file(&self, rel: &str, p: CreateParams) -> Result<FileId, StoreError> {
+        let path = self.abs_path(rel);
+        let alloc = self.opts.allocation;
+        let header = Header::new_file(&CreateParams {
+            name: path.to_string_lossy().into_owned(),
+            ..p
+        });
+        let hdr = header.to_bytes();
+        let len = header.file_len();
+        let path2 = path.clone();
+        glommio::executor()
+            .spawn_blocking(move || create_file_blocking(&path2, &hdr, len, alloc))
+            .await
+            .map_err(|e| {
+                StoreError::Io(io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+            })?;
+        let mut inner = self.inner.borrow_mut();
+        inner.stats.files_created += 1;
+        let id = inner.add_file(rel.into());
+        let e = inner.entry_mut(id).expect("just added");
+        e.state = Some(Box::new(FileState::new(header)));
+        Ok(id)
+    }
+
+    /// Make a counter exist with all its retention files; returns whether it was new.
+    async fn ensure_counter(
+        &self,
+        key: &str,
+        event: bool,
+        zero_time: i64,
+    ) -> Result<bool, StoreError> {
+        let missing: Vec<usize> = {
+            let inner = self.inner.borrow();
+            match inner.counters.get(key) {
+                Some(c) => c
+                    .files
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, f)| f.is_none())
+                    .map(|(i, _)| i)
+                    .collect(),
+                None => (0..self.opts.retentions.len()).collect(),
+            }
+        };
+        if missing.is_empty() {
+            return Ok(false);
+        }
+        let dir = counter_dir(key);
+        if dir.is_empty()
+            || dir
+                .split('/')
+                .any(|c| c.is_empty() || c == "." || c == "..")
+        {
+            return Err(StoreError::Invalid(format!("bad counter name {key:?}")));
+        }
+        let abs_dir = self.abs_path(&dir);
+        let created_dir = glommio::executor()
+            .spawn_blocking(move || -> io::Result<bool> {
+                if abs_dir.is_dir() {
+                    return Ok(false);
+                }
+                std::fs::create_dir_all(&abs_dir)?;
+                Ok(true)
+            })
+            .await?;
+        let is_new = !self.inner.borrow().counters.contains_key(key);
+        if is_new {
+            self.inner.borrow_mut().counters.insert(
+                key.into(),
+                CounterEntry {
+                    files: vec![None; self.opts.retentions.len()],
+                    collation: None,
+                },
+            );
+        }
+        // The finest file's flag decides event-ness for an existing counter.
+        let mut event = event;
+        let existing_finest = self
+            .inner
+            .borrow()
+            .counters
+            .get(key)
+            .and_then(|c| c.files[0]);
+        if let Some(id) = existing_finest {
+            self.ensure_loaded(id).await?;
+            if let Some(h) = self.header(id) {
+                event = is_event_header(&h);
+            }
+        }
+        let finest = self.opts.retentions[0].interval;
+        for i in missing {
+            let r = &self.opts.retentions[i];
+            let mut flags = 0;
+            let mut fixed_count = 0;
+            if event {
+                if i == 0 {
+                    flags |= FLAG_COLLATED;
+                } else {
+                    flags |= FLAG_COUNTER_AGGREGATE;
+                    fixed_count = r.interval / finest;
+                }
+            }
+            if r.lambda > 0.0 {
+                flags |= FLAG_TRAILING;
+            }
+            let interval = r.interval.max(1);
+            let zero = zero_time - zero_time % interval;
+            let rel = format!("{dir}/{}", r.name);
+            let id = if self.inner.borrow().by_rel.contains_key(rel.as_str()) {
+                self.inner.borrow().by_rel[rel.as_str()]
+            } else {
+                self.create_file(
+                    &rel,
+                    CreateParams {
+                        interval: interval as i32,
+                        page_count: r.page_count(),
+                        flags,
+                        zero_time: zero,
+                        lambda: r.lambda,
+                        season: r.season() as u64,
+                        fixed_count,
+                        unit: String::new(),
+                        name: String::new(),
+                    },
+                )
+                .await?
+            };
+            if let Some(c) = self.inner.borrow_mut().counters.get_mut(key) {
+                c.files[i] = Some(id);
+            }
+        }
+        if created_dir {
+            self.inner.borrow_mut().stats.counters_created += 1;
+        }
+        Ok(is_new)
+    }
+
+    /// Load every retention file of a counter; returns their ids and whether the counter
+    /// is an event counter.
+    async fn load_counter(&self, key: &str) -> Result<(Vec<FileId>, bool), StoreError> {
+        let ids: Vec<FileId> = {
+            let inner = self.inner.borrow();
+            let c = inner.counters.get(key).ok_or(StoreError::Gone)?;
+            c.files
+                .iter()
+                .map(|f| f.ok_or(StoreError::Gone))
+                .collect::<Result<_, _>>()?
+        };
+        for &id in &ids {
+            self.ensure_loaded(id).await?;
+        }
+        let event = self
+            .header(ids[0])
+            .map(|h| is_event_header(&h))
+            .unwrap_or(false);
+        Ok((ids, event))
+    }
+
+    // ----- recording -----------------------------------------------------------------
+
+    /// Record a sample into counter `key` (already munged, without `*`), creating it
+    /// (and its parents) on first use (storage.md §3.5–§3.7, §4.3).
+    pub async fn record(
+        &self,
+        key: &str,
+        event: bool,
+        s: Sample,
+        now: i64,
+    ) -> Result<(), RecordError> {
+        let _permit = self
+            .write_lock
+            .acquire_permit(1)
+            .await
+            .map_err(StoreError::from)?;
+        let created = self.ensure_counter(key, event, s.time).await?;
+        if created && self.opts.create_parents {
+            let mut parent = key;
+            while let Some(pos) = parent.rfind('.') {
+                parent = &parent[..pos];
+                self.ensure_counter(parent, event, s.time).await?;
+            }
+        }
+        let (ids, is_event) = self.load_counter(key).await?;
+        let writes: Writes = if is_event {
+            let finest = self
+                .header(ids[0])
+                .map(|h| h.cfg_interval as i64)
+                .unwrap_or(10);
+            let mut inner = self.inner.borrow_mut();
+            let c = inner.counters.get_mut(key).ok_or(StoreError::Gone)?;
+            let col = c
+                .collation
+                .get_or_insert_with(|| Box::new(Collation::new(finest)));
+            match col.record(s.time, s.sum, now, ids.len()) {
+                Ok(w) => w,
+                Err(r) => {
+                    inner.count_reject(r);
+                    return Err(RecordError::Rejected(r));
+                }
+            }
+        } else {
+            match gauge_bucket(&s, now) {
+                Ok(b) => (0..ids.len()).map(|i| (i, b)).collect(),
+                Err(r) => {
+                    self.inner.borrow_mut().count_reject(r);
+                    return Err(RecordError::Rejected(r));
+                }
+            }
+        };
+        self.apply_writes(&ids, &writes).await?;
+        Ok(())
+    }
+
+    async fn apply_writes(&self, ids: &[FileId], writes: &Writes) -> Result<(), StoreError> {
+        let mut need = Vec::new();
+        for &(fi, b) in writes {
+            let id = ids[fi];
+            loop {
+                need.clear();
+                self.with_state(id, |st| st.pages_for_write(b.time, &mut need))?;
+                self.ensure_pages(id, &need).await?;
+                let mut inner = self.inner.borrow_mut();
+                if !need.iter().all(|&p| inner.pages.contains(&(id, p))) {
+                    continue;
+                }
+                let ok = inner.with_slots(id, |st, slots| st.write(slots, &b, Mode::Aggregate))?;
+                if !ok {
+                    inner.stats.too_old += 1;
+                }
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn with_state<R>(&self, id: FileId, f: impl FnOnce(&FileState) -> R) -> Result<R, StoreError> {
+        let inner = self.inner.borrow();
+        let e = inner.entry(id).ok_or(StoreError::Gone)?;
+        let st = e.state.as_ref().ok_or(StoreError::Gone)?;
+        Ok(f(st))
+    }
+
+    /// The in-memory header of a loaded file.
+    pub fn header(&self, id: FileId) -> Option<Header> {
+        self.with_state(id, |s| s.header.clone()).ok()
+    }
+
+    // ----- flushing ------------------------------------------------------------------
+
+    /// Flush one counter: event counters shift their collation window (admin `flush`
+    /// when `force`), trailing files push out one entry, then dirty pages and headers
+    /// are written (storage.md §5).
+    pub async fn flush_counter(&self, key: &str, force: bool, now: i64) -> Result<(), StoreError> {
+        let ids: Vec<FileId> = {
+            let inner = self.inner.borrow();
+            match inner.counters.get(key) {
+                Some(c) => c.files.iter().flatten().copied().collect(),
+                None => return Ok(()),
+            }
+        };
+        let loaded = ids.iter().all(|&id| self.with_state(id, |_| ()).is_ok());
+        if loaded && ids.len() == self.opts.retentions.len() {
+            let _permit = self
+                .write_lock
+                .acquire_permit(1)
+                .await
+                .map_err(StoreError::from)?;
+            let writes = {
+                let mut inner = self.inner.borrow_mut();
+                let n = ids.len();
+                match inner
+                    .counters
+                    .get_mut(key)
+                    .and_then(|c| c.collation.as_mut())
+                {
+                    Some(col) if force => col.force_flush(now, n),
+                    Some(col) => col.flush(now, n),
+                    None => Writes::new(),
+                }
+            };
+            self.apply_writes(&ids, &writes).await?;
+            for &id in &ids {
+                self.trailing_flush(id).await?;
+            }
+        }
+        for &id in &ids {
+            self.flush_file(id).await?;
+        }
+        Ok(())
+    }
+
+    async fn trailing_flush(&self, id: FileId) -> Result<(), StoreError> {
+        let mut need = Vec::new();
+        loop {
+            need.clear();
+            let trailing = self.with_state(id, |st| {
+                st.pages_for_trailing_flush(&mut need);
+                st.is_trailing()
+            })?;
+            if !trailing {
+                return Ok(());
+            }
+            self.ensure_pages(id, &need).await?;
+            let mut inner = self.inner.borrow_mut();
+            if need.iter().all(|&p| inner.pages.contains(&(id, p))) {
+                inner.with_slots(id, |st, slots| st.trailing_flush(slots))?;
+                return Ok(());
+            }
+        }
+    }
+
+    /// Write a file's dirty pages, then its header (storage.md §5.3, Port S-6).
+    /// Returns the flushed header and `dirty_low` (the flush visit of storage.md §8).
+    pub async fn flush_file(&self, id: FileId) -> Result<Option<(Header, i64)>, StoreError> {
+        let (pages, header, dirty_low, seqs) = {
+            let mut inner = self.inner.borrow_mut();
+            let Inner {
+                files,
+                pages,
+                writing,
+                write_seq,
+                ..
+            } = &mut *inner;
+            let Some(Some(e)) = files.get_mut(id.slot as usize) else {
+                return Err(StoreError::Gone);
+            };
+            if e.gen != id.gen {
+                return Err(StoreError::Gone);
+            }
+            let Some(st) = e.state.as_mut() else {
+                return Ok(None);
+            };
+            let mut snap = Vec::new();
+            let mut seqs = Vec::new();
+            for p in e.dirty_pages.drain(..) {
+                if let Some(page) = pages.peek_mut(&(id, p)) {
+                    page.dirty = false;
+                    let data: Rc<[u8]> = Rc::from(page.data.to_vec());
+                    *write_seq += 1;
+                    writing.insert((id, p), (*write_seq, data.clone()));
+                    seqs.push(((id, p), *write_seq));
+                    snap.push((p, data));
+                }
+            }
+            (snap, st.header.clone(), st.take_dirty_low(), seqs)
+        };
+        let mut result = Ok(());
+        for (p, data) in &pages {
+            if let Err(e) = self.write_page(id, *p, data).await {
+                result = Err(e);
+            }
+        }
+        if result.is_ok() {
+            result = self.write_header(id, &header.to_bytes()).await;
+        }
+        {
+            let mut inner = self.inner.borrow_mut();
+            for (k, seq) in seqs {
+                inner.finish_writing(k, seq);
+            }
+            if result.is_err() {
+                inner.stats.write_errors += 1;
+            }
+        }
+        result.map(|_| Some((header, dirty_low)))
+    }
+
+    /// Flush every counter (admin `flush` when `force`), then every other file.
+    pub async fn flush_all(&self, force: bool, now: i64) -> Result<(), StoreError> {
+        for key in self.counter_keys() {
+            self.flush_counter(&key, force, now).await?;
+        }
+        let ids: Vec<FileId> = self.inner.borrow().by_rel.values().copied().collect();
+        for id in ids {
+            let dirty = self
+                .inner
+                .borrow()
+                .entry(id)
+                .map(|e| !e.dirty_pages.is_empty())
+                .unwrap_or(false);
+            if dirty {
+                self.flush_file(id).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Clean shutdown: close every event counter's window, then flush everything.
+    pub async fn close(&self, now: i64) -> Result<(), StoreError> {
+        for key in self.counter_keys() {
+            let ids: Vec<FileId> = {
+                let inner = self.inner.borrow();
+                match inner.counters.get(&*key) {
+                    Some(c) if c.collation.is_some() => c.files.iter().flatten().copied().collect(),
+                    _ => continue,
+                }
+            };
+            let writes = {
+                let mut inner = self.inner.borrow_mut();
+                let n = ids.len();
+                match inner
+                    .counters
+                    .get_mut(&*key)
+                    .and_then(|c| c.collation.as_mut())
+                {
+                    Some(col) => col.close(now, n),
+                    None => Writes::new(),
+                }
+            };
+            let _permit = self
+                .write_lock
+                .acquire_permit(1)
+                .await
+                .map_err(StoreError::from)?;
+            self.apply_writes(&ids, &writes).await?;
+        }
+        self.flush_all(false, now).await
+    }
+
+    // ----- reading -------------------------------------------------------------------
+
+    /// Pages of a file, from the cache or disk, without filling the cache.
+    async fn page_view(
+        &self,
+        id: FileId,
+        pages: &[u32],
+    ) -> Result<HashMap<u32, Box<[u8]>>, StoreError> {
+        let mut out = HashMap::with_capacity(pages.len());
+        for &p in pages {
+            let cached = self
+                .inner
+                .borrow()
+                .pages
+                .peek(&(id, p))
+                .map(|pg| pg.data.clone());
+            let data = match cached {
+                Some(d) => d,
+                None => self.read_page(id, p).await?,
+            };
+            out.insert(p, data);
+        }
+        // Pages written meanwhile are newer in the cache: prefer them.
+        let inner = self.inner.borrow();
+        for (&p, data) in out.iter_mut() {
+            if let Some(pg) = inner.pages.peek(&(id, p)) {
+                if pg.data != *data {
+                    *data = pg.data.clone();
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// A counter query (interfaces.md §3.5.3). `None` for an unknown counter.
+    pub async fn query(
+        &self,
+        key: &str,
+        p: &QueryParams,
+        now: i64,
+    ) -> Result<Option<QueryResult>, StoreError> {
+        if !self.inner.borrow().counters.contains_key(key) {
+            return Ok(None);
+        }
+        let (ids, _) = match self.load_counter(key).await {
+            Ok(x) => x,
+            Err(StoreError::Gone) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let headers: Vec<Header> = ids.iter().filter_map(|&id| self.header(id)).collect();
+        let refs: Vec<&Header> = headers.iter().collect();
+        let plan = query::plan(&refs, p, now);
+        let Some(fi) = plan.file else {
+            return Ok(Some(query::finish(&plan, &headers[0], &[])));
+        };
+        let id = ids[fi];
+        let mut need = Vec::new();
+        let (lo, hi) = self.with_state(id, |st| {
+            st.pages_for_range(plan.read_start_index, plan.read_count, &mut need);
+            st.clamp_range(plan.read_start_index, plan.read_count)
+        })?;
+        let view = self.page_view(id, &need).await?;
+        let st = self.with_state(id, |st| st.clone())?;
+        let slots = ViewSlots {
+            pages: &view,
+            st: &st,
+        };
+        let buckets: Vec<Bucket> = (lo..=hi)
+            .map(|ix| slots.get(st.slot_of_index(ix)))
+            .collect();
+        Ok(Some(query::finish(&plan, &st.header, &buckets)))
+    }
+
+    // ----- operations for replication (storage.md §8) --------------------------------
+
+    pub fn lookup(&self, rel: &str) -> Lookup {
+        let inner = self.inner.borrow();
+        if let Some(id) = inner.by_rel.get(rel) {
+            Lookup::Found(*id)
+        } else if inner.bad_rel.contains_key(rel) {
+            Lookup::Bad
+        } else {
+            Lookup::Absent
+        }
+    }
+
+    /// Every indexed file: relative path and id.
+    pub fn list_files(&self) -> Vec<(String, FileId)> {
+        let inner = self.inner.borrow();
+        let mut v: Vec<(String, FileId)> = inner
+            .by_rel
+            .iter()
+            .map(|(k, v)| (k.to_string(), *v))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Header of a file, loading (and validating) it if needed.
+    pub async fn load_header(&self, id: FileId) -> Result<Header, StoreError> {
+        self.ensure_loaded(id).await?;
+        self.header(id).ok_or(StoreError::Gone)
+    }
+
+    pub async fn newest_bucket_time(&self, id: FileId) -> Result<i64, StoreError> {
+        self.ensure_loaded(id).await?;
+        self.with_state(id, |s| s.newest_bucket_time())
+    }
+
+    pub async fn oldest_kept_time(&self, id: FileId) -> Result<i64, StoreError> {
+        self.ensure_loaded(id).await?;
+        self.with_state(id, |s| s.oldest_kept_time())
+    }
+
+    /// `read_valid_buckets`: never modifies anything.
+    pub async fn read_valid_buckets(
+        &self,
+        id: FileId,
+        start: i64,
+        end: i64,
+        max: usize,
+        max_slots: usize,
+    ) -> Result<(Vec<Bucket>, i64), StoreError> {
+        self.ensure_loaded(id).await?;
+        let mut need = Vec::new();
+        self.with_state(id, |st| {
+            st.pages_for_valid(start, end, max_slots, &mut need)
+        })?;
+        let view = self.page_view(id, &need).await?;
+        let st = self.with_state(id, |st| st.clone())?;
+        let slots = ViewSlots {
+            pages: &view,
+            st: &st,
+        };
+        Ok(st.read_valid(&slots, start, end, max, max_slots))
+    }
+
+    /// `put_buckets_overwrite`: replicated buckets stored verbatim, idempotently.
+    pub async fn put_buckets_overwrite(
+        &self,
+        id: FileId,
+        buckets: &[Bucket],
+    ) -> Result<PutReport, StoreError> {
+        let _permit = self
+            .write_lock
+            .acquire_permit(1)
+            .await
+            .map_err(StoreError::from)?;
+        self.ensure_loaded(id).await?;
+        let mut need = Vec::new();
+        loop {
+            need.clear();
+            self.with_state(id, |st| st.pages_for_put(buckets, &mut need))?;
+            self.ensure_pages(id, &need).await?;
+            let mut inner = self.inner.borrow_mut();
+            if need.iter().all(|&p| inner.pages.contains(&(id, p))) {
+                return inner.with_slots(id, |st, slots| st.put_overwrite(slots, buckets));
+            }
+        }
+    }
+
+    /// `create_file_like`: a new file from a peer's parameters (zero time used exactly).
+    pub async fn create_file_like(&self, rel: &str, p: CreateParams) -> Result<FileId, StoreError> {
+        if rel.is_empty()
+            || rel.starts_with('/')
+            || rel
+                .split('/')
+                .any(|c| c.is_empty() || c == "." || c == "..")
+        {
+            return Err(StoreError::Invalid(format!("bad relative path {rel:?}")));
+        }
+        if p.interval < 1 || p.zero_time % p.interval as i64 != 0 {
+            return Err(StoreError::Invalid(format!(
+                "{rel}: zero time not a multiple of the interval"
+            )));
+        }
+        if p.flags & !crate::format::FLAGS_KNOWN != 0 {
+            return Err(StoreError::Invalid(format!("{rel}: unknown flags")));
+        }
+        if self.inner.borrow().by_rel.contains_key(rel) {
+            return Err(StoreError::Exists(rel.into()));
+        }
+        let dir = self
+            .abs_path(rel)
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        glommio::executor()
+            .spawn_blocking(move || std::fs::create_dir_all(dir))
+            .await?;
+        let page_count = p.page_count.max(2);
+        let id = self
+            .create_file(rel, CreateParams { page_count, ..p })
+            .await?;
+        // Register the counter when this completes a retention set.
+        let (dir_rel, name) = rel.rsplit_once('/').unwrap_or(("", rel));
+        if let Some(i) = self.opts.retentions.iter().position(|r| r.name == name) {
+            let key = dir_rel.replace('/', ".");
+            let n = self.opts.retentions.len();
+            let mut inner = self.inner.borrow_mut();
+            let c = inner
+                .counters
+                .entry(key.into())
+                .or_insert_with(|| CounterEntry {
+                    files: vec![None; n],
+                    collation: None,
+                });
+            c.files[i] = Some(id);
+        }
+        Ok(id)
+    }
+
+    /// Overwrite the informational cumulative fields.
+    pub async fn set_cumulative(
+        &self,
+        id: FileId,
+        sum: f64,
+        sum_sq: f64,
+        count: i64,
+        clear_time: i64,
+    ) -> Result<(), StoreError> {
+        self.ensure_loaded(id).await?;
+        let mut inner = self.inner.borrow_mut();
+        let e = inner.entry_mut(id).ok_or(StoreError::Gone)?;
+        let st = e.state.as_mut().ok_or(StoreError::Gone)?;
+        st.header.cumulative_sum = sum;
+        st.header.cumulative_sum_sq = sum_sq;
+        st.header.cumulative_count = count;
+        st.header.last_cumulative_clear_time = clear_time;
+        Ok(())
+    }
+
+    /// Bytes of heap this store holds per indexed file, roughly (for the perf report).
+    pub fn approx_bytes_per_file(&self) -> usize {
+        let inner = self.inner.borrow();
+        let n = inner.by_rel.len().max(1);
+        let mut total = inner.files.capacity() * std::mem::size_of::<Option<FileEntry>>();
+        for e in inner.files.iter().flatten() {
+            total += e.rel.len() * 2 + 48; // path, plus its by_rel key and map slot
+            if e.state.is_some() {
+                total += std::mem::size_of::<FileState>();
+            }
+            total += e.dirty_pages.capacity() * 4;
+        }
+        total / n
+    }
+}
+
+impl Inner {
+    fn entry(&self, id: FileId) -> Option<&FileEntry> {
+        match self.files.get(id.slot as usize) {
+            Some(Some(e)) if e.gen == id.gen => Some(e),
+            _ => None,
+        }
+    }
+
+    fn entry_mut(&mut self, id: FileId) -> Option<&mut FileEntry> {
+        match self.files.get_mut(id.slot as usize) {
+            Some(Some(e)) if e.gen == id.gen => Some(e),
+            _ => None,
+        }
+    }
+
+    fn add_file(&mut self, rel: Box<str>) -> FileId {
+        if let Some(id) = self.by_rel.get(&rel) {
+            return *id;
+        }
+        let slot = self.free_slots.pop().unwrap_or(self.files.len() as u32);
+        let gen = match self.files.get(slot as usize) {
+            Some(Some(e)) => e.gen + 1,
+            _ => 0,
+        };
+        let entry = FileEntry {
+            gen,
+            rel: rel.clone(),
+            state: None,
+            bad: false,
+            dirty_pages: Vec::new(),
+        };
+        if slot as usize == self.files.len() {
+            self.files.push(Some(entry));
+        } else {
+            self.files[slot as usize] = Some(entry);
+        }
+        let id = FileId { slot, gen };
+        self.by_rel.insert(rel, id);
+        id
+    }
+
+    fn mark_bad(&mut self, id: FileId) {
+        if let Some(e) = self.entry_mut(id) {
+            e.bad = true;
+            let rel = e.rel.clone();
+            self.by_rel.remove(&rel);
+            self.bad_rel.insert(rel, ());
+        }
+    }
+
+    fn finish_writing(&mut self, key: PageKey, seq: u64) {
+        if self
+            .writing
+            .get(&key)
+            .map(|(s, _)| *s == seq)
+            .unwrap_or(false)
+        {
+            self.writing.remove(&key);
+        }
+    }
+
+    fn count_reject(&mut self, r: Reject) {
+        match r {
+            Reject::FromFuture => self.stats.from_future += 1,
+            Reject::FromPast => self.stats.from_past += 1,
+            Reject::Rejected => self.stats.rejected += 1,
+        }
+    }
+
+    /// Run `f` on a loaded file's state with its cached pages as slots.
+    fn with_slots<R>(
+        &mut self,
+        id: FileId,
+        f: impl FnOnce(&mut FileState, &mut dyn Slots) -> R,
+    ) -> Result<R, StoreError> {
+        let Inner { files, pages, .. } = self;
+        let Some(Some(e)) = files.get_mut(id.slot as usize) else {
+            return Err(StoreError::Gone);
+        };
+        if e.gen != id.gen {
+            return Err(StoreError::Gone);
+        }
+        let st = e.state.as_mut().ok_or(StoreError::Gone)?;
+        let mut slots = CacheSlots {
+            pages,
+            id,
+            dirty: &mut e.dirty_pages,
+        };
+        Ok(f(st, &mut slots))
+    }
+}
+
+/// Slots backed by the page cache; writes mark pages dirty.
+struct CacheSlots<'a> {
+    pages: &'a mut Lru<PageKey, Page>,
+    id: FileId,
+    dirty: &'a mut Vec<u32>,
+}
+
+impl CacheSlots<'_> {
+    fn locate(&self, slot: i64) -> (u32, usize) {
+        let bpp = (PAGE_SIZE / 32) as i64;
+        ((slot / bpp) as u32, ((slot % bpp) * 32) as usize)
+    }
+}
+
+impl Slots for CacheSlots<'_> {
+    fn get(&self, slot: i64) -> Bucket {
+        let (p, off) = self.locate(slot);
+        let page = self
+            .pages
+            .peek(&(self.id, p))
+            .expect("page made resident before use");
+        Bucket::from_bytes(&page.data[off..off + 32])
+    }
+    fn put(&mut self, slot: i64, b: &Bucket) {
+        let (p, off) = self.locate(slot);
+        let page = self
+            .pages
+            .get_mut(&(self.id, p))
+            .expect("page made resident before use");
+        b.write_to(&mut page.data[off..off + 32]);
+        if !page.dirty {
+            page.dirty = true;
+            if !self.dirty.contains(&p) {
+                self.dirty.push(p);
+            }
+        }
+    }
+}
+
+/// Read-only slots over a private copy of some pages.
+struct ViewSlots<'a> {
+    pages: &'a HashMap<u32, Box<[u8]>>,
+    st: &'a FileState,
+}
+
+impl Slots for ViewSlots<'_> {
+    fn get(&self, slot: i64) -> Bucket {
+        let p = self.st.page_of_slot(slot);
+        let bpp = (self.st.header.page_size / 32) as usize;
+        let off = (slot as usize % bpp) * 32;
+        match self.pages.get(&p) {
+            Some(d) => Bucket::from_bytes(&d[off..off + 32]),
+            None => Bucket::EMPTY,
+        }
+    }
+    fn put(&mut self, _slot: i64, _b: &Bucket) {
+        unreachable!("read-only view")
+    }
+}
+
+// ----- blocking helpers (run on glommio's blocking pool) ---------------------------------
+
+/// Name of a small file at the store root that every executor reads once with O_DIRECT.
+const PROBE_FILE: &str = ".istatd-io-probe";
+
+fn prime_probe_file(root: &Path) -> io::Result<()> {
+    let p = root.join(PROBE_FILE);
+    match std::fs::metadata(&p) {
+        Ok(m) if m.len() >= 4096 => Ok(()),
+        _ => std::fs::write(&p, vec![b'i'; 4096]),
+    }
+}
+
+/// glommio decides once per executor and device whether the device supports polled
+/// I/O, by reading offset 0 of the first DMA file opened. On an empty file that read
+/// succeeds trivially, and later reads then fail with EOPNOTSUPP on devices without
+/// polling. Opening a file with data first makes the probe answer truthfully.
+async fn prime_iopoll_probe(root: &Path) {
+    match DmaFile::open(root.join(PROBE_FILE)).await {
+        Ok(f) => {
+            let _ = f.close().await;
+        }
+        Err(e) => tracing::warn!(error = %e, "could not prime the O_DIRECT probe"),
+    }
+}
+
+fn create_file_blocking(
+    path: &Path,
+    header: &[u8; HEADER_SIZE],
+    len: u64,
+    alloc: Allocation,
+) -> io::Result<()> {
+    use std::io::{Seek, SeekFrom, Write};
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .mode(0o664)
+        .open(path)?;
+    f.set_len(0)?;
+    f.set_len(len)?;
+    if alloc == Allocation::Full {
+        use std::os::fd::AsRawFd;
+        // SAFETY: plain syscall on an fd we own.
+        let rc = unsafe { libc::posix_fallocate(f.as_raw_fd(), 0, len as libc::off_t) };
+        if rc != 0 {
+            // No fallocate on this file system: write the zero pages instead.
+            let zeros = vec![0u8; PAGE_SIZE];
+            f.seek(SeekFrom::Start(0))?;
+            for _ in 0..len / PAGE_SIZE as u64 {
+                f.write_all(&zeros)?;
+            }
+        }
+    }
+    f.seek(SeekFrom::Start(0))?;
+    f.write_all(header)?;
+    Ok(())
+}
+
+/// Every counter directory under `root` (relative, `/`-separated) with its regular
+/// files; names starting with `.` are skipped. Logs progress every few seconds.
+fn walk_store(root: &Path) -> io::Result<Vec<(String, Vec<String>)>> {
+    let mut out = Vec::new();
+    let mut stack = vec![(root.to_path_buf(), String::new())];
+    let started = Instant::now();
+    let mut last_report = Instant::now();
+    let mut nfiles = 0usize;
+    while let Some((dir, rel)) = stack.pop() {
+        let mut files = Vec::new();
+        let rd = match std::fs::read_dir(&dir) {
+            Ok(rd) => rd,
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e, "cannot read store directory");
+                continue;
+            }
+        };
+        for ent in rd.flatten() {
+            let name = ent.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            let ft = match ent.file_type() {
+                Ok(t) => t,
+                Err(_) => continue,
+            };
+            if ft.is_dir() {
+                let child = if rel.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{rel}/{name}")
+                };
+                stack.push((ent.path(), child));
+            } else if ft.is_file() {
+                files.push(name);
+            }
+        }
+        nfiles += files.len();
+        if !rel.is_empty() {
+            files.sort();
+            out.push((rel, files));
+        }
+        if last_report.elapsed().as_secs() >= 2 {
+            last_report = Instant::now();
+            let secs = started.elapsed().as_secs_f64();
+            tracing::info!(
+                directories = out.len(),
+                files = nfiles,
+                files_per_second = (nfiles as f64 / secs) as u64,
+                "scanning store"
+            );
+        }
+    }
+    Ok(out)
+}

@@ -137,8 +137,16 @@ pub enum FormatError {
     BadPageSize(i64),
     BadPageCount(i64),
     BadFlags(i32),
-    LengthMismatch { expected: u64, actual: u64 },
+    LengthMismatch {
+        expected: u64,
+        actual: u64,
+    },
+    /// A time or bucket index beyond ±2^40 (tens of thousands of years).
+    OutOfRange(i64),
 }
+
+/// Largest magnitude accepted for header times and bucket indices.
+pub const MAX_ABS_TIME: u64 = 1 << 40;
 
 impl fmt::Display for FormatError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -147,15 +155,22 @@ impl fmt::Display for FormatError {
             FormatError::BadMagic => write!(f, "not an istat file (bad magic)"),
             FormatError::VersionTooNew(v) => write!(f, "file version is too new ({v} > 8)"),
             FormatError::HeaderSizeChanged(s) => {
-                write!(f, "header size changed within the current version ({s} != 464)")
+                write!(
+                    f,
+                    "header size changed within the current version ({s} != 464)"
+                )
             }
             FormatError::BadInterval(i) => write!(f, "bad bucket interval {i}"),
             FormatError::BadPageSize(p) => write!(f, "bad page size {p}"),
             FormatError::BadPageCount(p) => write!(f, "bad page count {p}"),
             FormatError::BadFlags(x) => write!(f, "unknown flags 0x{x:x}"),
             FormatError::LengthMismatch { expected, actual } => {
-                write!(f, "file length {actual} differs from the header's {expected}")
+                write!(
+                    f,
+                    "file length {actual} differs from the header's {expected}"
+                )
             }
+            FormatError::OutOfRange(v) => write!(f, "time or bucket index {v} out of range"),
         }
     }
 }
@@ -220,9 +235,23 @@ impl Header {
         if h.flags & !FLAGS_KNOWN != 0 {
             return Err(FormatError::BadFlags(h.flags));
         }
+        // Times and indices far outside any real clock would overflow the ring math.
+        for v in [
+            h.first_bucket,
+            h.last_bucket,
+            h.last_time,
+            h.file_create_time,
+        ] {
+            if v.unsigned_abs() > MAX_ABS_TIME {
+                return Err(FormatError::OutOfRange(v));
+            }
+        }
         let expected = h.page_size as u64 * (h.page_count as u64 + 1);
         if expected != file_len {
-            return Err(FormatError::LengthMismatch { expected, actual: file_len });
+            return Err(FormatError::LengthMismatch {
+                expected,
+                actual: file_len,
+            });
         }
         h.upgrade();
         Ok(h)
@@ -359,17 +388,33 @@ pub fn stabilize(f: f32) -> f32 {
 }
 
 impl Bucket {
-    pub const EMPTY: Bucket =
-        Bucket { time: 0, sum: 0.0, min: 0.0, max: 0.0, count: 0, sum_sq: 0.0 };
+    pub const EMPTY: Bucket = Bucket {
+        time: 0,
+        sum: 0.0,
+        min: 0.0,
+        max: 0.0,
+        count: 0,
+        sum_sq: 0.0,
+    };
 
     /// A single gauge sample (storage.md §3.2).
     pub fn sample(time: i64, v: f64) -> Bucket {
-        Bucket { time, sum: v, min: v as f32, max: v as f32, count: 1, sum_sq: (v * v) as f32 }
+        Bucket {
+            time,
+            sum: v,
+            min: v as f32,
+            max: v as f32,
+            count: 1,
+            sum_sq: (v * v) as f32,
+        }
     }
 
     /// An empty bucket stamped with a time (the reference's `Bucket(0,0,0,0,0,t)`).
     pub fn empty_at(time: i64) -> Bucket {
-        Bucket { time, ..Bucket::EMPTY }
+        Bucket {
+            time,
+            ..Bucket::EMPTY
+        }
     }
 
     pub fn from_bytes(b: &[u8]) -> Bucket {
@@ -456,7 +501,11 @@ impl Bucket {
 
     /// Average, computed from the stored f64 sum (storage.md §3.4).
     pub fn avg(&self) -> f32 {
-        let a = if self.count > 0 { self.sum / self.count as f64 } else { 0.0 };
+        let a = if self.count > 0 {
+            self.sum / self.count as f64
+        } else {
+            0.0
+        };
         stabilize(a as f32)
     }
 
@@ -492,7 +541,7 @@ pub fn bucket_time(t: i64, interval: i64) -> i64 {
 
 /// Bucket index of a time, floor division (storage.md §2.4, Port S-2).
 pub fn bucket_index(t: i64, zero: i64, interval: i64) -> i64 {
-    (t - zero).div_euclid(interval)
+    t.saturating_sub(zero).div_euclid(interval)
 }
 
 /// Number of pages for a retention of `samples` buckets (storage.md §2.3).
@@ -569,31 +618,55 @@ mod tests {
         let good = sample_header().to_bytes();
         let len = 8192 * 3;
         assert!(Header::parse_checked(&good, len).is_ok());
-        assert_eq!(Header::parse_checked(&good[..100], len), Err(FormatError::TooShort(100)));
+        assert_eq!(
+            Header::parse_checked(&good[..100], len),
+            Err(FormatError::TooShort(100))
+        );
         let mut b = good;
         b[3] = b'X';
         assert_eq!(Header::parse_checked(&b, len), Err(FormatError::BadMagic));
         let mut b = good;
         b[32..36].copy_from_slice(&9i32.to_le_bytes());
-        assert_eq!(Header::parse_checked(&b, len), Err(FormatError::VersionTooNew(9)));
+        assert_eq!(
+            Header::parse_checked(&b, len),
+            Err(FormatError::VersionTooNew(9))
+        );
         let mut b = good;
         b[16..20].copy_from_slice(&460i32.to_le_bytes());
-        assert_eq!(Header::parse_checked(&b, len), Err(FormatError::HeaderSizeChanged(460)));
+        assert_eq!(
+            Header::parse_checked(&b, len),
+            Err(FormatError::HeaderSizeChanged(460))
+        );
         let mut b = good;
         b[20..24].copy_from_slice(&0i32.to_le_bytes());
-        assert_eq!(Header::parse_checked(&b, len), Err(FormatError::BadInterval(0)));
+        assert_eq!(
+            Header::parse_checked(&b, len),
+            Err(FormatError::BadInterval(0))
+        );
         let mut b = good;
         b[40..48].copy_from_slice(&1000i64.to_le_bytes());
-        assert_eq!(Header::parse_checked(&b, len), Err(FormatError::BadPageSize(1000)));
+        assert_eq!(
+            Header::parse_checked(&b, len),
+            Err(FormatError::BadPageSize(1000))
+        );
         let mut b = good;
         b[48..56].copy_from_slice(&1i64.to_le_bytes());
-        assert_eq!(Header::parse_checked(&b, len), Err(FormatError::BadPageCount(1)));
+        assert_eq!(
+            Header::parse_checked(&b, len),
+            Err(FormatError::BadPageCount(1))
+        );
         let mut b = good;
         b[24..28].copy_from_slice(&8i32.to_le_bytes());
-        assert_eq!(Header::parse_checked(&b, len), Err(FormatError::BadFlags(8)));
+        assert_eq!(
+            Header::parse_checked(&b, len),
+            Err(FormatError::BadFlags(8))
+        );
         assert_eq!(
             Header::parse_checked(&good, len - 1),
-            Err(FormatError::LengthMismatch { expected: len, actual: len - 1 })
+            Err(FormatError::LengthMismatch {
+                expected: len,
+                actual: len - 1
+            })
         );
     }
 
@@ -615,7 +688,10 @@ mod tests {
         let b = Bucket::sample(1600000000, 113.64);
         let bytes = b.to_bytes();
         let hex: String = bytes.iter().map(|x| format!("{x:02x}")).collect();
-        assert_eq!(hex, "00105e5f00000000295c8fc2f5685c40ae47e342ae47e3420100000033c84946");
+        assert_eq!(
+            hex,
+            "00105e5f00000000295c8fc2f5685c40ae47e342ae47e3420100000033c84946"
+        );
         assert_eq!(Bucket::from_bytes(&bytes), b);
         assert_eq!(b.min_f32() as f64, 113.63999938964844);
         assert_eq!(b.sum_f32(), 113.64f32);
@@ -625,7 +701,10 @@ mod tests {
     fn merge_and_stats() {
         let mut a = Bucket::sample(100, 1.0);
         a.merge(&Bucket::sample(100, 3.0));
-        assert_eq!((a.sum, a.sum_sq, a.min, a.max, a.count), (4.0, 10.0, 1.0, 3.0, 2));
+        assert_eq!(
+            (a.sum, a.sum_sq, a.min, a.max, a.count),
+            (4.0, 10.0, 1.0, 3.0, 2)
+        );
         assert_eq!(a.avg(), 2.0);
         assert!((a.sdev() - std::f32::consts::SQRT_2).abs() < 1e-6);
         let mut e = Bucket::empty_at(50);
@@ -648,7 +727,11 @@ mod tests {
         assert_eq!(slot_offset(256, 8192), 16384);
         assert_eq!(slot_offset(257, 8192), 16416);
         assert_eq!(bucket_index(1599999960, 1600000000, 10), -4);
-        assert_eq!(bucket_index(1599997000, 1600002600, 300), -19, "floor, not truncation");
+        assert_eq!(
+            bucket_index(1599997000, 1600002600, 300),
+            -19,
+            "floor, not truncation"
+        );
         assert_eq!(bucket_time(1600000013, 10), 1600000010);
         assert_eq!(pages_for(360, 10, None), 2);
         assert_eq!(pages_for(86400, 10, None), 338);

@@ -1,0 +1,263 @@
+//! The store on a real directory: persistence across reopen, bad files left alone,
+//! the descriptor bound, sparse allocation, queries and the replication operations.
+
+use std::path::PathBuf;
+
+use glommio::{LocalExecutorBuilder, Placement};
+use istatd_storage::counter::Sample;
+use istatd_storage::format::{Bucket, CreateParams, PAGE_SIZE};
+use istatd_storage::query::QueryParams;
+use istatd_storage::retention::parse_retentions;
+use istatd_storage::store::{Allocation, Lookup, Store, StoreOptions};
+use istatd_storage::tools;
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("istatd-store-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn run<F: std::future::Future<Output = ()> + 'static>(f: impl FnOnce() -> F + Send + 'static) {
+    LocalExecutorBuilder::new(Placement::Unbound)
+        .io_memory(1 << 20)
+        .spawn(move || async move { f().await })
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+fn opts(dir: &PathBuf) -> StoreOptions {
+    StoreOptions::new(dir, parse_retentions("10s:1h,5m:1d").unwrap())
+}
+
+const NOW: i64 = 1_600_000_000;
+
+#[test]
+fn data_survives_reopen_and_queries_see_unflushed_writes() {
+    let dir = temp_dir("reopen");
+    let d = dir.clone();
+    run(move || async move {
+        let store = Store::open(opts(&d)).await.unwrap();
+        for k in 0..30 {
+            store
+                .record(
+                    "a.b",
+                    false,
+                    Sample::value(NOW + 10 * k, k as f64),
+                    NOW + 300,
+                )
+                .await
+                .unwrap();
+        }
+        // Not flushed yet: the query reads the page cache.
+        let q = QueryParams {
+            start: NOW,
+            end: NOW + 290,
+            max_samples: 0,
+            trailing: false,
+        };
+        let r = store.query("a.b", &q, NOW + 300).await.unwrap().unwrap();
+        assert_eq!(r.interval, 10);
+        // Every bucket in [start, end) of the normalized range, each holding its sample.
+        assert_eq!(r.buckets.len() as i64, (r.end - r.start) / 10);
+        assert!(r.buckets.iter().all(|b| b.sum == ((b.time - NOW) / 10) as f64));
+        assert_eq!(r.buckets[7].sum, 7.0);
+        assert!(store.query("nope", &q, NOW).await.unwrap().is_none());
+        store.close(NOW + 300).await.unwrap();
+        drop(store);
+
+        let store = Store::open(opts(&d)).await.unwrap();
+        assert_eq!(
+            store.counter_keys(),
+            vec!["a".to_string(), "a.b".to_string()]
+        );
+        let r = store.query("a.b", &q, NOW + 300).await.unwrap().unwrap();
+        assert_eq!(r.buckets.len() as i64, (r.end - r.start) / 10);
+        assert_eq!(r.buckets[28].sum, 28.0);
+        // The parent exists with empty files.
+        let r = store.query("a", &q, NOW + 300).await.unwrap().unwrap();
+        assert!(r.buckets.is_empty());
+    });
+    let dump = tools::dump_csv(&std::fs::read(dir.join("a/b/10s")).unwrap()).unwrap();
+    assert_eq!(dump.lines().count(), 31);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_file_is_refused_counted_and_left_untouched() {
+    let dir = temp_dir("bad");
+    std::fs::create_dir_all(dir.join("x")).unwrap();
+    let junk: Vec<u8> = (0..20000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(dir.join("x/10s"), &junk).unwrap();
+    let d = dir.clone();
+    run(move || async move {
+        let store = Store::open(opts(&d)).await.unwrap();
+        let Lookup::Found(id) = store.lookup("x/10s") else {
+            panic!("scan should index x/10s")
+        };
+        let err = store.load_header(id).await.unwrap_err();
+        assert!(err.to_string().contains("x/10s"), "{err}");
+        assert_eq!(store.lookup("x/10s"), Lookup::Bad);
+        assert!(store
+            .record("x", false, Sample::value(NOW, 1.0), NOW)
+            .await
+            .is_err());
+        assert_eq!(store.stats().bad_files, 1);
+        // Other counters keep working.
+        store
+            .record("y", false, Sample::value(NOW, 1.0), NOW)
+            .await
+            .unwrap();
+        store.close(NOW).await.unwrap();
+    });
+    assert_eq!(
+        std::fs::read(dir.join("x/10s")).unwrap(),
+        junk,
+        "never modified"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn descriptors_stay_within_the_bound() {
+    let dir = temp_dir("fds");
+    let d = dir.clone();
+    run(move || async move {
+        let mut o = opts(&d);
+        o.max_open_files = 8;
+        o.page_cache_pages = 16;
+        o.allocation = Allocation::Sparse;
+        let store = Store::open(o).await.unwrap();
+        for round in 0..3 {
+            for c in 0..60 {
+                let t = NOW + 10 * round;
+                store
+                    .record(
+                        &format!("f.c{c}"),
+                        false,
+                        Sample::value(t, c as f64),
+                        NOW + 100,
+                    )
+                    .await
+                    .unwrap();
+            }
+        }
+        store.flush_all(false, NOW + 100).await.unwrap();
+        let st = store.stats();
+        // One in-flight user may hold an evicted descriptor a moment longer.
+        assert!(
+            st.open_files_peak <= 8 + 2,
+            "peak {} descriptors",
+            st.open_files_peak
+        );
+        assert!(st.fd_opens > 8, "descriptors were recycled");
+        let q = QueryParams {
+            start: NOW,
+            end: NOW + 20,
+            max_samples: 0,
+            trailing: false,
+        };
+        for c in [0, 31, 59] {
+            let r = store
+                .query(&format!("f.c{c}"), &q, NOW + 100)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(r.buckets.len() as i64, (r.end - r.start) / 10, "counter {c}");
+            assert!(r.buckets.len() >= 2, "counter {c}");
+            assert!(r.buckets.iter().all(|b| b.sum == c as f64));
+        }
+    });
+    // Sparse: the file's blocks are mostly holes.
+    let meta = std::fs::metadata(dir.join("f/c0/10s")).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(meta.len(), 3 * PAGE_SIZE as u64);
+    assert!(meta.blocks() * 512 < meta.len(), "sparse file has holes");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn full_allocation_reserves_every_block() {
+    let dir = temp_dir("full");
+    let d = dir.clone();
+    run(move || async move {
+        let store = Store::open(opts(&d)).await.unwrap();
+        store
+            .record("g", false, Sample::value(NOW, 1.0), NOW)
+            .await
+            .unwrap();
+        store.close(NOW).await.unwrap();
+    });
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(dir.join("g/5m")).unwrap();
+    assert!(meta.blocks() * 512 >= meta.len());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn replication_operations() {
+    let dir = temp_dir("repl");
+    let d = dir.clone();
+    run(move || async move {
+        let store = Store::open(opts(&d)).await.unwrap();
+        let params = CreateParams {
+            interval: 10,
+            page_count: 2,
+            flags: 0,
+            zero_time: NOW,
+            lambda: 0.0,
+            season: 0,
+            fixed_count: 0,
+            unit: String::new(),
+            name: String::new(),
+        };
+        assert!(store
+            .create_file_like("../evil/10s", params.clone())
+            .await
+            .is_err());
+        assert!(store
+            .create_file_like("/abs/10s", params.clone())
+            .await
+            .is_err());
+        let bad_zero = CreateParams {
+            zero_time: NOW + 3,
+            ..params.clone()
+        };
+        assert!(store.create_file_like("r/10s", bad_zero).await.is_err());
+        let id = store
+            .create_file_like("r/10s", params.clone())
+            .await
+            .unwrap();
+        assert!(
+            store.create_file_like("r/10s", params).await.is_err(),
+            "exists"
+        );
+        assert_eq!(store.newest_bucket_time(id).await.unwrap(), 0);
+        let buckets: Vec<Bucket> = (0..10)
+            .map(|k| Bucket::sample(NOW + 10 * k, k as f64))
+            .collect();
+        let r = store.put_buckets_overwrite(id, &buckets).await.unwrap();
+        assert_eq!(r.written, 10);
+        assert_eq!(store.newest_bucket_time(id).await.unwrap(), NOW + 90);
+        store.flush_file(id).await.unwrap();
+        let before = std::fs::read(d.join("r/10s")).unwrap();
+        store.put_buckets_overwrite(id, &buckets).await.unwrap();
+        store.flush_file(id).await.unwrap();
+        assert_eq!(
+            std::fs::read(d.join("r/10s")).unwrap(),
+            before,
+            "idempotent"
+        );
+        let (got, next) = store
+            .read_valid_buckets(id, NOW + 25, NOW + 200, 4, 1000)
+            .await
+            .unwrap();
+        assert_eq!(
+            got.iter().map(|b| b.time).collect::<Vec<_>>(),
+            vec![NOW + 30, NOW + 40, NOW + 50, NOW + 60]
+        );
+        assert_eq!(next, NOW + 70);
+        assert_eq!(store.list_files().len(), 1);
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -9,4 +9,6 @@
 
 pub mod format;
 pub mod numfmt;
+pub mod query;
+pub mod retention;
 pub mod tools;

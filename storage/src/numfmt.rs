@@ -41,7 +41,13 @@ pub fn push_g(out: &mut String, v: f64, precision: usize) {
     let exp: i32 = e_form[epos + 1..].parse().expect("exponent");
     if exp < -4 || exp >= p as i32 {
         let mantissa = strip_zeros(&e_form[..epos]);
-        let _ = write!(out, "{}e{}{:02}", mantissa, if exp < 0 { '-' } else { '+' }, exp.abs());
+        let _ = write!(
+            out,
+            "{}e{}{:02}",
+            mantissa,
+            if exp < 0 { '-' } else { '+' },
+            exp.abs()
+        );
     } else {
         let decimals = (p as i32 - 1 - exp) as usize;
         let fixed = format!("{:.*}", decimals, v);
@@ -161,6 +167,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::excessive_precision)] // the literals are printf's own text
     fn g17_matches_printf() {
         let cases: &[(f64, &str)] = &[
             (1.0, "1"),

@@ -99,7 +99,8 @@ impl FileState {
         bucket_index(t, self.zero_time(), self.interval())
     }
     pub fn time_of(&self, index: i64) -> i64 {
-        self.zero_time().saturating_add(index.saturating_mul(self.interval()))
+        self.zero_time()
+            .saturating_add(index.saturating_mul(self.interval()))
     }
     pub fn slot_of_index(&self, index: i64) -> i64 {
         slot_of(index, self.capacity())

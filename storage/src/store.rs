@@ -377,12 +377,7 @@ impl Store {
             .write(true)
             .dma_open(&path)
             .await
-            .map_err(|e| {
-                StoreError::Io(io::Error::new(
-                    io::ErrorKind::Other,
-                    format!("{}: {e}", path.display()),
-                ))
-            })?;
+            .map_err(|e| StoreError::Io(io::Error::other(format!("{}: {e}", path.display()))))?;
         self.open_count.set(self.open_count.get() + 1);
         let of = Rc::new(OpenFile {
             file,
@@ -509,45 +504,47 @@ impl Store {
             .await
             .map_err(io::Error::from)?;
         let parsed = Header::parse_checked(&head, len);
-        let mut inner = self.inner.borrow_mut();
-        let rel = inner.entry(id).ok_or(StoreError::Gone)?.rel.clone();
-        match parsed {
-            Err(err) => {
-                tracing::error!(file = %self.abs_path(&rel).display(), %err, "refusing counter file");
-                inner.stats.bad_files += 1;
-                inner.mark_bad(id);
-                Err(StoreError::Bad(rel.to_string(), err))
-            }
-            Ok(mut h) => {
-                let e = inner.entry_mut(id).ok_or(StoreError::Gone)?;
-                if e.state.is_some() {
-                    return Ok(());
+        let index0_page = {
+            let mut inner = self.inner.borrow_mut();
+            let rel = inner.entry(id).ok_or(StoreError::Gone)?.rel.clone();
+            match parsed {
+                Err(err) => {
+                    tracing::error!(file = %self.abs_path(&rel).display(), %err, "refusing counter file");
+                    inner.stats.bad_files += 1;
+                    inner.mark_bad(id);
+                    return Err(StoreError::Bad(rel.to_string(), err));
                 }
-                h.set_name(self.abs_path(&rel).as_os_str().as_encoded_bytes());
-                let st = FileState::new(h);
-                let needs_index0 =
-                    st.header.last_bucket >= 0 && st.header.last_bucket < st.capacity();
-                let p0 = st.page_of_index0();
-                e.state = Some(Box::new(st));
-                drop(inner);
-                if needs_index0 {
-                    self.ensure_pages(id, &[p0]).await?;
-                    let mut inner = self.inner.borrow_mut();
-                    let Inner { files, pages, .. } = &mut *inner;
-                    if let Some(Some(e)) = files.get_mut(id.slot as usize) {
-                        if let Some(st) = e.state.as_mut() {
-                            let view = CacheSlots {
-                                pages,
-                                id,
-                                dirty: &mut e.dirty_pages,
-                            };
-                            st.detect_index0(&view);
-                        }
+                Ok(mut h) => {
+                    let e = inner.entry_mut(id).ok_or(StoreError::Gone)?;
+                    if e.state.is_some() {
+                        return Ok(());
                     }
+                    h.set_name(self.abs_path(&rel).as_os_str().as_encoded_bytes());
+                    let st = FileState::new(h);
+                    let needs_index0 =
+                        st.header.last_bucket >= 0 && st.header.last_bucket < st.capacity();
+                    let p0 = st.page_of_index0();
+                    e.state = Some(Box::new(st));
+                    needs_index0.then_some(p0)
                 }
-                Ok(())
+            }
+        };
+        if let Some(p0) = index0_page {
+            self.ensure_pages(id, &[p0]).await?;
+            let mut inner = self.inner.borrow_mut();
+            let Inner { files, pages, .. } = &mut *inner;
+            if let Some(Some(e)) = files.get_mut(id.slot as usize) {
+                if let Some(st) = e.state.as_mut() {
+                    let view = CacheSlots {
+                        pages,
+                        id,
+                        dirty: &mut e.dirty_pages,
+                    };
+                    st.detect_index0(&view);
+                }
             }
         }
+        Ok(())
     }
 
     // ----- creating counters and files ----------------------------------------------
@@ -1410,6 +1407,7 @@ fn create_file_blocking(
         .read(true)
         .write(true)
         .create(true)
+        .truncate(false)
         .mode(0o664)
         .open(path)?;
     f.set_len(0)?;

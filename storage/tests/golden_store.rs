@@ -154,7 +154,13 @@ fn run_case(
             }
             store.close(now).await.unwrap();
         });
-    let _ = std::fs::remove_dir_all(&dir);
+    // ISTATD_KEEP_GOLDEN_STORE=1 keeps the store for inspection (README's sample
+    // file storage/testdata/sample.10s is web/latency/server1/10s of the basic case).
+    if std::env::var_os("ISTATD_KEEP_GOLDEN_STORE").is_some() {
+        eprintln!("kept {}", dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
 
 fn compare(files: &Path, store_dir: &Path, skip: fn(&str) -> bool) {

@@ -60,7 +60,10 @@ fn data_survives_reopen_and_queries_see_unflushed_writes() {
         assert_eq!(r.interval, 10);
         // Every bucket in [start, end) of the normalized range, each holding its sample.
         assert_eq!(r.buckets.len() as i64, (r.end - r.start) / 10);
-        assert!(r.buckets.iter().all(|b| b.sum == ((b.time - NOW) / 10) as f64));
+        assert!(r
+            .buckets
+            .iter()
+            .all(|b| b.sum == ((b.time - NOW) / 10) as f64));
         assert_eq!(r.buckets[7].sum, 7.0);
         assert!(store.query("nope", &q, NOW).await.unwrap().is_none());
         store.close(NOW + 300).await.unwrap();
@@ -163,7 +166,11 @@ fn descriptors_stay_within_the_bound() {
                 .await
                 .unwrap()
                 .unwrap();
-            assert_eq!(r.buckets.len() as i64, (r.end - r.start) / 10, "counter {c}");
+            assert_eq!(
+                r.buckets.len() as i64,
+                (r.end - r.start) / 10,
+                "counter {c}"
+            );
             assert!(r.buckets.len() >= 2, "counter {c}");
             assert!(r.buckets.iter().all(|b| b.sum == c as f64));
         }

@@ -1,10 +1,20 @@
 //! The write and read logic of one counter file, over slots someone else holds.
 //!
-//! [`FileState`] is what the store keeps in memory per open file: the header fields
-//! and the trailing window. The bucket pages themselves live in the store's page cache
-//! (or, for tools and tests, in a byte image); they are reached through [`Slots`]. The
-//! caller makes the pages named by the `pages_for_*` methods resident first, so every
-//! method here is synchronous and pure.
+//! [`FileState`] is what the store keeps in memory per open file: the header fields,
+//! the trailing window, and a small **overlay** of slots whose full value is known in
+//! memory but not yet in a page. The bucket pages themselves live in the store's page
+//! cache (or, for tools and tests, in a byte image) and are reached through [`Slots`].
+//!
+//! Why the overlay: with hundreds of thousands of files, the page holding a gauge's
+//! current bucket is rarely in memory. A write only needs the old slot value when it
+//! merges into it; a write that starts a new newest bucket (the common case for live
+//! data), a replacement (event counters, replication) or a write into a slot already in
+//! the overlay needs no read at all. So those go to the overlay, and pages are read only
+//! when the overlay spills or the file is flushed: one read and one write per page per
+//! flush cycle instead of one per sample.
+//!
+//! Every method is synchronous. A write that needs a page that is not resident returns
+//! [`NeedPage`] **before changing anything**; the caller loads it and retries.
 
 use crate::format::{
     bucket_index, bucket_time, slot_of, Bucket, Header, BUCKETS_PER_PAGE, BUCKET_SIZE,
@@ -20,20 +30,26 @@ pub enum Mode {
     OnlyIfEmpty,
 }
 
-/// Access to the bucket slots of one file. The pages holding the slots must be
-/// resident; implementations may panic otherwise (a caller bug, not bad input).
+/// Access to the bucket slots of one file, page by page.
 pub trait Slots {
+    /// Whether the page holding this slot can be read and written now.
+    fn has(&self, slot: i64) -> bool;
+    /// The slot's bytes; only called when [`Slots::has`] is true.
     fn get(&self, slot: i64) -> Bucket;
+    /// Store a slot; only called when [`Slots::has`] is true.
     fn put(&mut self, slot: i64, b: &Bucket);
 }
 
-/// A whole file image in memory (tools, tests).
+/// A whole file image in memory (tools, tests): every page is resident.
 pub struct ImageSlots<'a> {
     pub image: &'a mut [u8],
     pub page_size: i64,
 }
 
 impl Slots for ImageSlots<'_> {
+    fn has(&self, _slot: i64) -> bool {
+        true
+    }
     fn get(&self, slot: i64) -> Bucket {
         let off = crate::format::slot_offset(slot, self.page_size) as usize;
         Bucket::from_bytes(&self.image[off..off + BUCKET_SIZE])
@@ -44,8 +60,18 @@ impl Slots for ImageSlots<'_> {
     }
 }
 
+/// A write could not proceed without this bucket page (0-based, after the header).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NeedPage(pub u32);
+
 /// Entries in a trailing file's in-memory window (storage.md §3.9).
 const TRAILING_WINDOW: usize = 3;
+
+/// Overlay entries per file before it spills into pages.
+pub const OVERLAY_MAX: usize = 8;
+
+/// Slots past `last_bucket` checked for buckets a crash left ahead of the header.
+pub const TAIL_CHECK_SLOTS: i64 = 512;
 
 /// In-memory state of one open counter file.
 #[derive(Debug, Clone)]
@@ -53,6 +79,14 @@ pub struct FileState {
     pub header: Header,
     /// Trailing files only: buckets not yet blended into the ring.
     trailing: Option<Box<[Bucket; TRAILING_WINDOW]>>,
+    /// Slots whose full current value is here, not (yet) in their page; later wins.
+    overlay: Vec<(i64, Bucket)>,
+    /// Indices above this, and above `last_bucket`, are known to hold no valid bucket
+    /// on disk (see [`FileState::verify_tail`]); `i64::MAX` until verified.
+    pub tail_verified: i64,
+    /// The file was created by this process and none of its pages has been written:
+    /// every slot not in a page or the overlay is zero.
+    pub fresh: bool,
     /// Whether index 0 holds a bucket written by this process or found at open
     /// (storage.md §8 `newest_bucket_time`, the `last_time` = 0 quirk).
     pub index0_valid: bool,
@@ -69,6 +103,7 @@ pub struct PutReport {
 }
 
 impl FileState {
+    /// State of a file read from disk (not fresh, tail not verified).
     pub fn new(header: Header) -> FileState {
         let trailing = if header.flags & FLAG_TRAILING != 0 {
             Some(Box::new([Bucket::EMPTY; TRAILING_WINDOW]))
@@ -78,9 +113,20 @@ impl FileState {
         FileState {
             header,
             trailing,
+            overlay: Vec::new(),
+            tail_verified: i64::MAX,
+            fresh: false,
             index0_valid: false,
             dirty_low: i64::MAX,
         }
+    }
+
+    /// State of a file this process just created: all zeros on disk.
+    pub fn new_created(header: Header) -> FileState {
+        let mut st = FileState::new(header);
+        st.fresh = true;
+        st.tail_verified = i64::MIN;
+        st
     }
 
     pub fn interval(&self) -> i64 {
@@ -133,34 +179,6 @@ impl FileState {
         self.time_of(self.window_low())
     }
 
-    /// Pages that [`FileState::write`] of a bucket at time `t` may touch.
-    pub fn pages_for_write(&self, t: i64, out: &mut Vec<u32>) {
-        let ix = self.index_of(t);
-        match &self.trailing {
-            None => out.push(self.page_of_index(ix)),
-            Some(w) => {
-                let bt = bucket_time(t, self.interval());
-                if !w.iter().any(|b| b.time == bt) {
-                    self.pages_for_trailing_flush(out);
-                }
-            }
-        }
-    }
-
-    /// Pages that pushing out the oldest trailing window entry touches.
-    pub fn pages_for_trailing_flush(&self, out: &mut Vec<u32>) {
-        if let Some(w) = &self.trailing {
-            if w[0].time > 0 {
-                let ix = self.index_of(w[0].time);
-                out.push(self.page_of_index(ix));
-                let oix = self.index_of(w[0].time - self.header.season as i64);
-                if self.in_window(oix) {
-                    out.push(self.page_of_index(oix));
-                }
-            }
-        }
-    }
-
     fn in_window(&self, ix: i64) -> bool {
         ix > self.header.last_bucket - self.capacity() && ix <= self.header.last_bucket
     }
@@ -172,13 +190,142 @@ impl FileState {
         self.dirty_low = self.dirty_low.min(bt);
     }
 
-    /// `rawUpdateBucket` (storage.md §3.1, §2.6). Returns false when the bucket is older
-    /// than the ring's window (nothing changed then).
-    pub fn write(&mut self, slots: &mut dyn Slots, data: &Bucket, mode: Mode) -> bool {
+    // ----- slot access through the overlay ------------------------------------------
+
+    /// The current value of a slot: overlay, else page, else zero for a fresh file.
+    fn slot_value(&self, slots: &dyn Slots, slot: i64) -> Result<Bucket, NeedPage> {
+        if let Some((_, b)) = self.overlay.iter().rev().find(|(s, _)| *s == slot) {
+            return Ok(*b);
+        }
+        if slots.has(slot) {
+            return Ok(slots.get(slot));
+        }
+        if self.fresh {
+            return Ok(Bucket::EMPTY);
+        }
+        Err(NeedPage(self.page_of_slot(slot)))
+    }
+
+    /// Store a slot's full value: into its page when resident, else the overlay.
+    fn store_slot(&mut self, slots: &mut dyn Slots, slot: i64, b: &Bucket) {
+        if let Some(pos) = self.overlay.iter().position(|(s, _)| *s == slot) {
+            self.overlay[pos].1 = *b;
+        } else if slots.has(slot) {
+            slots.put(slot, b);
+            self.fresh = false;
+        } else {
+            self.overlay.push((slot, *b));
+        }
+    }
+
+    /// Whether the overlay holds anything not yet in a page.
+    pub fn has_overlay(&self) -> bool {
+        !self.overlay.is_empty()
+    }
+
+    /// Pages holding overlay slots (to make resident before [`FileState::absorb_overlay`]).
+    pub fn overlay_pages(&self, out: &mut Vec<u32>) {
+        for (s, _) in &self.overlay {
+            out.push(self.page_of_slot(*s));
+        }
+        out.sort_unstable();
+        out.dedup();
+    }
+
+    /// The page to load when the overlay is over its bound.
+    pub fn overlay_spill_page(&self) -> Option<u32> {
+        (self.overlay.len() > OVERLAY_MAX).then(|| self.page_of_slot(self.overlay[0].0))
+    }
+
+    /// Move every overlay slot whose page is resident into the page.
+    pub fn absorb_overlay(&mut self, slots: &mut dyn Slots) {
+        if self.overlay.iter().any(|(s, _)| slots.has(*s)) {
+            self.fresh = false;
+        }
+        self.overlay.retain(|(s, b)| {
+            if slots.has(*s) {
+                slots.put(*s, b);
+                false
+            } else {
+                true
+            }
+        });
+    }
+
+    /// After the store read the pages past `last_bucket` at load: anything valid there
+    /// was left by a crash between a page write and its header write, and later writes
+    /// must merge into it as the reference does.
+    pub fn verify_tail(&mut self, slots: &dyn Slots) {
+        let last = self.header.last_bucket;
+        let mut high = last;
+        for ix in last + 1..=last + TAIL_CHECK_SLOTS.min(self.capacity() - 1) {
+            let slot = self.slot_of_index(ix);
+            if slots.has(slot) && slots.get(slot).time == self.time_of(ix) {
+                high = ix;
+            }
+        }
+        self.tail_verified = high;
+    }
+
+    /// Pages [`FileState::verify_tail`] reads.
+    pub fn tail_pages(&self, out: &mut Vec<u32>) {
+        let last = self.header.last_bucket;
+        let n = TAIL_CHECK_SLOTS.min(self.capacity() - 1);
+        self.pages_for_range_unclamped(last + 1, n, out);
+    }
+
+    // ----- writes --------------------------------------------------------------------
+
+    /// `rawUpdateBucket` (storage.md §3.1, §2.6). `Ok(false)` when the bucket is older
+    /// than the ring's window (nothing changed then); `Err(NeedPage)` when the old slot
+    /// value is needed from a page that is not resident (nothing changed either).
+    pub fn write(
+        &mut self,
+        slots: &mut dyn Slots,
+        data: &Bucket,
+        mode: Mode,
+    ) -> Result<bool, NeedPage> {
         let interval = self.interval();
         let ix = self.index_of(data.time);
         let bt = bucket_time(data.time, interval);
         let cap = self.capacity();
+        let last = self.header.last_bucket;
+        if ix <= last - cap {
+            return Ok(false);
+        }
+        let flags = self.header.flags;
+        let replaces = flags & FLAG_COLLATED != 0 || mode == Mode::Overwrite;
+        let slot = self.slot_of_index(ix);
+
+        // Find the target's old value before changing anything. Trailing files write
+        // into their window: `Some(Some(pos))` an existing entry, `Some(None)` a new one
+        // after pushing out the oldest (whose reads are checked here).
+        let trailing_pos = match &self.trailing {
+            Some(w) => {
+                let pos = w.iter().position(|b| b.time == bt);
+                if pos.is_none() {
+                    self.trailing_flush_check(slots)?;
+                }
+                Some(pos)
+            }
+            None => None,
+        };
+        let old = match trailing_pos {
+            Some(Some(pos)) => self.trailing.as_ref().unwrap()[pos],
+            Some(None) => Bucket::empty_at(bt),
+            None if replaces => Bucket::EMPTY,
+            // A new newest bucket: its slot holds an older lap (or nothing).
+            None if ix > last && ix > self.tail_verified => Bucket::EMPTY,
+            None => {
+                let b = self.slot_value(slots, slot)?;
+                if b.time != bt {
+                    Bucket::EMPTY
+                } else {
+                    b
+                }
+            }
+        };
+
         let h = &mut self.header;
         if ix > h.last_bucket {
             h.last_bucket = ix;
@@ -187,30 +334,17 @@ impl FileState {
                 h.first_bucket = h.last_bucket - cap + 1;
             }
         }
-        if ix <= h.last_bucket - cap {
-            return false;
-        }
         if ix < h.first_bucket {
             h.first_bucket = ix;
         }
-        let flags = h.flags;
         let fixed_count = h.fixed_count;
+        if trailing_pos == Some(None) {
+            self.trailing_flush(slots)
+                .expect("reads checked before any change");
+            self.trailing.as_mut().unwrap()[TRAILING_WINDOW - 1] = Bucket::empty_at(bt);
+        }
 
-        // The target: a trailing window entry, or the ring slot (reset when stale).
-        let mut target;
-        let slot = self.slot_of_index(ix);
-        let trailing_pos = if self.trailing.is_some() {
-            let pos = self.trailing_entry(slots, bt);
-            target = self.trailing.as_ref().unwrap()[pos];
-            Some(pos)
-        } else {
-            target = slots.get(slot);
-            if target.time != bt {
-                target = Bucket::EMPTY;
-            }
-            None
-        };
-
+        let mut target = old;
         let applied = match mode {
             Mode::OnlyIfEmpty => {
                 if target.count == 0 {
@@ -220,10 +354,7 @@ impl FileState {
                     false
                 }
             }
-            _ if flags & FLAG_COLLATED != 0
-                || mode == Mode::Overwrite
-                || (mode == Mode::FillEmpty && target.count == 0) =>
-            {
+            _ if replaces || (mode == Mode::FillEmpty && target.count == 0) => {
                 target = *data;
                 true
             }
@@ -236,46 +367,51 @@ impl FileState {
             }
         };
         match trailing_pos {
-            Some(pos) => self.trailing.as_mut().unwrap()[pos] = target,
+            Some(_) => {
+                let w = self.trailing.as_mut().unwrap();
+                let pos = w.iter().position(|b| b.time == bt).expect("entry present");
+                w[pos] = target;
+            }
             None => {
-                slots.put(slot, &target);
+                self.store_slot(slots, slot, &target);
                 self.note_written(ix, bt);
             }
         }
         if applied {
-            let h = &mut self.header;
             // The reference adds the f32 read-back getters, not the stored f64 sum.
+            let h = &mut self.header;
             h.cumulative_sum += data.sum_f32() as f64;
             h.cumulative_sum_sq += data.sum_sq_f32() as f64;
             h.cumulative_count += data.count as i64;
         }
-        true
+        Ok(true)
     }
 
-    /// `getTrailingBucket`: the window entry for `bt`, pushing out the oldest if needed.
-    fn trailing_entry(&mut self, slots: &mut dyn Slots, bt: i64) -> usize {
+    fn trailing_flush_check(&self, slots: &dyn Slots) -> Result<(), NeedPage> {
         let w = self.trailing.as_ref().expect("trailing file");
-        if let Some(pos) = w.iter().position(|b| b.time == bt) {
-            return pos;
+        if w[0].time > 0 {
+            let oix = self.index_of(w[0].time - self.header.season as i64);
+            if self.in_window(oix) {
+                self.slot_value(slots, self.slot_of_index(oix))?;
+            }
         }
-        self.trailing_flush(slots);
-        self.trailing.as_mut().unwrap()[TRAILING_WINDOW - 1] = Bucket::empty_at(bt);
-        TRAILING_WINDOW - 1
+        Ok(())
     }
 
     /// `flushOneExpBucket`: blend the oldest trailing entry into the ring and shift the
     /// window. Runs at every flush of a trailing file (storage.md §3.9).
-    pub fn trailing_flush(&mut self, slots: &mut dyn Slots) {
+    pub fn trailing_flush(&mut self, slots: &mut dyn Slots) -> Result<(), NeedPage> {
         let Some(w) = self.trailing.as_ref() else {
-            return;
+            return Ok(());
         };
+        self.trailing_flush_check(slots)?;
         let eb0 = w[0];
         if eb0.time > 0 {
             let ix = self.index_of(eb0.time);
             let oix = self.index_of(eb0.time - self.header.season as i64);
             // Port S-4: a season-ago index outside the window has no bucket.
             let old = if self.in_window(oix) {
-                slots.get(self.slot_of_index(oix))
+                self.slot_value(slots, self.slot_of_index(oix))?
             } else {
                 Bucket::EMPTY
             };
@@ -287,25 +423,19 @@ impl FileState {
                 eb0
             };
             if self.in_window(ix) {
-                slots.put(self.slot_of_index(ix), &wb);
+                let slot = self.slot_of_index(ix);
+                self.store_slot(slots, slot, &wb);
                 self.note_written(ix, eb0.time);
             }
         }
         let w = self.trailing.as_mut().unwrap();
         w.copy_within(1.., 0);
         w[TRAILING_WINDOW - 1] = Bucket::EMPTY;
+        Ok(())
     }
 
-    /// Pages touched by [`FileState::put_overwrite`] of these buckets.
-    pub fn pages_for_put(&self, buckets: &[Bucket], out: &mut Vec<u32>) {
-        for b in buckets {
-            out.push(self.page_of_index(self.index_of(b.time)));
-        }
-        out.sort_unstable();
-        out.dedup();
-    }
-
-    /// `put_buckets_overwrite` (storage.md §8): replicated buckets stored verbatim.
+    /// `put_buckets_overwrite` (storage.md §8): replicated buckets stored verbatim. A
+    /// replacement never needs the old value, so this never needs a page.
     pub fn put_overwrite(&mut self, slots: &mut dyn Slots, buckets: &[Bucket]) -> PutReport {
         let mut r = PutReport::default();
         let interval = self.interval();
@@ -331,24 +461,26 @@ impl FileState {
             if ix < h.first_bucket {
                 h.first_bucket = ix;
             }
-            slots.put(self.slot_of_index(ix), b);
+            let slot = self.slot_of_index(ix);
+            self.store_slot(slots, slot, b);
             self.note_written(ix, b.time);
             r.written += 1;
         }
         r
     }
 
-    /// Pages covering `count` indices from `start_index` (clamped to the window).
-    pub fn pages_for_range(&self, start_index: i64, count: i64, out: &mut Vec<u32>) {
-        let (lo, hi) = self.clamp_range(start_index, count);
+    // ----- reads ---------------------------------------------------------------------
+
+    fn pages_for_range_unclamped(&self, lo: i64, count: i64, out: &mut Vec<u32>) {
         let bpp = BUCKETS_PER_PAGE as i64;
-        if hi < lo {
+        if count <= 0 {
             return;
         }
-        if hi - lo + 1 >= self.capacity() {
+        if count >= self.capacity() {
             out.extend(0..self.header.page_count as u32);
             return;
         }
+        let hi = lo + count - 1;
         let mut ix = lo;
         while ix <= hi {
             let slot = self.slot_of_index(ix);
@@ -359,12 +491,28 @@ impl FileState {
         out.dedup();
     }
 
+    /// Pages covering `count` indices from `start_index` (clamped to the window).
+    pub fn pages_for_range(&self, start_index: i64, count: i64, out: &mut Vec<u32>) {
+        let (lo, hi) = self.clamp_range(start_index, count);
+        if hi >= lo {
+            self.pages_for_range_unclamped(lo, hi - lo + 1, out);
+        }
+    }
+
     /// The index range `[lo, hi]` of a read, clamped to the window (Port S-5).
     pub fn clamp_range(&self, start_index: i64, count: i64) -> (i64, i64) {
         let count = count.clamp(0, self.capacity());
         let lo = start_index.max(self.window_low());
-        let hi = (start_index + count - 1).min(self.header.last_bucket);
+        let hi = (start_index.saturating_add(count) - 1).min(self.header.last_bucket);
         (lo, hi)
+    }
+
+    /// A slot as a reader sees it: overlay first, then the page (zero if absent).
+    pub fn read_slot(&self, slots: &dyn Slots, slot: i64) -> Bucket {
+        match self.slot_value(slots, slot) {
+            Ok(b) => b,
+            Err(_) => Bucket::EMPTY,
+        }
     }
 
     /// `read_valid_buckets` (storage.md §8): buckets whose stored time equals the time
@@ -382,7 +530,7 @@ impl FileState {
         let interval = self.interval();
         let z = self.zero_time();
         // Start rounded up to a multiple of the interval relative to Z.
-        let mut ix = (start - z).div_euclid(interval);
+        let mut ix = start.saturating_sub(z).div_euclid(interval);
         if self.time_of(ix) < start {
             ix += 1;
         }
@@ -391,7 +539,7 @@ impl FileState {
         let mut out = Vec::new();
         let mut scanned = 0usize;
         while ix <= last && out.len() < max && scanned < max_slots {
-            let b = slots.get(self.slot_of_index(ix));
+            let b = self.read_slot(slots, self.slot_of_index(ix));
             if b.time == self.time_of(ix) && b.time != 0 {
                 out.push(b);
             }
@@ -414,7 +562,7 @@ impl FileState {
     /// Whether index 0's slot holds a valid bucket (established when a file is opened).
     pub fn detect_index0(&mut self, slots: &dyn Slots) {
         if self.header.last_bucket - self.capacity() < 0 && self.header.last_bucket >= 0 {
-            let b = slots.get(self.slot_of_index(0));
+            let b = self.read_slot(slots, self.slot_of_index(0));
             self.index0_valid = b.time == self.zero_time() && b.time != 0;
         }
     }
@@ -461,8 +609,12 @@ mod tests {
             image: &mut img,
             page_size: 8192,
         };
-        assert!(f.write(&mut s, &Bucket::sample(1600000003, 2.0), Mode::Aggregate));
-        assert!(f.write(&mut s, &Bucket::sample(1600000007, 4.0), Mode::Aggregate));
+        assert!(f
+            .write(&mut s, &Bucket::sample(1600000003, 2.0), Mode::Aggregate)
+            .unwrap());
+        assert!(f
+            .write(&mut s, &Bucket::sample(1600000007, 4.0), Mode::Aggregate)
+            .unwrap());
         let b = s.get(0);
         assert_eq!(
             (b.time, b.sum, b.count, b.min, b.max),
@@ -474,27 +626,36 @@ mod tests {
             "index 0 keeps last_time 0"
         );
         assert_eq!(f.newest_bucket_time(), 1600000000);
-        assert!(f.write(
-            &mut s,
-            &Bucket::sample(1600000000 + 10 * 600, 1.0),
-            Mode::Aggregate
-        ));
+        assert_eq!(
+            f.write(
+                &mut s,
+                &Bucket::sample(1600000000 + 10 * 600, 1.0),
+                Mode::Aggregate
+            ),
+            Ok(true)
+        );
         assert_eq!(f.header.last_bucket, 600);
         assert_eq!(f.header.first_bucket, 600 - 512 + 1);
         // Older than the window: refused, nothing changes.
         let before = f.header.clone();
-        assert!(!f.write(
-            &mut s,
-            &Bucket::sample(1600000000 + 10 * 88, 1.0),
-            Mode::Aggregate
-        ));
+        assert_eq!(
+            f.write(
+                &mut s,
+                &Bucket::sample(1600000000 + 10 * 88, 1.0),
+                Mode::Aggregate
+            ),
+            Ok(false)
+        );
         assert_eq!(f.header, before);
         // A stale slot is reset, not merged into.
-        assert!(f.write(
-            &mut s,
-            &Bucket::sample(1600000000 + 10 * 512, 9.0),
-            Mode::Aggregate
-        ));
+        assert_eq!(
+            f.write(
+                &mut s,
+                &Bucket::sample(1600000000 + 10 * 512, 9.0),
+                Mode::Aggregate
+            ),
+            Ok(true)
+        );
         let b = s.get(0);
         assert_eq!((b.sum, b.count), (9.0, 1));
         assert_eq!(f.header.cumulative_count, 4);
@@ -507,10 +668,11 @@ mod tests {
             image: &mut img,
             page_size: 8192,
         };
-        f.write(&mut s, &Bucket::empty_at(1600002620), Mode::Aggregate);
+        f.write(&mut s, &Bucket::empty_at(1600002620), Mode::Aggregate)
+            .unwrap();
         let mut b = Bucket::empty_at(1600002630);
         b.collated_update(0.5, 1600002630);
-        f.write(&mut s, &b, Mode::Aggregate);
+        f.write(&mut s, &b, Mode::Aggregate).unwrap();
         let got = s.get(0);
         assert_eq!(
             (got.count, got.min, got.sum, got.time),
@@ -522,8 +684,10 @@ mod tests {
             image: &mut img,
             page_size: 8192,
         };
-        c.write(&mut s, &Bucket::sample(1600000010, 3.0), Mode::Aggregate);
-        c.write(&mut s, &Bucket::sample(1600000010, 5.0), Mode::Aggregate);
+        c.write(&mut s, &Bucket::sample(1600000010, 3.0), Mode::Aggregate)
+            .unwrap();
+        c.write(&mut s, &Bucket::sample(1600000010, 5.0), Mode::Aggregate)
+            .unwrap();
         assert_eq!(s.get(1).sum, 5.0);
         assert_eq!(c.header.cumulative_sum, 8.0);
     }
@@ -596,5 +760,85 @@ mod tests {
         assert_eq!(got.len(), 5);
         assert_eq!(got[1].sum, 7.0);
         assert_eq!(next, 1600000050);
+    }
+
+    /// Slots where only some pages are resident (the store's situation).
+    struct Partial<'a> {
+        inner: ImageSlots<'a>,
+        resident: Vec<u32>,
+    }
+
+    impl Slots for Partial<'_> {
+        fn has(&self, slot: i64) -> bool {
+            self.resident.contains(&((slot / 256) as u32))
+        }
+        fn get(&self, slot: i64) -> Bucket {
+            assert!(self.has(slot), "read of a page that is not resident");
+            self.inner.get(slot)
+        }
+        fn put(&mut self, slot: i64, b: &Bucket) {
+            assert!(self.has(slot), "write of a page that is not resident");
+            self.inner.put(slot, b)
+        }
+    }
+
+    #[test]
+    fn overlay_avoids_reads_and_needs_page_changes_nothing() {
+        let (f0, mut img) = file(10, 0, 1600000000);
+        // A file read from disk (not fresh) whose tail is verified up to last_bucket.
+        let mut f = FileState::new(f0.header.clone());
+        f.tail_verified = 0;
+        let mut s = Partial {
+            inner: ImageSlots {
+                image: &mut img,
+                page_size: 8192,
+            },
+            resident: vec![],
+        };
+        // New newest buckets need no page: they go to the overlay.
+        for k in 1..=3 {
+            let t = 1600000000 + 10 * k;
+            assert_eq!(
+                f.write(&mut s, &Bucket::sample(t, 1.0), Mode::Aggregate),
+                Ok(true)
+            );
+            assert_eq!(
+                f.write(&mut s, &Bucket::sample(t + 1, 2.0), Mode::Aggregate),
+                Ok(true)
+            );
+        }
+        assert!(f.has_overlay());
+        // A late sample for index 0 (not in the overlay) needs page 0, and changes nothing.
+        let before = (f.header.clone(), f.overlay.clone());
+        assert_eq!(
+            f.write(&mut s, &Bucket::sample(1600000000, 5.0), Mode::Aggregate),
+            Err(NeedPage(0))
+        );
+        assert_eq!((f.header.clone(), f.overlay.clone()), before);
+        // Readers see overlay values.
+        let (got, _) = f.read_valid(&s, 1600000010, 1600000030, 10, 10);
+        assert_eq!(
+            got.iter().map(|b| (b.sum, b.count)).collect::<Vec<_>>(),
+            vec![(3.0, 2); 3]
+        );
+        // Once the page is resident the overlay moves into it.
+        s.resident.push(0);
+        f.absorb_overlay(&mut s);
+        assert!(!f.has_overlay());
+        assert_eq!(s.get(2).sum, 3.0);
+        assert_eq!(
+            f.write(&mut s, &Bucket::sample(1600000000, 5.0), Mode::Aggregate),
+            Ok(true)
+        );
+        // A crash left a valid bucket past last_bucket: with the tail unverified, a new
+        // newest bucket merges into it instead of replacing it.
+        s.inner.put(40, &Bucket::sample(1600000400, 7.0));
+        let mut g = FileState::new(f.header.clone());
+        g.verify_tail(&s);
+        assert_eq!(g.tail_verified, 40);
+        g.write(&mut s, &Bucket::sample(1600000400, 1.0), Mode::Aggregate)
+            .unwrap();
+        let b = g.read_slot(&s, 40);
+        assert_eq!((b.sum, b.count), (8.0, 2));
     }
 }

@@ -29,7 +29,7 @@ use crate::format::{
 use crate::lru::Lru;
 use crate::query::{self, QueryParams, QueryResult};
 use crate::retention::Retention;
-use crate::statfile::{FileState, Mode, PutReport, Slots};
+use crate::statfile::{FileState, Mode, NeedPage, PutReport, Slots};
 
 /// `--allocation-strategy` (storage.md §4.5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -521,27 +521,30 @@ impl Store {
                     }
                     h.set_name(self.abs_path(&rel).as_os_str().as_encoded_bytes());
                     let st = FileState::new(h);
-                    let needs_index0 =
-                        st.header.last_bucket >= 0 && st.header.last_bucket < st.capacity();
-                    let p0 = st.page_of_index0();
+                    let mut need = Vec::new();
+                    if st.header.last_bucket >= 0 && st.header.last_bucket < st.capacity() {
+                        need.push(st.page_of_index0());
+                    }
+                    st.tail_pages(&mut need);
+                    need.sort_unstable();
+                    need.dedup();
                     e.state = Some(Box::new(st));
-                    needs_index0.then_some(p0)
+                    need
                 }
             }
         };
-        if let Some(p0) = index0_page {
-            self.ensure_pages(id, &[p0]).await?;
-            let mut inner = self.inner.borrow_mut();
-            let Inner { files, pages, .. } = &mut *inner;
-            if let Some(Some(e)) = files.get_mut(id.slot as usize) {
-                if let Some(st) = e.state.as_mut() {
-                    let view = CacheSlots {
-                        pages,
-                        id,
-                        dirty: &mut e.dirty_pages,
-                    };
-                    st.detect_index0(&view);
-                }
+        self.ensure_pages(id, &index0_page).await?;
+        let mut inner = self.inner.borrow_mut();
+        let Inner { files, pages, .. } = &mut *inner;
+        if let Some(Some(e)) = files.get_mut(id.slot as usize) {
+            if let Some(st) = e.state.as_mut() {
+                let view = CacheSlots {
+                    pages,
+                    id,
+                    dirty: &mut e.dirty_pages,
+                };
+                st.detect_index0(&view);
+                st.verify_tail(&view);
             }
         }
         Ok(())
@@ -570,7 +573,7 @@ impl Store {
         inner.stats.files_created += 1;
         let id = inner.add_file(rel.into());
         let e = inner.entry_mut(id).expect("just added");
-        e.state = Some(Box::new(FileState::new(header)));
+        e.state = Some(Box::new(FileState::new_created(header)));
         Ok(id)
     }
 
@@ -764,23 +767,51 @@ impl Store {
     }
 
     async fn apply_writes(&self, ids: &[FileId], writes: &Writes) -> Result<(), StoreError> {
-        let mut need = Vec::new();
         for &(fi, b) in writes {
             let id = ids[fi];
             loop {
-                need.clear();
-                self.with_state(id, |st| st.pages_for_write(b.time, &mut need))?;
-                self.ensure_pages(id, &need).await?;
-                let mut inner = self.inner.borrow_mut();
-                if !need.iter().all(|&p| inner.pages.contains(&(id, p))) {
-                    continue;
+                let r = self
+                    .inner
+                    .borrow_mut()
+                    .with_slots(id, |st, slots| st.write(slots, &b, Mode::Aggregate))?;
+                match r {
+                    Ok(true) => break,
+                    Ok(false) => {
+                        self.inner.borrow_mut().stats.too_old += 1;
+                        break;
+                    }
+                    Err(NeedPage(p)) => self.ensure_pages(id, &[p]).await?,
                 }
-                let ok = inner.with_slots(id, |st, slots| st.write(slots, &b, Mode::Aggregate))?;
-                if !ok {
-                    inner.stats.too_old += 1;
-                }
-                break;
             }
+            self.spill_overlay(id).await?;
+        }
+        Ok(())
+    }
+
+    /// Keep a file's overlay within its bound by moving it into pages.
+    async fn spill_overlay(&self, id: FileId) -> Result<(), StoreError> {
+        while let Some(p) = self.with_state(id, |st| st.overlay_spill_page())? {
+            self.ensure_pages(id, &[p]).await?;
+            self.inner
+                .borrow_mut()
+                .with_slots(id, |st, slots| st.absorb_overlay(slots))?;
+        }
+        Ok(())
+    }
+
+    /// Move all of a file's overlay into pages (before a flush snapshot).
+    async fn drain_overlay(&self, id: FileId) -> Result<(), StoreError> {
+        let mut need = Vec::new();
+        for _ in 0..8 {
+            need.clear();
+            self.with_state(id, |st| st.overlay_pages(&mut need))?;
+            if need.is_empty() {
+                return Ok(());
+            }
+            self.ensure_pages(id, &need).await?;
+            self.inner
+                .borrow_mut()
+                .with_slots(id, |st, slots| st.absorb_overlay(slots))?;
         }
         Ok(())
     }
@@ -842,21 +873,14 @@ impl Store {
     }
 
     async fn trailing_flush(&self, id: FileId) -> Result<(), StoreError> {
-        let mut need = Vec::new();
         loop {
-            need.clear();
-            let trailing = self.with_state(id, |st| {
-                st.pages_for_trailing_flush(&mut need);
-                st.is_trailing()
-            })?;
-            if !trailing {
-                return Ok(());
-            }
-            self.ensure_pages(id, &need).await?;
-            let mut inner = self.inner.borrow_mut();
-            if need.iter().all(|&p| inner.pages.contains(&(id, p))) {
-                inner.with_slots(id, |st, slots| st.trailing_flush(slots))?;
-                return Ok(());
+            let r = self
+                .inner
+                .borrow_mut()
+                .with_slots(id, |st, slots| st.trailing_flush(slots))?;
+            match r {
+                Ok(()) => return self.spill_overlay(id).await,
+                Err(NeedPage(p)) => self.ensure_pages(id, &[p]).await?,
             }
         }
     }
@@ -864,6 +888,9 @@ impl Store {
     /// Write a file's dirty pages, then its header (storage.md §5.3, Port S-6).
     /// Returns the flushed header and `dirty_low` (the flush visit of storage.md §8).
     pub async fn flush_file(&self, id: FileId) -> Result<Option<(Header, i64)>, StoreError> {
+        if self.with_state(id, |st| st.has_overlay()).unwrap_or(false) {
+            self.drain_overlay(id).await?;
+        }
         let (pages, header, dirty_low, seqs) = {
             let mut inner = self.inner.borrow_mut();
             let Inner {
@@ -928,7 +955,9 @@ impl Store {
                 .inner
                 .borrow()
                 .entry(id)
-                .map(|e| !e.dirty_pages.is_empty())
+                .map(|e| {
+                    !e.dirty_pages.is_empty() || e.state.as_ref().is_some_and(|s| s.has_overlay())
+                })
                 .unwrap_or(false);
             if dirty {
                 self.flush_file(id).await?;
@@ -1037,7 +1066,7 @@ impl Store {
             st: &st,
         };
         let buckets: Vec<Bucket> = (lo..=hi)
-            .map(|ix| slots.get(st.slot_of_index(ix)))
+            .map(|ix| st.read_slot(&slots, st.slot_of_index(ix)))
             .collect();
         Ok(Some(query::finish(&plan, &st.header, &buckets)))
     }
@@ -1118,16 +1147,12 @@ impl Store {
             .await
             .map_err(StoreError::from)?;
         self.ensure_loaded(id).await?;
-        let mut need = Vec::new();
-        loop {
-            need.clear();
-            self.with_state(id, |st| st.pages_for_put(buckets, &mut need))?;
-            self.ensure_pages(id, &need).await?;
-            let mut inner = self.inner.borrow_mut();
-            if need.iter().all(|&p| inner.pages.contains(&(id, p))) {
-                return inner.with_slots(id, |st, slots| st.put_overwrite(slots, buckets));
-            }
-        }
+        let r = self
+            .inner
+            .borrow_mut()
+            .with_slots(id, |st, slots| st.put_overwrite(slots, buckets))?;
+        self.spill_overlay(id).await?;
+        Ok(r)
     }
 
     /// `create_file_like`: a new file from a peer's parameters (zero time used exactly).
@@ -1324,6 +1349,10 @@ impl CacheSlots<'_> {
 }
 
 impl Slots for CacheSlots<'_> {
+    fn has(&self, slot: i64) -> bool {
+        let (p, _) = self.locate(slot);
+        self.pages.contains(&(self.id, p))
+    }
     fn get(&self, slot: i64) -> Bucket {
         let (p, off) = self.locate(slot);
         let page = self
@@ -1355,6 +1384,9 @@ struct ViewSlots<'a> {
 }
 
 impl Slots for ViewSlots<'_> {
+    fn has(&self, slot: i64) -> bool {
+        self.pages.contains_key(&self.st.page_of_slot(slot))
+    }
     fn get(&self, slot: i64) -> Bucket {
         let p = self.st.page_of_slot(slot);
         let bpp = (self.st.header.page_size / 32) as usize;

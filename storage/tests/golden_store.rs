@@ -113,8 +113,22 @@ fn run_case(
     steps: Vec<Step<'static>>,
     skip: fn(&str) -> bool,
 ) {
+    run_case_with_cache(case, retention, fake_time, steps, skip, 4096)
+}
+
+fn run_case_with_cache(
+    case: &str,
+    retention: &str,
+    fake_time: i64,
+    steps: Vec<Step<'static>>,
+    skip: fn(&str) -> bool,
+    cache_pages: usize,
+) {
     let Some(golden) = shared() else { return };
-    let dir = std::env::temp_dir().join(format!("istatd-golden-{case}-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "istatd-golden-{case}-{cache_pages}-{}",
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     let store_dir = dir.join("store");
     let golden_case = golden.join(case);
@@ -124,7 +138,9 @@ fn run_case(
         .make()
         .unwrap()
         .run(async move {
-            let opts = StoreOptions::new(&store_dir, parse_retentions(&retention).unwrap());
+            let mut opts = StoreOptions::new(&store_dir, parse_retentions(&retention).unwrap());
+            opts.page_cache_pages = cache_pages;
+            opts.max_open_files = cache_pages.min(64);
             let store = Store::open(opts).await.unwrap();
             let mut now = fake_time;
             for step in steps {
@@ -298,5 +314,54 @@ fn retention_case_writes_identical_files() {
             Step::Compare("files"),
         ],
         |_| false,
+    );
+}
+
+#[test]
+fn events_case_with_a_tiny_page_cache_and_few_descriptors() {
+    // 16 pages and 16 descriptors for 36 files: every path through evictions, the
+    // overlay spill and re-reads must still give the reference's bytes.
+    run_case_with_cache(
+        "events",
+        "10s:1h,5m:1d",
+        1600002700,
+        vec![
+            Step::Input("input.txt"),
+            Step::Flushes {
+                periodic_rounds: 1,
+                force: true,
+            },
+            Step::Compare("files0"),
+            Step::Clock(1600003100),
+            Step::Flushes {
+                periodic_rounds: 1,
+                force: true,
+            },
+        ],
+        |_| false,
+        16,
+    );
+}
+
+#[test]
+fn retention_case_with_a_tiny_page_cache() {
+    run_case_with_cache(
+        "retention",
+        istatd_storage::retention::DEFAULT_RETENTION,
+        1600002700,
+        vec![
+            Step::Input("input.txt"),
+            Step::Flushes {
+                periodic_rounds: 5,
+                force: true,
+            },
+            Step::Flushes {
+                periodic_rounds: 5,
+                force: false,
+            },
+            Step::Compare("files"),
+        ],
+        |_| false,
+        16,
     );
 }

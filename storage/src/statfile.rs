@@ -705,7 +705,8 @@ mod tests {
                 &mut s,
                 &Bucket::sample(1600000000 + 10 * k, 10.0),
                 Mode::Aggregate,
-            );
+            )
+            .unwrap();
         }
         assert_eq!(
             s.get(0).sum,
@@ -717,7 +718,8 @@ mod tests {
                 &mut s,
                 &Bucket::sample(1600000600 + 10 * k, 20.0),
                 Mode::Aggregate,
-            );
+            )
+            .unwrap();
         }
         let b = s.get(60);
         assert!((b.sum - (10.0 * 0.9 + 20.0 * 0.1)).abs() < 1e-9);

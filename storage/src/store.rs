@@ -567,7 +567,11 @@ impl Store {
             .spawn_blocking(move || create_file_blocking(&path2, &hdr, len, alloc))
             .await
             .map_err(|e| {
-                StoreError::Io(io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+                if e.kind() == io::ErrorKind::AlreadyExists {
+                    StoreError::Exists(rel.to_string())
+                } else {
+                    StoreError::Io(io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+                }
             })?;
         let mut inner = self.inner.borrow_mut();
         inner.stats.files_created += 1;
@@ -608,16 +612,6 @@ impl Store {
         {
             return Err(StoreError::Invalid(format!("bad counter name {key:?}")));
         }
-        let abs_dir = self.abs_path(&dir);
-        let created_dir = glommio::executor()
-            .spawn_blocking(move || -> io::Result<bool> {
-                if abs_dir.is_dir() {
-                    return Ok(false);
-                }
-                std::fs::create_dir_all(&abs_dir)?;
-                Ok(true)
-            })
-            .await?;
         let is_new = !self.inner.borrow().counters.contains_key(key);
         if is_new {
             self.inner.borrow_mut().counters.insert(
@@ -642,8 +636,10 @@ impl Store {
                 event = is_event_header(&h);
             }
         }
+        // Every missing file of the counter in one trip to the blocking pool.
         let finest = self.opts.retentions[0].interval;
-        for i in missing {
+        let mut plans = Vec::with_capacity(missing.len());
+        for &i in &missing {
             let r = &self.opts.retentions[i];
             let mut flags = 0;
             let mut fixed_count = 0;
@@ -659,33 +655,64 @@ impl Store {
                 flags |= FLAG_TRAILING;
             }
             let interval = r.interval.max(1);
-            let zero = zero_time - zero_time % interval;
             let rel = format!("{dir}/{}", r.name);
-            let id = if self.inner.borrow().by_rel.contains_key(rel.as_str()) {
-                self.inner.borrow().by_rel[rel.as_str()]
-            } else {
-                self.create_file(
-                    &rel,
-                    CreateParams {
-                        interval: interval as i32,
-                        page_count: r.page_count(),
-                        flags,
-                        zero_time: zero,
-                        lambda: r.lambda,
-                        season: r.season() as u64,
-                        fixed_count,
-                        unit: String::new(),
-                        name: String::new(),
-                    },
-                )
-                .await?
-            };
-            if let Some(c) = self.inner.borrow_mut().counters.get_mut(key) {
+            let header = Header::new_file(&CreateParams {
+                interval: interval as i32,
+                page_count: r.page_count(),
+                flags,
+                zero_time: zero_time - zero_time % interval,
+                lambda: r.lambda,
+                season: r.season() as u64,
+                fixed_count,
+                unit: String::new(),
+                name: self.abs_path(&rel).to_string_lossy().into_owned(),
+            });
+            plans.push((i, rel, header));
+        }
+        let abs_dir = self.abs_path(&dir);
+        let jobs: Vec<(PathBuf, [u8; HEADER_SIZE], u64)> = plans
+            .iter()
+            .map(|(_, rel, h)| (self.abs_path(rel), h.to_bytes(), h.file_len()))
+            .collect();
+        let alloc = self.opts.allocation;
+        let (created_dir, created) = glommio::executor()
+            .spawn_blocking(move || -> io::Result<(bool, Vec<bool>)> {
+                let created_dir = !abs_dir.is_dir();
+                if created_dir {
+                    std::fs::create_dir_all(&abs_dir)?;
+                }
+                let mut created = Vec::with_capacity(jobs.len());
+                for (path, hdr, len) in &jobs {
+                    match create_file_blocking(path, hdr, *len, alloc) {
+                        Ok(()) => created.push(true),
+                        // Already on disk (not indexed yet): validated when loaded.
+                        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => created.push(false),
+                        Err(e) => {
+                            return Err(io::Error::new(
+                                e.kind(),
+                                format!("{}: {e}", path.display()),
+                            ))
+                        }
+                    }
+                }
+                Ok((created_dir, created))
+            })
+            .await?;
+        let mut inner = self.inner.borrow_mut();
+        for ((i, rel, header), new_file) in plans.into_iter().zip(created) {
+            let id = inner.add_file(rel.into());
+            if new_file {
+                inner.stats.files_created += 1;
+                if let Some(e) = inner.entry_mut(id) {
+                    e.state = Some(Box::new(FileState::new_created(header)));
+                }
+            }
+            if let Some(c) = inner.counters.get_mut(key) {
                 c.files[i] = Some(id);
             }
         }
         if created_dir {
-            self.inner.borrow_mut().stats.counters_created += 1;
+            inner.stats.counters_created += 1;
         }
         Ok(is_new)
     }
@@ -1438,11 +1465,9 @@ fn create_file_blocking(
     let mut f = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
-        .create(true)
-        .truncate(false)
+        .create_new(true)
         .mode(0o664)
         .open(path)?;
-    f.set_len(0)?;
     f.set_len(len)?;
     if alloc == Allocation::Full {
         use std::os::fd::AsRawFd;

@@ -1,0 +1,1 @@
+//! Admin (telnet) port commands and their replies (interfaces.md §5).

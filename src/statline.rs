@@ -1,0 +1,1 @@
+//! The stat port line protocol (interfaces.md §2).

@@ -91,6 +91,13 @@ fn main() {
                 let key = format!("perf.c{}.n{c}", c % 100);
                 let t = now + (i / counters) as i64 % 3000;
                 store.record(&key, false, Sample::value(t, i as f64), now + 3600).await.expect("record");
+                if (i + 1) % 250_000 == 0 {
+                    eprintln!(
+                        "  {} updates, {:.0}/s so far",
+                        i + 1,
+                        (i + 1) as f64 / t1.elapsed().as_secs_f64()
+                    );
+                }
             }
             store.flush_all(false, now + 3600).await.expect("flush");
             let upd = t1.elapsed().as_secs_f64();

@@ -80,18 +80,28 @@ pub struct FileState {
     /// Trailing files only: buckets not yet blended into the ring.
     trailing: Option<Box<[Bucket; TRAILING_WINDOW]>>,
     /// Slots whose full current value is here, not (yet) in their page; later wins.
-    overlay: Vec<(i64, Bucket)>,
+    overlay: Vec<OverlaySlot>,
     /// Indices above this, and above `last_bucket`, are known to hold no valid bucket
     /// on disk (see [`FileState::verify_tail`]); `i64::MAX` until verified.
     pub tail_verified: i64,
-    /// The file was created by this process and none of its pages has been written:
-    /// every slot not in a page or the overlay is zero.
+    /// The file was created by this process and none of its bucket pages has been
+    /// written to disk yet: every page not in the cache is all zeros. The store clears
+    /// it when it issues the first page write.
     pub fresh: bool,
     /// Whether index 0 holds a bucket written by this process or found at open
     /// (storage.md §8 `newest_bucket_time`, the `last_time` = 0 quirk).
     pub index0_valid: bool,
     /// Lowest bucket time written since the last flush snapshot; `i64::MAX` = none.
     pub dirty_low: i64,
+}
+
+/// A slot's full value held in memory. `dirty`: not yet in its page. A clean entry is
+/// kept for the newest bucket, so merges into the current bucket never read a page.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct OverlaySlot {
+    slot: i64,
+    bucket: Bucket,
+    dirty: bool,
 }
 
 /// Counts from [`FileState::put_overwrite`].
@@ -194,8 +204,8 @@ impl FileState {
 
     /// The current value of a slot: overlay, else page, else zero for a fresh file.
     fn slot_value(&self, slots: &dyn Slots, slot: i64) -> Result<Bucket, NeedPage> {
-        if let Some((_, b)) = self.overlay.iter().rev().find(|(s, _)| *s == slot) {
-            return Ok(*b);
+        if let Some(o) = self.overlay.iter().find(|o| o.slot == slot) {
+            return Ok(o.bucket);
         }
         if slots.has(slot) {
             return Ok(slots.get(slot));
@@ -208,25 +218,36 @@ impl FileState {
 
     /// Store a slot's full value: into its page when resident, else the overlay.
     fn store_slot(&mut self, slots: &mut dyn Slots, slot: i64, b: &Bucket) {
-        if let Some(pos) = self.overlay.iter().position(|(s, _)| *s == slot) {
-            self.overlay[pos].1 = *b;
+        if let Some(o) = self.overlay.iter_mut().find(|o| o.slot == slot) {
+            o.bucket = *b;
+            o.dirty = true;
         } else if slots.has(slot) {
             slots.put(slot, b);
-            self.fresh = false;
         } else {
-            self.overlay.push((slot, *b));
+            self.overlay.push(OverlaySlot {
+                slot,
+                bucket: *b,
+                dirty: true,
+            });
+            if self.overlay.len() > OVERLAY_MAX {
+                // Clean entries cost nothing to drop.
+                if let Some(pos) = self.overlay.iter().position(|o| !o.dirty) {
+                    self.overlay.remove(pos);
+                }
+            }
         }
     }
 
     /// Whether the overlay holds anything not yet in a page.
     pub fn has_overlay(&self) -> bool {
-        !self.overlay.is_empty()
+        self.overlay.iter().any(|o| o.dirty)
     }
 
-    /// Pages holding overlay slots (to make resident before [`FileState::absorb_overlay`]).
+    /// Pages holding dirty overlay slots (to make resident before
+    /// [`FileState::absorb_overlay`]).
     pub fn overlay_pages(&self, out: &mut Vec<u32>) {
-        for (s, _) in &self.overlay {
-            out.push(self.page_of_slot(*s));
+        for o in self.overlay.iter().filter(|o| o.dirty) {
+            out.push(self.page_of_slot(o.slot));
         }
         out.sort_unstable();
         out.dedup();
@@ -234,21 +255,28 @@ impl FileState {
 
     /// The page to load when the overlay is over its bound.
     pub fn overlay_spill_page(&self) -> Option<u32> {
-        (self.overlay.len() > OVERLAY_MAX).then(|| self.page_of_slot(self.overlay[0].0))
+        if self.overlay.len() <= OVERLAY_MAX {
+            return None;
+        }
+        self.overlay
+            .iter()
+            .find(|o| o.dirty)
+            .map(|o| self.page_of_slot(o.slot))
     }
 
-    /// Move every overlay slot whose page is resident into the page.
+    /// Move every dirty overlay slot whose page is resident into the page; keep a clean
+    /// copy of the newest bucket's slot.
     pub fn absorb_overlay(&mut self, slots: &mut dyn Slots) {
-        if self.overlay.iter().any(|(s, _)| slots.has(*s)) {
-            self.fresh = false;
-        }
-        self.overlay.retain(|(s, b)| {
-            if slots.has(*s) {
-                slots.put(*s, b);
-                false
-            } else {
-                true
+        let keep = self.slot_of_index(self.header.last_bucket);
+        self.overlay.retain_mut(|o| {
+            if !slots.has(o.slot) {
+                return true;
             }
+            if o.dirty {
+                slots.put(o.slot, &o.bucket);
+                o.dirty = false;
+            }
+            o.slot == keep
         });
     }
 
@@ -812,6 +840,7 @@ mod tests {
         assert!(f.has_overlay());
         // A late sample for index 0 (not in the overlay) needs page 0, and changes nothing.
         let before = (f.header.clone(), f.overlay.clone());
+        assert_eq!(f.overlay.len(), 3);
         assert_eq!(
             f.write(&mut s, &Bucket::sample(1600000000, 5.0), Mode::Aggregate),
             Err(NeedPage(0))

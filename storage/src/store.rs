@@ -211,6 +211,40 @@ pub struct Store {
     open_count: Rc<Cell<u64>>,
 }
 
+/// Counters flushed at once by [`Store::flush_all`].
+pub const FLUSH_CONCURRENCY: usize = 32;
+
+/// Poll futures concurrently on the current executor; results in input order.
+pub async fn join_all<T, F: std::future::Future<Output = T>>(futs: Vec<F>) -> Vec<T> {
+    use std::pin::Pin;
+    use std::task::Poll;
+    let mut futs: Vec<Option<Pin<Box<F>>>> = futs.into_iter().map(|f| Some(Box::pin(f))).collect();
+    let mut out: Vec<Option<T>> = futs.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (slot, res) in futs.iter_mut().zip(out.iter_mut()) {
+            if let Some(f) = slot {
+                match f.as_mut().poll(cx) {
+                    Poll::Ready(v) => {
+                        *res = Some(v);
+                        *slot = None;
+                    }
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter()
+        .map(|v| v.expect("every future completed"))
+        .collect()
+}
+
 /// Relative directory of a counter key: dots become slashes.
 pub fn counter_dir(key: &str) -> String {
     key.replace('.', "/")
@@ -422,7 +456,17 @@ impl Store {
                 }
                 inner.stats.page_misses += 1;
             }
-            let data = self.read_page(id, p).await?;
+            let fresh = self
+                .inner
+                .borrow()
+                .entry(id)
+                .and_then(|e| e.state.as_ref())
+                .is_some_and(|s| s.fresh);
+            let data = if fresh {
+                vec![0u8; PAGE_SIZE].into_boxed_slice()
+            } else {
+                self.read_page(id, p).await?
+            };
             let evicted = {
                 let mut inner = self.inner.borrow_mut();
                 if inner.pages.contains(&(id, p)) {
@@ -448,6 +492,9 @@ impl Store {
                 inner.writing.insert((id, p), (seq, data.clone()));
                 if let Some(e) = inner.entry_mut(id) {
                     e.dirty_pages.retain(|&x| x != p);
+                    if let Some(st) = e.state.as_mut() {
+                        st.fresh = false;
+                    }
                 }
                 (seq, data)
             };
@@ -948,12 +995,17 @@ impl Store {
                     snap.push((p, data));
                 }
             }
+            if !snap.is_empty() {
+                st.fresh = false;
+            }
             (snap, st.header.clone(), st.take_dirty_low(), seqs)
         };
+        // Pages of one snapshot go out together; the header only after all completed.
+        let writes = pages.iter().map(|(p, data)| self.write_page(id, *p, data));
         let mut result = Ok(());
-        for (p, data) in &pages {
-            if let Err(e) = self.write_page(id, *p, data).await {
-                result = Err(e);
+        for r in join_all(writes.collect()).await {
+            if r.is_err() {
+                result = r;
             }
         }
         if result.is_ok() {
@@ -971,23 +1023,33 @@ impl Store {
         result.map(|_| Some((header, dirty_low)))
     }
 
-    /// Flush every counter (admin `flush` when `force`), then every other file.
+    /// Flush every counter (admin `flush` when `force`), then every other file, with up
+    /// to [`FLUSH_CONCURRENCY`] counters in flight.
     pub async fn flush_all(&self, force: bool, now: i64) -> Result<(), StoreError> {
-        for key in self.counter_keys() {
-            self.flush_counter(&key, force, now).await?;
+        // Each flush in flight may hold an evicted descriptor a moment longer.
+        let concurrency = (self.opts.max_open_files / 4).clamp(1, FLUSH_CONCURRENCY);
+        let keys = self.counter_keys();
+        for chunk in keys.chunks(concurrency) {
+            let flushes = chunk
+                .iter()
+                .map(|k| self.flush_counter(k, force, now))
+                .collect();
+            for r in join_all(flushes).await {
+                r?;
+            }
         }
         let ids: Vec<FileId> = self.inner.borrow().by_rel.values().copied().collect();
-        for id in ids {
-            let dirty = self
-                .inner
-                .borrow()
-                .entry(id)
-                .map(|e| {
+        let dirty: Vec<FileId> = ids
+            .into_iter()
+            .filter(|&id| {
+                self.inner.borrow().entry(id).is_some_and(|e| {
                     !e.dirty_pages.is_empty() || e.state.as_ref().is_some_and(|s| s.has_overlay())
                 })
-                .unwrap_or(false);
-            if dirty {
-                self.flush_file(id).await?;
+            })
+            .collect();
+        for chunk in dirty.chunks(concurrency) {
+            for r in join_all(chunk.iter().map(|&id| self.flush_file(id)).collect()).await {
+                r?;
             }
         }
         Ok(())

@@ -40,7 +40,7 @@ pub enum Allocation {
     Sparse,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct StoreOptions {
     pub root: PathBuf,
     pub retentions: Vec<Retention>,
@@ -51,7 +51,30 @@ pub struct StoreOptions {
     pub page_cache_pages: usize,
     /// Parent ("rollup") creation; false = `--dont-recursively-create-counters`.
     pub create_parents: bool,
+    /// Load directories that lack some retention file (and create the missing files on
+    /// first use); false = `--dont-recursively-create-counters`.
+    pub load_incomplete: bool,
+    /// Which counter keys this store owns (sharding); `None` = all.
+    pub owns: Option<KeyFilter>,
 }
+
+impl std::fmt::Debug for StoreOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreOptions")
+            .field("root", &self.root)
+            .field("retentions", &self.retentions.len())
+            .field("allocation", &self.allocation)
+            .field("max_open_files", &self.max_open_files)
+            .field("page_cache_pages", &self.page_cache_pages)
+            .field("create_parents", &self.create_parents)
+            .field("load_incomplete", &self.load_incomplete)
+            .field("sharded", &self.owns.is_some())
+            .finish()
+    }
+}
+
+/// Decides whether a store owns a counter key.
+pub type KeyFilter = std::sync::Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
 impl StoreOptions {
     pub fn new(root: impl Into<PathBuf>, retentions: Vec<Retention>) -> StoreOptions {
@@ -62,6 +85,8 @@ impl StoreOptions {
             max_open_files: 16_000,
             page_cache_pages: 4096,
             create_parents: true,
+            load_incomplete: true,
+            owns: None,
         }
     }
 }
@@ -118,17 +143,13 @@ impl From<glommio::GlommioError<()>> for StoreError {
     }
 }
 
-/// Why `record` did not store a sample.
-#[derive(Debug)]
-pub enum RecordError {
-    Rejected(Reject),
-    Store(StoreError),
-}
-
-impl From<StoreError> for RecordError {
-    fn from(e: StoreError) -> Self {
-        RecordError::Store(e)
-    }
+/// What `record` did with a sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordOutcome {
+    /// The counter did not exist before this sample.
+    pub created: bool,
+    /// Why the sample was not stored (counted in the store's stats).
+    pub rejected: Option<Reject>,
 }
 
 /// Internal counters of a store (published as `istatd.store.*` / `istatd.counter.*`).
@@ -359,8 +380,14 @@ impl Store {
         let mut nfiles = 0usize;
         for (dir, files) in dirs {
             let complete = names.iter().all(|n| files.iter().any(|f| f == n));
-            if !self.opts.create_parents && !complete {
+            if !self.opts.load_incomplete && !complete {
                 continue;
+            }
+            let key = dir.replace('/', ".");
+            if let Some(owns) = &self.opts.owns {
+                if !owns(&key) {
+                    continue;
+                }
             }
             let mut slots = vec![None; names.len()];
             for f in &files {
@@ -371,7 +398,6 @@ impl Store {
                     slots[i] = Some(id);
                 }
             }
-            let key = dir.replace('/', ".");
             inner.counters.insert(
                 key.into(),
                 CounterEntry {
@@ -788,14 +814,15 @@ impl Store {
     // ----- recording -----------------------------------------------------------------
 
     /// Record a sample into counter `key` (already munged, without `*`), creating it
-    /// (and its parents) on first use (storage.md §3.5–§3.7, §4.3).
+    /// (and, with `create_parents`, its parents) on first use (storage.md §3.5–§3.7,
+    /// §4.3). A rejected sample still creates the counter, as in the reference.
     pub async fn record(
         &self,
         key: &str,
         event: bool,
         s: Sample,
         now: i64,
-    ) -> Result<(), RecordError> {
+    ) -> Result<RecordOutcome, StoreError> {
         let _permit = self
             .write_lock
             .acquire_permit(1)
@@ -824,7 +851,10 @@ impl Store {
                 Ok(w) => w,
                 Err(r) => {
                     inner.count_reject(r);
-                    return Err(RecordError::Rejected(r));
+                    return Ok(RecordOutcome {
+                        created,
+                        rejected: Some(r),
+                    });
                 }
             }
         } else {
@@ -832,12 +862,34 @@ impl Store {
                 Ok(b) => (0..ids.len()).map(|i| (i, b)).collect(),
                 Err(r) => {
                     self.inner.borrow_mut().count_reject(r);
-                    return Err(RecordError::Rejected(r));
+                    return Ok(RecordOutcome {
+                        created,
+                        rejected: Some(r),
+                    });
                 }
             }
         };
         self.apply_writes(&ids, &writes).await?;
-        Ok(())
+        Ok(RecordOutcome {
+            created,
+            rejected: None,
+        })
+    }
+
+    /// Make a counter exist (with empty files) without recording anything: parent
+    /// creation when parents live on other shards. Returns whether it was created.
+    pub async fn create_counter(
+        &self,
+        key: &str,
+        event: bool,
+        zero_time: i64,
+    ) -> Result<bool, StoreError> {
+        let _permit = self
+            .write_lock
+            .acquire_permit(1)
+            .await
+            .map_err(StoreError::from)?;
+        self.ensure_counter(key, event, zero_time).await
     }
 
     async fn apply_writes(&self, ids: &[FileId], writes: &Writes) -> Result<(), StoreError> {

@@ -2,5 +2,10 @@
 //! port, and the wiring of shards, storage and listeners.
 
 pub mod admin;
+pub mod clock;
+pub mod daemon;
+pub mod logging;
 pub mod options;
+pub mod run;
+pub mod server;
 pub mod statline;

@@ -24,16 +24,22 @@ enum Command {
 
 fn main() {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let parsed = match Cli::try_parse_from(&args) {
-        Ok(c) => c,
-        Err(e) => std::process::exit(cli::usage_error(&args, e)),
-    };
-    let code = match parsed.command {
-        None => {
-            eprintln!("daemon mode is not implemented yet; see `istatd file --help`");
-            2
-        }
-        Some(Command::File(cmd)) => cli::run_file(cmd),
-    };
-    std::process::exit(code);
+    // `istatd file ...` is the tools; anything else is the daemon with the reference's
+    // long options.
+    if args.get(1).is_some_and(|a| a == "file") {
+        let parsed = match Cli::try_parse_from(&args) {
+            Ok(c) => c,
+            Err(e) => std::process::exit(cli::usage_error(&args, e)),
+        };
+        let code = match parsed.command {
+            Some(Command::File(cmd)) => cli::run_file(cmd),
+            None => 2,
+        };
+        std::process::exit(code);
+    }
+    let args: Vec<String> = args[1..]
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    std::process::exit(istatd::run::daemon_main(&args));
 }

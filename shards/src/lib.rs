@@ -31,7 +31,12 @@ pub struct ShardSpec {
 
 impl ShardSpec {
     pub fn new(count: usize) -> ShardSpec {
-        ShardSpec { count: count.max(1), pin_cores: Vec::new(), io_memory: 1 << 20, channel_capacity: 256 }
+        ShardSpec {
+            count: count.max(1),
+            pin_cores: Vec::new(),
+            io_memory: 1 << 20,
+            channel_capacity: 256,
+        }
     }
 
     fn placement(&self, shard: usize) -> Placement {
@@ -90,12 +95,29 @@ impl<T: Send + 'static> Mesh<T> {
 impl<D: Send + 'static, C: Send + 'static> ShardContext<D, C> {
     /// Join both meshes; every shard must call this before any shard can send.
     pub async fn join(self) -> io::Result<(Mesh<D>, Mesh<C>)> {
-        let (ds, dr) = self.data.join().await.map_err(|_| io::Error::other("joining the data mesh"))?;
-        let (cs, cr) =
-            self.control.join().await.map_err(|_| io::Error::other("joining the control mesh"))?;
+        let (ds, dr) = self
+            .data
+            .join()
+            .await
+            .map_err(|_| io::Error::other("joining the data mesh"))?;
+        let (cs, cr) = self
+            .control
+            .join()
+            .await
+            .map_err(|_| io::Error::other("joining the control mesh"))?;
         Ok((
-            Mesh { id: self.id, count: self.count, senders: ds, receivers: Some(dr) },
-            Mesh { id: self.id, count: self.count, senders: cs, receivers: Some(cr) },
+            Mesh {
+                id: self.id,
+                count: self.count,
+                senders: ds,
+                receivers: Some(dr),
+            },
+            Mesh {
+                id: self.id,
+                count: self.count,
+                senders: cs,
+                receivers: Some(cr),
+            },
         ))
     }
 }
@@ -112,7 +134,12 @@ where
     let control = MeshBuilder::<C, _>::full(spec.count, spec.channel_capacity);
     let mut handles = Vec::with_capacity(spec.count);
     for id in 0..spec.count {
-        let ctx = ShardContext { id, count: spec.count, data: data.clone(), control: control.clone() };
+        let ctx = ShardContext {
+            id,
+            count: spec.count,
+            data: data.clone(),
+            control: control.clone(),
+        };
         let main = main.clone();
         let h = LocalExecutorBuilder::new(spec.placement(id))
             .name(&format!("shard-{id}"))

@@ -173,6 +173,8 @@ pub struct StoreStats {
     pub open_files_peak: u64,
     pub fd_opens: u64,
     pub cached_pages: u64,
+    /// Completed rounds of the periodic round-robin flush.
+    pub flush_rounds: u64,
 }
 
 struct FileEntry {
@@ -230,6 +232,8 @@ pub struct Store {
     /// Serializes mutations that await between computing and applying writes.
     write_lock: Semaphore,
     open_count: Rc<Cell<u64>>,
+    /// Round-robin position of the periodic flush: a snapshot of the keys and an index.
+    flush_cursor: RefCell<(Vec<Box<str>>, usize)>,
 }
 
 /// Counters flushed at once by [`Store::flush_all`].
@@ -316,6 +320,7 @@ impl Store {
             root,
             write_lock: Semaphore::new(1),
             open_count,
+            flush_cursor: RefCell::new((Vec::new(), 0)),
         };
         store.scan().await?;
         Ok(store)
@@ -1073,6 +1078,29 @@ impl Store {
             }
         }
         result.map(|_| Some((header, dirty_low)))
+    }
+
+    /// The periodic flush's step: flush the next counter in round-robin order
+    /// (storage.md §5.2). Returns the key flushed, if any.
+    pub async fn flush_next(&self, now: i64) -> Result<Option<String>, StoreError> {
+        let key = {
+            let mut cur = self.flush_cursor.borrow_mut();
+            if cur.1 >= cur.0.len() {
+                if !cur.0.is_empty() {
+                    self.inner.borrow_mut().stats.flush_rounds += 1;
+                }
+                let keys: Vec<Box<str>> = self.inner.borrow().counters.keys().cloned().collect();
+                *cur = (keys, 0);
+            }
+            if cur.0.is_empty() {
+                return Ok(None);
+            }
+            let k = cur.0[cur.1].clone();
+            cur.1 += 1;
+            k
+        };
+        self.flush_counter(&key, false, now).await?;
+        Ok(Some(key.to_string()))
     }
 
     /// Flush every counter (admin `flush` when `force`), then every other file, with up

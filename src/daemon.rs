@@ -1,0 +1,144 @@
+//! Process-level life cycle: pid file, port probes, signals, starting and stopping the
+//! shards (interfaces.md §7.5, §7.6, §7.8).
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener as StdTcpListener, UdpSocket as StdUdpSocket};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use nix::sys::signal::{SigSet, Signal};
+
+use crate::server::{self, ServerConfig, SHUTDOWN};
+
+/// A start-up failure with its exit code (1: usage/config/pid file, 2: run time).
+#[derive(Debug)]
+pub struct Fatal {
+    pub code: i32,
+    pub message: String,
+}
+
+impl Fatal {
+    pub fn new(code: i32, message: impl Into<String>) -> Fatal {
+        Fatal {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// Refuse to start when the pid file names a live process; otherwise claim it.
+pub fn claim_pid_file(path: &Path, pid: u32) -> Result<(), Fatal> {
+    if let Ok(text) = std::fs::read_to_string(path) {
+        match text.trim().parse::<i32>() {
+            Ok(old) if (1..=4_194_303).contains(&old) => {
+                let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(old), None).is_ok();
+                if alive && old as u32 != pid {
+                    return Err(Fatal::new(
+                        1,
+                        format!(
+                            "{} says process {old} is running; I refuse to start.",
+                            path.display()
+                        ),
+                    ));
+                }
+                tracing::info!(
+                    "{} was left over from process {old}; will clobber.",
+                    path.display()
+                );
+            }
+            _ => tracing::warn!("{} seems corrupt; will clobber.", path.display()),
+        }
+    }
+    std::fs::write(path, format!("{pid}\n"))
+        .map_err(|e| Fatal::new(1, format!("cannot write pid file {}: {e}", path.display())))
+}
+
+/// glommio's listeners always set SO_REUSEPORT, so a second daemon on the same port
+/// would silently share it. Binding once without SO_REUSEPORT first makes a port that
+/// anyone else holds fail start-up.
+pub fn probe_ports(cfg: &ServerConfig) -> Result<(), Fatal> {
+    let mut tcp = vec![("stat", cfg.stat_port)];
+    tcp.push(("admin", cfg.admin_port));
+    for (what, port) in tcp {
+        if port == 0 {
+            continue;
+        }
+        let a = SocketAddr::from((cfg.listen, port));
+        StdTcpListener::bind(a).map_err(|e| Fatal::new(2, format!("{what} port {a}: {e}")))?;
+    }
+    if cfg.stat_port != 0 {
+        let a = SocketAddr::from((cfg.listen, cfg.stat_port));
+        StdUdpSocket::bind(a).map_err(|e| Fatal::new(2, format!("stat port {a}/udp: {e}")))?;
+    }
+    Ok(())
+}
+
+/// Block the termination signals in this thread (and every thread it starts), and
+/// handle them on a dedicated thread: SIGTERM/SIGINT begin a clean shutdown, SIGHUP
+/// calls `on_hup`.
+pub fn install_signal_thread(on_hup: impl Fn() + Send + 'static) -> std::io::Result<()> {
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGTERM);
+    set.add(Signal::SIGINT);
+    set.add(Signal::SIGHUP);
+    set.thread_block().map_err(std::io::Error::from)?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || loop {
+            match set.wait() {
+                Ok(Signal::SIGHUP) => on_hup(),
+                Ok(sig) => {
+                    tracing::info!(signal = %sig, "shutting down");
+                    SHUTDOWN.store(true, Ordering::SeqCst);
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(10)),
+            }
+        })?;
+    Ok(())
+}
+
+/// Run the shards until shutdown. `ready` is called once every listener is up.
+pub fn run(
+    cfg: ServerConfig,
+    pid_file: Option<PathBuf>,
+    ready: impl FnOnce(),
+) -> Result<(), Fatal> {
+    probe_ports(&cfg)?;
+    if let Some(p) = &pid_file {
+        claim_pid_file(p, std::process::id())?;
+    }
+    let shards = cfg.shards.count;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let handles = server::start(cfg, tx).map_err(|e| Fatal::new(2, e.to_string()))?;
+    for _ in 0..shards {
+        match rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(msg)) => {
+                SHUTDOWN.store(true, Ordering::SeqCst);
+                for h in handles {
+                    let _ = h.join();
+                }
+                remove_pid_file(pid_file.as_deref());
+                return Err(Fatal::new(2, msg));
+            }
+            Err(_) => {
+                remove_pid_file(pid_file.as_deref());
+                return Err(Fatal::new(2, "a shard failed to start"));
+            }
+        }
+    }
+    ready();
+    for h in handles {
+        let _ = h.join();
+    }
+    remove_pid_file(pid_file.as_deref());
+    let _ = std::io::stdout().flush();
+    Ok(())
+}
+
+fn remove_pid_file(p: Option<&Path>) {
+    if let Some(p) = p {
+        let _ = std::fs::remove_file(p);
+    }
+}

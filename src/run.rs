@@ -1,0 +1,292 @@
+//! The daemon's start-up order (interfaces.md §7.5): options, validation, working
+//! directory, logging, clock, daemonize, limits, then the shards.
+
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use istatd_shards::ShardSpec;
+use istatd_storage::store::Allocation;
+
+use crate::clock;
+use crate::daemon::{self, Fatal};
+use crate::logging;
+use crate::options::{self, Options};
+use crate::server::ServerConfig;
+
+/// Built-in configuration for a bare `istatd` with no options and no `istatd.cfg`.
+pub const EMBEDDED_ARGS: &[&str] = &[
+    "--store",
+    "istatd-data",
+    "--admin-port",
+    "8112",
+    "--listen-address",
+    "127.0.0.1",
+];
+
+/// Run the daemon; returns the process exit code.
+pub fn daemon_main(args: &[String]) -> i32 {
+    let cwd = match std::env::current_dir() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("cannot read the working directory: {e}");
+            return 1;
+        }
+    };
+    let embedded = args.is_empty() && !cwd.join(options::IMPLICIT_CONFIG).exists();
+    let argv: Vec<String> = if embedded {
+        EMBEDDED_ARGS.iter().map(|s| s.to_string()).collect()
+    } else {
+        args.to_vec()
+    };
+    let opts = match options::parse(&argv, &cwd) {
+        Ok(o) => o,
+        Err(e) => {
+            eprint!("{}", e.stderr_text());
+            return e.exit_code;
+        }
+    };
+    match start(&opts, &cwd, embedded) {
+        Ok(()) => 0,
+        Err(f) => {
+            tracing::error!("Error in main() [ {} ]", f.message);
+            eprintln!("istatd: {}", f.message);
+            f.code
+        }
+    }
+}
+
+fn start(opts: &Options, cwd: &Path, embedded: bool) -> Result<(), Fatal> {
+    let v = opts
+        .validate()
+        .map_err(|e| Fatal::new(e.exit_code, e.message))?;
+    if opts.test {
+        println!("--test: the unit tests of this port run with `cargo test`");
+        return Ok(());
+    }
+    if opts.store.is_empty() && opts.agent.is_empty() {
+        return Err(Fatal::new(
+            2,
+            "StatServer must have at least one of a forward address or a local store.",
+        ));
+    }
+    if !opts.agent.is_empty() {
+        return Err(Fatal::new(
+            2,
+            "agent (forwarding) mode is not implemented yet",
+        ));
+    }
+    let paths = opts.paths(cwd);
+    if let Some(dir) = &paths.chdir_to {
+        if !dir.is_dir() {
+            let _ = std::fs::create_dir(dir);
+        }
+        std::env::set_current_dir(dir)
+            .map_err(|e| Fatal::new(1, format!("chdir {}: {e}", dir.display())))?;
+    }
+    logging::init(Some(paths.log_file.clone()), opts.log_level);
+    tracing::info!(
+        "starting istatd: {}",
+        std::env::args().collect::<Vec<_>>().join(" ")
+    );
+    clock::set_fake(opts.fake_time as i64);
+
+    let store = paths.store.clone();
+    let shards = opts.shard_count();
+    let io_memory = io_memory_per_shard(shards);
+    let max_open_files = raise_file_limit(opts)?;
+    let cfg = ServerConfig {
+        store,
+        retentions: v.retentions.clone(),
+        allocation: if opts.allocation_strategy == 2 {
+            Allocation::Sparse
+        } else {
+            Allocation::Full
+        },
+        create_parents: !opts.dont_recursively_create_counters,
+        listen: v.listen_address.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
+        stat_port: opts.stat_port as u16,
+        admin_port: opts.admin_port as u16,
+        flush_secs: opts.flush.max(1) as u64,
+        shards: ShardSpec {
+            count: shards,
+            pin_cores: opts.pin_cores.clone(),
+            io_memory,
+            channel_capacity: 256,
+        },
+        page_cache_pages: opts.page_cache_mb.max(1) * 1024 * 1024
+            / istatd_storage::format::PAGE_SIZE,
+        max_open_files,
+        udp_buffer_bytes: opts.udp_buffer_size.max(1) as usize * 1024,
+    };
+
+    let notify = if opts.daemonize {
+        if let Some(p) = &paths.pid_file {
+            check_pid_file(p)?;
+        }
+        Some(daemonize()?)
+    } else {
+        None
+    };
+    let notify = std::cell::RefCell::new(notify);
+    daemon::install_signal_thread(logging::request_reopen)
+        .map_err(|e| Fatal::new(2, format!("signal thread: {e}")))?;
+    let where_text = describe(&cfg, opts, embedded);
+    let result = daemon::run(cfg, paths.pid_file.clone(), || {
+        tracing::info!("{where_text}");
+        if embedded {
+            println!("{where_text}");
+        }
+        if let Some(fd) = notify.borrow_mut().take() {
+            tell_parent(fd, 0);
+            detach_stdio();
+        }
+    });
+    if let Err(f) = &result {
+        if let Some(fd) = notify.borrow_mut().take() {
+            tell_parent(fd, f.code as u8);
+        }
+    }
+    result
+}
+
+fn describe(cfg: &ServerConfig, opts: &Options, embedded: bool) -> String {
+    let store = cfg
+        .store
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let mut s = format!(
+        "istatd {}: store {store}, stat port {}:{} (tcp+udp), admin port {}, {} shard(s)",
+        if embedded {
+            "running on its built-in configuration"
+        } else {
+            "running"
+        },
+        cfg.listen,
+        cfg.stat_port,
+        cfg.admin_port,
+        cfg.shards.count
+    );
+    if opts.http_port != 0 {
+        s.push_str(&format!(", http port {} (not served yet)", opts.http_port));
+    }
+    s
+}
+
+/// glommio registers `io_memory` bytes per executor as locked memory; keep the total
+/// within RLIMIT_MEMLOCK and say so when even the minimum does not fit.
+fn io_memory_per_shard(shards: usize) -> usize {
+    let want = 1usize << 20;
+    match nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_MEMLOCK) {
+        Ok((soft, _)) if soft != nix::sys::resource::RLIM_INFINITY => {
+            let per = (soft as usize / (shards + 1)).min(want);
+            if per < 256 * 1024 {
+                tracing::warn!(
+                    memlock_bytes = soft,
+                    shards,
+                    "locked-memory limit leaves under 256 KiB of io_memory per shard; raise `ulimit -l`"
+                );
+                return 256 * 1024;
+            }
+            per & !4095
+        }
+        _ => want,
+    }
+}
+
+/// `--num-files`, and room for the descriptor caches plus sockets.
+fn raise_file_limit(opts: &Options) -> Result<usize, Fatal> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (soft, hard) =
+        getrlimit(Resource::RLIMIT_NOFILE).map_err(|e| Fatal::new(1, e.to_string()))?;
+    let wanted = (opts.num_files.max(0) as u64).max(opts.max_open_files as u64 + 2048);
+    let new_soft = wanted.min(hard).max(soft);
+    if new_soft > soft {
+        setrlimit(Resource::RLIMIT_NOFILE, new_soft, hard)
+            .map_err(|e| Fatal::new(1, format!("raising the open-file limit: {e}")))?;
+    }
+    if (opts.num_files as u64) > hard {
+        return Err(Fatal::new(
+            1,
+            format!(
+                "--num-files {} is above the hard limit {hard}",
+                opts.num_files
+            ),
+        ));
+    }
+    // Leave 1024 descriptors for sockets and logs.
+    let budget = (new_soft.saturating_sub(1024)) as usize;
+    let max_open = opts.max_open_files.min(budget).max(16);
+    if max_open < opts.max_open_files {
+        tracing::warn!(
+            max_open,
+            limit = new_soft,
+            "descriptor cache lowered to fit the open-file limit"
+        );
+    }
+    Ok(max_open)
+}
+
+fn check_pid_file(p: &PathBuf) -> Result<(), Fatal> {
+    if let Ok(text) = std::fs::read_to_string(p) {
+        if let Ok(pid) = text.trim().parse::<i32>() {
+            if (1..=4_194_303).contains(&pid)
+                && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+            {
+                return Err(Fatal::new(
+                    1,
+                    format!(
+                        "{} says process {pid} is running; I refuse to start.",
+                        p.display()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Fork; the parent waits for the child's word (0 = every listener is up) and exits
+/// with it, or with the child's exit status if it dies first (interfaces.md §7.6).
+fn daemonize() -> Result<OwnedFd, Fatal> {
+    let (r, w) = nix::unistd::pipe().map_err(|e| Fatal::new(2, format!("pipe: {e}")))?;
+    // SAFETY: no other thread exists yet (the executors start after this).
+    match unsafe { nix::unistd::fork() } {
+        Err(e) => Err(Fatal::new(2, format!("fork: {e}"))),
+        Ok(nix::unistd::ForkResult::Child) => {
+            drop(r);
+            Ok(w)
+        }
+        Ok(nix::unistd::ForkResult::Parent { child }) => {
+            drop(w);
+            let mut f = std::fs::File::from(r);
+            let mut b = [0u8; 1];
+            let code = match f.read(&mut b) {
+                Ok(1) => b[0] as i32,
+                _ => match nix::sys::wait::waitpid(child, None) {
+                    Ok(nix::sys::wait::WaitStatus::Exited(_, c)) if c != 0 => c,
+                    _ => 2,
+                },
+            };
+            std::process::exit(code);
+        }
+    }
+}
+
+fn tell_parent(fd: OwnedFd, code: u8) {
+    let mut f = std::fs::File::from(fd);
+    let _ = f.write_all(&[code]);
+}
+
+fn detach_stdio() {
+    if let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
+        for target in 0..3 {
+            let _ = nix::unistd::dup2(null.as_raw_fd(), target);
+        }
+    }
+}

@@ -25,7 +25,9 @@ use istatd_storage::counter::{Reject, Sample};
 use istatd_storage::retention::Retention;
 use istatd_storage::store::{Allocation, Store, StoreOptions, StoreStats};
 
+use crate::admin::{self, AdminCommand, AdminFramer, AdminInput, AdminReply, DebugOptions};
 use crate::clock;
+use crate::statline::{self, Frame, LineOutcome, LineSplitter, ParsedBatch};
 
 /// Everything a shard needs, resolved from the options before the shards start.
 #[derive(Debug, Clone)]
@@ -51,27 +53,36 @@ pub static SHUTDOWN: AtomicBool = AtomicBool::new(false);
 /// Shards that have stopped producing data for other shards.
 static STOPPED_PRODUCERS: AtomicUsize = AtomicUsize::new(0);
 
-/// Samples bound for one shard, with their names in one arena (one allocation per
-/// batch, not per sample).
+/// What a batch record asks of the owner shard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    /// Record the sample.
+    Record,
+    /// Make the counter exist (a parent), with the sample's time as zero time.
+    Ensure,
+}
+
+/// Work bound for one shard, with the names in one arena (one allocation per batch,
+/// not per sample). Records keep the order of the input stream.
 #[derive(Debug, Default)]
 pub struct Batch {
     names: String,
-    recs: Vec<(u32, u32, bool, Sample)>,
+    recs: Vec<(u32, u32, bool, Op, Sample)>,
 }
 
 impl Batch {
-    fn push(&mut self, key: &str, event: bool, s: Sample) {
+    fn push(&mut self, key: &str, event: bool, op: Op, s: Sample) {
         let start = self.names.len() as u32;
         self.names.push_str(key);
-        self.recs.push((start, key.len() as u32, event, s));
+        self.recs.push((start, key.len() as u32, event, op, s));
     }
     fn is_empty(&self) -> bool {
         self.recs.is_empty()
     }
-    fn iter(&self) -> impl Iterator<Item = (&str, bool, Sample)> {
+    fn iter(&self) -> impl Iterator<Item = (&str, bool, Op, Sample)> {
         self.recs
             .iter()
-            .map(|&(st, len, ev, s)| (&self.names[st as usize..(st + len) as usize], ev, s))
+            .map(|&(st, len, ev, op, s)| (&self.names[st as usize..(st + len) as usize], ev, op, s))
     }
 }
 
@@ -92,6 +103,10 @@ pub enum Req {
     Stats,
     /// Make these counters exist (parents created on their owner shard).
     CreateCounters(Vec<(String, bool, i64)>),
+    /// Delete these counters (owned by the receiving shard).
+    Delete(Vec<String>),
+    /// Delete every counter of the receiving shard matching one of the patterns.
+    DeletePattern(Vec<String>),
 }
 
 #[derive(Debug, Clone)]
@@ -127,7 +142,15 @@ struct Shard {
     pending: RefCell<HashMap<u64, local_channel::LocalSender<Rep>>>,
     next_id: Cell<u64>,
     counters: RefCell<ShardCounters>,
+    /// Admin `debug` options (shard 0).
+    debug: RefCell<DebugOptions>,
+    /// Keys this shard has routed at least once (for parent creation).
+    known: RefCell<std::collections::HashSet<Box<str>>>,
 }
+
+/// Bound of [`Shard::known`]; past it the set starts over (parents are then only
+/// re-checked, which is harmless).
+const KNOWN_KEYS_MAX: usize = 1 << 20;
 
 /// What a shard reports to the main thread when its listeners are up (or failed).
 pub type Ready = std::sync::mpsc::Sender<Result<(), String>>;
@@ -193,6 +216,8 @@ async fn shard_main(ctx: ShardContext<DataMsg, CtlMsg>, cfg: Arc<ServerConfig>, 
         pending: RefCell::new(HashMap::new()),
         next_id: Cell::new(1),
         counters: RefCell::new(ShardCounters::default()),
+        known: RefCell::new(std::collections::HashSet::new()),
+        debug: RefCell::new(DebugOptions::new()),
     });
 
     // Listeners first, so a bind failure is reported before anything else runs.
@@ -375,6 +400,28 @@ impl Shard {
                 Rep::Done
             }
             Req::Stats => Rep::Stats(self.stats()),
+            Req::Delete(keys) => {
+                if let Some(store) = &self.store {
+                    for k in keys {
+                        if let Err(e) = store.delete_counter(&k).await {
+                            tracing::error!(counter = %k, error = %e, "delete failed");
+                        }
+                    }
+                }
+                Rep::Done
+            }
+            Req::DeletePattern(patterns) => {
+                if let Some(store) = &self.store {
+                    let keys = store
+                        .counters_matching(|k| patterns.iter().any(|p| admin::pattern_match(p, k)));
+                    for k in keys {
+                        if let Err(e) = store.delete_counter(&k).await {
+                            tracing::error!(counter = %k, error = %e, "delete failed");
+                        }
+                    }
+                }
+                Rep::Done
+            }
             Req::CreateCounters(list) => {
                 if let Some(store) = &self.store {
                     for (key, event, zero) in list {
@@ -445,8 +492,15 @@ impl Shard {
     async fn record_batch(self: &Rc<Self>, batch: &Batch) {
         let Some(store) = &self.store else { return };
         let now = clock::now();
-        let mut parents: Vec<Vec<(String, bool, i64)>> = vec![Vec::new(); self.count];
-        for (key, event, s) in batch.iter() {
+        for (key, event, op, s) in batch.iter() {
+            if op == Op::Ensure {
+                match store.create_counter(key, event, s.time).await {
+                    Ok(true) => self.counters.borrow_mut().counters_created += 1,
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(counter = %key, error = %e, "cannot create counter"),
+                }
+                continue;
+            }
             match store.record(key, event, s, now).await {
                 Ok(out) => {
                     let mut c = self.counters.borrow_mut();
@@ -457,31 +511,8 @@ impl Shard {
                         Some(Reject::Rejected) => c.rejected += 1,
                         None => {}
                     }
-                    if out.created && self.cfg.create_parents {
-                        let mut p = key;
-                        while let Some(pos) = p.rfind('.') {
-                            p = &p[..pos];
-                            let owner = shard_of(p.as_bytes(), self.count);
-                            parents[owner].push((p.to_string(), event, s.time));
-                        }
-                    }
                 }
                 Err(e) => tracing::warn!(counter = %key, error = %e, "cannot record"),
-            }
-        }
-        for (owner, list) in parents.into_iter().enumerate() {
-            if list.is_empty() {
-                continue;
-            }
-            if owner == self.id {
-                self.handle(Req::CreateCounters(list)).await;
-            } else {
-                // Never block this receive loop on another shard: a task carries it.
-                let sh = self.clone();
-                glommio::spawn_local(async move {
-                    sh.rpc(owner, Req::CreateCounters(list)).await;
-                })
-                .detach();
             }
         }
     }
@@ -501,19 +532,50 @@ impl Shard {
         }
     }
 
-    fn parse_into(&self, line: &[u8], now: i64, out: &mut [Batch]) {
-        let mut c = self.counters.borrow_mut();
-        match parse_simple(line, now) {
-            Simple::Samples(v) => {
-                for (key, event, s) in v {
-                    let owner = shard_of(key.as_bytes(), self.count);
-                    out[owner].push(&key, event, s);
+    fn parse_into(&self, line: &[u8], now: i64, parsed: &mut ParsedBatch, out: &mut [Batch]) {
+        parsed.clear();
+        let outcome = statline::parse_line(line, now, parsed);
+        match outcome {
+            LineOutcome::Samples { .. } => {
+                for r in parsed.iter() {
+                    self.ensure_parents(r.key, r.event, r.sample.time, out);
+                    let owner = shard_of(r.key.as_bytes(), self.count);
+                    out[owner].push(r.key, r.event, Op::Record, r.sample);
                 }
             }
-            Simple::Bad => c.commands_bad += 1,
-            Simple::Reserved => c.commands_reserved += 1,
-            Simple::Ignore => {}
+            LineOutcome::Reserved => self.counters.borrow_mut().commands_reserved += 1,
+            other => self.counters.borrow_mut().commands_bad += other.bad_commands() as u64,
         }
+    }
+
+    /// Parent ("rollup") creation, in input order: the first time this shard sees a
+    /// key, it asks each parent's owner to make the parent exist with this sample's
+    /// time and kind, ahead of anything later in the stream (interfaces.md §2.5 step 4).
+    fn ensure_parents(&self, key: &str, event: bool, time: i64, out: &mut [Batch]) {
+        if !self.cfg.create_parents || self.store_less() {
+            return;
+        }
+        let mut known = self.known.borrow_mut();
+        if known.contains(key) {
+            return;
+        }
+        if known.len() >= KNOWN_KEYS_MAX {
+            known.clear();
+        }
+        known.insert(key.into());
+        let mut p = key;
+        while let Some(pos) = p.rfind('.') {
+            p = &p[..pos];
+            if !known.insert(p.into()) {
+                break;
+            }
+            let owner = shard_of(p.as_bytes(), self.count);
+            out[owner].push(p, event, Op::Ensure, Sample::value(time, 0.0));
+        }
+    }
+
+    fn store_less(&self) -> bool {
+        self.cfg.store.is_none()
     }
 
     // ----- stat port -----------------------------------------------------------------
@@ -551,7 +613,8 @@ impl Shard {
 
     async fn serve_stat_conn(self: &Rc<Self>, mut stream: TcpStream) {
         let mut buf = vec![0u8; 16384];
-        let mut pending: Vec<u8> = Vec::new();
+        let mut splitter = LineSplitter::new();
+        let mut parsed = ParsedBatch::new();
         let mut batches: Vec<Batch> = (0..self.count).map(|_| Batch::default()).collect();
         loop {
             let n = futures_lite::future::or(async { Some(stream.read(&mut buf).await) }, async {
@@ -563,30 +626,18 @@ impl Shard {
                 None | Some(Ok(0)) | Some(Err(_)) => break,
                 Some(Ok(n)) => n,
             };
-            pending.extend_from_slice(&buf[..n]);
             let now = clock::now();
-            let mut start = 0;
-            while let Some(pos) = pending[start..].iter().position(|&b| b == b'\n') {
-                let line = &pending[start..start + pos];
-                if line.len() <= MAX_LINE {
-                    self.parse_into(line, now, &mut batches);
-                } else {
-                    self.counters.borrow_mut().commands_bad += 1;
-                }
-                start += pos + 1;
-            }
-            pending.drain(..start);
-            if pending.len() > MAX_LINE {
-                // Over-long line: drop what we have; the rest up to its LF is dropped too.
-                pending.clear();
-                self.counters.borrow_mut().commands_bad += 1;
-            }
+            splitter.push(&buf[..n], |frame| match frame {
+                Frame::Line(line) => self.parse_into(line, now, &mut parsed, &mut batches),
+                Frame::Bad(_) => self.counters.borrow_mut().commands_bad += 1,
+            });
             self.route(&mut batches).await;
         }
     }
 
     async fn serve_udp(self: Rc<Self>, sock: UdpSocket) {
         let mut buf = vec![0u8; 65536];
+        let mut parsed = ParsedBatch::new();
         let mut batches: Vec<Batch> = (0..self.count).map(|_| Batch::default()).collect();
         loop {
             let r =
@@ -604,20 +655,22 @@ impl Shard {
                 }
             };
             self.counters.borrow_mut().udp_packets += 1;
-            let d = &buf[..n];
-            if n < 5 || d[n - 1] != b'\n' {
-                self.counters.borrow_mut().udp_bad += 1;
-                continue;
-            }
             let now = clock::now();
-            for seg in d[..n - 1].split(|&b| b == b'\n') {
-                if seg.len() <= 1 {
-                    if seg.len() == 1 && !seg[0].is_ascii_whitespace() {
-                        self.counters.borrow_mut().commands_bad += 1;
-                    }
+            match statline::split_datagram(&buf[..n]) {
+                Err(_) => {
+                    self.counters.borrow_mut().udp_bad += 1;
                     continue;
                 }
-                self.parse_into(seg, now, &mut batches);
+                Ok(frames) => {
+                    for frame in frames {
+                        match frame {
+                            Frame::Line(line) => {
+                                self.parse_into(line, now, &mut parsed, &mut batches)
+                            }
+                            Frame::Bad(_) => self.counters.borrow_mut().commands_bad += 1,
+                        }
+                    }
+                }
             }
             self.route(&mut batches).await;
         }
@@ -657,18 +710,18 @@ impl Shard {
 
     async fn serve_admin_conn(&self, mut stream: TcpStream) {
         let mut buf = vec![0u8; 4096];
-        let mut pending: Vec<u8> = Vec::new();
+        let mut framer = AdminFramer::new();
         loop {
             let n = match stream.read(&mut buf).await {
                 Ok(0) | Err(_) => return,
                 Ok(n) => n,
             };
-            pending.extend_from_slice(&buf[..n]);
-            while let Some(pos) = pending.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = pending.drain(..=pos).collect();
-                let text = String::from_utf8_lossy(&line);
-                let text = text.trim_end_matches(['\r', '\n']);
-                let (reply, quit) = self.admin_command(text).await;
+            framer.push(&buf[..n]);
+            while let Some(input) = framer.next_input() {
+                let (reply, quit) = match input {
+                    AdminInput::TooLong => (AdminReply::line_too_long().render(), false),
+                    AdminInput::Line(line) => self.admin_command(&line).await,
+                };
                 if stream.write_all(reply.as_bytes()).await.is_err() {
                     return;
                 }
@@ -677,46 +730,72 @@ impl Shard {
                     return;
                 }
             }
-            if pending.len() > 4096 {
-                pending.clear();
-                if stream.write_all(b"huh? line too long\r\n").await.is_err() {
-                    return;
-                }
-            }
         }
     }
 
     async fn admin_command(&self, line: &str) -> (String, bool) {
-        let mut words = line.trim().splitn(2, ' ');
-        let cmd = words.next().unwrap_or("");
-        let arg = words.next().unwrap_or("").trim();
-        match cmd {
-            "" => (String::new(), false),
-            "flush" => {
+        let cmd = match admin::parse_command(line) {
+            Ok(c) => c,
+            Err(reply) => return (reply.render(), false),
+        };
+        let has_store = self.cfg.store.is_some();
+        let reply = match cmd {
+            AdminCommand::Help => admin::help_text(),
+            AdminCommand::Quit => return (String::new(), true),
+            AdminCommand::Flush => {
                 self.broadcast(Req::Flush { force: true }).await;
-                ("ok\r\n".into(), false)
+                admin::OK.to_string()
             }
-            "stats" => {
-                let mut out = String::new();
-                if clock::is_fake() {
-                    out.push_str(&format!("fakeTime.value: {}\r\n", clock::fake_value()));
-                }
-                for (k, v) in self.admin_stats().await {
-                    out.push_str(&format!("{k}: {v}\r\n"));
-                }
-                out.push_str("ok\r\n");
-                (out, false)
+            AdminCommand::Stats => {
+                let info = admin::StatsInfo {
+                    fake_time: clock::is_fake().then(clock::fake_value),
+                    ..Default::default()
+                };
+                admin::render_stats(&info, self.admin_stats().await)
             }
-            "faketime" if clock::is_fake() => match arg.parse::<i64>() {
-                Ok(t) if t > 0 => {
-                    clock::set_fake(t);
-                    ("ok\r\n".into(), false)
-                }
-                _ => (format!("huh? bad time {arg:?}\r\n"), false),
+            AdminCommand::Debug(d) => self.debug.borrow_mut().run(&d),
+            AdminCommand::LogLevel(l) => match l.error {
+                Some(e) => e.render(),
+                None => admin::render_loglevel(l.file.unwrap_or(2), l.stderr.unwrap_or(1)),
             },
-            "quit" => ("ok\r\n".into(), true),
-            _ => (format!("huh? {cmd}\r\n"), false),
-        }
+            AdminCommand::FakeTime(_) if !clock::is_fake() => AdminReply::not_fake_time().render(),
+            AdminCommand::FakeTime(Err(r)) => r.render(),
+            AdminCommand::FakeTime(Ok(t)) => {
+                clock::set_fake(t);
+                admin::OK.to_string()
+            }
+            AdminCommand::DeleteCtr(_) if !has_store => AdminReply::no_store("delete.ctr").render(),
+            AdminCommand::DeletePattern(_) if !has_store => {
+                AdminReply::no_store("delete.pattern").render()
+            }
+            AdminCommand::DeleteCtr(names) => {
+                let mut out = String::new();
+                for name in names {
+                    out.push_str(&admin::echo_line(&name));
+                    let key = statline::munge(name.as_bytes());
+                    let owner = shard_of(key.as_bytes(), self.count);
+                    self.rpc(owner, Req::Delete(vec![key])).await;
+                }
+                out.push_str(admin::OK);
+                out
+            }
+            AdminCommand::DeletePattern(patterns) => {
+                let mut out = String::new();
+                for p in &patterns {
+                    out.push_str(&admin::echo_line(p));
+                }
+                self.broadcast(Req::DeletePattern(patterns)).await;
+                out.push_str(admin::OK);
+                out
+            }
+            AdminCommand::Purge { .. }
+            | AdminCommand::FlushSetting(_)
+            | AdminCommand::LoadSetting(_) => admin::OK.to_string(),
+            AdminCommand::Replication(_) => {
+                AdminReply::error("replication is not available yet").render()
+            }
+        };
+        (reply, false)
     }
 
     async fn admin_stats(&self) -> Vec<(String, i64)> {
@@ -734,105 +813,4 @@ impl Shard {
         }
         total
     }
-}
-
-/// Longest stat line accepted (interfaces.md §2.8, Port).
-const MAX_LINE: usize = 64 * 1024;
-
-enum Simple {
-    Samples(Vec<(String, bool, Sample)>),
-    Bad,
-    Reserved,
-    Ignore,
-}
-
-/// A minimal stat line parser (interfaces.md §2.3–2.5) until the full one lands.
-fn parse_simple(line: &[u8], now: i64) -> Simple {
-    let Some(&first) = line.first() else {
-        return Simple::Ignore;
-    };
-    if first == b'#' {
-        return Simple::Ignore;
-    }
-    if matches!(first, b'@' | b'$' | b'%' | b'&' | b';' | b':') {
-        return Simple::Reserved;
-    }
-    let text = String::from_utf8_lossy(line);
-    let f: Vec<&str> = text.split_ascii_whitespace().collect();
-    let num = |s: &str| -> Option<f64> {
-        match s {
-            "nan" | "NaN" | "-nan" | "-NaN" => Some(0.0),
-            _ => s.parse::<f64>().ok(),
-        }
-    };
-    let sample = match f.len() {
-        2 => num(f[1]).map(|v| Sample::value(now, v)),
-        3 => match (f[1].parse::<i64>(), num(f[2])) {
-            (Ok(t), Some(v)) => Some(Sample::value(t, v)),
-            _ => None,
-        },
-        n if n >= 7 => (|| {
-            Some(Sample {
-                time: f[1].parse().ok()?,
-                sum: num(f[2])?,
-                sum_sq: num(f[3])?,
-                min: num(f[4])?,
-                max: num(f[5])?,
-                count: f[6].parse().ok()?,
-            })
-        })(),
-        _ => None,
-    };
-    let Some(sample) = sample else {
-        return Simple::Bad;
-    };
-    let mut out = Vec::new();
-    for name in expand_carets(f[0]) {
-        let (event, n) = match name.strip_prefix('*') {
-            Some(rest) => (true, rest.to_string()),
-            None => (false, name),
-        };
-        if n.is_empty() {
-            continue;
-        }
-        let key = munge(&n);
-        if key.split('.').any(str::is_empty) {
-            return Simple::Bad;
-        }
-        out.push((key, event, sample));
-    }
-    Simple::Samples(out)
-}
-
-fn munge(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'/' | b':' | b'\\' | b'"' | b'\'' => '_',
-            b if !(0x21..=0x7e).contains(&b) => '_',
-            b => (b as char).to_ascii_lowercase(),
-        })
-        .collect()
-}
-
-fn expand_carets(name: &str) -> Vec<String> {
-    let Some(pos) = name.find('^') else {
-        return vec![name.to_string()];
-    };
-    let base = &name[..pos];
-    let segs: Vec<&str> = name[pos + 1..].split('^').collect();
-    let mut out = Vec::new();
-    for (i, s) in segs.iter().enumerate() {
-        if s.is_empty() {
-            if i == segs.len() - 1 && !base.is_empty() {
-                out.push(base.to_string());
-            }
-            continue;
-        }
-        out.push(if base.is_empty() {
-            s.to_string()
-        } else {
-            format!("{base}.{s}")
-        });
-    }
-    out
 }

@@ -212,7 +212,8 @@ impl Drop for OpenFile {
 
 struct Inner {
     files: Vec<Option<FileEntry>>,
-    free_slots: Vec<u32>,
+    /// Freed slots with the generation their next occupant gets.
+    free_slots: Vec<(u32, u32)>,
     by_rel: HashMap<Box<str>, FileId>,
     bad_rel: HashMap<Box<str>, ()>,
     counters: HashMap<Box<str>, CounterEntry>,
@@ -1375,6 +1376,80 @@ impl Store {
         Ok(id)
     }
 
+    /// Delete a counter (admin `delete.ctr`): flush its files, then move each to
+    /// `<store>.bak/<relative path>` by hard link and unlink, replacing an older copy
+    /// there. Returns false when the counter is unknown.
+    pub async fn delete_counter(&self, key: &str) -> Result<bool, StoreError> {
+        let _permit = self
+            .write_lock
+            .acquire_permit(1)
+            .await
+            .map_err(StoreError::from)?;
+        let ids: Vec<FileId> = {
+            let mut inner = self.inner.borrow_mut();
+            match inner.counters.remove(key) {
+                Some(c) => c.files.into_iter().flatten().collect(),
+                None => return Ok(false),
+            }
+        };
+        for id in ids {
+            let _ = self.flush_file(id).await;
+            let rel = self.inner.borrow_mut().remove_file(id);
+            if let Some(rel) = rel {
+                self.move_to_backup(&rel).await?;
+            }
+        }
+        let dir = self.abs_path(&counter_dir(key));
+        // Best effort, as the reference: the directory goes if it is empty now.
+        let _ = glommio::executor()
+            .spawn_blocking(move || std::fs::remove_dir(dir))
+            .await;
+        Ok(true)
+    }
+
+    /// `move_aside` (storage.md §8): move a file, good or refused as bad, to the backup
+    /// tree and forget it.
+    pub async fn move_aside(&self, rel: &str) -> Result<(), StoreError> {
+        let id = self.inner.borrow().by_rel.get(rel).copied();
+        if let Some(id) = id {
+            self.inner.borrow_mut().remove_file(id);
+        }
+        self.inner.borrow_mut().bad_rel.remove(rel);
+        self.move_to_backup(rel).await
+    }
+
+    async fn move_to_backup(&self, rel: &str) -> Result<(), StoreError> {
+        let src = self.abs_path(rel);
+        let mut bak_root = self.root.as_os_str().to_owned();
+        bak_root.push(".bak");
+        let dst = PathBuf::from(bak_root).join(rel);
+        glommio::executor()
+            .spawn_blocking(move || -> io::Result<()> {
+                if let Some(parent) = dst.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                let _ = std::fs::remove_file(&dst);
+                std::fs::hard_link(&src, &dst)?;
+                std::fs::remove_file(&src)
+            })
+            .await
+            .map_err(StoreError::Io)
+    }
+
+    /// Counter keys for which `f` holds.
+    pub fn counters_matching(&self, f: impl Fn(&str) -> bool) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .inner
+            .borrow()
+            .counters
+            .keys()
+            .filter(|k| f(k))
+            .map(|k| k.to_string())
+            .collect();
+        v.sort();
+        v
+    }
+
     /// Overwrite the informational cumulative fields.
     pub async fn set_cumulative(
         &self,
@@ -1430,11 +1505,10 @@ impl Inner {
         if let Some(id) = self.by_rel.get(&rel) {
             return *id;
         }
-        let slot = self.free_slots.pop().unwrap_or(self.files.len() as u32);
-        let gen = match self.files.get(slot as usize) {
-            Some(Some(e)) => e.gen + 1,
-            _ => 0,
-        };
+        let (slot, gen) = self
+            .free_slots
+            .pop()
+            .unwrap_or((self.files.len() as u32, 0));
         let entry = FileEntry {
             gen,
             rel: rel.clone(),
@@ -1450,6 +1524,27 @@ impl Inner {
         let id = FileId { slot, gen };
         self.by_rel.insert(rel, id);
         id
+    }
+
+    /// Forget a file: its slot is reused with a new generation, its pages and
+    /// descriptor are dropped. Returns its relative path.
+    fn remove_file(&mut self, id: FileId) -> Option<Box<str>> {
+        let e = self.entry(id)?;
+        let rel = e.rel.clone();
+        let pages = e
+            .state
+            .as_ref()
+            .map(|s| s.header.page_count as u32)
+            .unwrap_or(0);
+        self.files[id.slot as usize] = None;
+        self.free_slots.push((id.slot, id.gen.wrapping_add(1)));
+        self.by_rel.remove(&rel);
+        self.bad_rel.remove(&rel);
+        self.fds.remove(&id);
+        for p in 0..pages {
+            self.pages.remove(&(id, p));
+        }
+        Some(rel)
     }
 
     fn mark_bad(&mut self, id: FileId) {

@@ -1,0 +1,243 @@
+//! Starting and stopping real daemons on loopback for the integration tests.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn shared() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared");
+    if p.join("golden").is_dir() {
+        Some(p)
+    } else {
+        eprintln!("SKIP: ../shared/golden not found next to the repository");
+        None
+    }
+}
+
+pub fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("istatd-it-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A daemon started by a test; stopped (SIGKILL if still running) when dropped.
+pub struct Daemon {
+    pub child: Option<Child>,
+    pub dir: PathBuf,
+    pub stat_port: u16,
+    pub admin_port: u16,
+}
+
+impl Daemon {
+    /// Start `istatd` in `dir` with an empty config file and these extra options.
+    pub fn start(dir: &Path, stat_port: u16, admin_port: u16, extra: &[&str]) -> Daemon {
+        let cfg = dir.join("empty.cfg");
+        std::fs::write(&cfg, "").unwrap();
+        let mut args: Vec<String> = vec![
+            "--config".into(),
+            cfg.display().to_string(),
+            "--store".into(),
+            dir.join("store").display().to_string(),
+            "--stat-port".into(),
+            stat_port.to_string(),
+            "--admin-port".into(),
+            admin_port.to_string(),
+            "--http-port".into(),
+            "0".into(),
+            "--listen-address".into(),
+            "127.0.0.1".into(),
+            "--settings".into(),
+            dir.join("settings").display().to_string(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let child = Command::new(env!("CARGO_BIN_EXE_istatd"))
+            .args(&args)
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start istatd");
+        let mut d = Daemon {
+            child: Some(child),
+            dir: dir.to_path_buf(),
+            stat_port,
+            admin_port,
+        };
+        d.wait_ready();
+        d
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if TcpStream::connect(("127.0.0.1", self.admin_port)).is_ok() {
+                return;
+            }
+            if let Some(st) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                let mut err = String::new();
+                let _ = self
+                    .child
+                    .as_mut()
+                    .unwrap()
+                    .stderr
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut err);
+                panic!("istatd exited during start-up ({st}): {err}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "istatd did not open its admin port"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Send lines (CRLF-terminated) over one TCP connection, then close it.
+    pub fn send_tcp(&self, text: &str) {
+        let mut s = TcpStream::connect(("127.0.0.1", self.stat_port)).unwrap();
+        let mut out = String::new();
+        for l in text.lines() {
+            out.push_str(l);
+            out.push_str("\r\n");
+        }
+        s.write_all(out.as_bytes()).unwrap();
+    }
+
+    /// One admin command; the answer up to its last line (`ok` or a `huh?` line).
+    pub fn admin(&self, cmd: &str) -> String {
+        let mut s = TcpStream::connect(("127.0.0.1", self.admin_port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        s.write_all(format!("{cmd}\r\n").as_bytes()).unwrap();
+        let mut r = BufReader::new(s);
+        let mut out = String::new();
+        loop {
+            let mut line = String::new();
+            if r.read_line(&mut line).unwrap() == 0 {
+                break;
+            }
+            out.push_str(&line);
+            if line.starts_with("ok") || line.starts_with("huh?") {
+                break;
+            }
+        }
+        out
+    }
+
+    /// An `istatd.*` value from admin `stats` (either `name: v` or `name=v` lines).
+    pub fn stat(&self, name: &str) -> i64 {
+        let text = self.admin("stats");
+        for l in text.lines() {
+            let l = l.trim_end();
+            for sep in [": ", "="] {
+                if let Some(v) = l.strip_prefix(name).and_then(|r| r.strip_prefix(sep)) {
+                    return v.trim().parse().unwrap_or(0);
+                }
+            }
+        }
+        panic!("no stat {name} in:\n{text}");
+    }
+
+    /// Wait until `f` holds (polling), or panic after `secs`.
+    pub fn wait_for(&self, what: &str, secs: u64, mut f: impl FnMut(&Daemon) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while !f(self) {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Wait until every shard has completed a full periodic flush round from now on.
+    pub fn wait_flush_round(&self) {
+        let start = self.stat("istatd.store.flush_rounds_min");
+        self.wait_for("a periodic flush round", 60, |d| {
+            d.stat("istatd.store.flush_rounds_min") >= start + 2
+        });
+    }
+
+    /// SIGTERM and wait for exit; returns the exit code.
+    pub fn terminate(&mut self) -> i32 {
+        let mut child = self.child.take().expect("running");
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                return st.code().unwrap_or(-1);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("istatd did not exit after SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Compare every golden `.bin` in `golden_files` with the store: dump, info, and bytes
+/// with the name field masked. Returns the list of differences.
+pub fn compare_store(golden_files: &Path, store: &Path) -> Vec<String> {
+    let mut failures = Vec::new();
+    let mut names: Vec<String> = std::fs::read_dir(golden_files)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter_map(|n| n.strip_suffix(".bin").map(str::to_string))
+        .collect();
+    names.sort();
+    for name in names {
+        let info_want = std::fs::read_to_string(golden_files.join(format!("{name}.info"))).unwrap();
+        let rel_arg = info_want
+            .lines()
+            .next()
+            .unwrap()
+            .trim_end_matches(':')
+            .to_string();
+        let rel = rel_arg.strip_prefix("store/").unwrap();
+        let ours = match std::fs::read(store.join(rel)) {
+            Ok(b) => b,
+            Err(e) => {
+                failures.push(format!("{name}: {e}"));
+                continue;
+            }
+        };
+        let dump_want = std::fs::read_to_string(golden_files.join(format!("{name}.dump"))).unwrap();
+        match istatd_storage::tools::dump_csv(&ours) {
+            Ok(d) if d == dump_want => {}
+            Ok(d) => failures.push(format!(
+                "{name}: dump differs\n--- want\n{dump_want}--- got\n{d}"
+            )),
+            Err(e) => failures.push(format!("{name}: {e}")),
+        }
+        match istatd_storage::tools::info(&rel_arg, &ours) {
+            Ok(i) if i == info_want => {}
+            Ok(i) => failures.push(format!(
+                "{name}: info differs\n--- want\n{info_want}--- got\n{i}"
+            )),
+            Err(e) => failures.push(format!("{name}: {e}")),
+        }
+        let mut want = std::fs::read(golden_files.join(format!("{name}.bin"))).unwrap();
+        let mut got = ours;
+        use istatd_storage::format::{NAME_LEN, OFF_NAME};
+        want[OFF_NAME..OFF_NAME + NAME_LEN].fill(0);
+        if got.len() >= OFF_NAME + NAME_LEN {
+            got[OFF_NAME..OFF_NAME + NAME_LEN].fill(0);
+        }
+        if want != got {
+            failures.push(format!("{name}: bytes differ"));
+        }
+    }
+    failures
+}

@@ -1,0 +1,228 @@
+//! The daemon end to end on loopback (ports 19100-19199): the golden inputs through the
+//! stat port give the reference's files, a clean shutdown loses nothing, and a second
+//! daemon cannot take the same ports or pid file.
+
+mod common;
+
+use common::{compare_store, shared, temp_dir, Daemon};
+use std::net::UdpSocket;
+use std::time::Duration;
+
+const GOLDEN_OPTS: &[&str] = &[
+    "--retention",
+    "10s:1h,5m:1d",
+    "--fake-time",
+    "1600002700",
+    "--flush",
+    "1",
+    "--shards",
+    "2",
+];
+
+fn lines_of(path: &std::path::Path) -> String {
+    std::fs::read_to_string(path).unwrap()
+}
+
+#[test]
+fn golden_basic_through_the_stat_port() {
+    let Some(shared) = shared() else { return };
+    let dir = temp_dir("basic");
+    let d = Daemon::start(&dir, 19101, 19102, GOLDEN_OPTS);
+    d.send_tcp(&lines_of(&shared.join("golden/basic/input.txt")));
+    // 503 lines: one is not a sample.
+    d.wait_for("all samples", 30, |d| {
+        d.stat("istatd.statserver.samples") == 502
+    });
+    d.wait_flush_round();
+    assert_eq!(d.admin("flush"), "ok\r\n");
+    let diffs = compare_store(&shared.join("golden/basic/files"), &dir.join("store"));
+    assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+    drop(d);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn golden_events_as_the_clock_moves() {
+    let Some(shared) = shared() else { return };
+    let dir = temp_dir("events");
+    let d = Daemon::start(&dir, 19111, 19112, GOLDEN_OPTS);
+    let input = lines_of(&shared.join("golden/events/input.txt"));
+    let expected = input.lines().filter(|l| !l.trim().is_empty()).count() as i64;
+    d.send_tcp(&input);
+    d.wait_for("all samples", 30, |d| {
+        d.stat("istatd.statserver.samples") + d.stat("istatd.statserver.commands.bad") >= expected
+    });
+    let store = dir.join("store");
+    for (clock, files) in [
+        (None, "files0"),
+        (Some(1600002760), "files1"),
+        (Some(1600003100), "files2"),
+    ] {
+        if let Some(t) = clock {
+            assert_eq!(d.admin(&format!("faketime {t}")), "ok\r\n");
+        }
+        d.wait_flush_round();
+        assert_eq!(d.admin("flush"), "ok\r\n");
+        let diffs = compare_store(&shared.join("golden/events").join(files), &store);
+        assert!(diffs.is_empty(), "{files}:\n{}", diffs.join("\n"));
+    }
+    drop(d);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn sigterm_flushes_every_received_sample_and_removes_the_pid_file() {
+    let dir = temp_dir("term");
+    let pid = dir.join("istatd.pid");
+    let pid_s = pid.display().to_string();
+    let mut opts = vec![
+        "--retention",
+        "10s:1h",
+        "--flush",
+        "3600",
+        "--shards",
+        "2",
+        "--pid-file",
+        &pid_s,
+    ];
+    opts.extend(["--fake-time", "1600000600"]);
+    let mut d = Daemon::start(&dir, 19121, 19122, &opts);
+    assert!(pid.exists());
+    let mut text = String::new();
+    for c in 0..50 {
+        for k in 0..20 {
+            text.push_str(&format!("term.c{c} {} {}\n", 1600000000 + 10 * k, k));
+        }
+    }
+    // UDP too: one datagram per counter.
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for c in 0..10 {
+        udp.send_to(
+            format!("udp.c{c} 1600000000 7\n").as_bytes(),
+            ("127.0.0.1", 19121),
+        )
+        .unwrap();
+    }
+    d.send_tcp(&text);
+    d.wait_for("all samples", 30, |d| {
+        d.stat("istatd.statserver.samples") == 1010
+    });
+    assert_eq!(d.terminate(), 0);
+    assert!(!pid.exists(), "pid file removed on clean exit");
+    for c in 0..50 {
+        let bytes = std::fs::read(dir.join(format!("store/term/c{c}/10s"))).unwrap();
+        let dump = istatd_storage::tools::dump_csv(&bytes).unwrap();
+        assert_eq!(dump.lines().count(), 21, "term.c{c}:\n{dump}");
+    }
+    for c in 0..10 {
+        let bytes = std::fs::read(dir.join(format!("store/udp/c{c}/10s"))).unwrap();
+        let dump = istatd_storage::tools::dump_csv(&bytes).unwrap();
+        assert_eq!(
+            dump.lines().nth(1),
+            Some("\"2020-09-13T12:26:40Z\",7,49,7,7,1,7,0")
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_second_daemon_cannot_take_the_ports_or_the_pid_file() {
+    let dir = temp_dir("dup");
+    let pid = dir.join("istatd.pid");
+    let pid_s = pid.display().to_string();
+    let d = Daemon::start(
+        &dir,
+        19131,
+        19132,
+        &["--pid-file", &pid_s, "--retention", "10s:1h"],
+    );
+    let bin = env!("CARGO_BIN_EXE_istatd");
+    let dir2 = temp_dir("dup2");
+    std::fs::write(dir2.join("empty.cfg"), "").unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(bin)
+            .args(["--config", &dir2.join("empty.cfg").display().to_string()])
+            .args([
+                "--store",
+                &dir2.join("store").display().to_string(),
+                "--http-port",
+                "0",
+            ])
+            .args(args)
+            .current_dir(&dir2)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // Same stat port.
+    let (code, err) = run(&[
+        "--stat-port",
+        "19131",
+        "--admin-port",
+        "19133",
+        "--listen-address",
+        "127.0.0.1",
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("19131"), "{err}");
+    // Same admin port.
+    let (code, err) = run(&[
+        "--stat-port",
+        "19134",
+        "--admin-port",
+        "19132",
+        "--listen-address",
+        "127.0.0.1",
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    // Same pid file, other ports.
+    let (code, err) = run(&[
+        "--stat-port",
+        "19135",
+        "--admin-port",
+        "19136",
+        "--pid-file",
+        &pid_s,
+    ]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("I refuse to start"), "{err}");
+    // The first daemon still works.
+    d.send_tcp("dup.ok 5");
+    d.wait_for("the sample", 10, |d| {
+        d.stat("istatd.statserver.samples") == 1
+    });
+    drop(d);
+    std::thread::sleep(Duration::from_millis(10));
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&dir2);
+}
+
+#[test]
+fn admin_delete_moves_counters_to_the_backup_tree() {
+    let dir = temp_dir("delete");
+    let d = Daemon::start(
+        &dir,
+        19141,
+        19142,
+        &["--retention", "10s:1h", "--shards", "2"],
+    );
+    d.send_tcp("del.a.one 1\ndel.a.two 2\ndel.b 3\nkeep.x 4");
+    d.wait_for("samples", 10, |d| d.stat("istatd.statserver.samples") == 4);
+    assert_eq!(d.admin("flush"), "ok\r\n");
+    assert_eq!(d.admin("delete.ctr del.b"), "del.b\r\nok\r\n");
+    assert_eq!(d.admin("delete.pattern del.a.*"), "del.a.*\r\nok\r\n");
+    assert!(d.admin("delete.ctr").starts_with("huh?"));
+    let store = dir.join("store");
+    for gone in ["del/b/10s", "del/a/one/10s", "del/a/two/10s"] {
+        assert!(!store.join(gone).exists(), "{gone} still in the store");
+        let bak = dir.join("store.bak").join(gone);
+        let dump = istatd_storage::tools::dump_csv(&std::fs::read(&bak).unwrap()).unwrap();
+        assert_eq!(dump.lines().count(), 2, "{gone} backup holds its bucket");
+    }
+    assert!(store.join("keep/x/10s").exists());
+    drop(d);
+    let _ = std::fs::remove_dir_all(&dir);
+}

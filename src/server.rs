@@ -25,7 +25,10 @@ use istatd_storage::counter::{Reject, Sample};
 use istatd_storage::retention::Retention;
 use istatd_storage::store::{Allocation, Store, StoreOptions, StoreStats};
 
-use crate::admin::{self, AdminCommand, AdminFramer, AdminInput, AdminReply, DebugOptions};
+use crate::admin::{
+    self, AdminCommand, AdminFramer, AdminInput, AdminReply, DebugOptions, Loopback,
+    LoopbackCounters, LoopbackRecorder,
+};
 use crate::clock;
 use crate::statline::{self, Frame, LineOutcome, LineSplitter, ParsedBatch};
 
@@ -60,6 +63,8 @@ enum Op {
     Record,
     /// Make the counter exist (a parent), with the sample's time as zero time.
     Ensure,
+    /// Record an internal (`istatd.*`) counter sample.
+    Internal,
 }
 
 /// Work bound for one shard, with the names in one arena (one allocation per batch,
@@ -112,24 +117,20 @@ pub enum Req {
 #[derive(Debug, Clone)]
 pub enum Rep {
     Done,
-    Stats(Vec<(String, i64)>),
+    /// A shard's loopback counters and its port-specific extras.
+    Stats(Box<LoopbackCounters>, Vec<(String, i64)>),
 }
 
-/// Per-shard internal counters (published as `istatd.*`).
+/// Per-shard counters of the port's own (published after the reference's `istatd.*`
+/// loopback counters in `stats`).
 #[derive(Debug, Default, Clone)]
 pub struct ShardCounters {
-    pub connects: u64,
-    pub drops: u64,
-    pub connected: u64,
-    pub commands_bad: u64,
-    pub commands_reserved: u64,
+    /// Samples from the stat port recorded by this shard (owner side).
     pub samples: u64,
+    /// Open stat connections accepted by this shard.
+    pub connected: u64,
     pub udp_packets: u64,
     pub udp_bad: u64,
-    pub from_future: u64,
-    pub from_past: u64,
-    pub rejected: u64,
-    pub counters_created: u64,
 }
 
 struct Shard {
@@ -142,6 +143,10 @@ struct Shard {
     pending: RefCell<HashMap<u64, local_channel::LocalSender<Rep>>>,
     next_id: Cell<u64>,
     counters: RefCell<ShardCounters>,
+    /// The reference's internal counters, this shard's share.
+    lb: RefCell<LoopbackCounters>,
+    /// Turns loopback totals into `istatd.*` samples (shard 0).
+    recorder: RefCell<LoopbackRecorder>,
     /// Admin `debug` options (shard 0).
     debug: RefCell<DebugOptions>,
     /// Keys this shard has routed at least once (for parent creation).
@@ -216,8 +221,15 @@ async fn shard_main(ctx: ShardContext<DataMsg, CtlMsg>, cfg: Arc<ServerConfig>, 
         pending: RefCell::new(HashMap::new()),
         next_id: Cell::new(1),
         counters: RefCell::new(ShardCounters::default()),
+        lb: RefCell::new(LoopbackCounters::new(
+            &cfg.retentions
+                .iter()
+                .map(|r| r.name.clone())
+                .collect::<Vec<_>>(),
+        )),
         known: RefCell::new(std::collections::HashSet::new()),
         debug: RefCell::new(DebugOptions::new()),
+        recorder: RefCell::new(LoopbackRecorder::new()),
     });
 
     // Listeners first, so a bind failure is reported before anything else runs.
@@ -311,6 +323,10 @@ async fn shard_main(ctx: ShardContext<DataMsg, CtlMsg>, cfg: Arc<ServerConfig>, 
         let sh = shard.clone();
         glommio::spawn_local(async move { sh.accept_admin(l).await }).detach();
     }
+    if id == 0 && cfg.store.is_some() {
+        let sh = shard.clone();
+        glommio::spawn_local(async move { sh.loopback_loop().await }).detach();
+    }
     let flusher = {
         let sh = shard.clone();
         glommio::spawn_local(async move { sh.flush_loop().await })
@@ -399,7 +415,13 @@ impl Shard {
                 }
                 Rep::Done
             }
-            Req::Stats => Rep::Stats(self.stats()),
+            Req::Stats => {
+                let connected = self.counters.borrow().connected as i64;
+                self.lb
+                    .borrow_mut()
+                    .set(Loopback::StatServerConnected, connected);
+                Rep::Stats(Box::new(self.lb.borrow().clone()), self.stats())
+            }
             Req::Delete(keys) => {
                 if let Some(store) = &self.store {
                     for k in keys {
@@ -426,7 +448,7 @@ impl Shard {
                 if let Some(store) = &self.store {
                     for (key, event, zero) in list {
                         match store.create_counter(&key, event, zero).await {
-                            Ok(true) => self.counters.borrow_mut().counters_created += 1,
+                            Ok(true) => self.lb.borrow_mut().incr(Loopback::CounterCreated),
                             Ok(false) => {}
                             Err(e) => {
                                 tracing::warn!(counter = %key, error = %e, "cannot create counter")
@@ -439,31 +461,14 @@ impl Shard {
         }
     }
 
+    /// The port's own counters (the reference's are in `lb`).
     fn stats(&self) -> Vec<(String, i64)> {
         let c = self.counters.borrow().clone();
         let s: StoreStats = self.store.as_ref().map(|s| s.stats()).unwrap_or_default();
         vec![
-            ("istatd.statserver.connects".into(), c.connects as i64),
-            ("istatd.statserver.drops".into(), c.drops as i64),
-            ("istatd.statserver.connected".into(), c.connected as i64),
-            (
-                "istatd.statserver.commands.bad".into(),
-                c.commands_bad as i64,
-            ),
-            (
-                "istatd.statserver.commands.reserved".into(),
-                c.commands_reserved as i64,
-            ),
             ("istatd.statserver.samples".into(), c.samples as i64),
             ("istatd.statserver.udp.packets".into(), c.udp_packets as i64),
             ("istatd.statserver.udp.bad".into(), c.udp_bad as i64),
-            ("istatd.counter.from_future".into(), c.from_future as i64),
-            ("istatd.counter.from_past".into(), c.from_past as i64),
-            ("istatd.counter.rejected".into(), c.rejected as i64),
-            (
-                "istatd.counter.created".into(),
-                (c.counters_created + s.counters_created) as i64,
-            ),
             ("istatd.store.counters".into(), s.counters as i64),
             ("istatd.store.files".into(), s.files as i64),
             ("istatd.store.bad_files".into(), s.bad_files as i64),
@@ -495,7 +500,7 @@ impl Shard {
         for (key, event, op, s) in batch.iter() {
             if op == Op::Ensure {
                 match store.create_counter(key, event, s.time).await {
-                    Ok(true) => self.counters.borrow_mut().counters_created += 1,
+                    Ok(true) => self.lb.borrow_mut().incr(Loopback::CounterCreated),
                     Ok(false) => {}
                     Err(e) => tracing::warn!(counter = %key, error = %e, "cannot create counter"),
                 }
@@ -503,12 +508,18 @@ impl Shard {
             }
             match store.record(key, event, s, now).await {
                 Ok(out) => {
-                    let mut c = self.counters.borrow_mut();
-                    c.samples += 1;
+                    let mut lb = self.lb.borrow_mut();
+                    lb.incr(Loopback::CounterDequeue);
+                    if op == Op::Record {
+                        self.counters.borrow_mut().samples += 1;
+                    }
+                    if out.created {
+                        lb.incr(Loopback::CounterCreated);
+                    }
                     match out.rejected {
-                        Some(Reject::FromFuture) => c.from_future += 1,
-                        Some(Reject::FromPast) => c.from_past += 1,
-                        Some(Reject::Rejected) => c.rejected += 1,
+                        Some(Reject::FromFuture) => lb.incr(Loopback::CounterFromFuture),
+                        Some(Reject::FromPast) => lb.incr(Loopback::CounterFromPast),
+                        Some(Reject::Rejected) => lb.incr(Loopback::CounterRejected),
                         None => {}
                     }
                 }
@@ -541,10 +552,19 @@ impl Shard {
                     self.ensure_parents(r.key, r.event, r.sample.time, out);
                     let owner = shard_of(r.key.as_bytes(), self.count);
                     out[owner].push(r.key, r.event, Op::Record, r.sample);
+                    self.lb.borrow_mut().incr(Loopback::CounterEnqueue);
                 }
             }
-            LineOutcome::Reserved => self.counters.borrow_mut().commands_reserved += 1,
-            other => self.counters.borrow_mut().commands_bad += other.bad_commands() as u64,
+            LineOutcome::Reserved => self
+                .lb
+                .borrow_mut()
+                .incr(Loopback::StatServerCommandsReserved),
+            other => {
+                let n = other.bad_commands() as i64;
+                if n > 0 {
+                    self.lb.borrow_mut().add(Loopback::StatServerCommandsBad, n);
+                }
+            }
         }
     }
 
@@ -590,14 +610,14 @@ impl Shard {
             let Some(conn) = conn else { return };
             match conn {
                 Ok(stream) => {
-                    self.counters.borrow_mut().connects += 1;
+                    self.lb.borrow_mut().incr(Loopback::StatServerConnects);
                     self.counters.borrow_mut().connected += 1;
                     active.set(active.get() + 1);
                     let sh = self.clone();
                     let active = active.clone();
                     glommio::spawn_local(async move {
                         sh.serve_stat_conn(stream).await;
-                        sh.counters.borrow_mut().drops += 1;
+                        sh.lb.borrow_mut().incr(Loopback::StatServerDrops);
                         sh.counters.borrow_mut().connected -= 1;
                         active.set(active.get() - 1);
                     })
@@ -629,7 +649,7 @@ impl Shard {
             let now = clock::now();
             splitter.push(&buf[..n], |frame| match frame {
                 Frame::Line(line) => self.parse_into(line, now, &mut parsed, &mut batches),
-                Frame::Bad(_) => self.counters.borrow_mut().commands_bad += 1,
+                Frame::Bad(_) => self.lb.borrow_mut().incr(Loopback::StatServerCommandsBad),
             });
             self.route(&mut batches).await;
         }
@@ -667,7 +687,9 @@ impl Shard {
                             Frame::Line(line) => {
                                 self.parse_into(line, now, &mut parsed, &mut batches)
                             }
-                            Frame::Bad(_) => self.counters.borrow_mut().commands_bad += 1,
+                            Frame::Bad(_) => {
+                                self.lb.borrow_mut().incr(Loopback::StatServerCommandsBad)
+                            }
                         }
                     }
                 }
@@ -708,7 +730,8 @@ impl Shard {
         }
     }
 
-    async fn serve_admin_conn(&self, mut stream: TcpStream) {
+    async fn serve_admin_conn(self: &Rc<Self>, mut stream: TcpStream) {
+        self.lb.borrow_mut().incr(Loopback::AdminConnections);
         let mut buf = vec![0u8; 4096];
         let mut framer = AdminFramer::new();
         loop {
@@ -719,7 +742,10 @@ impl Shard {
             framer.push(&buf[..n]);
             while let Some(input) = framer.next_input() {
                 let (reply, quit) = match input {
-                    AdminInput::TooLong => (AdminReply::line_too_long().render(), false),
+                    AdminInput::TooLong => {
+                        self.lb.borrow_mut().incr(Loopback::AdminCommands);
+                        (AdminReply::line_too_long().render(), false)
+                    }
                     AdminInput::Line(line) => self.admin_command(&line).await,
                 };
                 if stream.write_all(reply.as_bytes()).await.is_err() {
@@ -733,7 +759,8 @@ impl Shard {
         }
     }
 
-    async fn admin_command(&self, line: &str) -> (String, bool) {
+    async fn admin_command(self: &Rc<Self>, line: &str) -> (String, bool) {
+        self.lb.borrow_mut().incr(Loopback::AdminCommands);
         let cmd = match admin::parse_command(line) {
             Ok(c) => c,
             Err(reply) => return (reply.render(), false),
@@ -743,6 +770,7 @@ impl Shard {
             AdminCommand::Help => admin::help_text(),
             AdminCommand::Quit => return (String::new(), true),
             AdminCommand::Flush => {
+                self.record_loopback().await;
                 self.broadcast(Req::Flush { force: true }).await;
                 admin::OK.to_string()
             }
@@ -751,7 +779,8 @@ impl Shard {
                     fake_time: clock::is_fake().then(clock::fake_value),
                     ..Default::default()
                 };
-                admin::render_stats(&info, self.admin_stats().await)
+                let (lb, extras) = self.gather_stats().await;
+                admin::render_stats(&info, lb.stats().into_iter().chain(extras))
             }
             AdminCommand::Debug(d) => self.debug.borrow_mut().run(&d),
             AdminCommand::LogLevel(l) => match l.error {
@@ -798,10 +827,21 @@ impl Shard {
         (reply, false)
     }
 
-    async fn admin_stats(&self) -> Vec<(String, i64)> {
+    /// Every shard's counters: the merged loopback counters and the summed extras
+    /// (`*_min` extras are the minimum over shards).
+    async fn gather_stats(&self) -> (LoopbackCounters, Vec<(String, i64)>) {
+        let mut lb = LoopbackCounters::new(
+            &self
+                .cfg
+                .retentions
+                .iter()
+                .map(|r| r.name.clone())
+                .collect::<Vec<_>>(),
+        );
         let mut total: Vec<(String, i64)> = Vec::new();
         for rep in self.broadcast(Req::Stats).await {
-            if let Rep::Stats(v) = rep {
+            if let Rep::Stats(shard_lb, v) = rep {
+                lb.merge(&shard_lb);
                 for (k, val) in v {
                     match total.iter_mut().find(|(n, _)| *n == k) {
                         Some(e) if k.ends_with("_min") => e.1 = e.1.min(val),
@@ -811,6 +851,63 @@ impl Shard {
                 }
             }
         }
-        total
+        (lb, total)
     }
+
+    /// Record the internal counters into the store as `istatd.*` counters (shard 0,
+    /// every 500 ms and at admin `flush`), as the reference's LoopbackCounter does.
+    async fn record_loopback(self: &Rc<Self>) {
+        if self.store_less() {
+            return;
+        }
+        let (total, _) = self.gather_stats().await;
+        let samples = self.recorder.borrow_mut().samples(&total);
+        if samples.is_empty() {
+            return;
+        }
+        let now = clock::now();
+        let mut batches: Vec<Batch> = (0..self.count).map(|_| Batch::default()).collect();
+        for smp in samples {
+            let (event, key) = match smp.key.strip_prefix('*') {
+                Some(k) => (true, k),
+                None => (false, smp.key.as_str()),
+            };
+            self.ensure_parents(key, event, now, &mut batches);
+            let owner = shard_of(key.as_bytes(), self.count);
+            batches[owner].push(
+                key,
+                event,
+                Op::Internal,
+                Sample::value(now, smp.value as f64),
+            );
+        }
+        self.route(&mut batches).await;
+    }
+
+    async fn loopback_loop(self: Rc<Self>) {
+        let mut ticks = 0u64;
+        loop {
+            glommio::timer::sleep(Duration::from_millis(admin::RECORD_INTERVAL_MS)).await;
+            if SHUTDOWN.load(Ordering::SeqCst) {
+                return;
+            }
+            ticks += 1;
+            if ticks.is_multiple_of(10) {
+                if let Some((vmsize, vmrss)) = process_memory() {
+                    let mut lb = self.lb.borrow_mut();
+                    lb.set(Loopback::AppMemoryVmsize, vmsize);
+                    lb.set(Loopback::AppMemoryVmrss, vmrss);
+                }
+            }
+            self.record_loopback().await;
+        }
+    }
+}
+
+/// (VmSize, VmRSS) in bytes from /proc/self/statm.
+fn process_memory() -> Option<(i64, i64)> {
+    let text = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let mut it = text.split_whitespace().map(|v| v.parse::<i64>().ok());
+    let page = 4096;
+    Some((it.next()?? * page, it.next()?? * page))
 }

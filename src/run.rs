@@ -39,8 +39,16 @@ pub fn daemon_main(args: &[String]) -> i32 {
     } else {
         args.to_vec()
     };
-    let opts = match options::parse(&argv, &cwd) {
-        Ok(o) => o,
+    let opts = match options::parse_with_notices(&argv, &cwd) {
+        Ok((o, notices)) => {
+            // The built-in configuration knows there is no istatd.cfg.
+            if !embedded {
+                for n in notices {
+                    eprintln!("{n}");
+                }
+            }
+            o
+        }
         Err(e) => {
             eprint!("{}", e.stderr_text());
             return e.exit_code;

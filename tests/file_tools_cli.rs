@@ -274,11 +274,17 @@ fn import_round_trips() {
 }
 
 #[test]
-fn no_subcommand_is_not_the_daemon_yet() {
-    let o = istatd(&[], None);
-    assert_eq!(o.status.code(), Some(2));
-    assert_eq!(
-        text(&o.stderr),
-        "daemon mode is not implemented yet; see `istatd file --help`\n"
+fn an_unknown_daemon_option_is_a_usage_error() {
+    // Anything but `file ...` is the daemon's command line (the reference's options).
+    let o = istatd(&["--no-such-option"], None);
+    assert_eq!(o.status.code(), Some(1));
+    let err = text(&o.stderr);
+    assert!(
+        err.starts_with("Command line error near --no-such-option"),
+        "{err}"
+    );
+    assert!(
+        err.contains("--stat-port"),
+        "usage lists the options: {err}"
     );
 }

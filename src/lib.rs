@@ -5,6 +5,7 @@ pub mod admin;
 pub mod clock;
 pub mod daemon;
 pub mod logging;
+pub mod meta;
 pub mod options;
 pub mod run;
 pub mod server;

@@ -126,6 +126,13 @@ fn start(opts: &Options, cwd: &Path, embedded: bool) -> Result<(), Fatal> {
             / istatd_storage::format::PAGE_SIZE,
         max_open_files,
         udp_buffer_bytes: opts.udp_buffer_size.max(1) as usize * 1024,
+        blacklist: match (&paths.blacklist_path, opts.blacklist_period) {
+            (Some(path), period) if period > 0 => Some(crate::meta::BlacklistConfig {
+                path: path.clone(),
+                period_secs: (period as u64) & 0xffff,
+            }),
+            _ => None,
+        },
     };
 
     let notify = if opts.daemonize {

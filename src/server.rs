@@ -30,6 +30,7 @@ use crate::admin::{
     LoopbackCounters, LoopbackRecorder,
 };
 use crate::clock;
+use crate::meta::{BlacklistConfig, MetaHandle, MetaRegistry, SharedBlacklist};
 use crate::statline::{self, Frame, LineOutcome, LineSplitter, ParsedBatch};
 
 /// Everything a shard needs, resolved from the options before the shards start.
@@ -48,7 +49,12 @@ pub struct ServerConfig {
     pub page_cache_pages: usize,
     pub max_open_files: usize,
     pub udp_buffer_bytes: usize,
+    /// `--blacklist-path` (resolved) and `--blacklist-period`; `None` = off.
+    pub blacklist: Option<BlacklistConfig>,
 }
+
+/// The blacklist in force (loaded and reloaded by shard 0).
+pub static BLACKLIST: SharedBlacklist = SharedBlacklist::new();
 
 /// Set by the signal thread (or a test) to begin a clean shutdown.
 pub static SHUTDOWN: AtomicBool = AtomicBool::new(false);
@@ -108,6 +114,8 @@ pub enum Req {
     Stats,
     /// Make these counters exist (parents created on their owner shard).
     CreateCounters(Vec<(String, bool, i64)>),
+    /// Admin `purge maxOld,maxAge` of connection meta records.
+    Purge { max_old: u64, max_age: i64 },
     /// Delete these counters (owned by the receiving shard).
     Delete(Vec<String>),
     /// Delete every counter of the receiving shard matching one of the patterns.
@@ -147,6 +155,10 @@ struct Shard {
     lb: RefCell<LoopbackCounters>,
     /// Turns loopback totals into `istatd.*` samples (shard 0).
     recorder: RefCell<LoopbackRecorder>,
+    /// Meta records of this shard's stat connections.
+    meta: RefCell<MetaRegistry>,
+    /// The record all of this shard's UDP traffic shares.
+    udp_meta: RefCell<Option<MetaHandle>>,
     /// Admin `debug` options (shard 0).
     debug: RefCell<DebugOptions>,
     /// Keys this shard has routed at least once (for parent creation).
@@ -229,6 +241,8 @@ async fn shard_main(ctx: ShardContext<DataMsg, CtlMsg>, cfg: Arc<ServerConfig>, 
         )),
         known: RefCell::new(std::collections::HashSet::new()),
         debug: RefCell::new(DebugOptions::new()),
+        meta: RefCell::new(MetaRegistry::default()),
+        udp_meta: RefCell::new(None),
         recorder: RefCell::new(LoopbackRecorder::new()),
     });
 
@@ -323,6 +337,25 @@ async fn shard_main(ctx: ShardContext<DataMsg, CtlMsg>, cfg: Arc<ServerConfig>, 
         let sh = shard.clone();
         glommio::spawn_local(async move { sh.accept_admin(l).await }).detach();
     }
+    if id == 0 {
+        if let Some(bl) = cfg.blacklist.clone() {
+            glommio::spawn_local(blacklist_loop(bl)).detach();
+        }
+    }
+    {
+        // Automatic purge of offline meta records (interfaces.md §2.7, port rule).
+        let sh = shard.clone();
+        glommio::spawn_local(async move {
+            loop {
+                glommio::timer::sleep(Duration::from_secs(300)).await;
+                if SHUTDOWN.load(Ordering::SeqCst) {
+                    return;
+                }
+                sh.meta.borrow_mut().purge(100, 90_000, clock::now());
+            }
+        })
+        .detach();
+    }
     if id == 0 && cfg.store.is_some() {
         let sh = shard.clone();
         glommio::spawn_local(async move { sh.loopback_loop().await }).detach();
@@ -413,6 +446,10 @@ impl Shard {
                         tracing::error!(shard = self.id, error = %e, "flush failed");
                     }
                 }
+                Rep::Done
+            }
+            Req::Purge { max_old, max_age } => {
+                self.meta.borrow_mut().purge(max_old, max_age, clock::now());
                 Rep::Done
             }
             Req::Stats => {
@@ -543,10 +580,26 @@ impl Shard {
         }
     }
 
-    fn parse_into(&self, line: &[u8], now: i64, parsed: &mut ParsedBatch, out: &mut [Batch]) {
+    fn parse_into(
+        &self,
+        line: &[u8],
+        now: i64,
+        parsed: &mut ParsedBatch,
+        out: &mut [Batch],
+        meta: Option<&MetaHandle>,
+    ) {
         parsed.clear();
         let outcome = statline::parse_line(line, now, parsed);
         match outcome {
+            LineOutcome::Meta { key, value } => {
+                if let Some(m) = meta {
+                    let mut m = m.borrow_mut();
+                    m.keys.insert(
+                        String::from_utf8_lossy(key).into_owned(),
+                        String::from_utf8_lossy(value).into_owned(),
+                    );
+                }
+            }
             LineOutcome::Samples { .. } => {
                 for r in parsed.iter() {
                     self.ensure_parents(r.key, r.event, r.sample.time, out);
@@ -636,6 +689,11 @@ impl Shard {
         let mut splitter = LineSplitter::new();
         let mut parsed = ParsedBatch::new();
         let mut batches: Vec<Batch> = (0..self.count).map(|_| Batch::default()).collect();
+        let peer = stream
+            .peer_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let mut record: Option<MetaHandle> = None;
         loop {
             let n = futures_lite::future::or(async { Some(stream.read(&mut buf).await) }, async {
                 wait_shutdown().await;
@@ -647,11 +705,37 @@ impl Shard {
                 Some(Ok(n)) => n,
             };
             let now = clock::now();
-            splitter.push(&buf[..n], |frame| match frame {
-                Frame::Line(line) => self.parse_into(line, now, &mut parsed, &mut batches),
-                Frame::Bad(_) => self.lb.borrow_mut().incr(Loopback::StatServerCommandsBad),
+            let rec = record
+                .get_or_insert_with(|| self.meta.borrow_mut().open(peer.clone(), now))
+                .clone();
+            rec.borrow_mut().last_seen = now;
+            let blacklist = BLACKLIST.get();
+            let flow = splitter.try_push(&buf[..n], |frame| {
+                if let Some(bl) = &blacklist {
+                    if is_blacklisted(&rec, bl) {
+                        return std::ops::ControlFlow::Break(());
+                    }
+                }
+                match frame {
+                    Frame::Line(line) => {
+                        self.parse_into(line, now, &mut parsed, &mut batches, Some(&rec))
+                    }
+                    Frame::Bad(_) => self.lb.borrow_mut().incr(Loopback::StatServerCommandsBad),
+                }
+                std::ops::ControlFlow::Continue(())
             });
             self.route(&mut batches).await;
+            if flow.is_break() {
+                self.lb.borrow_mut().incr(Loopback::BlacklistCount);
+                rec.borrow_mut().blacklisted = true;
+                tracing::info!(peer = %peer, "closing a blacklisted host's connection");
+                break;
+            }
+        }
+        if let Some(rec) = record {
+            let mut r = rec.borrow_mut();
+            r.online = false;
+            r.last_seen = clock::now();
         }
     }
 
@@ -667,8 +751,8 @@ impl Shard {
                 })
                 .await;
             let Some(r) = r else { return };
-            let n = match r {
-                Ok((n, _)) => n,
+            let (n, from) = match r {
+                Ok(x) => x,
                 Err(e) => {
                     tracing::warn!(error = %e, "udp receive failed");
                     continue;
@@ -682,10 +766,24 @@ impl Shard {
                     continue;
                 }
                 Ok(frames) => {
+                    let rec = self
+                        .udp_meta
+                        .borrow_mut()
+                        .get_or_insert_with(|| self.meta.borrow_mut().open(from.to_string(), now))
+                        .clone();
+                    rec.borrow_mut().last_seen = now;
+                    let blacklist = BLACKLIST.get();
                     for frame in frames {
+                        if blacklist
+                            .as_ref()
+                            .is_some_and(|bl| is_blacklisted(&rec, bl))
+                        {
+                            self.lb.borrow_mut().incr(Loopback::BlacklistCount);
+                            continue;
+                        }
                         match frame {
                             Frame::Line(line) => {
-                                self.parse_into(line, now, &mut parsed, &mut batches)
+                                self.parse_into(line, now, &mut parsed, &mut batches, Some(&rec))
                             }
                             Frame::Bad(_) => {
                                 self.lb.borrow_mut().incr(Loopback::StatServerCommandsBad)
@@ -900,6 +998,43 @@ impl Shard {
                 }
             }
             self.record_loopback().await;
+        }
+    }
+}
+
+/// Whether a record's `hostname` is on the blacklist (lower-cased comparison).
+fn is_blacklisted(rec: &MetaHandle, bl: &statline::Blacklist) -> bool {
+    let r = rec.borrow();
+    if r.blacklisted {
+        return true;
+    }
+    r.hostname().is_some_and(|h| bl.contains(h))
+}
+
+/// Load the blacklist now and whenever its file's mtime changes (interfaces.md §2.10).
+async fn blacklist_loop(cfg: BlacklistConfig) {
+    let mut last_mtime = None;
+    loop {
+        let path = cfg.path.clone();
+        let seen = last_mtime;
+        let loaded = glommio::executor()
+            .spawn_blocking(move || {
+                let mtime = std::fs::metadata(&path).and_then(|m| m.modified()).ok()?;
+                if Some(mtime) == seen {
+                    return None;
+                }
+                let text = std::fs::read(&path).ok()?;
+                Some((mtime, statline::Blacklist::parse_bytes(&text)))
+            })
+            .await;
+        if let Some((mtime, list)) = loaded {
+            tracing::info!(path = %cfg.path.display(), hosts = list.len(), "blacklist loaded");
+            BLACKLIST.set(list);
+            last_mtime = Some(mtime);
+        }
+        glommio::timer::sleep(Duration::from_secs(cfg.period_secs.max(1))).await;
+        if SHUTDOWN.load(Ordering::SeqCst) {
+            return;
         }
     }
 }

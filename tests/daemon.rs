@@ -226,3 +226,31 @@ fn admin_delete_moves_counters_to_the_backup_tree() {
     drop(d);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn blacklisted_hosts_are_disconnected_and_counted() {
+    use std::io::{Read, Write};
+    let dir = temp_dir("blacklist");
+    std::fs::write(dir.join("bl.txt"), "badhost\nother\n").unwrap();
+    let bl = dir.join("bl.txt").display().to_string();
+    let d = Daemon::start(
+        &dir,
+        19151,
+        19152,
+        &["--retention", "10s:1h", "--blacklist-path", &bl, "--blacklist-period", "1"],
+    );
+    // A good host is served.
+    d.send_tcp("#hostname GoodHost\ngood.x 1");
+    d.wait_for("the good sample", 10, |d| d.stat("istatd.statserver.samples") == 1);
+    // A blacklisted host (compared lower-cased) is cut off after its hostname line.
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", 19151)).unwrap();
+    s.write_all(b"#hostname BadHost\r\nbad.x 1\r\n").unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut b = [0u8; 1];
+    assert_eq!(s.read(&mut b).unwrap_or(0), 0, "the server closes the connection");
+    d.wait_for("the blacklist count", 10, |d| d.stat("istatd.blacklist.count") == 1);
+    assert_eq!(d.stat("istatd.statserver.samples"), 1, "nothing recorded from the bad host");
+    assert!(!dir.join("store/bad/x").exists());
+    drop(d);
+    let _ = std::fs::remove_dir_all(&dir);
+}

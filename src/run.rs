@@ -146,8 +146,20 @@ fn start(opts: &Options, cwd: &Path, embedded: bool) -> Result<(), Fatal> {
     let notify = std::cell::RefCell::new(notify);
     daemon::install_signal_thread(logging::request_reopen)
         .map_err(|e| Fatal::new(2, format!("signal thread: {e}")))?;
+    let user = resolve_user(&opts.user)?;
+    let store_for_chown = cfg.store.clone();
     let where_text = describe(&cfg, opts, embedded);
     let result = daemon::run(cfg, paths.pid_file.clone(), || {
+        if let Some(uid) = user {
+            // After the listeners are open, as the reference: chown the store, then
+            // switch the effective uid.
+            if let Some(store) = &store_for_chown {
+                let _ = nix::unistd::chown(store.as_path(), Some(uid), None);
+            }
+            if let Err(e) = nix::unistd::seteuid(uid) {
+                tracing::error!(error = %e, "cannot switch to --user {uid}");
+            }
+        }
         tracing::info!("{where_text}");
         if embedded {
             println!("{where_text}");
@@ -241,6 +253,22 @@ fn raise_file_limit(opts: &Options) -> Result<usize, Fatal> {
         );
     }
     Ok(max_open)
+}
+
+/// `--user`: a user name or numeric uid; `None` when it is the current user.
+fn resolve_user(user: &str) -> Result<Option<nix::unistd::Uid>, Fatal> {
+    let current = nix::unistd::getuid();
+    if user.is_empty() {
+        return Ok(None);
+    }
+    let uid = match user.parse::<u32>() {
+        Ok(n) => nix::unistd::Uid::from_raw(n),
+        Err(_) => match nix::unistd::User::from_name(user) {
+            Ok(Some(u)) => u.uid,
+            _ => return Err(Fatal::new(2, format!("unknown user {user}"))),
+        },
+    };
+    Ok((uid != current).then_some(uid))
 }
 
 fn check_pid_file(p: &PathBuf) -> Result<(), Fatal> {

@@ -7,6 +7,7 @@ pub mod daemon;
 pub mod localstats;
 pub mod logging;
 pub mod meta;
+pub mod net;
 pub mod options;
 pub mod run;
 pub mod server;

@@ -126,6 +126,8 @@ fn start(opts: &Options, cwd: &Path, embedded: bool) -> Result<(), Fatal> {
             / istatd_storage::format::PAGE_SIZE,
         max_open_files,
         udp_buffer_bytes: opts.udp_buffer_size.max(1) as usize * 1024,
+        backlog: opts.listen_overflow_backlog,
+        local_stats: crate::statline::local_stats_suffix(&opts.local_stats),
         blacklist: match (&paths.blacklist_path, opts.blacklist_period) {
             (Some(path), period) if period > 0 => Some(crate::meta::BlacklistConfig {
                 path: path.clone(),

@@ -10,7 +10,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -49,6 +49,10 @@ pub struct ServerConfig {
     pub page_cache_pages: usize,
     pub max_open_files: usize,
     pub udp_buffer_bytes: usize,
+    /// `--listen-overflow-backlog`.
+    pub backlog: i32,
+    /// `--local-stats` suffix (already normalized); `None` = off.
+    pub local_stats: Option<String>,
     /// `--blacklist-path` (resolved) and `--blacklist-period`; `None` = off.
     pub blacklist: Option<BlacklistConfig>,
 }
@@ -177,17 +181,41 @@ pub fn start(
     cfg: ServerConfig,
     ready: Ready,
 ) -> std::io::Result<Vec<glommio::ExecutorJoinHandle<()>>> {
+    // Walk the store once here (not on an executor) and give every shard the listing;
+    // each keeps the counters it owns.
+    let listing = match &cfg.store {
+        Some(root) => {
+            std::fs::create_dir_all(root)?;
+            let started = std::time::Instant::now();
+            let l = istatd_storage::store::walk_store(root)?;
+            let files: usize = l.iter().map(|(_, f)| f.len()).sum();
+            tracing::info!(
+                directories = l.len(),
+                files,
+                seconds = started.elapsed().as_secs_f64(),
+                "store scanned"
+            );
+            Some(Arc::new(l))
+        }
+        None => None,
+    };
     let cfg = Arc::new(cfg);
     let spec = cfg.shards.clone();
     let ready = Arc::new(std::sync::Mutex::new(ready));
     istatd_shards::spawn::<DataMsg, CtlMsg, _, _>(&spec, move |ctx| {
         let cfg = cfg.clone();
+        let listing = listing.clone();
         let ready = ready.lock().map(|r| r.clone()).expect("ready channel");
-        async move { shard_main(ctx, cfg, ready).await }
+        async move { shard_main(ctx, cfg, listing, ready).await }
     })
 }
 
-async fn shard_main(ctx: ShardContext<DataMsg, CtlMsg>, cfg: Arc<ServerConfig>, ready: Ready) {
+async fn shard_main(
+    ctx: ShardContext<DataMsg, CtlMsg>,
+    cfg: Arc<ServerConfig>,
+    listing: Option<Arc<istatd_storage::store::StoreListing>>,
+    ready: Ready,
+) {
     let id = ctx.id;
     let count = ctx.count;
     let (mut data, mut ctl) = match ctx.join().await {
@@ -205,6 +233,7 @@ async fn shard_main(ctx: ShardContext<DataMsg, CtlMsg>, cfg: Arc<ServerConfig>, 
             // Parents may belong to other shards: the server creates them by message.
             o.create_parents = false;
             o.load_incomplete = cfg.create_parents;
+            o.listing = listing;
             o.page_cache_pages = (cfg.page_cache_pages / count).max(64);
             o.max_open_files = (cfg.max_open_files / count).max(16);
             if count > 1 {
@@ -248,9 +277,9 @@ async fn shard_main(ctx: ShardContext<DataMsg, CtlMsg>, cfg: Arc<ServerConfig>, 
 
     // Listeners first, so a bind failure is reported before anything else runs.
     let mut tasks = Vec::new();
-    let addr = SocketAddr::from((cfg.listen, cfg.stat_port));
+    let addr = std::net::SocketAddrV4::new(cfg.listen, cfg.stat_port);
     let stat_tcp = if cfg.stat_port != 0 {
-        match TcpListener::bind(addr) {
+        match crate::net::tcp_listener(addr, cfg.backlog) {
             Ok(l) => Some(l),
             Err(e) => {
                 let _ = ready.send(Err(format!("stat port {addr}: {e}")));
@@ -261,7 +290,7 @@ async fn shard_main(ctx: ShardContext<DataMsg, CtlMsg>, cfg: Arc<ServerConfig>, 
         None
     };
     let stat_udp = if cfg.stat_port != 0 {
-        match UdpSocket::bind(addr) {
+        match crate::net::udp_socket(addr, cfg.udp_buffer_bytes) {
             Ok(mut u) => {
                 u.set_buffer_size(65536);
                 Some(u)
@@ -275,8 +304,8 @@ async fn shard_main(ctx: ShardContext<DataMsg, CtlMsg>, cfg: Arc<ServerConfig>, 
         None
     };
     let admin_l = if id == 0 && cfg.admin_port != 0 {
-        let a = SocketAddr::from((cfg.listen, cfg.admin_port));
-        match TcpListener::bind(a) {
+        let a = std::net::SocketAddrV4::new(cfg.listen, cfg.admin_port);
+        match crate::net::tcp_listener(a, cfg.backlog) {
             Ok(l) => Some(l),
             Err(e) => {
                 let _ = ready.send(Err(format!("admin port {a}: {e}")));
@@ -340,6 +369,10 @@ async fn shard_main(ctx: ShardContext<DataMsg, CtlMsg>, cfg: Arc<ServerConfig>, 
     if id == 0 {
         if let Some(bl) = cfg.blacklist.clone() {
             glommio::spawn_local(blacklist_loop(bl)).detach();
+        }
+        if let Some(suffix) = cfg.local_stats.clone() {
+            let sh = shard.clone();
+            glommio::spawn_local(async move { sh.local_stats_loop(suffix).await }).detach();
         }
     }
     {
@@ -980,6 +1013,45 @@ impl Shard {
             );
         }
         self.route(&mut batches).await;
+    }
+
+    /// `--local-stats`: sample the host every 5 s (aligned) and feed the lines through
+    /// the stat-line handler (interfaces.md §2.11). The first sample only initializes.
+    async fn local_stats_loop(self: Rc<Self>, suffix: String) {
+        let mut sampler = crate::localstats::Sampler::new();
+        let mut first = true;
+        let mut parsed = ParsedBatch::new();
+        let mut batches: Vec<Batch> = (0..self.count).map(|_| Batch::default()).collect();
+        loop {
+            if !first {
+                let now = clock::now();
+                let wait = (statline::next_local_stats_time(now) - now).max(1) as u64;
+                glommio::timer::sleep(Duration::from_secs(wait)).await;
+            }
+            if SHUTDOWN.load(Ordering::SeqCst) {
+                return;
+            }
+            let texts = glommio::executor()
+                .spawn_blocking(crate::localstats::read_proc)
+                .await;
+            let Ok(texts) = texts else { continue };
+            let metrics = sampler.sample_from(&texts);
+            if std::mem::take(&mut first) {
+                continue;
+            }
+            let now = clock::now();
+            let rec = self.udp_meta.borrow().clone();
+            for line in crate::localstats::lines(&metrics, &suffix, now) {
+                self.parse_into(
+                    line.as_bytes(),
+                    now,
+                    &mut parsed,
+                    &mut batches,
+                    rec.as_ref(),
+                );
+            }
+            self.route(&mut batches).await;
+        }
     }
 
     async fn loopback_loop(self: Rc<Self>) {

@@ -237,20 +237,62 @@ fn blacklisted_hosts_are_disconnected_and_counted() {
         &dir,
         19151,
         19152,
-        &["--retention", "10s:1h", "--blacklist-path", &bl, "--blacklist-period", "1"],
+        &[
+            "--retention",
+            "10s:1h",
+            "--blacklist-path",
+            &bl,
+            "--blacklist-period",
+            "1",
+        ],
     );
     // A good host is served.
     d.send_tcp("#hostname GoodHost\ngood.x 1");
-    d.wait_for("the good sample", 10, |d| d.stat("istatd.statserver.samples") == 1);
+    d.wait_for("the good sample", 10, |d| {
+        d.stat("istatd.statserver.samples") == 1
+    });
     // A blacklisted host (compared lower-cased) is cut off after its hostname line.
     let mut s = std::net::TcpStream::connect(("127.0.0.1", 19151)).unwrap();
     s.write_all(b"#hostname BadHost\r\nbad.x 1\r\n").unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut b = [0u8; 1];
-    assert_eq!(s.read(&mut b).unwrap_or(0), 0, "the server closes the connection");
-    d.wait_for("the blacklist count", 10, |d| d.stat("istatd.blacklist.count") == 1);
-    assert_eq!(d.stat("istatd.statserver.samples"), 1, "nothing recorded from the bad host");
+    assert_eq!(
+        s.read(&mut b).unwrap_or(0),
+        0,
+        "the server closes the connection"
+    );
+    d.wait_for("the blacklist count", 10, |d| {
+        d.stat("istatd.blacklist.count") == 1
+    });
+    assert_eq!(
+        d.stat("istatd.statserver.samples"),
+        1,
+        "nothing recorded from the bad host"
+    );
     assert!(!dir.join("store/bad/x").exists());
     drop(d);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn local_stats_record_host_metrics() {
+    let dir = temp_dir("localstats");
+    let mut d = Daemon::start(
+        &dir,
+        19161,
+        19162,
+        &["--retention", "10s:1h", "--local-stats", "testhost"],
+    );
+    // The first sample only initializes; the next one (within 5 s) is recorded.
+    d.wait_for("local stats files", 20, |_| {
+        dir.join("store/localstat/load/min1/testhost/10s").exists()
+            && dir.join("store/localstat/mem/total/testhost/10s").exists()
+    });
+    assert_eq!(d.terminate(), 0);
+    let bytes = std::fs::read(dir.join("store/localstat/mem/total/testhost/10s")).unwrap();
+    let dump = istatd_storage::tools::dump_csv(&bytes).unwrap();
+    let row = dump.lines().nth(1).expect("a bucket");
+    let total: f64 = row.split(',').nth(1).unwrap().parse().unwrap();
+    assert!(total > 1e6, "mem.total is bytes: {row}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Instant;
 
 use glommio::io::{DmaFile, OpenOptions};
@@ -56,7 +57,13 @@ pub struct StoreOptions {
     pub load_incomplete: bool,
     /// Which counter keys this store owns (sharding); `None` = all.
     pub owns: Option<KeyFilter>,
+    /// The directory listing from [`walk_store`], when the caller walked the tree once
+    /// for several stores; `None` = walk it at open.
+    pub listing: Option<Arc<StoreListing>>,
 }
+
+/// Counter directories (relative, `/`-separated) with the regular files in each.
+pub type StoreListing = Vec<(String, Vec<String>)>;
 
 impl std::fmt::Debug for StoreOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -74,7 +81,7 @@ impl std::fmt::Debug for StoreOptions {
 }
 
 /// Decides whether a store owns a counter key.
-pub type KeyFilter = std::sync::Arc<dyn Fn(&str) -> bool + Send + Sync>;
+pub type KeyFilter = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
 impl StoreOptions {
     pub fn new(root: impl Into<PathBuf>, retentions: Vec<Retention>) -> StoreOptions {
@@ -87,6 +94,7 @@ impl StoreOptions {
             create_parents: true,
             load_incomplete: true,
             owns: None,
+            listing: None,
         }
     }
 }
@@ -372,10 +380,15 @@ impl Store {
     async fn scan(&self) -> Result<(), StoreError> {
         let root = self.root.clone();
         let started = Instant::now();
-        let dirs = glommio::executor()
-            .spawn_blocking(move || walk_store(&root))
-            .await
-            .map_err(StoreError::Io)?;
+        let dirs: Arc<StoreListing> = match &self.opts.listing {
+            Some(l) => l.clone(),
+            None => Arc::new(
+                glommio::executor()
+                    .spawn_blocking(move || walk_store(&root))
+                    .await
+                    .map_err(StoreError::Io)?,
+            ),
+        };
         let names: Vec<&str> = self
             .opts
             .retentions
@@ -384,7 +397,7 @@ impl Store {
             .collect();
         let mut inner = self.inner.borrow_mut();
         let mut nfiles = 0usize;
-        for (dir, files) in dirs {
+        for (dir, files) in dirs.iter() {
             let complete = names.iter().all(|n| files.iter().any(|f| f == n));
             if !self.opts.load_incomplete && !complete {
                 continue;
@@ -396,7 +409,7 @@ impl Store {
                 }
             }
             let mut slots = vec![None; names.len()];
-            for f in &files {
+            for f in files {
                 let rel = format!("{dir}/{f}");
                 let id = inner.add_file(rel.into());
                 nfiles += 1;
@@ -1725,8 +1738,9 @@ fn create_file_blocking(
 }
 
 /// Every counter directory under `root` (relative, `/`-separated) with its regular
-/// files; names starting with `.` are skipped. Logs progress every few seconds.
-fn walk_store(root: &Path) -> io::Result<Vec<(String, Vec<String>)>> {
+/// files; names starting with `.` are skipped. Logs progress every few seconds. It
+/// blocks: call it from a thread that is not an executor (or `spawn_blocking`).
+pub fn walk_store(root: &Path) -> io::Result<StoreListing> {
     let mut out = Vec::new();
     let mut stack = vec![(root.to_path_buf(), String::new())];
     let started = Instant::now();

@@ -100,7 +100,7 @@ impl StoreOptions {
 }
 
 /// A file's handle: dense slot plus generation (storage.md §8).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FileId {
     pub slot: u32,
     pub gen: u32,
@@ -243,6 +243,37 @@ pub struct Store {
     open_count: Rc<Cell<u64>>,
     /// Round-robin position of the periodic flush: a snapshot of the keys and an index.
     flush_cursor: RefCell<(Vec<Box<str>>, usize)>,
+}
+
+/// A counter's retention files: inline for up to 8 retentions, so recording a sample
+/// does not allocate.
+#[derive(Default)]
+struct FileIds {
+    inline: [FileId; 8],
+    len: usize,
+    heap: Vec<FileId>,
+}
+
+impl FileIds {
+    fn push(&mut self, id: FileId) {
+        if self.heap.is_empty() && self.len < self.inline.len() {
+            self.inline[self.len] = id;
+            self.len += 1;
+        } else {
+            if self.heap.is_empty() {
+                self.heap.extend_from_slice(&self.inline[..self.len]);
+            }
+            self.heap.push(id);
+        }
+    }
+
+    fn as_slice(&self) -> &[FileId] {
+        if self.heap.is_empty() {
+            &self.inline[..self.len]
+        } else {
+            &self.heap
+        }
+    }
 }
 
 /// Counters flushed at once by [`Store::flush_all`].
@@ -809,25 +840,25 @@ impl Store {
         Ok(is_new)
     }
 
-    /// Load every retention file of a counter; returns their ids and whether the counter
-    /// is an event counter.
-    async fn load_counter(&self, key: &str) -> Result<(Vec<FileId>, bool), StoreError> {
-        let ids: Vec<FileId> = {
+    /// Load every retention file of a counter; returns their ids, whether the counter is
+    /// an event counter, and the finest file's interval.
+    async fn load_counter(&self, key: &str) -> Result<(FileIds, bool, i64), StoreError> {
+        let ids = {
             let inner = self.inner.borrow();
             let c = inner.counters.get(key).ok_or(StoreError::Gone)?;
-            c.files
-                .iter()
-                .map(|f| f.ok_or(StoreError::Gone))
-                .collect::<Result<_, _>>()?
+            let mut ids = FileIds::default();
+            for f in &c.files {
+                ids.push(f.ok_or(StoreError::Gone)?);
+            }
+            ids
         };
-        for &id in &ids {
+        for &id in ids.as_slice() {
             self.ensure_loaded(id).await?;
         }
-        let event = self
-            .header(ids[0])
-            .map(|h| is_event_header(&h))
-            .unwrap_or(false);
-        Ok((ids, event))
+        let (event, finest) = self.with_state(ids.as_slice()[0], |s| {
+            (is_event_header(&s.header), s.interval())
+        })?;
+        Ok((ids, event, finest))
     }
 
     // ----- recording -----------------------------------------------------------------
@@ -855,12 +886,9 @@ impl Store {
                 self.ensure_counter(parent, event, s.time).await?;
             }
         }
-        let (ids, is_event) = self.load_counter(key).await?;
+        let (ids, is_event, finest) = self.load_counter(key).await?;
+        let ids = ids.as_slice();
         let writes: Writes = if is_event {
-            let finest = self
-                .header(ids[0])
-                .map(|h| h.cfg_interval as i64)
-                .unwrap_or(10);
             let mut inner = self.inner.borrow_mut();
             let c = inner.counters.get_mut(key).ok_or(StoreError::Gone)?;
             let col = c
@@ -877,8 +905,17 @@ impl Store {
                 }
             }
         } else {
+            // A gauge writes the same bucket into every file, without a list per sample.
             match gauge_bucket(&s, now) {
-                Ok(b) => (0..ids.len()).map(|i| (i, b)).collect(),
+                Ok(b) => {
+                    for &id in ids {
+                        self.apply_write(id, b).await?;
+                    }
+                    return Ok(RecordOutcome {
+                        created,
+                        rejected: None,
+                    });
+                }
                 Err(r) => {
                     self.inner.borrow_mut().count_reject(r);
                     return Ok(RecordOutcome {
@@ -888,46 +925,38 @@ impl Store {
                 }
             }
         };
-        self.apply_writes(&ids, &writes).await?;
+        self.apply_writes(ids, &writes).await?;
         Ok(RecordOutcome {
             created,
             rejected: None,
         })
     }
 
-    /// Make a counter exist (with empty files) without recording anything: parent
-    /// creation when parents live on other shards. Returns whether it was created.
-    pub async fn create_counter(
-        &self,
-        key: &str,
-        event: bool,
-        zero_time: i64,
-    ) -> Result<bool, StoreError> {
-        let _permit = self
-            .write_lock
-            .acquire_permit(1)
-            .await
-            .map_err(StoreError::from)?;
-        self.ensure_counter(key, event, zero_time).await
-    }
-
     async fn apply_writes(&self, ids: &[FileId], writes: &Writes) -> Result<(), StoreError> {
         for &(fi, b) in writes {
-            let id = ids[fi];
-            loop {
-                let r = self
-                    .inner
-                    .borrow_mut()
-                    .with_slots(id, |st, slots| st.write(slots, &b, Mode::Aggregate))?;
-                match r {
-                    Ok(true) => break,
-                    Ok(false) => {
-                        self.inner.borrow_mut().stats.too_old += 1;
-                        break;
-                    }
-                    Err(NeedPage(p)) => self.ensure_pages(id, &[p]).await?,
+            self.apply_write(ids[fi], b).await?;
+        }
+        Ok(())
+    }
+
+    /// One AGGREGATE write, loading the page it needs if any, then keeping the overlay
+    /// within its bound.
+    async fn apply_write(&self, id: FileId, b: Bucket) -> Result<(), StoreError> {
+        loop {
+            let r = self
+                .inner
+                .borrow_mut()
+                .with_slots(id, |st, slots| st.write(slots, &b, Mode::Aggregate))?;
+            match r {
+                Ok(true) => break,
+                Ok(false) => {
+                    self.inner.borrow_mut().stats.too_old += 1;
+                    break;
                 }
+                Err(NeedPage(p)) => self.ensure_pages(id, &[p]).await?,
             }
+        }
+        if self.with_state(id, |st| st.overlay_spill_page().is_some())? {
             self.spill_overlay(id).await?;
         }
         Ok(())
@@ -1225,11 +1254,12 @@ impl Store {
         if !self.inner.borrow().counters.contains_key(key) {
             return Ok(None);
         }
-        let (ids, _) = match self.load_counter(key).await {
+        let (ids, _, _) = match self.load_counter(key).await {
             Ok(x) => x,
             Err(StoreError::Gone) => return Ok(None),
             Err(e) => return Err(e),
         };
+        let ids = ids.as_slice();
         let headers: Vec<Header> = ids.iter().filter_map(|&id| self.header(id)).collect();
         let refs: Vec<&Header> = headers.iter().collect();
         let plan = query::plan(&refs, p, now);

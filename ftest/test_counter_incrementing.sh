@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Port of the reference's test_counter_incrementing: `*` (event) counter samples are
+# collated as per-second rates in the 10s file and rolled up into the 5m and 1h files.
+# Fake clock 1325395000 (single.cfg); samples from 1000 s before it, dense then sparse.
+FTEST_PORT_BASE=19260
+source "$(dirname "$0")/functions"
+TESTCOUNTER="tep.testing_increment_counter"
+
+start_server single
+
+test_name counter_increments_get_rolled_up_correctly
+T0=1325394000
+# One connection per sample, as the reference; send_stat waits until each is recorded.
+for sample in "0 10" "1 10" "2 10" "60 100" "120 100" "180 100" "500 1000" "600 1000" "900 1000"; do
+    set -- $sample
+    send_stat single "*$TESTCOUNTER" $((T0 + $1)) "$2"
+done
+flush_istatd single
+assert_equal "$(stats_value single istatd.counter.from_past)" 0 "no sample may be rejected as too old"
+
+test_counter single "$TESTCOUNTER/10s" 0 0 0 0 3 0 0 0 0 0 10 0 0 0 0 0 10 0 0 0 0 0 10 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 100 0 0 0 0 0 0 0 0 0 100 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 100 0 0 0 0 0 0 0 0 0 0 0
+# DIFFERENCE (deliberate, storage.md §2.4): the reference expects 5m "33 100 100 100" and
+# 1h "333". The four empty collation buckets opened before the first sample
+# (T0-40..T0-10) are older than the coarser files' zero time T0; the reference's
+# truncating division puts them in slot 0 with the time of index -1, where the T0 bucket
+# then erases them. The port uses floor division, so they stay as an empty leading
+# bucket (sum 0, count = fixed_count) at index -1.
+test_counter single "$TESTCOUNTER/5m" 0 33 100 100 100
+test_counter single "$TESTCOUNTER/1h" 0 333
+flags="$(file_flags "$(counter_path single "$TESTCOUNTER")/10s")"
+assert_equal "$flags" 0x1 "the finest file of a * counter is COLLATED"
+
+test_name samples_on_back_to_back_connections_keep_their_order
+# KNOWN BUG: samples sent on successive TCP connections (each closed before the next is
+# opened, no pause) can be recorded out of order: each connection may be accepted by a
+# different shard and the samples reach the owner shard through different channels
+# (the first sample of a new counter also waits for its files to be created). An event
+# counter then rejects the earlier samples as from_past. Timing-dependent: seen with
+# gaps under about 1 ms, not with 10 ms. The reference's netcat lingers one second per
+# sample, so its test never sees this.
+COUNTER2="tep.back_to_back"
+before="$(stats_value single istatd.counter.from_past)"
+port=$(stat_port single)
+for sample in "0 10" "1 10" "2 10" "60 100" "120 100" "180 100" "500 1000" "600 1000" "900 1000"; do
+    set -- $sample
+    exec {fd}> "/dev/tcp/127.0.0.1/$port"
+    printf '*%s %d %d\r\n' "$COUNTER2" $((T0 + $1)) "$2" >&$fd
+    exec {fd}>&-
+done
+SAMPLES_SENT[single]=$((SAMPLES_SENT[single] + 9))
+wait_for_samples single "${SAMPLES_SENT[single]}"
+after="$(stats_value single istatd.counter.from_past)"
+known_bug "samples of back-to-back connections recorded out of order ($((after - before)) of 9 rejected as from_past)" \
+    assert_equal "$after" "$before" "from_past must not grow"
+
+cleanup_test

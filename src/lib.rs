@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod clock;
 pub mod daemon;
+pub mod http;
 pub mod localstats;
 pub mod logging;
 pub mod meta;

@@ -30,6 +30,7 @@ use crate::admin::{
     LoopbackCounters, LoopbackRecorder,
 };
 use crate::clock;
+use crate::http::backend::{AgentInfo, Backend, CounterData, CounterInfo, LocalFut};
 use crate::meta::{BlacklistConfig, MetaHandle, MetaRegistry, SharedBlacklist};
 use crate::statline::{self, Frame, LineOutcome, LineSplitter, ParsedBatch};
 
@@ -120,6 +121,12 @@ pub enum Req {
     CreateCounters(Vec<(String, bool, i64)>),
     /// Admin `purge maxOld,maxAge` of connection meta records.
     Purge { max_old: u64, max_age: i64 },
+    /// Query one counter owned by the receiving shard (HTTP).
+    Query(String, istatd_storage::query::QueryParams),
+    /// The receiving shard's counters with their kind (HTTP counter list).
+    Counters,
+    /// The receiving shard's connection meta records (HTTP agent list).
+    Agents,
     /// Delete these counters (owned by the receiving shard).
     Delete(Vec<String>),
     /// Delete every counter of the receiving shard matching one of the patterns.
@@ -131,6 +138,9 @@ pub enum Rep {
     Done,
     /// A shard's loopback counters and its port-specific extras.
     Stats(Box<LoopbackCounters>, Vec<(String, i64)>),
+    Query(Result<Option<CounterData>, String>),
+    Counters(Vec<CounterInfo>),
+    Agents(Vec<AgentInfo>),
 }
 
 /// Per-shard counters of the port's own (published after the reference's `istatd.*`
@@ -481,6 +491,49 @@ impl Shard {
                 }
                 Rep::Done
             }
+            Req::Query(key, params) => {
+                let Some(store) = &self.store else {
+                    return Rep::Query(Ok(None));
+                };
+                match store.query(&key, &params, clock::now()).await {
+                    Ok(Some(result)) => {
+                        let is_event = store.is_event_counter(&key).unwrap_or(false);
+                        Rep::Query(Ok(Some(CounterData { result, is_event })))
+                    }
+                    Ok(None) => Rep::Query(Ok(None)),
+                    Err(e) => Rep::Query(Err(e.to_string())),
+                }
+            }
+            Req::Counters => {
+                let Some(store) = &self.store else {
+                    return Rep::Counters(Vec::new());
+                };
+                let mut out = Vec::new();
+                for name in store.counter_keys() {
+                    let is_event = match store.is_event_counter(&name) {
+                        Some(e) => e,
+                        None => store.load_counter_kind(&name).await.unwrap_or(false),
+                    };
+                    out.push(CounterInfo { name, is_event });
+                }
+                Rep::Counters(out)
+            }
+            Req::Agents => Rep::Agents(
+                self.meta
+                    .borrow()
+                    .records()
+                    .map(|r| {
+                        let r = r.borrow();
+                        AgentInfo {
+                            peer: r.peer.clone(),
+                            online: r.online,
+                            blacklisted: r.blacklisted,
+                            keys: r.keys.clone(),
+                            last_seen: r.last_seen,
+                        }
+                    })
+                    .collect(),
+            ),
             Req::Purge { max_old, max_age } => {
                 self.meta.borrow_mut().purge(max_old, max_age, clock::now());
                 Rep::Done
@@ -1117,4 +1170,55 @@ fn process_memory() -> Option<(i64, i64)> {
     let mut it = text.split_whitespace().map(|v| v.parse::<i64>().ok());
     let page = 4096;
     Some((it.next()?? * page, it.next()?? * page))
+}
+
+/// The HTTP layer's view of the daemon, from the shard that accepted the connection.
+pub struct ShardBackend(Rc<Shard>);
+
+impl Backend for ShardBackend {
+    fn has_store(&self) -> bool {
+        self.0.store.is_some()
+    }
+
+    fn now(&self) -> i64 {
+        clock::now()
+    }
+
+    fn query<'a>(
+        &'a self,
+        key: &'a str,
+        params: istatd_storage::query::QueryParams,
+    ) -> LocalFut<'a, Result<Option<CounterData>, String>> {
+        Box::pin(async move {
+            let owner = shard_of(key.as_bytes(), self.0.count);
+            match self.0.rpc(owner, Req::Query(key.to_string(), params)).await {
+                Rep::Query(r) => r,
+                _ => Err("shard did not answer".into()),
+            }
+        })
+    }
+
+    fn counters(&self) -> LocalFut<'_, Vec<CounterInfo>> {
+        Box::pin(async move {
+            let mut out = Vec::new();
+            for rep in self.0.broadcast(Req::Counters).await {
+                if let Rep::Counters(v) = rep {
+                    out.extend(v);
+                }
+            }
+            out
+        })
+    }
+
+    fn agents(&self) -> LocalFut<'_, Vec<AgentInfo>> {
+        Box::pin(async move {
+            let mut out = Vec::new();
+            for rep in self.0.broadcast(Req::Agents).await {
+                if let Rep::Agents(v) = rep {
+                    out.extend(v);
+                }
+            }
+            out
+        })
+    }
 }

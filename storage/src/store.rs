@@ -397,6 +397,17 @@ impl Store {
         v
     }
 
+    /// Whether a counter is an event counter, loading its finest file's header if needed.
+    pub async fn load_counter_kind(&self, key: &str) -> Result<bool, StoreError> {
+        let id = {
+            let inner = self.inner.borrow();
+            let c = inner.counters.get(key).ok_or(StoreError::Gone)?;
+            c.files.first().copied().flatten().ok_or(StoreError::Gone)?
+        };
+        self.ensure_loaded(id).await?;
+        self.with_state(id, |s| is_event_header(&s.header))
+    }
+
     /// Whether a counter is an event counter (None when unknown or not yet loaded).
     pub fn is_event_counter(&self, key: &str) -> Option<bool> {
         let inner = self.inner.borrow();
@@ -930,6 +941,22 @@ impl Store {
             created,
             rejected: None,
         })
+    }
+
+    /// Make a counter exist (with empty files) without recording anything: parent
+    /// creation when parents live on other shards. Returns whether it was created.
+    pub async fn create_counter(
+        &self,
+        key: &str,
+        event: bool,
+        zero_time: i64,
+    ) -> Result<bool, StoreError> {
+        let _permit = self
+            .write_lock
+            .acquire_permit(1)
+            .await
+            .map_err(StoreError::from)?;
+        self.ensure_counter(key, event, zero_time).await
     }
 
     async fn apply_writes(&self, ids: &[FileId], writes: &Writes) -> Result<(), StoreError> {

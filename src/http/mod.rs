@@ -1,0 +1,3 @@
+//! The HTTP interface (interfaces.md §3).
+
+pub mod backend;

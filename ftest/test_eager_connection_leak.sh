@@ -47,13 +47,9 @@ function fifteen_connected {
     [ "$(stats_value single istatd.statserver.connected)" == 15 ]
 }
 poll 350 0.02 fifteen_connected || failure "istatd.statserver.connected is $(stats_value single istatd.statserver.connected), not 15"
-# KNOWN BUG: istatd.counter.eagerconns ("live TCP connection objects of all kinds",
-# interfaces.md §5.5) is never incremented: `stats` shows 0 with 15 stat connections
-# (and the admin connection asking) open, so the reference's check above can never see
-# anything. Reproduction: open stat connections, admin `stats`.
+# istatd.counter.eagerconns counts live stat connections (interfaces.md §5.5).
 eagerconns="$(stats_value single istatd.counter.eagerconns)"
-known_bug "istatd.counter.eagerconns is $eagerconns with 15 stat connections open" \
-    assert_ge "${eagerconns:-0}" 15 "istatd.counter.eagerconns"
+assert_ge "${eagerconns:-0}" 15 "istatd.counter.eagerconns"
 for fd in "${fds[@]}"; do
     exec {fd}>&-
 done

@@ -548,9 +548,7 @@ impl Shard {
             Req::Delete(keys) => {
                 if let Some(store) = &self.store {
                     for k in keys {
-                        if let Err(e) = store.delete_counter(&k).await {
-                            tracing::error!(counter = %k, error = %e, "delete failed");
-                        }
+                        self.delete_one(store, &k).await;
                     }
                 }
                 Rep::Done
@@ -560,9 +558,7 @@ impl Shard {
                     let keys = store
                         .counters_matching(|k| patterns.iter().any(|p| admin::pattern_match(p, k)));
                     for k in keys {
-                        if let Err(e) = store.delete_counter(&k).await {
-                            tracing::error!(counter = %k, error = %e, "delete failed");
-                        }
+                        self.delete_one(store, &k).await;
                     }
                 }
                 Rep::Done
@@ -581,6 +577,14 @@ impl Shard {
                 }
                 Rep::Done
             }
+        }
+    }
+
+    async fn delete_one(&self, store: &Store, key: &str) {
+        match store.delete_counter(key).await {
+            Ok(true) => self.lb.borrow_mut().incr(Loopback::CounterClosed),
+            Ok(false) => {}
+            Err(e) => tracing::error!(counter = %key, error = %e, "delete failed"),
         }
     }
 
@@ -750,6 +754,7 @@ impl Shard {
             match conn {
                 Ok(stream) => {
                     self.lb.borrow_mut().incr(Loopback::StatServerConnects);
+                    self.lb.borrow_mut().incr(Loopback::CounterEagerconns);
                     self.counters.borrow_mut().connected += 1;
                     active.set(active.get() + 1);
                     let sh = self.clone();
@@ -757,6 +762,7 @@ impl Shard {
                     glommio::spawn_local(async move {
                         sh.serve_stat_conn(stream).await;
                         sh.lb.borrow_mut().incr(Loopback::StatServerDrops);
+                        sh.lb.borrow_mut().decr(Loopback::CounterEagerconns);
                         sh.counters.borrow_mut().connected -= 1;
                         active.set(active.get() - 1);
                     })
@@ -891,8 +897,13 @@ impl Shard {
             let n = store.stats().counters.max(1);
             let tick = (flush_ms / (n + 1)).clamp(2, 3000);
             glommio::timer::sleep(Duration::from_millis(tick)).await;
-            if let Err(e) = store.flush_next(clock::now()).await {
-                tracing::error!(shard = self.id, error = %e, "periodic flush failed");
+            match store.flush_next(clock::now()).await {
+                Ok(Some(_)) => {
+                    let n = self.cfg.retentions.len() as i64;
+                    self.lb.borrow_mut().add(Loopback::CounterFlushed, n);
+                }
+                Ok(None) => {}
+                Err(e) => tracing::error!(shard = self.id, error = %e, "periodic flush failed"),
             }
         }
     }

@@ -201,8 +201,14 @@ struct CounterEntry {
 
 struct Page {
     data: Box<[u8]>,
-    dirty: bool,
+    /// 512-byte sectors changed since the page was read or last written (bit i =
+    /// sector i). Only those are written, so a sparse file keeps its holes and a flush
+    /// writes what changed, not whole pages.
+    dirty: u16,
 }
+
+/// Sector size of the dirty bitmap: the smallest O_DIRECT unit.
+const SECTOR: usize = 512;
 
 type PageKey = (FileId, u32);
 
@@ -559,7 +565,7 @@ impl Store {
                 if inner.pages.contains(&(id, p)) {
                     continue; // someone else loaded it meanwhile: theirs may be newer
                 }
-                inner.pages.insert((id, p), Page { data, dirty: false })
+                inner.pages.insert((id, p), Page { data, dirty: 0 })
             };
             self.write_back_evicted(evicted).await;
         }
@@ -568,9 +574,10 @@ impl Store {
 
     async fn write_back_evicted(&self, evicted: Vec<(PageKey, Page)>) {
         for ((id, p), page) in evicted {
-            if !page.dirty {
+            if page.dirty == 0 {
                 continue;
             }
+            let mask = page.dirty;
             let (seq, data) = {
                 let mut inner = self.inner.borrow_mut();
                 inner.write_seq += 1;
@@ -585,7 +592,7 @@ impl Store {
                 }
                 (seq, data)
             };
-            if let Err(e) = self.write_page(id, p, &data).await {
+            if let Err(e) = self.write_page(id, p, &data, mask).await {
                 tracing::error!(error = %e, "page write-back failed");
                 self.inner.borrow_mut().stats.write_errors += 1;
             }
@@ -593,21 +600,54 @@ impl Store {
         }
     }
 
-    async fn write_page(&self, id: FileId, page: u32, data: &[u8]) -> Result<(), StoreError> {
+    /// Write the dirty sectors of a page (`mask`, see [`Page::dirty`]), one write per run
+    /// of consecutive sectors, each widened to the file's O_DIRECT alignment.
+    async fn write_page(
+        &self,
+        id: FileId,
+        page: u32,
+        data: &[u8],
+        mask: u16,
+    ) -> Result<(), StoreError> {
         let fd = self.fd(id).await?;
-        let mut buf = fd.file.alloc_dma_buffer(PAGE_SIZE);
-        buf.as_bytes_mut().copy_from_slice(&data[..PAGE_SIZE]);
-        fd.file
-            .write_at(buf, page_offset(page))
-            .await
-            .map_err(io::Error::from)?;
+        let align = (fd.file.alignment() as usize).clamp(SECTOR, PAGE_SIZE);
+        let mut runs: Vec<(usize, usize)> = Vec::new();
+        let sectors = PAGE_SIZE / SECTOR;
+        let mut i = 0;
+        while i < sectors {
+            if mask & (1 << i) == 0 {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < sectors && mask & (1 << i) != 0 {
+                i += 1;
+            }
+            let lo = (start * SECTOR) / align * align;
+            let hi = (i * SECTOR).div_ceil(align) * align;
+            match runs.last_mut() {
+                Some(last) if last.1 >= lo => last.1 = hi,
+                _ => runs.push((lo, hi)),
+            }
+        }
+        for (lo, hi) in runs {
+            let mut buf = fd.file.alloc_dma_buffer(hi - lo);
+            buf.as_bytes_mut().copy_from_slice(&data[lo..hi]);
+            fd.file
+                .write_at(buf, page_offset(page) + lo as u64)
+                .await
+                .map_err(io::Error::from)?;
+        }
         self.inner.borrow_mut().stats.page_writes += 1;
         Ok(())
     }
 
+    /// Write the header: its 464 bytes padded to one O_DIRECT unit (the rest of the
+    /// header page is zeros and never changes).
     async fn write_header(&self, id: FileId, header: &[u8; HEADER_SIZE]) -> Result<(), StoreError> {
         let fd = self.fd(id).await?;
-        let mut buf = fd.file.alloc_dma_buffer(PAGE_SIZE);
+        let len = (fd.file.alignment() as usize).clamp(SECTOR, PAGE_SIZE);
+        let mut buf = fd.file.alloc_dma_buffer(len);
         let b = buf.as_bytes_mut();
         b.fill(0);
         b[..HEADER_SIZE].copy_from_slice(header);
@@ -637,7 +677,15 @@ impl Store {
             .read_at_aligned(0, 512)
             .await
             .map_err(io::Error::from)?;
-        let parsed = Header::parse_checked(&head, len);
+        // The store's page cache works in 8 KiB pages, the only size the reference
+        // writes on x86-64; another page size is refused like any bad header.
+        let parsed = Header::parse_checked(&head, len).and_then(|h| {
+            if h.page_size == PAGE_SIZE as i64 {
+                Ok(h)
+            } else {
+                Err(FormatError::BadPageSize(h.page_size))
+            }
+        });
         let index0_page = {
             let mut inner = self.inner.borrow_mut();
             let rel = inner.entry(id).ok_or(StoreError::Gone)?.rel.clone();
@@ -1114,12 +1162,12 @@ impl Store {
             let mut seqs = Vec::new();
             for p in e.dirty_pages.drain(..) {
                 if let Some(page) = pages.peek_mut(&(id, p)) {
-                    page.dirty = false;
+                    let mask = std::mem::take(&mut page.dirty);
                     let data: Rc<[u8]> = Rc::from(page.data.to_vec());
                     *write_seq += 1;
                     writing.insert((id, p), (*write_seq, data.clone()));
                     seqs.push(((id, p), *write_seq));
-                    snap.push((p, data));
+                    snap.push((p, data, mask));
                 }
             }
             if !snap.is_empty() {
@@ -1128,7 +1176,9 @@ impl Store {
             (snap, st.header.clone(), st.take_dirty_low(), seqs)
         };
         // Pages of one snapshot go out together; the header only after all completed.
-        let writes = pages.iter().map(|(p, data)| self.write_page(id, *p, data));
+        let writes = pages
+            .iter()
+            .map(|(p, data, mask)| self.write_page(id, *p, data, *mask));
         let mut result = Ok(());
         for r in join_all(writes.collect()).await {
             if r.is_err() {
@@ -1469,10 +1519,20 @@ impl Store {
                 self.move_to_backup(&rel).await?;
             }
         }
+        // The directory goes if it is empty now, and so do emptied ancestors up to the
+        // store root (a parent that is still a counter keeps its files).
+        let root = self.root.clone();
         let dir = self.abs_path(&counter_dir(key));
-        // Best effort, as the reference: the directory goes if it is empty now.
         let _ = glommio::executor()
-            .spawn_blocking(move || std::fs::remove_dir(dir))
+            .spawn_blocking(move || {
+                let mut d = dir.as_path();
+                while d != root && d.starts_with(&root) && std::fs::remove_dir(d).is_ok() {
+                    match d.parent() {
+                        Some(p) => d = p,
+                        None => break,
+                    }
+                }
+            })
             .await;
         Ok(true)
     }
@@ -1702,12 +1762,10 @@ impl Slots for CacheSlots<'_> {
             .get_mut(&(self.id, p))
             .expect("page made resident before use");
         b.write_to(&mut page.data[off..off + 32]);
-        if !page.dirty {
-            page.dirty = true;
-            if !self.dirty.contains(&p) {
-                self.dirty.push(p);
-            }
+        if page.dirty == 0 && !self.dirty.contains(&p) {
+            self.dirty.push(p);
         }
+        page.dirty |= 1 << (off / SECTOR);
     }
 }
 

@@ -296,3 +296,25 @@ fn local_stats_record_host_metrics() {
     assert!(total > 1e6, "mem.total is bytes: {row}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn sighup_reopens_the_log_file() {
+    let dir = temp_dir("sighup");
+    let mut d = Daemon::start(&dir, 19171, 19172, &["--retention", "10s:1h"]);
+    let log = dir.join("istat.log");
+    d.wait_for("the log file", 10, |_| log.exists());
+    std::fs::rename(&log, dir.join("istat.log.1")).unwrap();
+    let pid = nix::unistd::Pid::from_raw(d.child.as_ref().unwrap().id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
+    // Still running after SIGHUP; the next log line goes to a new file at the old path.
+    d.send_tcp("hup.x 1");
+    d.wait_for("the sample", 10, |d| {
+        d.stat("istatd.statserver.samples") == 1
+    });
+    assert_eq!(d.terminate(), 0);
+    let text = std::fs::read_to_string(&log).expect("a new log file");
+    assert!(text.contains("shutting down"), "{text}");
+    let old = std::fs::read_to_string(dir.join("istat.log.1")).unwrap();
+    assert!(old.contains("starting istatd"), "{old}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1156,22 +1156,7 @@ fn boost_parent_path(p: &[u8]) -> Vec<u8> {
 /// 4096); spaces around elements and empty elements are ignored; the empty list means
 /// no pinning. Same acceptance as `istatd_shards::parse_cpu_list`.
 pub fn parse_core_list(s: &str) -> Result<Vec<usize>, String> {
-    let mut out = Vec::new();
-    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let bad = || format!("bad CPU list element {part:?} in {s:?}");
-        match part.split_once('-') {
-            Some((a, b)) => {
-                let a: usize = a.trim().parse().map_err(|_| bad())?;
-                let b: usize = b.trim().parse().map_err(|_| bad())?;
-                if b < a || b - a > 4096 {
-                    return Err(bad());
-                }
-                out.extend(a..=b);
-            }
-            None => out.push(part.parse().map_err(|_| bad())?),
-        }
-    }
-    Ok(out)
+    istatd_shards::parse_cpu_list(s)
 }
 
 /// Render a CPU list with ranges for runs of consecutive numbers (`0-3,5`).

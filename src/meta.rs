@@ -22,6 +22,8 @@ pub struct MetaRecord {
     pub blacklisted: bool,
     /// Clock time of the last command (seconds).
     pub last_seen: i64,
+    /// Clock time the record was created.
+    pub connected: i64,
 }
 
 impl MetaRecord {
@@ -32,6 +34,7 @@ impl MetaRecord {
             online: true,
             blacklisted: false,
             last_seen: now,
+            connected: now,
         }
     }
 

@@ -128,6 +128,10 @@ fn start(opts: &Options, cwd: &Path, embedded: bool) -> Result<(), Fatal> {
         udp_buffer_bytes: opts.udp_buffer_size.max(1) as usize * 1024,
         backlog: opts.listen_overflow_backlog,
         local_stats: crate::statline::local_stats_suffix(&opts.local_stats),
+        http_port: opts.http_port as u16,
+        files_dir: paths.files_dir.clone(),
+        settings_dir: paths.settings.clone(),
+        disallow_compressed: opts.disallow_compressed_responses,
         blacklist: match (&paths.blacklist_path, opts.blacklist_period) {
             (Some(path), period) if period > 0 => Some(crate::meta::BlacklistConfig {
                 path: path.clone(),
@@ -198,7 +202,7 @@ fn describe(cfg: &ServerConfig, opts: &Options, embedded: bool) -> String {
         cfg.shards.count
     );
     if opts.http_port != 0 {
-        s.push_str(&format!(", http port {} (not served yet)", opts.http_port));
+        s.push_str(&format!(", http http://{}:{}/", cfg.listen, opts.http_port));
     }
     s
 }

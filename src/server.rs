@@ -54,9 +54,21 @@ pub struct ServerConfig {
     pub backlog: i32,
     /// `--local-stats` suffix (already normalized); `None` = off.
     pub local_stats: Option<String>,
+    /// `--http-port` (0 = off).
+    pub http_port: u16,
+    /// `--files-dir` (resolved).
+    pub files_dir: PathBuf,
+    /// `--settings` directory (resolved).
+    pub settings_dir: PathBuf,
+    /// `--disallow-compressed-responses`.
+    pub disallow_compressed: bool,
     /// `--blacklist-path` (resolved) and `--blacklist-period`; `None` = off.
     pub blacklist: Option<BlacklistConfig>,
 }
+
+/// The settings store every shard's HTTP server shares (interfaces.md §3.11).
+static SETTINGS: std::sync::OnceLock<Arc<crate::http::settings::SettingsStore>> =
+    std::sync::OnceLock::new();
 
 /// The blacklist in force (loaded and reloaded by shard 0).
 pub static BLACKLIST: SharedBlacklist = SharedBlacklist::new();
@@ -169,6 +181,10 @@ struct Shard {
     lb: RefCell<LoopbackCounters>,
     /// Turns loopback totals into `istatd.*` samples (shard 0).
     recorder: RefCell<LoopbackRecorder>,
+    /// This shard's HTTP configuration and request counters.
+    http: Option<Rc<crate::http::HttpConfig>>,
+    /// HTTP counter values already added to `lb`.
+    http_reported: Cell<(u64, u64, u64)>,
     /// Meta records of this shard's stat connections.
     meta: RefCell<MetaRegistry>,
     /// The record all of this shard's UDP traffic shares.
@@ -209,6 +225,12 @@ pub fn start(
         }
         None => None,
     };
+    if cfg.http_port != 0 {
+        std::fs::create_dir_all(&cfg.settings_dir)?;
+        let settings = Arc::new(crate::http::settings::SettingsStore::new(&cfg.settings_dir));
+        settings.load_all_blocking()?;
+        let _ = SETTINGS.set(settings);
+    }
     let cfg = Arc::new(cfg);
     let spec = cfg.shards.clone();
     let ready = Arc::new(std::sync::Mutex::new(ready));
@@ -281,49 +303,50 @@ async fn shard_main(
         known: RefCell::new(std::collections::HashSet::new()),
         debug: RefCell::new(DebugOptions::new()),
         meta: RefCell::new(MetaRegistry::default()),
+        http: SETTINGS.get().map(|settings| {
+            Rc::new(crate::http::HttpConfig::new(
+                cfg.files_dir.clone(),
+                settings.clone(),
+                cfg.disallow_compressed,
+            ))
+        }),
+        http_reported: Cell::new((0, 0, 0)),
         udp_meta: RefCell::new(None),
         recorder: RefCell::new(LoopbackRecorder::new()),
     });
 
     // Listeners first, so a bind failure is reported before anything else runs.
     let mut tasks = Vec::new();
-    let addr = std::net::SocketAddrV4::new(cfg.listen, cfg.stat_port);
-    let stat_tcp = if cfg.stat_port != 0 {
-        match crate::net::tcp_listener(addr, cfg.backlog) {
-            Ok(l) => Some(l),
-            Err(e) => {
-                let _ = ready.send(Err(format!("stat port {addr}: {e}")));
-                return;
-            }
+    let tcp = |what: &str, port: u16, here: bool| -> Result<Option<TcpListener>, String> {
+        if port == 0 || !here {
+            return Ok(None);
         }
-    } else {
-        None
+        let a = std::net::SocketAddrV4::new(cfg.listen, port);
+        crate::net::tcp_listener(a, cfg.backlog)
+            .map(Some)
+            .map_err(|e| format!("{what} port {a}: {e}"))
     };
-    let stat_udp = if cfg.stat_port != 0 {
-        match crate::net::udp_socket(addr, cfg.udp_buffer_bytes) {
-            Ok(mut u) => {
-                u.set_buffer_size(65536);
-                Some(u)
-            }
-            Err(e) => {
-                let _ = ready.send(Err(format!("stat port {addr}/udp: {e}")));
-                return;
-            }
+    let listeners = (|| {
+        let stat = tcp("stat", cfg.stat_port, true)?;
+        let udp = if cfg.stat_port != 0 {
+            let a = std::net::SocketAddrV4::new(cfg.listen, cfg.stat_port);
+            let mut u = crate::net::udp_socket(a, cfg.udp_buffer_bytes)
+                .map_err(|e| format!("stat port {a}/udp: {e}"))?;
+            u.set_buffer_size(65536);
+            Some(u)
+        } else {
+            None
+        };
+        let admin = tcp("admin", cfg.admin_port, id == 0)?;
+        let http = tcp("http", cfg.http_port, true)?;
+        Ok::<_, String>((stat, udp, admin, http))
+    })();
+    let (stat_tcp, stat_udp, admin_l, http_l) = match listeners {
+        Ok(l) => l,
+        Err(msg) => {
+            let _ = ready.send(Err(msg));
+            return;
         }
-    } else {
-        None
-    };
-    let admin_l = if id == 0 && cfg.admin_port != 0 {
-        let a = std::net::SocketAddrV4::new(cfg.listen, cfg.admin_port);
-        match crate::net::tcp_listener(a, cfg.backlog) {
-            Ok(l) => Some(l),
-            Err(e) => {
-                let _ = ready.send(Err(format!("admin port {a}: {e}")));
-                return;
-            }
-        }
-    } else {
-        None
     };
 
     // Receivers of both meshes.
@@ -375,6 +398,10 @@ async fn shard_main(
     if let Some(l) = admin_l {
         let sh = shard.clone();
         glommio::spawn_local(async move { sh.accept_admin(l).await }).detach();
+    }
+    if let Some(l) = http_l {
+        let sh = shard.clone();
+        producers.push(glommio::spawn_local(async move { sh.accept_http(l).await }));
     }
     if id == 0 {
         if let Some(bl) = cfg.blacklist.clone() {
@@ -431,6 +458,11 @@ async fn shard_main(
     if let Some(store) = &shard.store {
         if let Err(e) = store.close(clock::now()).await {
             tracing::error!(shard = id, error = %e, "flush at shutdown failed");
+        }
+    }
+    if id == 0 {
+        if let Some(settings) = SETTINGS.get() {
+            settings.flush_all().await;
         }
     }
     tracing::info!(shard = id, "shard stopped");
@@ -530,6 +562,7 @@ impl Shard {
                             blacklisted: r.blacklisted,
                             keys: r.keys.clone(),
                             last_seen: r.last_seen,
+                            connected: r.connected,
                         }
                     })
                     .collect(),
@@ -539,6 +572,7 @@ impl Shard {
                 Rep::Done
             }
             Req::Stats => {
+                self.sync_http_counters();
                 let connected = self.counters.borrow().connected as i64;
                 self.lb
                     .borrow_mut()
@@ -908,6 +942,51 @@ impl Shard {
         }
     }
 
+    // ----- HTTP (every shard) ---------------------------------------------------------
+
+    async fn accept_http(self: Rc<Self>, l: TcpListener) {
+        let Some(cfg) = self.http.clone() else { return };
+        let backend: Rc<dyn Backend> = Rc::new(ShardBackend(self.clone()));
+        loop {
+            let conn = futures_lite::future::or(async { Some(l.accept().await) }, async {
+                wait_shutdown().await;
+                None
+            })
+            .await;
+            match conn {
+                None => return,
+                Some(Ok(stream)) => {
+                    let cfg = cfg.clone();
+                    let backend = backend.clone();
+                    glommio::spawn_local(crate::http::serve_connection(stream, cfg, backend))
+                        .detach();
+                }
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "http accept failed");
+                    glommio::timer::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        }
+    }
+
+    /// Bring the HTTP counters into the loopback counters (events as totals).
+    fn sync_http_counters(&self) {
+        let Some(cfg) = &self.http else { return };
+        let st = &cfg.stats;
+        let (r0, h0, s0) = self.http_reported.get();
+        let (r, h, sv) = (
+            st.requests.get(),
+            st.http_errors.get(),
+            st.server_errors.get(),
+        );
+        let mut lb = self.lb.borrow_mut();
+        lb.add(Loopback::HttpRequests, (r - r0) as i64);
+        lb.add(Loopback::HttpErrorsHttp, (h - h0) as i64);
+        lb.add(Loopback::HttpErrorsServer, (sv - s0) as i64);
+        lb.set(Loopback::HttpCurrent, st.current.get());
+        self.http_reported.set((r, h, sv));
+    }
+
     // ----- admin port (shard 0) ------------------------------------------------------
 
     async fn accept_admin(self: Rc<Self>, l: TcpListener) {
@@ -967,14 +1046,21 @@ impl Shard {
             AdminCommand::Flush => {
                 self.record_loopback().await;
                 self.broadcast(Req::Flush { force: true }).await;
+                if let Some(settings) = SETTINGS.get() {
+                    settings.flush_all().await;
+                }
                 admin::OK.to_string()
             }
             AdminCommand::Stats => {
+                let (lb, extras) = self.gather_stats().await;
                 let info = admin::StatsInfo {
+                    http: (self.cfg.http_port != 0).then(|| admin::HttpStats {
+                        port: self.cfg.http_port,
+                        current: lb.get(Loopback::HttpCurrent),
+                    }),
                     fake_time: clock::is_fake().then(clock::fake_value),
                     ..Default::default()
                 };
-                let (lb, extras) = self.gather_stats().await;
                 admin::render_stats(&info, lb.stats().into_iter().chain(extras))
             }
             AdminCommand::Debug(d) => self.debug.borrow_mut().run(&d),

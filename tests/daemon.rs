@@ -318,3 +318,52 @@ fn sighup_reopens_the_log_file() {
     assert!(old.contains("starting istatd"), "{old}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn http_serves_counter_data_lists_and_agents_from_every_shard() {
+    use std::io::{Read, Write};
+    let Some(shared) = shared() else { return };
+    let dir = temp_dir("http");
+    let mut opts: Vec<&str> = GOLDEN_OPTS.to_vec();
+    opts.retain(|o| *o != "--flush" && *o != "1");
+    let d = Daemon::start_with_http(&dir, 19181, 19182, 19183, &opts);
+    d.send_tcp(&lines_of(&shared.join("golden/basic/input.txt")));
+    d.wait_for("all samples", 30, |d| {
+        d.stat("istatd.statserver.samples") == 502
+    });
+    let get = |path: &str| -> String {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", 19183)).unwrap();
+        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+            .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    };
+    // Golden request 1, through whichever shard accepts the connection.
+    let want_body = lines_of(&shared.join("golden/basic/http/1.body"));
+    for _ in 0..4 {
+        let resp = get("/web.latency.server1?start=1600000000&end=1600002700&samples=30");
+        assert!(
+            resp.starts_with("HTTP/1.1 200 (that's a status code)\r\n"),
+            "{resp}"
+        );
+        let body = resp.split("\r\n\r\n").nth(1).unwrap();
+        let got: serde_json::Value = serde_json::from_str(body).unwrap();
+        let want: serde_json::Value = serde_json::from_str(&want_body).unwrap();
+        assert_eq!(got, want);
+    }
+    let list = get("/?q=queue.*");
+    for name in ["queue.depth", "queue.depth.dc", "queue.depth.dc.east"] {
+        assert!(
+            list.contains(&format!("\"{name}\"")),
+            "{name} missing from {list}"
+        );
+    }
+    let missing = get("/missing.counter");
+    assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
+    let agents = get("/?a=1");
+    assert!(agents.contains("\"_peer\":\"127.0.0.1:"), "{agents}");
+    assert!(d.admin("stats").contains("http.port=19183\r\n"));
+    drop(d);
+    let _ = std::fs::remove_dir_all(&dir);
+}

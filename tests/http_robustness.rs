@@ -106,6 +106,7 @@ impl Backend for FakeBackend {
                 blacklisted: true,
                 keys,
                 last_seen: 9_990,
+                connected: 9_000,
             }]
         })
     }

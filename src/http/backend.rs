@@ -38,6 +38,8 @@ pub struct AgentInfo {
     pub keys: BTreeMap<String, String>,
     /// Clock time of the connection's last command.
     pub last_seen: i64,
+    /// Clock time the record was created (the connection's first data).
+    pub connected: i64,
 }
 
 pub trait Backend {

@@ -655,8 +655,7 @@ pub fn push_agent(out: &mut Vec<u8>, a: &AgentInfo, now: i64) {
         push_quoted(out, v);
         out.push(b',');
     }
-    // AgentInfo carries no creation time: the last activity stands in for it.
-    let connected = a.last_seen;
+    let connected = a.connected;
     out.extend_from_slice(
         format!(
             "\"_online\":{},\"_connected\":\"{}\",\"_idle\":{}}}",

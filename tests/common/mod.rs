@@ -35,6 +35,17 @@ pub struct Daemon {
 impl Daemon {
     /// Start `istatd` in `dir` with an empty config file and these extra options.
     pub fn start(dir: &Path, stat_port: u16, admin_port: u16, extra: &[&str]) -> Daemon {
+        Daemon::start_with_http(dir, stat_port, admin_port, 0, extra)
+    }
+
+    /// As [`Daemon::start`], with the HTTP port on (0 = off).
+    pub fn start_with_http(
+        dir: &Path,
+        stat_port: u16,
+        admin_port: u16,
+        http_port: u16,
+        extra: &[&str],
+    ) -> Daemon {
         let cfg = dir.join("empty.cfg");
         std::fs::write(&cfg, "").unwrap();
         let mut args: Vec<String> = vec![
@@ -47,7 +58,7 @@ impl Daemon {
             "--admin-port".into(),
             admin_port.to_string(),
             "--http-port".into(),
-            "0".into(),
+            http_port.to_string(),
             "--listen-address".into(),
             "127.0.0.1".into(),
             "--settings".into(),

@@ -658,6 +658,20 @@ impl Shard {
     async fn record_batch(self: &Rc<Self>, batch: &Batch) {
         let Some(store) = &self.store else { return };
         let now = clock::now();
+        // Counters this batch names for the first time are created together, in one
+        // trip to the blocking pool, each with its first sample's time and kind.
+        let mut new: Vec<(&str, bool, i64)> = Vec::new();
+        for (key, event, _, s) in batch.iter() {
+            if !store.has_counter(key) && !new.iter().any(|(k, _, _)| *k == key) {
+                new.push((key, event, s.time));
+            }
+        }
+        if !new.is_empty() {
+            match store.create_counters(&new).await {
+                Ok(n) => self.lb.borrow_mut().add(Loopback::CounterCreated, n as i64),
+                Err(e) => tracing::warn!(error = %e, "cannot create counters"),
+            }
+        }
         for (key, event, op, s) in batch.iter() {
             if op == Op::Ensure {
                 match store.create_counter(key, event, s.time).await {

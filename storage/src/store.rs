@@ -251,6 +251,14 @@ pub struct Store {
     flush_cursor: RefCell<(Vec<Box<str>>, usize)>,
 }
 
+/// The missing files of one counter, ready for one blocking call.
+struct CounterPlan {
+    key: Box<str>,
+    dir: PathBuf,
+    is_new: bool,
+    files: Vec<(usize, String, Header)>,
+}
+
 /// A counter's retention files: inline for up to 8 retentions, so recording a sample
 /// does not allocate.
 #[derive(Default)]
@@ -770,6 +778,58 @@ impl Store {
         event: bool,
         zero_time: i64,
     ) -> Result<bool, StoreError> {
+        let Some(plan) = self.plan_counter(key, event, zero_time).await? else {
+            return Ok(false);
+        };
+        let is_new = plan.is_new;
+        self.create_planned(vec![plan]).await?;
+        Ok(is_new)
+    }
+
+    /// Create many counters' missing files in one trip to the blocking pool (a batch
+    /// of samples naming new counters). Each entry: key, event flag, zero time (its
+    /// first sample's). Returns how many counters were new.
+    pub async fn create_counters(&self, list: &[(&str, bool, i64)]) -> Result<usize, StoreError> {
+        let _permit = self
+            .write_lock
+            .acquire_permit(1)
+            .await
+            .map_err(StoreError::from)?;
+        let mut plans = Vec::new();
+        for &(key, event, zero) in list {
+            if plans.iter().any(|p: &CounterPlan| &*p.key == key) {
+                continue;
+            }
+            match self.plan_counter(key, event, zero).await {
+                Ok(Some(p)) => plans.push(p),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(counter = %key, error = %e, "cannot create counter"),
+            }
+        }
+        let new = plans.iter().filter(|p| p.is_new).count();
+        if !plans.is_empty() {
+            self.create_planned(plans).await?;
+        }
+        Ok(new)
+    }
+
+    /// Whether a counter exists with all its retention files.
+    pub fn has_counter(&self, key: &str) -> bool {
+        self.inner
+            .borrow()
+            .counters
+            .get(key)
+            .is_some_and(|c| c.files.iter().all(Option::is_some))
+    }
+
+    /// What creating a counter's missing files takes (None: nothing is missing). A new
+    /// counter is registered right away (its files follow in `create_planned`).
+    async fn plan_counter(
+        &self,
+        key: &str,
+        event: bool,
+        zero_time: i64,
+    ) -> Result<Option<CounterPlan>, StoreError> {
         let missing: Vec<usize> = {
             let inner = self.inner.borrow();
             match inner.counters.get(key) {
@@ -784,7 +844,7 @@ impl Store {
             }
         };
         if missing.is_empty() {
-            return Ok(false);
+            return Ok(None);
         }
         let dir = counter_dir(key);
         if dir.is_empty()
@@ -818,9 +878,8 @@ impl Store {
                 event = is_event_header(&h);
             }
         }
-        // Every missing file of the counter in one trip to the blocking pool.
         let finest = self.opts.retentions[0].interval;
-        let mut plans = Vec::with_capacity(missing.len());
+        let mut files = Vec::with_capacity(missing.len());
         for &i in &missing {
             let r = &self.opts.retentions[i];
             let mut flags = 0;
@@ -849,54 +908,92 @@ impl Store {
                 unit: String::new(),
                 name: self.abs_path(&rel).to_string_lossy().into_owned(),
             });
-            plans.push((i, rel, header));
+            files.push((i, rel, header));
         }
-        let abs_dir = self.abs_path(&dir);
-        let jobs: Vec<(PathBuf, [u8; HEADER_SIZE], u64)> = plans
-            .iter()
-            .map(|(_, rel, h)| (self.abs_path(rel), h.to_bytes(), h.file_len()))
-            .collect();
+        Ok(Some(CounterPlan {
+            key: key.into(),
+            dir: self.abs_path(&dir),
+            is_new,
+            files,
+        }))
+    }
+
+    /// Create the planned directories and files (one blocking call), then register them.
+    async fn create_planned(&self, plans: Vec<CounterPlan>) -> Result<(), StoreError> {
         let alloc = self.opts.allocation;
-        let (created_dir, created) = glommio::executor()
-            .spawn_blocking(move || -> io::Result<(bool, Vec<bool>)> {
-                let created_dir = !abs_dir.is_dir();
-                if created_dir {
-                    std::fs::create_dir_all(&abs_dir)?;
-                }
-                let mut created = Vec::with_capacity(jobs.len());
-                for (path, hdr, len) in &jobs {
-                    match create_file_blocking(path, hdr, *len, alloc) {
-                        Ok(()) => created.push(true),
-                        // Already on disk (not indexed yet): validated when loaded.
-                        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => created.push(false),
-                        Err(e) => {
-                            return Err(io::Error::new(
-                                e.kind(),
-                                format!("{}: {e}", path.display()),
-                            ))
+        // Per counter: its directory, and each file's path, header bytes and length.
+        type FileJob = (PathBuf, [u8; HEADER_SIZE], u64);
+        let jobs: Vec<(PathBuf, Vec<FileJob>)> = plans
+            .iter()
+            .map(|p| {
+                let files = p
+                    .files
+                    .iter()
+                    .map(|(_, rel, h)| (self.abs_path(rel), h.to_bytes(), h.file_len()))
+                    .collect();
+                (p.dir.clone(), files)
+            })
+            .collect();
+        type Outcome = io::Result<(bool, Vec<bool>)>;
+        let results: Vec<Outcome> = glommio::executor()
+            .spawn_blocking(move || {
+                jobs.iter()
+                    .map(|(dir, files)| -> Outcome {
+                        let created_dir = !dir.is_dir();
+                        if created_dir {
+                            std::fs::create_dir_all(dir)?;
                         }
+                        let mut created = Vec::with_capacity(files.len());
+                        for (path, hdr, len) in files {
+                            match create_file_blocking(path, hdr, *len, alloc) {
+                                Ok(()) => created.push(true),
+                                // On disk but not indexed yet: validated when loaded.
+                                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                                    created.push(false)
+                                }
+                                Err(e) => {
+                                    return Err(io::Error::new(
+                                        e.kind(),
+                                        format!("{}: {e}", path.display()),
+                                    ))
+                                }
+                            }
+                        }
+                        Ok((created_dir, created))
+                    })
+                    .collect()
+            })
+            .await;
+        let mut inner = self.inner.borrow_mut();
+        let mut first_err = None;
+        for (plan, result) in plans.into_iter().zip(results) {
+            let (created_dir, created) = match result {
+                Ok(r) => r,
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                    continue;
+                }
+            };
+            for ((i, rel, header), new_file) in plan.files.into_iter().zip(created) {
+                let id = inner.add_file(rel.into());
+                if new_file {
+                    inner.stats.files_created += 1;
+                    if let Some(e) = inner.entry_mut(id) {
+                        e.state = Some(Box::new(FileState::new_created(header)));
                     }
                 }
-                Ok((created_dir, created))
-            })
-            .await?;
-        let mut inner = self.inner.borrow_mut();
-        for ((i, rel, header), new_file) in plans.into_iter().zip(created) {
-            let id = inner.add_file(rel.into());
-            if new_file {
-                inner.stats.files_created += 1;
-                if let Some(e) = inner.entry_mut(id) {
-                    e.state = Some(Box::new(FileState::new_created(header)));
+                if let Some(c) = inner.counters.get_mut(&*plan.key) {
+                    c.files[i] = Some(id);
                 }
             }
-            if let Some(c) = inner.counters.get_mut(key) {
-                c.files[i] = Some(id);
+            if created_dir {
+                inner.stats.counters_created += 1;
             }
         }
-        if created_dir {
-            inner.stats.counters_created += 1;
+        match first_err {
+            Some(e) => Err(StoreError::Io(e)),
+            None => Ok(()),
         }
-        Ok(is_new)
     }
 
     /// Load every retention file of a counter; returns their ids, whether the counter is

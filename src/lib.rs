@@ -10,6 +10,7 @@ pub mod logging;
 pub mod meta;
 pub mod net;
 pub mod options;
+pub mod prom;
 pub mod run;
 pub mod server;
 pub mod statline;

@@ -1,0 +1,1524 @@
+//! The Prometheus exporter (interfaces.md §4) and the Prometheus text of the daemon's own
+//! internal counters. Pure code: no sockets, no clocks (callers pass `now`), no logging.
+//!
+//! Reference: imvu-open/istatd `daemon/PromExporter.cpp` (`storeMetrics`,
+//! `extract_tags`, `get_tag_pos`, `storeAmetric`, `insertCounter`, `onCleanup`,
+//! `onRemoveStaleCounter`, `PromMetric::toString`, `accumulate`), `lib/strfunc.cpp`
+//! (`prom_munge`, `extract_ctrs`), `daemon/StatServer.cpp` (`handle_counter_cmd`: the
+//! value given to the exporter), `daemon/RequestInFlight.cpp` (`servePrometheus`).
+//!
+//! # How the daemon uses it
+//!
+//! - Every shard owns one [`PromStore`]. For each stat line it handles (client,
+//!   forwarding agent or local stats) whose outcome is
+//!   [`LineOutcome::Samples`](crate::statline::LineOutcome::Samples) `{ name, .. }`, it
+//!   calls [`PromStore::record_sample`] with that raw `name` (the first field as sent,
+//!   `*` and `^` included), the line's [`Sample`] (every record of one line carries the
+//!   same sample) and `now`. A `false` return is the reference's warning `rejected
+//!   counter with 0 count`. Internal (loopback) counters are not fed.
+//! - Every `--metrics-cleanup-period` seconds each shard calls
+//!   [`PromStore::expire_gauges`], and once a day [`PromStore::expire_counters`]
+//!   (the reference's two timers; [`PromStore::cleanup`] does both at once).
+//! - A scrape (`GET /metrics` on the Prometheus port) is answered by the shard that
+//!   accepted it: it collects a clone of every shard's store (a `PromStore` is plain
+//!   `Send` data), combines them with [`PromStore::merge_from`] into a fresh store and
+//!   sends [`PromStore::render`]`(now)` with `Content-Type: `[`CONTENT_TYPE`]. Scrapes
+//!   consume nothing.
+//! - `--max-matrics-count` is checked per store; a daemon that wants the global cap of
+//!   the reference can give each of its `n` shards `ceil(N / n)` (see
+//!   [`PromConfig::max_entries`]).
+//!
+//! The main HTTP port's `GET /metrics` (a port addition) serves [`render_internal`] of
+//! the merged `istatd.*` internal counters.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt::Write as _;
+
+use istatd_storage::counter::Sample;
+use istatd_storage::numfmt::push_g;
+
+use crate::statline::{caret_expand, munge};
+
+/// `Content-Type` of both `/metrics` bodies (**Port**; the reference sends
+/// `application/json`, interfaces.md §9 item 14).
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4";
+
+/// A counter's sum restarts at the new value instead of exceeding this (reference
+/// `COUNT_MAX`).
+pub const COUNT_MAX: f64 = 4_294_967_295.0;
+
+/// Counters are stamped with "now" rounded down to a multiple of this many seconds
+/// (reference `COUNTER_RESOLUTION_SECOND`).
+pub const COUNTER_RESOLUTION_SECS: i64 = 5;
+
+/// A counter whose newest sample time is older than this many seconds is dropped by
+/// [`PromStore::expire_counters`] (reference `STALE_COUNTER_INTERVAL_SECOND`; the
+/// reference checks once a day).
+pub const STALE_COUNTER_SECS: i64 = 86_400;
+
+/// Tag names always allowed (reference `PromExporter::allowed_tags_`).
+pub const BUILTIN_TAG_NAMES: [&str; 5] = ["host", "role", "class", "pool", "cluster"];
+
+/// Store key of the pseudo-counter counting samples refused by the entry cap.
+pub const DROPPED_METRICS_KEY: &str = "*istatd.agent.dropped.metrics";
+
+// ---------------------------------------------------------------------------------------
+// Configuration
+// ---------------------------------------------------------------------------------------
+
+/// The exporter's settings (interfaces.md §7.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PromConfig {
+    /// Prometheus name translation (default); `false` with
+    /// `--dont-translate-metric-names` (istatd munging, dots kept).
+    pub translate_names: bool,
+    /// Extra allowed tag names: the lines of the `--tagnames-path` file
+    /// ([`load_tag_names`]).
+    pub extra_tag_names: Vec<String>,
+    /// `--max-matrics-count`: when > 0 and a store holds more entries than this, new
+    /// samples are not stored and `istatd.agent.dropped.metrics` is incremented
+    /// instead. ≤ 0: unlimited. Applies to each [`PromStore`] separately.
+    pub max_entries: i64,
+    /// `--metrics-cleanup-period` (seconds): gauge samples older than now − this are
+    /// dropped by [`PromStore::expire_gauges`].
+    pub cleanup_period: i64,
+    /// The local host name (`gethostname`), the `host` tag of
+    /// `istatd.agent.dropped.metrics`. It is translated like a name before use
+    /// (reference: `prom_munge_or_munge(hostname)`).
+    pub hostname: String,
+}
+
+impl PromConfig {
+    /// The defaults of interfaces.md §7.3 (translation on, no extra tag names,
+    /// unlimited, 30 s) for the given local host name.
+    pub fn new(hostname: impl Into<String>) -> PromConfig {
+        PromConfig {
+            translate_names: true,
+            extra_tag_names: Vec::new(),
+            max_entries: -1,
+            cleanup_period: 30,
+            hostname: hostname.into(),
+        }
+    }
+
+    /// Whether `candidate` (raw bytes of a name, compared exactly) is an allowed tag
+    /// name.
+    pub fn is_tag_name(&self, candidate: &[u8]) -> bool {
+        BUILTIN_TAG_NAMES.iter().any(|t| t.as_bytes() == candidate)
+            || self
+                .extra_tag_names
+                .iter()
+                .any(|t| t.as_bytes() == candidate)
+    }
+
+    /// A metric or tag name as printed: [`prom_name`] or, without translation, the
+    /// istatd [`munge`].
+    pub fn translate(&self, name: &[u8]) -> String {
+        if self.translate_names {
+            prom_name(name)
+        } else {
+            munge(name)
+        }
+    }
+
+    fn full(&self, entries: usize) -> bool {
+        self.max_entries > 0 && entries as u64 > self.max_entries as u64
+    }
+}
+
+/// The extra tag names of a `--tagnames-path` file: one per line, trimmed of C
+/// whitespace (reference `istat::trim`); empty lines are skipped (the reference stores
+/// the empty name, which can never match a non-empty name component in the port).
+pub fn load_tag_names(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for line in text.split('\n') {
+        let t = line.trim_matches(|c: char| c.is_ascii() && crate::statline::is_space(c as u8));
+        if !t.is_empty() && !out.iter().any(|o| o == t) {
+            out.push(t.to_owned());
+        }
+    }
+    out
+}
+
+/// Prometheus name translation (reference `prom_munge`): every byte outside
+/// `[A-Za-z0-9_]` becomes `_`, letters are lower-cased, and a leading digit gets a `_`
+/// in front (`1digit.g` → `_1digit_g`).
+pub fn prom_name(name: &[u8]) -> String {
+    let mut s = String::with_capacity(name.len() + 1);
+    if name.first().is_some_and(u8::is_ascii_digit) {
+        s.push('_');
+    }
+    s.extend(name.iter().map(|&b| {
+        if b.is_ascii_alphanumeric() || b == b'_' {
+            b.to_ascii_lowercase() as char
+        } else {
+            '_'
+        }
+    }));
+    s
+}
+
+/// The value the exporter gets for one stat line (reference `handle_counter_cmd`): the
+/// value field for 2- and 3-field lines, sum / count for 7-field lines. `None` for a
+/// count of 0 (the reference logs `rejected counter with 0 count` and stores nothing).
+///
+/// `statline::parse_line` gives 2- and 3-field lines a [`Sample`] with count 1, so
+/// `sample_value(s.sum, s.count)` covers all three forms.
+pub fn sample_value(sum: f64, count: u64) -> Option<f64> {
+    (count != 0).then(|| sum / count as f64)
+}
+
+// ---------------------------------------------------------------------------------------
+// Store
+// ---------------------------------------------------------------------------------------
+
+/// One label set: `(name, value)` pairs in the order the tags appear in the raw name
+/// (the reference prints hash order). Names are translated, values raw.
+type TagGroup = Vec<(String, String)>;
+
+/// One stored metric: a counter's running sum, or one gauge sample.
+#[derive(Debug, Clone, PartialEq)]
+struct Entry {
+    /// The printed metric name (translated, no `*`).
+    name: String,
+    /// Label sets; each is printed as its own line with the same value. Empty: one
+    /// unlabelled line.
+    groups: Vec<TagGroup>,
+    value: f64,
+    /// Gauges: the sample time. Counters: the newest sample time.
+    time: i64,
+}
+
+impl Entry {
+    /// Reference `PromMetric::accumulate` for counters.
+    fn accumulate(&mut self, value: f64, time: i64) {
+        if self.value > COUNT_MAX - value {
+            self.value = value;
+        } else {
+            self.value += value;
+        }
+        if time > self.time {
+            self.time = time;
+        }
+    }
+}
+
+/// What the exporter keeps (interfaces.md §4.2): cumulative counters keyed by the
+/// reference's key (the raw caret name for a tagged metric, the expanded name for an
+/// untagged one, `*` included, not munged) and every gauge sample ordered by sample
+/// time. One per shard; plain data (`Send`, `Clone`), combined with
+/// [`merge_from`](PromStore::merge_from).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PromStore {
+    counters: HashMap<Vec<u8>, Entry>,
+    /// `(sample time, arrival sequence)`: the reference's time-keyed multimap, equal
+    /// times in arrival order.
+    gauges: BTreeMap<(i64, u64), Entry>,
+    next_seq: u64,
+}
+
+/// One expanded name split from its `*` marker.
+fn strip_marker(name: &[u8]) -> (bool, &[u8]) {
+    match name {
+        [b'*', rest @ ..] => (true, rest),
+        _ => (false, name),
+    }
+}
+
+/// Reference `get_tag_pos`: for the component text `seg` after `base.`, the length of
+/// the shortest dot-prefix that is an allowed tag name and is followed by a non-empty
+/// value. `None`: not a tag.
+fn tag_split(cfg: &PromConfig, seg: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    while let Some(off) = seg[from..].iter().position(|&b| b == b'.') {
+        let dot = from + off;
+        if dot + 1 >= seg.len() {
+            return None;
+        }
+        if cfg.is_tag_name(&seg[..dot]) {
+            return Some(dot);
+        }
+        from = dot + 1;
+    }
+    None
+}
+
+/// Put one tag into the first group lacking its name, or open a new group (reference
+/// `extract_tags`).
+fn add_tag(groups: &mut Vec<TagGroup>, name: String, value: String) {
+    match groups
+        .iter_mut()
+        .find(|g| g.iter().all(|(n, _)| *n != name))
+    {
+        Some(g) => g.push((name, value)),
+        None => groups.push(vec![(name, value)]),
+    }
+}
+
+impl PromStore {
+    pub fn new() -> PromStore {
+        PromStore::default()
+    }
+
+    /// Stored entries: counters plus gauge samples (what `--max-matrics-count` limits).
+    pub fn len(&self) -> usize {
+        self.counters.len() + self.gauges.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn counter_count(&self) -> usize {
+        self.counters.len()
+    }
+
+    pub fn gauge_count(&self) -> usize {
+        self.gauges.len()
+    }
+
+    /// The daemon's entry point for one parsed stat line: `raw_name` is
+    /// `LineOutcome::Samples { name, .. }`, `sample` the line's sample. Applies
+    /// [`sample_value`] and [`record`](PromStore::record); `false` (nothing stored)
+    /// for a 7-field line with count 0.
+    pub fn record_sample(
+        &mut self,
+        cfg: &PromConfig,
+        raw_name: &[u8],
+        sample: &Sample,
+        now: i64,
+    ) -> bool {
+        match sample_value(sample.sum, sample.count) {
+            Some(v) => {
+                self.record(cfg, raw_name, sample.time, v, now);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Store one sample (interfaces.md §4.2, reference `storeMetrics`).
+    ///
+    /// `raw_name` is the first field as sent (`*` marker and carets included), `time`
+    /// the sample time (0 means `now`, as in the reference), `value` from
+    /// [`sample_value`], `now` the daemon clock (the time of a dropped-sample count).
+    ///
+    /// The name is caret-expanded as by the stat port ([`caret_expand`], empty segments
+    /// skipped). With a non-empty base (the text before the first `^`, `*` removed),
+    /// each expanded name `base.seg` whose `seg` starts with an allowed tag name, a dot
+    /// and a non-empty value becomes a tag of one metric named after the base and keyed
+    /// by `raw_name`; every other expanded name is its own untagged metric keyed by the
+    /// expanded name. A name is a counter when it starts with `*`. An expanded name
+    /// that is empty after its `*` is ignored (the stat port records nothing for it).
+    pub fn record(&mut self, cfg: &PromConfig, raw_name: &[u8], time: i64, value: f64, now: i64) {
+        let time = if time == 0 { now } else { time };
+        let base = match raw_name.iter().position(|&b| b == b'^') {
+            Some(p) => &raw_name[..p],
+            None => raw_name,
+        };
+        let (base_counter, base_body) = strip_marker(base);
+        let tagging = raw_name.len() != base.len() && !base_body.is_empty();
+        let expanded;
+        let names: Vec<&[u8]> = if raw_name.len() == base.len() {
+            vec![raw_name] // no caret: the name itself, not copied
+        } else {
+            expanded = caret_expand(raw_name);
+            expanded.iter().map(Vec::as_slice).collect()
+        };
+
+        let mut groups: Vec<TagGroup> = Vec::new();
+        let mut untagged: Vec<&[u8]> = Vec::new();
+        for name in names {
+            if tagging && name.len() > base.len() + 1 && name[base.len()] == b'.' {
+                let seg = &name[base.len() + 1..];
+                if let Some(dot) = tag_split(cfg, seg) {
+                    let tname = cfg.translate(&seg[..dot]);
+                    let tvalue = String::from_utf8_lossy(&seg[dot + 1..]).into_owned();
+                    add_tag(&mut groups, tname, tvalue);
+                    continue;
+                }
+            }
+            untagged.push(name);
+        }
+
+        if !groups.is_empty() {
+            let e = || Entry {
+                name: cfg.translate(base_body),
+                groups,
+                value,
+                time,
+            };
+            self.store(cfg, raw_name, base_counter, value, time, e, now);
+        }
+        for name in untagged {
+            let (counter, body) = strip_marker(name);
+            if body.is_empty() {
+                continue;
+            }
+            let e = || Entry {
+                name: cfg.translate(body),
+                groups: Vec::new(),
+                value,
+                time,
+            };
+            self.store(cfg, name, counter, value, time, e, now);
+        }
+    }
+
+    /// Reference `storeAmetric`: the entry cap, then counter or gauge. `entry` builds
+    /// the entry (`value` and `time` included) when one is inserted.
+    #[allow(clippy::too_many_arguments)]
+    fn store(
+        &mut self,
+        cfg: &PromConfig,
+        key: &[u8],
+        counter: bool,
+        value: f64,
+        time: i64,
+        entry: impl FnOnce() -> Entry,
+        now: i64,
+    ) {
+        if cfg.full(self.len()) {
+            self.add_counter(DROPPED_METRICS_KEY.as_bytes(), 1.0, now, || Entry {
+                name: cfg.translate(&DROPPED_METRICS_KEY.as_bytes()[1..]),
+                groups: vec![vec![(
+                    "host".to_owned(),
+                    cfg.translate(cfg.hostname.as_bytes()),
+                )]],
+                value: 1.0,
+                time: now,
+            });
+        } else if counter {
+            self.add_counter(key, value, time, entry);
+        } else {
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            self.gauges.insert((time, seq), entry());
+        }
+    }
+
+    /// Reference `insertCounter`: accumulate into the existing entry (keeping its name
+    /// and tags), or insert.
+    fn add_counter(&mut self, key: &[u8], value: f64, time: i64, entry: impl FnOnce() -> Entry) {
+        match self.counters.get_mut(key) {
+            Some(e) => e.accumulate(value, time),
+            None => {
+                self.counters.insert(key.to_vec(), entry());
+            }
+        }
+    }
+
+    /// Drop gauge samples whose time is older than `now − cfg.cleanup_period`
+    /// (reference `onCleanup`, run every `--metrics-cleanup-period` seconds).
+    pub fn expire_gauges(&mut self, cfg: &PromConfig, now: i64) {
+        let lower = now.saturating_sub(cfg.cleanup_period);
+        self.gauges = self.gauges.split_off(&(lower, 0));
+    }
+
+    /// Drop counters whose newest sample time is older than `now − 86400` (reference
+    /// `onRemoveStaleCounter`, run once a day).
+    pub fn expire_counters(&mut self, now: i64) {
+        let lower = now.saturating_sub(STALE_COUNTER_SECS);
+        self.counters.retain(|_, e| e.time >= lower);
+    }
+
+    /// [`expire_gauges`](PromStore::expire_gauges) and
+    /// [`expire_counters`](PromStore::expire_counters) together. Calling this every
+    /// cleanup period drops stale counters within a period of reaching 86400 s instead
+    /// of within a day, which the reference's daily timer allows as well.
+    pub fn cleanup(&mut self, cfg: &PromConfig, now: i64) {
+        self.expire_gauges(cfg, now);
+        self.expire_counters(now);
+    }
+
+    /// Add another store's contents (another shard's snapshot): counters with the same
+    /// key are accumulated as one more sample (sum with the [`COUNT_MAX`] restart rule,
+    /// newest time, this store's name and tags kept); gauge samples are added after
+    /// this store's samples of the same time. The entry cap is not applied.
+    pub fn merge_from(&mut self, other: &PromStore) {
+        for (k, e) in &other.counters {
+            self.add_counter(k, e.value, e.time, || e.clone());
+        }
+        for ((time, _), e) in &other.gauges {
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            self.gauges.insert((*time, seq), e.clone());
+        }
+    }
+
+    /// The `/metrics` body (interfaces.md §4.3 with the port's changes).
+    ///
+    /// `<name>[{<k>="<v>",...}] <value> <timestamp_ms>` per line; counters carry
+    /// `counter="1"` as their last label (alone when untagged); values in `%g` style
+    /// (6 significant digits; NaN and infinities spelled `NaN`, `+Inf`, `-Inf`);
+    /// label values escaped (`\\`, `\"`, `\n`); gauges stamped with their sample time,
+    /// counters with `now` rounded down to a multiple of 5 s, in milliseconds.
+    ///
+    /// Order: the counters first (by name, then key), then the gauges in ascending
+    /// sample time. Each metric name has exactly one `# TYPE` line, before its first
+    /// sample, and all lines of one name are printed together (text format 0.0.4
+    /// wants a metric's lines as one group): a gauge sample of a name already printed
+    /// joins that name's group. The reference instead prints later gauge samples at the
+    /// end and a TYPE line per counter entry.
+    ///
+    /// A line of the same series (name, label set and timestamp) as an earlier line is
+    /// left out (**Port**; the reference prints it): a series has one value per
+    /// timestamp, and Prometheus keeps the first one it reads and rejects the others as
+    /// duplicate samples. This happens for two gauge samples of one name and time, for a
+    /// repeated tag (`^role.a^role.a`), and for counters whose raw names differ but
+    /// print the same (`*a^host.h^role.r` and `*a^role.r^host.h`, `*A` and `*a`); the
+    /// first in the order above is kept.
+    pub fn render(&self, now: i64) -> String {
+        struct Family<'a> {
+            kind: &'static str,
+            lines: Vec<(&'a Entry, bool)>,
+        }
+        let mut counters: Vec<(&Vec<u8>, &Entry)> = self.counters.iter().collect();
+        counters.sort_by(|a, b| a.1.name.cmp(&b.1.name).then_with(|| a.0.cmp(b.0)));
+        let all = counters
+            .into_iter()
+            .map(|(_, e)| (e, true))
+            .chain(self.gauges.values().map(|e| (e, false)));
+        let mut order: Vec<&str> = Vec::new();
+        let mut families: HashMap<&str, Family<'_>> = HashMap::new();
+        for (e, counter) in all {
+            families
+                .entry(e.name.as_str())
+                .or_insert_with(|| {
+                    order.push(e.name.as_str());
+                    Family {
+                        kind: if counter { "counter" } else { "gauge" },
+                        lines: Vec::new(),
+                    }
+                })
+                .lines
+                .push((e, counter));
+        }
+
+        let counter_ms = (now / COUNTER_RESOLUTION_SECS)
+            .saturating_mul(COUNTER_RESOLUTION_SECS)
+            .saturating_mul(1000);
+        // Series already printed: (counter, tags sorted, timestamp) per name.
+        type SeriesKey<'a> = (bool, Vec<&'a (String, String)>, i64);
+        let no_tags: [TagGroup; 1] = [Vec::new()];
+        let mut out = String::new();
+        for name in order {
+            let fam = &families[name];
+            let _ = writeln!(out, "# TYPE {} {}", name, fam.kind);
+            let mut printed: HashSet<SeriesKey<'_>> = HashSet::new();
+            for &(e, counter) in &fam.lines {
+                let ts = if counter {
+                    counter_ms
+                } else {
+                    e.time.saturating_mul(1000)
+                };
+                let groups = if e.groups.is_empty() {
+                    &no_tags[..]
+                } else {
+                    &e.groups[..]
+                };
+                for g in groups {
+                    let mut tags: Vec<&(String, String)> = g.iter().collect();
+                    tags.sort_unstable();
+                    if printed.insert((counter, tags, ts)) {
+                        push_line(&mut out, &e.name, g, counter, e.value, ts);
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// One sample line.
+fn push_line(
+    out: &mut String,
+    name: &str,
+    tags: &[(String, String)],
+    counter: bool,
+    v: f64,
+    ts: i64,
+) {
+    out.push_str(name);
+    if !tags.is_empty() || counter {
+        out.push('{');
+        let mut first = true;
+        for (k, val) in tags {
+            if !first {
+                out.push(',');
+            }
+            first = false;
+            out.push_str(k);
+            out.push_str("=\"");
+            push_escaped_label(out, val);
+            out.push('"');
+        }
+        if counter {
+            if !first {
+                out.push(',');
+            }
+            out.push_str("counter=\"1\"");
+        }
+        out.push('}');
+    }
+    out.push(' ');
+    push_value(out, v);
+    let _ = writeln!(out, " {ts}");
+}
+
+/// A label value in text format 0.0.4: `\` → `\\`, `"` → `\"`, LF → `\n`.
+fn push_escaped_label(out: &mut String, v: &str) {
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// `%g` (the reference's stream default) for finite values; the Prometheus spellings
+/// of NaN and the infinities (glibc would print `nan`, `-nan`, `inf`).
+fn push_value(out: &mut String, v: f64) {
+    if v.is_nan() {
+        out.push_str("NaN");
+    } else if v.is_infinite() {
+        out.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
+    } else {
+        push_g(out, v, 6);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Internal counters
+// ---------------------------------------------------------------------------------------
+
+/// Whether an internal counter is a gauge (a level or a current value) rather than a
+/// monotonic total, by its dotted name: names ending in `.connected`, `.current`,
+/// `.queuelen`, `.eagerconns`, `.vmsize`, `.vmrss`, `.counters`, `.files`, `_min` or
+/// `replica.connections` (connected slaves), and names containing `open_files` or
+/// `cached_pages`. Everything else (event totals, `mm.*` totals, error counts) is a
+/// counter.
+pub fn internal_is_gauge(name: &str) -> bool {
+    const SUFFIXES: [&str; 10] = [
+        ".connected",
+        ".current",
+        ".queuelen",
+        ".eagerconns",
+        ".vmsize",
+        ".vmrss",
+        ".counters",
+        ".files",
+        "_min",
+        "replica.connections",
+    ];
+    SUFFIXES.iter().any(|s| name.ends_with(s))
+        || name.contains("open_files")
+        || name.contains("cached_pages")
+}
+
+/// The daemon's internal counters (e.g. `istatd.statserver.connects`) as Prometheus
+/// text format 0.0.4, for `GET /metrics` on the main HTTP port: per counter, in the
+/// given order, `# HELP <n> istatd internal counter <name>`, `# TYPE <n> counter|gauge`
+/// ([`internal_is_gauge`]) and `<n> <value>` without a timestamp, where `<n>` is
+/// [`prom_name`] of the name (`istatd_statserver_connects`). A later name translating
+/// to an already printed `<n>` is skipped.
+pub fn render_internal(counters: &[(String, i64)]) -> String {
+    let mut seen: HashSet<String> = HashSet::with_capacity(counters.len());
+    let mut out = String::with_capacity(counters.len() * 96);
+    for (name, value) in counters {
+        let n = prom_name(name.as_bytes());
+        if n.is_empty() || seen.contains(&n) {
+            continue;
+        }
+        out.push_str("# HELP ");
+        out.push_str(&n);
+        out.push_str(" istatd internal counter ");
+        for c in name.chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                c => out.push(c),
+            }
+        }
+        let kind = if internal_is_gauge(name) {
+            "gauge"
+        } else {
+            "counter"
+        };
+        let _ = write!(out, "\n# TYPE {n} {kind}\n{n} {value}\n");
+        seen.insert(n);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::statline::{parse_line, LineOutcome, ParsedBatch};
+
+    fn cfg() -> PromConfig {
+        PromConfig::new("My-Host.example")
+    }
+
+    /// What the daemon does with one stat line (see the module docs).
+    fn feed(store: &mut PromStore, cfg: &PromConfig, line: &str, now: i64) -> bool {
+        let mut batch = ParsedBatch::new();
+        match parse_line(line.as_bytes(), now, &mut batch) {
+            LineOutcome::Samples { name, .. } => {
+                let sample = batch.records().last().expect("a record").sample;
+                store.record_sample(cfg, name, &sample, now)
+            }
+            other => panic!("{line:?} is not a counter line: {other:?}"),
+        }
+    }
+
+    fn store_of(cfg: &PromConfig, lines: &[&str], now: i64) -> PromStore {
+        let mut s = PromStore::new();
+        for l in lines {
+            feed(&mut s, cfg, l, now);
+        }
+        s
+    }
+
+    /// A sample line with its labels sorted by name (label order is free).
+    fn normalize(line: &str) -> String {
+        let Some(open) = line.find('{') else {
+            return line.to_owned();
+        };
+        let close = line.rfind('}').expect("closing brace");
+        let mut labels: Vec<String> = Vec::new();
+        let mut cur = String::new();
+        let mut in_str = false;
+        let mut esc = false;
+        for c in line[open + 1..close].chars() {
+            if esc {
+                esc = false;
+            } else if c == '\\' {
+                esc = true;
+            } else if c == '"' {
+                in_str = !in_str;
+            } else if c == ',' && !in_str {
+                labels.push(std::mem::take(&mut cur));
+                continue;
+            }
+            cur.push(c);
+        }
+        if !cur.is_empty() {
+            labels.push(cur);
+        }
+        labels.sort();
+        format!(
+            "{}{{{}}}{}",
+            &line[..open],
+            labels.join(","),
+            &line[close + 1..]
+        )
+    }
+
+    fn multiset(text: &str) -> Vec<String> {
+        let mut v: Vec<String> = text.lines().map(normalize).collect();
+        v.sort();
+        v
+    }
+
+    /// The reference's expected file as the port prints it: TYPE lines de-duplicated.
+    fn expected_multiset(reference: &str) -> Vec<String> {
+        let mut seen = HashSet::new();
+        let mut v: Vec<String> = reference
+            .lines()
+            .filter(|l| !l.starts_with("# TYPE") || seen.insert(l.to_string()))
+            .map(normalize)
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// ftest/compare_file.py: same number of lines, each line's sorted characters found.
+    fn compare_file_py(expected: &str, got: &str) -> bool {
+        let sort_line = |l: &str| {
+            let mut c: Vec<char> = l.chars().collect();
+            c.sort();
+            c.into_iter().collect::<String>()
+        };
+        let e: Vec<String> = expected.lines().map(sort_line).collect();
+        let g: Vec<&str> = got.lines().collect();
+        e.len() == g.len() && g.iter().all(|l| e.contains(&sort_line(l)))
+    }
+
+    // --- names -------------------------------------------------------------------
+
+    #[test]
+    fn prom_name_translation() {
+        assert_eq!(prom_name(b"test.counter.d.f"), "test_counter_d_f");
+        assert_eq!(prom_name(b"1digit.g"), "_1digit_g");
+        assert_eq!(prom_name(b"Foo-Bar:baz/Q"), "foo_bar_baz_q");
+        assert_eq!(prom_name(b"x.0y"), "x_0y");
+        assert_eq!(prom_name("é".as_bytes()), "__");
+        assert_eq!(prom_name(b""), "");
+    }
+
+    #[test]
+    fn no_translation_uses_istatd_munge() {
+        let mut c = cfg();
+        c.translate_names = false;
+        assert_eq!(c.translate(b"Test.Gauge:1"), "test.gauge_1");
+        assert_eq!(c.translate(b"1digit.g"), "1digit.g");
+        let s = store_of(&c, &["*A.b^host.H 5 1", "x.0Y 10 2"], 50);
+        assert_eq!(
+            s.render(50),
+            "# TYPE a.b counter\na.b{host=\"H\",counter=\"1\"} 1 50000\n\
+             # TYPE x.0y gauge\nx.0y 2 10000\n"
+        );
+    }
+
+    #[test]
+    fn star_marks_counters_and_is_dropped() {
+        let s = store_of(&cfg(), &["*ev.x 10 1", "lvl.x 10 1"], 12);
+        assert_eq!(
+            s.render(12),
+            "# TYPE ev_x counter\nev_x{counter=\"1\"} 1 10000\n\
+             # TYPE lvl_x gauge\nlvl_x 1 10000\n"
+        );
+    }
+
+    // --- tags --------------------------------------------------------------------
+
+    #[test]
+    fn tags_allowed_names_and_untagged_segments() {
+        let s = store_of(
+            &cfg(),
+            &["m^host.h^role.r^class.c^pool.p^cluster.k^d.f^zone.z^hostx.y 100 7"],
+            100,
+        );
+        assert_eq!(
+            s.render(100),
+            "# TYPE m gauge\n\
+             m{host=\"h\",role=\"r\",class=\"c\",pool=\"p\",cluster=\"k\"} 7 100000\n\
+             # TYPE m_d_f gauge\nm_d_f 7 100000\n\
+             # TYPE m_zone_z gauge\nm_zone_z 7 100000\n\
+             # TYPE m_hostx_y gauge\nm_hostx_y 7 100000\n"
+        );
+    }
+
+    #[test]
+    fn tag_value_is_the_rest_and_raw() {
+        // Shortest allowed prefix; the value keeps its dots and case.
+        let s = store_of(&cfg(), &["m^host.A.b-C 100 1"], 100);
+        assert_eq!(
+            s.render(100),
+            "# TYPE m gauge\nm{host=\"A.b-C\"} 1 100000\n"
+        );
+    }
+
+    #[test]
+    fn extra_tag_names_may_contain_dots() {
+        let mut c = cfg();
+        c.extra_tag_names = load_tag_names("d.f.e\n  extra.tag \r\n\n");
+        assert_eq!(c.extra_tag_names, ["d.f.e", "extra.tag"]);
+        // `d.f.e` has no value here: untagged. `extra` alone is not allowed, so the
+        // next dot-prefix `extra.tag` is tried.
+        let s = store_of(&c, &["m^d.f.e^extra.tag.a.val 100 1"], 100);
+        assert_eq!(
+            s.render(100),
+            "# TYPE m gauge\nm{extra_tag=\"a.val\"} 1 100000\n\
+             # TYPE m_d_f_e gauge\nm_d_f_e 1 100000\n"
+        );
+    }
+
+    #[test]
+    fn tag_names_are_exact() {
+        let s = store_of(&cfg(), &["m^HOST.h 100 1"], 100);
+        assert_eq!(s.render(100), "# TYPE m_host_h gauge\nm_host_h 1 100000\n");
+    }
+
+    #[test]
+    fn repeated_tag_name_opens_a_group() {
+        let s = store_of(
+            &cfg(),
+            &["*c^host.h^role.r^role.r-2^class.x^role.r-3 100 1"],
+            100,
+        );
+        assert_eq!(
+            s.render(100),
+            "# TYPE c counter\n\
+             c{host=\"h\",role=\"r\",class=\"x\",counter=\"1\"} 1 100000\n\
+             c{role=\"r-2\",counter=\"1\"} 1 100000\n\
+             c{role=\"r-3\",counter=\"1\"} 1 100000\n"
+        );
+    }
+
+    #[test]
+    fn empty_base_and_trailing_caret() {
+        // No base: every expanded name is its own metric, each with its own marker.
+        let s = store_of(&cfg(), &["^host.h^*ev 100 1"], 100);
+        assert_eq!(
+            s.render(100),
+            "# TYPE ev counter\nev{counter=\"1\"} 1 100000\n\
+             # TYPE host_h gauge\nhost_h 1 100000\n"
+        );
+        // A trailing caret yields the base itself, untagged.
+        let s = store_of(&cfg(), &["b^host.h^ 100 1"], 100);
+        assert_eq!(
+            s.render(100),
+            "# TYPE b gauge\nb{host=\"h\"} 1 100000\nb 1 100000\n"
+        );
+    }
+
+    #[test]
+    fn no_caret_no_tags() {
+        // Without a caret the name is never split into tags.
+        let s = store_of(&cfg(), &["m.host.h 100 1"], 100);
+        assert_eq!(s.render(100), "# TYPE m_host_h gauge\nm_host_h 1 100000\n");
+    }
+
+    #[test]
+    fn label_values_escaped() {
+        let mut s = PromStore::new();
+        s.record(&cfg(), b"m^host.a\"b\\c\nd", 100, 1.0, 100);
+        assert_eq!(
+            s.render(100),
+            "# TYPE m gauge\nm{host=\"a\\\"b\\\\c\\nd\"} 1 100000\n"
+        );
+    }
+
+    // --- counters ----------------------------------------------------------------
+
+    #[test]
+    fn counters_accumulate_and_keep_newest_time() {
+        let mut s = PromStore::new();
+        let c = cfg();
+        s.record(&c, b"*a.b", 20, 1.0, 50);
+        s.record(&c, b"*a.b", 15, 2.5, 50);
+        s.record(&c, b"*a.b", 18, 1.0, 50);
+        assert_eq!(s.counter_count(), 1);
+        let e = &s.counters[b"*a.b".as_slice()];
+        assert_eq!((e.value, e.time), (4.5, 20));
+    }
+
+    #[test]
+    fn counter_restart_rule() {
+        let mut s = PromStore::new();
+        let c = cfg();
+        s.record(&c, b"*a", 1, 4_294_967_290.0, 50);
+        s.record(&c, b"*a", 1, 5.0, 50); // == COUNT_MAX: still added
+        assert_eq!(s.counters[b"*a".as_slice()].value, COUNT_MAX);
+        s.record(&c, b"*a", 1, 3.0, 50); // would exceed: restart at 3
+        assert_eq!(s.counters[b"*a".as_slice()].value, 3.0);
+    }
+
+    #[test]
+    fn counters_keyed_by_raw_caret_name() {
+        // Two tag sets of one metric name are two entries; the untagged `d.f` part is
+        // shared with a plain line naming it.
+        let s = store_of(
+            &cfg(),
+            &["*t^host.h^d.f 20 1", "*t^host.g^d.f 20 1", "*t.d.f 20 1"],
+            50,
+        );
+        assert_eq!(s.counter_count(), 3);
+        assert_eq!(
+            s.render(50),
+            "# TYPE t counter\n\
+             t{host=\"g\",counter=\"1\"} 1 50000\n\
+             t{host=\"h\",counter=\"1\"} 1 50000\n\
+             # TYPE t_d_f counter\nt_d_f{counter=\"1\"} 3 50000\n"
+        );
+    }
+
+    #[test]
+    fn counter_timestamp_is_now_rounded_down_to_5s() {
+        let s = store_of(&cfg(), &["*a 3 1"], 1004);
+        assert_eq!(
+            s.render(1004),
+            "# TYPE a counter\na{counter=\"1\"} 1 1000000\n"
+        );
+        assert_eq!(
+            s.render(1005),
+            "# TYPE a counter\na{counter=\"1\"} 1 1005000\n"
+        );
+    }
+
+    // --- gauges ------------------------------------------------------------------
+
+    #[test]
+    fn gauges_keep_every_sample_in_time_order() {
+        let s = store_of(&cfg(), &["g 30 3", "g 10 1", "h 20 5", "g 20 2"], 50);
+        assert_eq!(s.gauge_count(), 4);
+        // One group per name, names in order of their first sample time.
+        assert_eq!(
+            s.render(50),
+            "# TYPE g gauge\ng 1 10000\ng 2 20000\ng 3 30000\n\
+             # TYPE h gauge\nh 5 20000\n"
+        );
+    }
+
+    #[test]
+    fn duplicate_series_printed_once_first_wins() {
+        let s = store_of(
+            &cfg(),
+            &[
+                "g 20 2",
+                "g 20 7",
+                "m^role.a^role.a 20 1",
+                "*c^host.h^role.r 20 1",
+                "*c^role.r^host.h 20 5",
+                "*C^host.h^role.r 20 9",
+            ],
+            50,
+        );
+        // Everything is stored ...
+        assert_eq!((s.gauge_count(), s.counter_count()), (3, 3));
+        // ... but each series has one line: the first in print order (counters by
+        // name, then raw key: `*c^host.h^role.r` < `*c^role.r^host.h`; `*C` prints
+        // as `c` too and sorts first by key).
+        assert_eq!(
+            s.render(50),
+            "# TYPE c counter\nc{host=\"h\",role=\"r\",counter=\"1\"} 9 50000\n\
+             # TYPE g gauge\ng 2 20000\n\
+             # TYPE m gauge\nm{role=\"a\"} 1 20000\n"
+        );
+    }
+
+    #[test]
+    fn two_field_lines_and_time_zero_use_now() {
+        let s = store_of(&cfg(), &["g 7", "h 0 8"], 77);
+        assert_eq!(
+            s.render(77),
+            "# TYPE g gauge\ng 7 77000\n# TYPE h gauge\nh 8 77000\n"
+        );
+    }
+
+    #[test]
+    fn values_in_g6_format() {
+        let mut s = PromStore::new();
+        let c = cfg();
+        for (i, v) in [1.0 / 3.0, 1e7, 123456789.0, 0.0001, 1e-5, -2.5]
+            .iter()
+            .enumerate()
+        {
+            s.record(&c, format!("g{i}").as_bytes(), 10 + i as i64, *v, 50);
+        }
+        let text = s.render(50);
+        let vals: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| l.split(' ').nth(1).unwrap())
+            .collect();
+        assert_eq!(
+            vals,
+            [
+                "0.333333",
+                "1e+07",
+                "1.23457e+08",
+                "0.0001",
+                "1e-05",
+                "-2.5"
+            ]
+        );
+    }
+
+    #[test]
+    fn non_finite_values_in_prometheus_spelling() {
+        let mut s = PromStore::new();
+        let c = cfg();
+        s.record(&c, b"a", 10, f64::NAN, 50);
+        s.record(&c, b"b", 11, f64::INFINITY, 50);
+        s.record(&c, b"c", 12, f64::NEG_INFINITY, 50);
+        assert_eq!(
+            s.render(50),
+            "# TYPE a gauge\na NaN 10000\n# TYPE b gauge\nb +Inf 11000\n\
+             # TYPE c gauge\nc -Inf 12000\n"
+        );
+    }
+
+    #[test]
+    fn seven_field_value_is_sum_over_count() {
+        assert_eq!(sample_value(10.0, 4), Some(2.5));
+        assert_eq!(sample_value(10.0, 0), None);
+        let c = cfg();
+        let mut s = PromStore::new();
+        assert!(feed(&mut s, &c, "g 10 9 27 1 5 3", 50));
+        assert!(!feed(&mut s, &c, "h 10 9 27 1 5 0", 50));
+        assert_eq!(s.render(50), "# TYPE g gauge\ng 3 10000\n");
+    }
+
+    // --- order and TYPE lines ------------------------------------------------------
+
+    #[test]
+    fn counters_first_then_gauges_one_type_line_per_name() {
+        let s = store_of(
+            &cfg(),
+            &[
+                "g_one 990 1.5",
+                "*c_tag^host.h1^role.r 995 2",
+                "g_tag^class.c^pool.p 1000 7",
+                "*c_one 1000 7",
+                "g_one 995 2",
+            ],
+            1000,
+        );
+        assert_eq!(
+            s.render(1000),
+            "# TYPE c_one counter\nc_one{counter=\"1\"} 7 1000000\n\
+             # TYPE c_tag counter\nc_tag{host=\"h1\",role=\"r\",counter=\"1\"} 2 1000000\n\
+             # TYPE g_one gauge\ng_one 1.5 990000\ng_one 2 995000\n\
+             # TYPE g_tag gauge\ng_tag{class=\"c\",pool=\"p\"} 7 1000000\n"
+        );
+    }
+
+    #[test]
+    fn counter_and_gauge_sharing_a_name_get_one_type_line() {
+        let s = store_of(&cfg(), &["x 10 1", "*x 10 2"], 50);
+        assert_eq!(
+            s.render(50),
+            "# TYPE x counter\nx{counter=\"1\"} 2 50000\nx 1 10000\n"
+        );
+    }
+
+    #[test]
+    fn empty_store_renders_nothing() {
+        assert_eq!(PromStore::new().render(50), "");
+    }
+
+    // --- entry cap ---------------------------------------------------------------
+
+    #[test]
+    fn max_entries_reference_unit_test() {
+        // test_PromExporter.cpp, "test mamimum meric count", FakeTime 1329345881.
+        let now = 1_329_345_881;
+        let mut c = cfg();
+        c.max_entries = 2;
+        let mut s = PromStore::new();
+        s.record(&c, b"*a.ok.1", 1_329_345_850, 1.0, now);
+        s.record(&c, b"*a.ok.2", 1_329_345_850, 1.0, now);
+        s.record(&c, b"z.ok", 1_329_345_870, 1.0, now); // 2 entries, not > 2: stored
+        s.record(&c, b"z.dropped", 1_329_345_880, 1.0, now);
+        s.record(&c, b"*y.dropped", 1_329_345_880, 1.0, now);
+        assert_eq!((s.counter_count(), s.gauge_count()), (3, 1));
+        let d = &s.counters[DROPPED_METRICS_KEY.as_bytes()];
+        assert_eq!((d.value, d.time), (2.0, now));
+        assert!(s.render(now).contains(
+            "# TYPE istatd_agent_dropped_metrics counter\n\
+             istatd_agent_dropped_metrics{host=\"my_host_example\",counter=\"1\"} 2 1329345880000\n"
+        ));
+        // Accumulating into an existing counter is refused as well.
+        s.record(&c, b"*a.ok.1", 1_329_345_850, 1.0, now);
+        assert_eq!(s.counters[b"*a.ok.1".as_slice()].value, 1.0);
+        assert_eq!(s.counters[DROPPED_METRICS_KEY.as_bytes()].value, 3.0);
+    }
+
+    #[test]
+    fn max_entries_checked_per_stored_entry_of_a_line() {
+        let mut c = cfg();
+        c.max_entries = 1;
+        let mut s = PromStore::new();
+        // Entry 1 (tagged) and 2 (`m.d.f`) fit: 0 and 1 are not > 1; `m.x.y` does not.
+        s.record(&c, b"m^host.h^d.f^x.y", 10, 1.0, 50);
+        assert_eq!((s.gauge_count(), s.counter_count()), (2, 1));
+        assert_eq!(s.counters[DROPPED_METRICS_KEY.as_bytes()].value, 1.0);
+    }
+
+    #[test]
+    fn max_entries_zero_or_negative_is_unlimited() {
+        for max in [0, -1] {
+            let mut c = cfg();
+            c.max_entries = max;
+            let mut s = PromStore::new();
+            for i in 0..100 {
+                s.record(&c, format!("g{i}").as_bytes(), 10, 1.0, 50);
+            }
+            assert_eq!(s.len(), 100);
+        }
+    }
+
+    #[test]
+    fn dropped_counter_host_untranslated() {
+        let mut c = cfg();
+        c.translate_names = false;
+        c.max_entries = 1;
+        let s = store_of(&c, &["a 10 1", "b 10 1", "c 10 1"], 50);
+        assert!(s.render(50).contains(
+            "istatd.agent.dropped.metrics{host=\"my-host.example\",counter=\"1\"} 1 50000\n"
+        ));
+    }
+
+    // --- cleanup -----------------------------------------------------------------
+
+    #[test]
+    fn cleanup_reference_unit_test() {
+        // test_PromExporter.cpp "test onCleanup": period 30, now 1329345881.
+        let now = 1_329_345_881;
+        let c = cfg();
+        let mut s = PromStore::new();
+        s.record(&c, b"*foo.bar", 1_329_345_855, 5.0, now);
+        s.record(&c, b"x.0y", 1_329_345_851, 0.5, now);
+        s.record(&c, b"*foo.bar", 1_329_345_819, 2.0, now);
+        s.record(&c, b"x.0y", 1_329_345_821, 1.0, now);
+        s.record(&c, b"foo.bar.baz", 1_329_345_819, 2.0, now);
+        s.record(&c, b"foo.bar.baz", 1_329_345_880, 0.2, now);
+        s.expire_gauges(&c, now);
+        let kept: Vec<(i64, f64)> = s.gauges.values().map(|e| (e.time, e.value)).collect();
+        // 1329345851 == now - 30 is kept (only older samples go).
+        assert_eq!(kept, [(1_329_345_851, 0.5), (1_329_345_880, 0.2)]);
+        let e = &s.counters[b"*foo.bar".as_slice()];
+        assert_eq!((e.value, e.time), (7.0, 1_329_345_855));
+    }
+
+    #[test]
+    fn stale_counters_reference_unit_test() {
+        let now = 1_329_345_881;
+        let c = cfg();
+        let mut s = PromStore::new();
+        s.record(&c, b"*keep", now - 86_400, 1.0, now);
+        s.record(&c, b"*a_stale", 1_329_245_850, 1.0, now);
+        s.record(&c, b"*z_stale", 1_329_259_475, 1.0, now);
+        s.record(&c, b"g", 1_329_245_850, 1.0, now);
+        s.expire_counters(now);
+        assert_eq!(s.counter_count(), 1);
+        assert!(s.counters.contains_key(b"*keep".as_slice()));
+        assert_eq!(s.gauge_count(), 1, "counters only");
+        s.cleanup(&c, now);
+        assert_eq!((s.counter_count(), s.gauge_count()), (1, 0));
+    }
+
+    // --- merging -----------------------------------------------------------------
+
+    #[test]
+    fn merge_sums_counters_and_unions_gauges() {
+        let c = cfg();
+        let a = store_of(&c, &["*n^host.h 20 1", "g 10 1", "g 30 3"], 50);
+        let b = store_of(
+            &c,
+            &["*n^host.h 40 2", "g 20 2", "g 10 9", "*m 5 1", "h 10 4"],
+            50,
+        );
+        let mut all = PromStore::new();
+        all.merge_from(&a);
+        all.merge_from(&b);
+        assert_eq!(all.counters[b"*n^host.h".as_slice()].time, 40);
+        assert_eq!(
+            all.render(50),
+            "# TYPE m counter\nm{counter=\"1\"} 1 50000\n\
+             # TYPE n counter\nn{host=\"h\",counter=\"1\"} 3 50000\n\
+             # TYPE g gauge\ng 1 10000\ng 2 20000\ng 3 30000\n\
+             # TYPE h gauge\nh 4 10000\n"
+        );
+        // Both samples at 10 are kept; the render prints the first (this store's).
+        assert_eq!(all.gauge_count(), 5);
+        // Merging into an empty store reproduces the store.
+        let mut copy = PromStore::new();
+        copy.merge_from(&a);
+        assert_eq!(copy.render(50), a.render(50));
+    }
+
+    #[test]
+    fn store_is_send() {
+        fn send<T: Send + 'static>() {}
+        send::<PromStore>();
+        send::<PromConfig>();
+    }
+
+    // --- the reference's unit test (extract_tags part) -----------------------------
+
+    #[test]
+    fn reference_extract_tags_gauge() {
+        // test_PromExporter.cpp "test extract_tags gauge", with the port's caret
+        // expansion of the raw name (the reference test passes hand-made names).
+        let c = cfg();
+        let raw = b"x.y.z^host.h123^role.r123^role.r456-1^a-b^a-b.^a-b.ab123.x.y.z";
+        let mut s = PromStore::new();
+        s.record(&c, raw, 1_329_345_860, 0.2, 1_329_345_881);
+        s.record(&c, raw, 1_329_345_865, 0.4, 1_329_345_881);
+        assert_eq!(
+            s.render(1_329_345_881),
+            "# TYPE x_y_z gauge\n\
+             x_y_z{host=\"h123\",role=\"r123\"} 0.2 1329345860000\n\
+             x_y_z{role=\"r456-1\"} 0.2 1329345860000\n\
+             x_y_z{host=\"h123\",role=\"r123\"} 0.4 1329345865000\n\
+             x_y_z{role=\"r456-1\"} 0.4 1329345865000\n\
+             # TYPE x_y_z_a_b gauge\nx_y_z_a_b 0.2 1329345860000\nx_y_z_a_b 0.4 1329345865000\n\
+             # TYPE x_y_z_a_b_ gauge\nx_y_z_a_b_ 0.2 1329345860000\nx_y_z_a_b_ 0.4 1329345865000\n\
+             # TYPE x_y_z_a_b_ab123_x_y_z gauge\n\
+             x_y_z_a_b_ab123_x_y_z 0.2 1329345860000\nx_y_z_a_b_ab123_x_y_z 0.4 1329345865000\n"
+        );
+    }
+
+    #[test]
+    fn reference_extract_tags_counters() {
+        let c = cfg();
+        let raw = b"*a.b.c^class.c123^pool.p123^abc^class.c456^a.b.c";
+        let mut s = PromStore::new();
+        s.record(&c, raw, 1_329_345_870, 1.0, 1_329_345_881);
+        s.record(&c, raw, 1_329_345_875, 1.0, 1_329_345_881);
+        assert_eq!(s.counter_count(), 3);
+        assert_eq!(
+            s.render(1_329_345_881),
+            "# TYPE a_b_c counter\n\
+             a_b_c{class=\"c123\",pool=\"p123\",counter=\"1\"} 2 1329345880000\n\
+             a_b_c{class=\"c456\",counter=\"1\"} 2 1329345880000\n\
+             # TYPE a_b_c_a_b_c counter\na_b_c_a_b_c{counter=\"1\"} 2 1329345880000\n\
+             # TYPE a_b_c_abc counter\na_b_c_abc{counter=\"1\"} 2 1329345880000\n"
+        );
+    }
+
+    // --- ftest/test_agent_prometheus.sh --------------------------------------------
+
+    const TYPES_AND_VALUES: &str = r#"test_counter_d_f{counter="1"} 2 50000
+test_counter_foo{counter="1"} 1 50000
+test_counter{host="h",class="c",role="r",counter="1"} 2 50000
+test_gauge_1 41 10000
+test_gauge_1 42 20000
+test_gauge_2{host="h",class="foo"} 43 20000
+# TYPE test_counter counter
+# TYPE test_counter_d_f counter
+# TYPE test_counter_foo counter
+# TYPE test_gauge_1 gauge
+# TYPE test_gauge_2 gauge
+"#;
+
+    const CUMULATIVE_COUNTERS: &str = r#"test_counter_d_f{counter="1"} 3 50000
+test_counter{host="h",class="c",role="r",counter="1"} 3 50000
+test_counter_foo{counter="1"} 1 50000
+test_gauge_1 41 10000
+test_gauge_1 42 20000
+test_gauge_2{host="h",class="foo"} 43 20000
+test_gauge 43 25000
+# TYPE test_counter counter
+# TYPE test_counter_d_f counter
+# TYPE test_counter_foo counter
+# TYPE test_gauge gauge
+# TYPE test_gauge_1 gauge
+# TYPE test_gauge_2 gauge
+"#;
+
+    const NEW_METRIC_IF_TAG_CHANGES: &str = r#"test_gauge_1 41 10000
+test_gauge_1 42 20000
+test_gauge_2{host="h",class="foo"} 43 20000
+test_gauge 43 25000
+test_counter{host="h",role="r",counter="1"} 1 50000
+test_counter{role="r-2",counter="1"} 1 50000
+test_counter{host="h",class="c",role="r",counter="1"} 3 50000
+test_counter_d_f{counter="1"} 3 50000
+test_counter_foo{counter="1"} 1 50000
+test_gauge_2{host="h",class="foo"} 44 35000
+test_gauge_2{host="h",class="foo"} 45 40000
+# TYPE test_gauge gauge
+# TYPE test_gauge_1 gauge
+# TYPE test_counter counter
+# TYPE test_counter counter
+# TYPE test_counter_d_f counter
+# TYPE test_counter_foo counter
+# TYPE test_gauge_2 gauge
+"#;
+
+    const TYPES_AND_VALUES_NNM: &str = r#"test.counter.d.f.e{counter="1"} 2 50000
+test.counter.foo{counter="1"} 1 50000
+test.counter{host="h",class="c",role="r",counter="1",extra.tag="a.val"} 2 50000
+test.gauge.1 41 10000
+test.gauge.1 42 20000
+test.gauge.2{host="h",class="foo"} 43 20000
+# TYPE test.counter counter
+# TYPE test.counter.d.f.e counter
+# TYPE test.counter.foo counter
+# TYPE test.gauge.1 gauge
+# TYPE test.gauge.2 gauge
+"#;
+
+    const CUMULATIVE_COUNTERS_NNM: &str = r#"test.counter.d.f.e{counter="1"} 3 50000
+test.counter{host="h",class="c",role="r",counter="1",extra.tag="a.val"} 3 50000
+test.counter.foo{counter="1"} 1 50000
+test.gauge.1 41 10000
+test.gauge.1 42 20000
+test.gauge.2{host="h",class="foo"} 43 20000
+test.gauge 43 25000
+# TYPE test.counter counter
+# TYPE test.counter.d.f.e counter
+# TYPE test.counter.foo counter
+# TYPE test.gauge gauge
+# TYPE test.gauge.1 gauge
+# TYPE test.gauge.2 gauge
+"#;
+
+    const NEW_METRIC_IF_TAG_CHANGES_NNM: &str = r#"test.gauge.1 41 10000
+test.gauge.1 42 20000
+test.gauge.2{host="h",class="foo"} 43 20000
+test.gauge 43 25000
+test.counter{host="h",role="r",counter="1"} 1 50000
+test.counter{role="r-2",counter="1"} 1 50000
+test.counter{host="h",class="c",role="r",counter="1",extra.tag="a.val"} 3 50000
+test.counter.d.f.e{counter="1"} 3 50000
+test.counter.foo{counter="1"} 1 50000
+test.gauge.2{host="h",class="foo"} 44 35000
+test.gauge.2{host="h",class="foo"} 45 40000
+# TYPE test.gauge gauge
+# TYPE test.gauge.1 gauge
+# TYPE test.counter counter
+# TYPE test.counter counter
+# TYPE test.counter.d.f.e counter
+# TYPE test.counter.foo counter
+# TYPE test.gauge.2 gauge
+"#;
+
+    /// The three `check_get_metrics` steps of one half of the ftest (fake time 50; the
+    /// 30-second cleanup timer does not fire during the test).
+    fn run_ftest(cfg: &PromConfig, tagged: &str, expected: [&str; 3]) {
+        let now = 50;
+        let mut s = PromStore::new();
+        let steps: [&[String]; 3] = [
+            &[
+                "test.gauge.1 10 41".into(),
+                "test.gauge.1 20 42".into(),
+                format!("{tagged} 20 1"),
+                format!("{tagged} 15 1"),
+                "test.gauge.2^host.h^class.foo 20 43".into(),
+                "*test.counter.foo 15 1".into(),
+            ],
+            &[format!("{tagged} 25 1"), "test.gauge 25 43".into()],
+            &[
+                "*test.counter^host.h^role.r^role.r-2 51 1".into(),
+                "test.gauge.2^host.h^class.foo 35 44".into(),
+                "test.gauge.2^host.h^class.foo 40 45".into(),
+            ],
+        ];
+        for (lines, want) in steps.iter().zip(expected) {
+            for l in lines.iter() {
+                // send_stat appends CRLF; the splitter leaves the CR, the parser treats
+                // it as whitespace.
+                assert!(feed(&mut s, cfg, &format!("{l}\r"), now));
+            }
+            let got = s.render(now);
+            assert_eq!(multiset(&got), expected_multiset(want), "{got}");
+            // Every TYPE line precedes its name's samples, once.
+            let types: Vec<&str> = got.lines().filter(|l| l.starts_with("# TYPE")).collect();
+            let mut dedup = types.clone();
+            dedup.sort();
+            dedup.dedup();
+            assert_eq!(types.len(), dedup.len());
+        }
+    }
+
+    #[test]
+    fn ftest_agent_prometheus() {
+        run_ftest(
+            &cfg(),
+            "*test.counter^host.h^role.r^class.c^d.f",
+            [
+                TYPES_AND_VALUES,
+                CUMULATIVE_COUNTERS,
+                NEW_METRIC_IF_TAG_CHANGES,
+            ],
+        );
+    }
+
+    #[test]
+    fn ftest_agent_prometheus_no_name_mapping() {
+        let mut c = cfg();
+        c.translate_names = false;
+        c.extra_tag_names = load_tag_names("d.f.e\nextra.tag\n");
+        run_ftest(
+            &c,
+            "*test.counter^host.h^role.r^class.c^d.f.e^extra.tag.a.val",
+            [
+                TYPES_AND_VALUES_NNM,
+                CUMULATIVE_COUNTERS_NNM,
+                NEW_METRIC_IF_TAG_CHANGES_NNM,
+            ],
+        );
+    }
+
+    #[test]
+    fn ftest_compare_file_py_sees_the_deduplicated_type_line() {
+        // compare_file.py counts lines: the reference's duplicate `# TYPE test_counter
+        // counter` makes its expected file one line longer than the port's output.
+        let c = cfg();
+        let mut s = store_of(
+            &c,
+            &[
+                "test.gauge.1 10 41",
+                "test.gauge.1 20 42",
+                "*test.counter^host.h^role.r^class.c^d.f 20 1",
+                "*test.counter^host.h^role.r^class.c^d.f 15 1",
+                "test.gauge.2^host.h^class.foo 20 43",
+                "*test.counter.foo 15 1",
+            ],
+            50,
+        );
+        assert!(compare_file_py(TYPES_AND_VALUES, &s.render(50)));
+        feed(
+            &mut s,
+            &c,
+            "*test.counter^host.h^role.r^class.c^d.f 25 1",
+            50,
+        );
+        feed(&mut s, &c, "test.gauge 25 43", 50);
+        assert!(compare_file_py(CUMULATIVE_COUNTERS, &s.render(50)));
+        feed(&mut s, &c, "*test.counter^host.h^role.r^role.r-2 51 1", 50);
+        feed(&mut s, &c, "test.gauge.2^host.h^class.foo 35 44", 50);
+        feed(&mut s, &c, "test.gauge.2^host.h^class.foo 40 45", 50);
+        let got = s.render(50);
+        assert!(!compare_file_py(NEW_METRIC_IF_TAG_CHANGES, &got));
+        let fixed = NEW_METRIC_IF_TAG_CHANGES.replacen("# TYPE test_counter counter\n", "", 1);
+        assert!(compare_file_py(&fixed, &got));
+    }
+
+    // --- internal counters ---------------------------------------------------------
+
+    #[test]
+    fn internal_gauge_rule() {
+        for g in [
+            "istatd.statserver.connected",
+            "istatd.http.current",
+            "istatd.counter.queuelen",
+            "istatd.counter.eagerconns",
+            "istatd.app.memory.vmsize",
+            "istatd.app.memory.vmrss",
+            "istatd.store.open_files",
+            "istatd.store.open_files_peak",
+            "istatd.store.cached_pages",
+            "istatd.store.counters",
+            "istatd.store.files",
+            "istatd.store.flush_rounds_min",
+            "istatd.replica.connections",
+        ] {
+            assert!(internal_is_gauge(g), "{g}");
+        }
+        for c in [
+            "istatd.statserver.connects",
+            "istatd.statserver.drops",
+            "istatd.store.page_hits",
+            "istatd.store.bad_files",
+            "istatd.counter.enqueue",
+            "istatd.admin.connections",
+            "istatd.mm.opens",
+            "istatd.pagecache.hits.time_10s",
+            "istatd.exceptions",
+        ] {
+            assert!(!internal_is_gauge(c), "{c}");
+        }
+    }
+
+    #[test]
+    fn internal_text() {
+        let out = render_internal(&[
+            ("istatd.statserver.connects".into(), 12),
+            ("istatd.counter.queuelen".into(), -3),
+            ("istatd.store.page_hits".into(), 0),
+            ("istatd.Store.page-hits".into(), 5), // same translated name: skipped
+        ]);
+        assert_eq!(
+            out,
+            "# HELP istatd_statserver_connects istatd internal counter istatd.statserver.connects\n\
+             # TYPE istatd_statserver_connects counter\n\
+             istatd_statserver_connects 12\n\
+             # HELP istatd_counter_queuelen istatd internal counter istatd.counter.queuelen\n\
+             # TYPE istatd_counter_queuelen gauge\n\
+             istatd_counter_queuelen -3\n\
+             # HELP istatd_store_page_hits istatd internal counter istatd.store.page_hits\n\
+             # TYPE istatd_store_page_hits counter\n\
+             istatd_store_page_hits 0\n"
+        );
+        assert_eq!(render_internal(&[]), "");
+    }
+}

@@ -132,6 +132,8 @@ fn start(opts: &Options, cwd: &Path, embedded: bool) -> Result<(), Fatal> {
         files_dir: paths.files_dir.clone(),
         settings_dir: paths.settings.clone(),
         disallow_compressed: opts.disallow_compressed_responses,
+        prometheus_port: opts.prometheus_port as u16,
+        prom: prom_config(opts, &paths, shards),
         blacklist: match (&paths.blacklist_path, opts.blacklist_period) {
             (Some(path), period) if period > 0 => Some(crate::meta::BlacklistConfig {
                 path: path.clone(),
@@ -205,6 +207,30 @@ fn describe(cfg: &ServerConfig, opts: &Options, embedded: bool) -> String {
         s.push_str(&format!(", http http://{}:{}/", cfg.listen, opts.http_port));
     }
     s
+}
+
+/// The Prometheus exporter's settings; the entry cap is split across the shards.
+fn prom_config(opts: &Options, paths: &options::Paths, shards: usize) -> crate::prom::PromConfig {
+    let host = nix::unistd::gethostname()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut c = crate::prom::PromConfig::new(host);
+    c.translate_names = !opts.dont_translate_metric_names;
+    c.cleanup_period = opts.metrics_cleanup_period.max(1) as i64;
+    c.max_entries = if opts.max_matrics_count > 0 {
+        (opts.max_matrics_count as i64 + shards as i64 - 1) / shards as i64
+    } else {
+        -1
+    };
+    if let Some(p) = &paths.tagnames_path {
+        match std::fs::read_to_string(p) {
+            Ok(text) => c.extra_tag_names = crate::prom::load_tag_names(&text),
+            Err(e) => {
+                tracing::warn!(path = %p.display(), error = %e, "cannot read --tagnames-path")
+            }
+        }
+    }
+    c
 }
 
 /// glommio registers `io_memory` bytes per executor as locked memory; keep the total

@@ -62,6 +62,10 @@ pub struct ServerConfig {
     pub settings_dir: PathBuf,
     /// `--disallow-compressed-responses`.
     pub disallow_compressed: bool,
+    /// `--prometheus-port` (0 = exporter off).
+    pub prometheus_port: u16,
+    /// The exporter's settings (per shard: the entry cap is split across shards).
+    pub prom: crate::prom::PromConfig,
     /// `--blacklist-path` (resolved) and `--blacklist-period`; `None` = off.
     pub blacklist: Option<BlacklistConfig>,
 }
@@ -139,6 +143,8 @@ pub enum Req {
     Counters,
     /// The receiving shard's connection meta records (HTTP agent list).
     Agents,
+    /// A copy of the receiving shard's Prometheus exporter samples.
+    PromSnapshot,
     /// Delete these counters (owned by the receiving shard).
     Delete(Vec<String>),
     /// Delete every counter of the receiving shard matching one of the patterns.
@@ -153,6 +159,7 @@ pub enum Rep {
     Query(Result<Option<CounterData>, String>),
     Counters(Vec<CounterInfo>),
     Agents(Vec<AgentInfo>),
+    Prom(Box<crate::prom::PromStore>),
 }
 
 /// Per-shard counters of the port's own (published after the reference's `istatd.*`
@@ -181,6 +188,10 @@ struct Shard {
     lb: RefCell<LoopbackCounters>,
     /// Turns loopback totals into `istatd.*` samples (shard 0).
     recorder: RefCell<LoopbackRecorder>,
+    /// Prometheus exporter samples fed by this shard's stat lines.
+    prom: RefCell<crate::prom::PromStore>,
+    /// The exporter's listener configuration.
+    prom_http: Option<Rc<crate::http::HttpConfig>>,
     /// This shard's HTTP configuration and request counters.
     http: Option<Rc<crate::http::HttpConfig>>,
     /// HTTP counter values already added to `lb`.
@@ -311,6 +322,19 @@ async fn shard_main(
             ))
         }),
         http_reported: Cell::new((0, 0, 0)),
+        prom: RefCell::new(crate::prom::PromStore::default()),
+        prom_http: (cfg.prometheus_port != 0).then(|| {
+            let settings = SETTINGS.get().cloned().unwrap_or_else(|| {
+                Arc::new(crate::http::settings::SettingsStore::new(&cfg.settings_dir))
+            });
+            let mut c = crate::http::HttpConfig::new(
+                cfg.files_dir.clone(),
+                settings,
+                cfg.disallow_compressed,
+            );
+            c.prometheus_only = true;
+            Rc::new(c)
+        }),
         udp_meta: RefCell::new(None),
         recorder: RefCell::new(LoopbackRecorder::new()),
     });
@@ -339,9 +363,10 @@ async fn shard_main(
         };
         let admin = tcp("admin", cfg.admin_port, id == 0)?;
         let http = tcp("http", cfg.http_port, true)?;
-        Ok::<_, String>((stat, udp, admin, http))
+        let prom = tcp("prometheus", cfg.prometheus_port, true)?;
+        Ok::<_, String>((stat, udp, admin, http, prom))
     })();
-    let (stat_tcp, stat_udp, admin_l, http_l) = match listeners {
+    let (stat_tcp, stat_udp, admin_l, http_l, prom_l) = match listeners {
         Ok(l) => l,
         Err(msg) => {
             let _ = ready.send(Err(msg));
@@ -401,7 +426,19 @@ async fn shard_main(
     }
     if let Some(l) = http_l {
         let sh = shard.clone();
-        producers.push(glommio::spawn_local(async move { sh.accept_http(l).await }));
+        let cfg = sh.http.clone();
+        producers.push(glommio::spawn_local(
+            async move { sh.accept_http(l, cfg).await },
+        ));
+    }
+    if let Some(l) = prom_l {
+        let sh = shard.clone();
+        let cfg = sh.prom_http.clone();
+        producers.push(glommio::spawn_local(
+            async move { sh.accept_http(l, cfg).await },
+        ));
+        let sh = shard.clone();
+        glommio::spawn_local(async move { sh.prom_cleanup_loop().await }).detach();
     }
     if id == 0 {
         if let Some(bl) = cfg.blacklist.clone() {
@@ -550,6 +587,7 @@ impl Shard {
                 }
                 Rep::Counters(out)
             }
+            Req::PromSnapshot => Rep::Prom(Box::new(self.prom.borrow().clone())),
             Req::Agents => Rep::Agents(
                 self.meta
                     .borrow()
@@ -738,7 +776,15 @@ impl Shard {
                     );
                 }
             }
-            LineOutcome::Samples { .. } => {
+            LineOutcome::Samples { name, .. } => {
+                if self.prom_http.is_some() {
+                    if let Some(r) = parsed.records().last() {
+                        let sample = r.sample;
+                        self.prom
+                            .borrow_mut()
+                            .record_sample(&self.cfg.prom, name, &sample, now);
+                    }
+                }
                 for r in parsed.iter() {
                     self.ensure_parents(r.key, r.event, r.sample.time, out);
                     let owner = shard_of(r.key.as_bytes(), self.count);
@@ -958,8 +1004,8 @@ impl Shard {
 
     // ----- HTTP (every shard) ---------------------------------------------------------
 
-    async fn accept_http(self: Rc<Self>, l: TcpListener) {
-        let Some(cfg) = self.http.clone() else { return };
+    async fn accept_http(self: Rc<Self>, l: TcpListener, cfg: Option<Rc<crate::http::HttpConfig>>) {
+        let Some(cfg) = cfg else { return };
         let backend: Rc<dyn Backend> = Rc::new(ShardBackend(self.clone()));
         loop {
             let conn = futures_lite::future::or(async { Some(l.accept().await) }, async {
@@ -979,6 +1025,26 @@ impl Shard {
                     tracing::warn!(error = %e, "http accept failed");
                     glommio::timer::sleep(Duration::from_millis(10)).await;
                 }
+            }
+        }
+    }
+
+    /// Expire exporter gauges every `--metrics-cleanup-period` and stale counters daily.
+    async fn prom_cleanup_loop(self: Rc<Self>) {
+        let period = self.cfg.prom.cleanup_period.max(1) as u64;
+        let mut elapsed = 0u64;
+        loop {
+            glommio::timer::sleep(Duration::from_secs(period)).await;
+            if SHUTDOWN.load(Ordering::SeqCst) {
+                return;
+            }
+            let now = clock::now();
+            let mut p = self.prom.borrow_mut();
+            p.expire_gauges(&self.cfg.prom, now);
+            elapsed += period;
+            if elapsed >= 86_400 {
+                elapsed = 0;
+                p.expire_counters(now);
             }
         }
     }
@@ -1318,6 +1384,25 @@ impl Backend for ShardBackend {
                 }
             }
             out
+        })
+    }
+
+    fn metrics(&self, exporter: bool) -> LocalFut<'_, Option<String>> {
+        Box::pin(async move {
+            if exporter {
+                self.0.prom_http.as_ref()?;
+                let mut all = crate::prom::PromStore::default();
+                for rep in self.0.broadcast(Req::PromSnapshot).await {
+                    if let Rep::Prom(p) = rep {
+                        all.merge_from(&p);
+                    }
+                }
+                Some(all.render(clock::now()))
+            } else {
+                let (lb, extras) = self.0.gather_stats().await;
+                let all: Vec<(String, i64)> = lb.stats().into_iter().chain(extras).collect();
+                Some(crate::prom::render_internal(&all))
+            }
         })
     }
 

@@ -367,3 +367,61 @@ fn http_serves_counter_data_lists_and_agents_from_every_shard() {
     drop(d);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn prometheus_exporter_and_internal_metrics() {
+    use std::io::{Read, Write};
+    let dir = temp_dir("prom");
+    let d = Daemon::start_with_http(
+        &dir,
+        19191,
+        19192,
+        19193,
+        &[
+            "--retention",
+            "10s:1h",
+            "--prometheus-port",
+            "19194",
+            "--fake-time",
+            "1000",
+        ],
+    );
+    d.send_tcp("*c.tag^host.h1^role.r 2\n*c.one 7\ng.one 990 1.5");
+    // The caret line records two counters.
+    d.wait_for("samples", 10, |d| d.stat("istatd.statserver.samples") >= 4);
+    let get = |port: u16, path: &str| -> String {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+            .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    };
+    let exporter = get(19194, "/metrics");
+    assert!(exporter.starts_with("HTTP/1.1 200"), "{exporter}");
+    assert!(
+        exporter.contains("c_tag{host=\"h1\",role=\"r\",counter=\"1\"} 2 1000000"),
+        "{exporter}"
+    );
+    assert!(
+        exporter.contains("c_one{counter=\"1\"} 7 1000000"),
+        "{exporter}"
+    );
+    assert!(exporter.contains("g_one 1.5 990000"), "{exporter}");
+    assert!(get(19194, "/other").starts_with("HTTP/1.1 400"));
+    let internal = get(19193, "/metrics");
+    assert!(
+        internal.contains("Content-Type: text/plain; version=0.0.4"),
+        "{internal}"
+    );
+    assert!(
+        internal.contains("# TYPE istatd_statserver_connects counter"),
+        "{internal}"
+    );
+    assert!(
+        internal.contains("istatd_statserver_samples 4"),
+        "{internal}"
+    );
+    drop(d);
+    let _ = std::fs::remove_dir_all(&dir);
+}

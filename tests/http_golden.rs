@@ -112,6 +112,10 @@ impl Backend for GoldenBackend {
         })
     }
 
+    fn metrics(&self, _exporter: bool) -> LocalFut<'_, Option<String>> {
+        Box::pin(async { None })
+    }
+
     fn agents(&self) -> LocalFut<'_, Vec<AgentInfo>> {
         Box::pin(async { Vec::new() })
     }

@@ -95,6 +95,10 @@ impl Backend for FakeBackend {
         })
     }
 
+    fn metrics(&self, _exporter: bool) -> LocalFut<'_, Option<String>> {
+        Box::pin(async { None })
+    }
+
     fn agents(&self) -> LocalFut<'_, Vec<AgentInfo>> {
         Box::pin(async {
             let mut keys = BTreeMap::new();

@@ -57,4 +57,7 @@ pub trait Backend {
     fn counters(&self) -> LocalFut<'_, Vec<CounterInfo>>;
     /// Every shard's connection meta records.
     fn agents(&self) -> LocalFut<'_, Vec<AgentInfo>>;
+    /// Prometheus text: the exporter's samples (`exporter`, interfaces.md §4; `None`
+    /// when it is off), or the daemon's own counters (`/metrics` on the HTTP port).
+    fn metrics(&self, exporter: bool) -> LocalFut<'_, Option<String>>;
 }

@@ -44,6 +44,9 @@ type Handled = Result<Response, HttpException>;
 /// `req.body` must hold the body the request announced (see [`body_wanted`]); a shorter
 /// body is answered 400.
 pub async fn handle(req: &RawRequest, cfg: &HttpConfig, backend: &dyn Backend) -> Vec<u8> {
+    if cfg.prometheus_only || (req.method == b"GET" && req.url == b"/metrics") {
+        return metrics(req, cfg, backend).await;
+    }
     if !backend.has_store() {
         // Port: the reference sends this with an empty body (§3.4, §9 item 9).
         return render(
@@ -73,6 +76,23 @@ pub async fn handle(req: &RawRequest, cfg: &HttpConfig, backend: &dyn Backend) -
         m.extend_from_slice(&msg);
         Response::error(400, m)
     });
+    render(Some(req), resp, enc)
+}
+
+/// `GET /metrics`: the Prometheus exporter on its own port (anything else there is 400
+/// `Malformed url` or 405), or the daemon's internal counters on the main HTTP port.
+async fn metrics(req: &RawRequest, cfg: &HttpConfig, backend: &dyn Backend) -> Vec<u8> {
+    let enc = negotiate(req.header("accept-encoding"), cfg.disallow_compressed);
+    let resp = if req.method != b"GET" {
+        Response::error(405, "Bad method")
+    } else if req.url != b"/metrics" {
+        Response::error(400, "Malformed url")
+    } else {
+        match backend.metrics(cfg.prometheus_only).await {
+            Some(text) => Response::new(200, crate::prom::CONTENT_TYPE, text.into_bytes()),
+            None => Response::error(404, "Prometheus exporter is off"),
+        }
+    };
     render(Some(req), resp, enc)
 }
 

@@ -65,6 +65,8 @@ pub struct HttpConfig {
     pub idle_timeout: Duration,
     /// This shard's HTTP counters.
     pub stats: HttpStats,
+    /// The Prometheus exporter's listener (interfaces.md §4.1): only `GET /metrics`.
+    pub prometheus_only: bool,
 }
 
 impl HttpConfig {
@@ -79,6 +81,7 @@ impl HttpConfig {
             disallow_compressed,
             idle_timeout: IDLE_TIMEOUT,
             stats: HttpStats::default(),
+            prometheus_only: false,
         }
     }
 

@@ -154,7 +154,9 @@ async fn do_get(
 ) -> Handled {
     let url = req.url.as_slice();
     if url == b"/" {
-        Ok(serve_file(cfg, b"index.html").await)
+        // Port: without a static index.html, the built-in page (super::page).
+        let resp = serve_file(cfg, b"index.html").await;
+        Ok(if resp.status == 404 { super::page::response() } else { resp })
     } else if let Some(rest) = url.strip_prefix(b"/files/") {
         Ok(serve_file(cfg, rest).await)
     } else if params.is_empty() && (url == b"favicon.ico" || url == b"/favicon.ico") {

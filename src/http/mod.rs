@@ -19,6 +19,7 @@ pub mod backend;
 pub mod conn;
 pub mod handler;
 pub mod json;
+pub mod page;
 pub mod request;
 pub mod response;
 pub mod settings;

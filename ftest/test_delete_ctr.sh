@@ -2,8 +2,8 @@
 # Port of the reference's test_delete_ctr (admin part; interfaces.md §5.3): delete.ctr and
 # delete.pattern close counters (the internal counter istatd.counter.closed appears),
 # move their files to <store>.bak/<same path>, prune emptied directories, and leave the
-# other counters alone. The reference also checks the counter list over HTTP (not
-# served yet): here the files in the store and in store.bak stand in for it. Each
+# other counters alone; the counter list (`GET /?q=*`) drops the deleted counters
+# (checked as the reference does, plus the files in the store and in store.bak). Each
 # scenario runs on a restarted daemon (SIGKILL, as the reference) over the same store.
 FTEST_PORT_BASE=19360
 source "$(dirname "$0")/functions"
@@ -33,6 +33,27 @@ function assert_pruned {
 # ancestors).
 function check_pruned_parent {
     poll 40 0.05 test ! -d "$1" || failure "This should be gone, $1"
+}
+
+# list_all: the `?q=*` counter list, saved in $TEST_OUT.
+function list_all {
+    http_get single '?q=*' > "$TEST_OUT"
+}
+
+# in_list NAME...: the last list_all names every NAME; not_in_list NAME...: none.
+function in_list {
+    local n
+    for n in "$@"; do
+        grep -qF "\"name\":\"$n\"}" "$TEST_OUT" || failure "Couldnt find expected $n counter in json response: $(cat "$TEST_OUT")"
+    done
+}
+
+function not_in_list {
+    local n
+    for n in "$@"; do
+        grep -qF "\"name\":\"$n\"}" "$TEST_OUT" && failure "Found unexpected $n counter in json response after purge"
+    done
+    return 0
 }
 
 test_name simple_delete_closes_the_counter
@@ -65,6 +86,13 @@ send_stat single tep.asd.aaa 2
 send_stat single tep.tep_die 1
 wait_for_file "$STORE/tep/asd/dds/10s"
 assert_no_file "$STORE/istatd/counter/closed/10s" "closed counter left from the last run"
+test_name GET_before_delete_and_purge
+list_all
+in_list tep.asd.dds tep.asd.aaa tep.tep_die
+# (ours) our counters exactly as in the reference's list at this point (its internal
+# counters depend on timing)
+assert_expected_list "$TEST_OUT" --ignore-prefix istatd
+test_name pattern_delete_closes_counters_and_moves_files
 out="$(delete_pattern single 'tep.asd*')"
 assert_equal "$out" $'tep.asd*\nok' "delete.pattern echoes the pattern then ok"
 check_closed_counter
@@ -78,6 +106,10 @@ check_pruned_parent "$STORE/tep/asd"
 # Not matched: still there.
 wait_for_file "$STORE/tep/tep_die/10s"
 wait_for_file "$STORE/tep/tep_live/and_let_die/10s"
+test_name GET_after_delete_and_purge
+list_all
+not_in_list tep.asd.dds tep.asd.aaa tep.asd
+in_list tep.tep_live.and_let_die tep.tep_die
 assert_equal "$(admin single delete.pattern)" "huh? delete.pattern requires one or more patterns." "delete.pattern without patterns"
 kill_server single
 rm -rf "$STORE/istatd/counter/closed"
@@ -102,6 +134,10 @@ done
 check_pruned_parent "$STORE/tep/asd"
 wait_for_file "$STORE/tep/tep_live/and_let_die/10s"
 wait_for_file "$STORE/tep/tep_die/10s"
+test_name GET_after_delete_and_purge_deeper
+list_all
+not_in_list tep.asd.dds tep.asd.dds.hrr.mrr tep.asd.dds.srr.drr tep.asd
+in_list tep.tep_live tep.tep_die
 kill_server single
 rm -rf "$STORE/istatd/counter/closed"
 
@@ -133,6 +169,13 @@ wait_for_file "$STORE/tep/asd/dds/hrr/mrr/10s"
 wait_for_file "$STORE/tep/asd/dds/hrr/trr/10s"
 wait_for_file "$STORE/tep/asd/dds/srr/drr/10s"
 wait_for_file "$STORE/tep/tep_live/and_let_die/10s"
+test_name GET_after_quick_deletes
+list_all
+not_in_list tep.tep_die tep.asd.aaa tep.asd.dds.srr.lrr
+in_list tep.tep_live tep.asd.dds.hrr.mrr tep.asd.dds.srr.drr
+# (ours) the deleted tep.asd.dds.hrr stays listed as the branch of its children
+grep -qF '{"is_leaf":false,"type":2,"name":"tep.asd.dds.hrr"}' "$TEST_OUT" ||
+    failure "tep.asd.dds.hrr should be listed as a branch: $(cat "$TEST_OUT")"
 
 test_name comma_separated_names
 send_stat single del.x 1

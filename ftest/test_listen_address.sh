@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Port of the reference's test_listen_address (interfaces.md §1.3, §7.3): a bad
-# --listen-address fails start-up (exit 2); with --listen-address 127.0.0.1 the stat
-# (TCP and UDP) and admin listeners answer on 127.0.0.1 and not on 127.0.0.2. The
-# reference reads the data back over HTTP on 127.0.0.1 (not served yet): here the files
-# show the samples arrived. A daemon restricted to 127.0.0.2 is the control (the other
-# way round). Both addresses are loopback addresses.
+# --listen-address fails start-up (exit 2); with --listen-address 127.0.0.1 the HTTP,
+# stat (TCP and UDP) and admin listeners answer on 127.0.0.1 and not on 127.0.0.2. As
+# in the reference, foo.bar's data is read back over HTTP on 127.0.0.1 and compared with
+# its expected output (ftest/expected/test_listen_address/), and the same query to
+# 127.0.0.2 is refused. The reference builds foo.bar with istatd_nums2file (not ported):
+# here the daemon records the same samples. A daemon restricted to 127.0.0.2 is the
+# control (the other way round). Both addresses are loopback addresses.
 FTEST_PORT_BASE=19380
 source "$(dirname "$0")/functions"
 NOW=1325395000
@@ -22,14 +24,27 @@ test_name restricted_listen_address_on_correct_ip
 start_server restrictedlisten --fake-time 2600
 STAT=$(stat_port restrictedlisten)
 ADMIN=$(admin_port restrictedlisten)
-send_stat restrictedlisten foo.bar 2590 5
+HTTP=$(http_port restrictedlisten)
+# foo.bar as the reference's files: value 1 every 10 s, with an even gap, an odd gap,
+# then a 16 minute run.
+lines=()
+for ts in $(seq 1000 10 1100) $(seq 1200 10 1300) $(seq 1390 10 1500) $(seq 1610 10 2570); do
+    lines+=("foo.bar $ts 1")
+done
+send_stats restrictedlisten "${lines[@]}"
+send_stat restrictedlisten foo.tcp 2590 5
 send_udp restrictedlisten 'foo.udp %d 6\n' 2590
 expect_samples restrictedlisten 1
 flush_istatd restrictedlisten
-test_counter restrictedlisten foo.bar/10s 5
+http_get_counter "127.0.0.1:$HTTP" 1611 2509 45 foo.bar > "$TEST_OUT"
+assert_expected "$TEST_OUT"
+test_counter restrictedlisten foo.tcp/10s 5
 test_counter restrictedlisten foo.udp/10s 6
 
 test_name restricted_listen_address_on_incorrect_ip
+http_get_counter "127.0.0.2:$HTTP" 1611 2509 45 foo.bar > "$TEST_OUT"
+assert_expected "$TEST_OUT"
+can_connect 127.0.0.2 "$HTTP" && failure "HTTP port accepted a connection on 127.0.0.2"
 can_connect 127.0.0.2 "$STAT" && failure "stat port accepted a connection on 127.0.0.2"
 can_connect 127.0.0.2 "$ADMIN" && failure "admin port accepted a connection on 127.0.0.2"
 packets="$(stats_value restrictedlisten istatd.statserver.udp.packets)"
@@ -49,6 +64,8 @@ can_connect 127.0.0.2 "$(stat_port single)" || failure "stat port refused on 127
 can_connect 127.0.0.2 "$(admin_port single)" || failure "admin port refused on 127.0.0.2"
 can_connect 127.0.0.1 "$(stat_port single)" && failure "stat port accepted on 127.0.0.1"
 can_connect 127.0.0.1 "$(admin_port single)" && failure "admin port accepted on 127.0.0.1"
+assert_equal "$(http_status "http://127.0.0.2:$(http_port single)/?q=*")" 200 "HTTP on 127.0.0.2"
+can_connect 127.0.0.1 "$(http_port single)" && failure "HTTP port accepted on 127.0.0.1"
 stop_server single
 
 cleanup_test

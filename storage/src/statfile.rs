@@ -499,6 +499,11 @@ impl FileState {
 
     // ----- reads ---------------------------------------------------------------------
 
+    /// Pages covering `count` indices from `lo`, as given (the caller clamped them).
+    pub fn pages_for_indices(&self, lo: i64, count: i64, out: &mut Vec<u32>) {
+        self.pages_for_range_unclamped(lo, count, out)
+    }
+
     fn pages_for_range_unclamped(&self, lo: i64, count: i64, out: &mut Vec<u32>) {
         let bpp = BUCKETS_PER_PAGE as i64;
         if count <= 0 {

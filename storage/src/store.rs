@@ -1442,10 +1442,13 @@ impl Store {
         };
         let id = ids[fi];
         let mut need = Vec::new();
-        let (lo, hi) = self.with_state(id, |st| {
-            st.pages_for_range(plan.read_start_index, plan.read_count, &mut need);
-            st.clamp_range(plan.read_start_index, plan.read_count)
-        })?;
+        // The plan already clamped the range: to the window's low end always, to
+        // `last_bucket` for gauges only (event counters read past it and zero-fill).
+        let count = plan
+            .read_count
+            .clamp(0, self.with_state(id, |st| st.capacity())?);
+        let (lo, hi) = (plan.read_start_index, plan.read_start_index + count - 1);
+        self.with_state(id, |st| st.pages_for_indices(lo, count, &mut need))?;
         let view = self.page_view(id, &need).await?;
         let st = self.with_state(id, |st| st.clone())?;
         let slots = ViewSlots {

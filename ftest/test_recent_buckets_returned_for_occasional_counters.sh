@@ -26,15 +26,10 @@ QUERY="${TESTCOUNTER}?start=${LTIME20}&end=${LTIME80}&count=6"
 send_stat single "*$TESTCOUNTER" $TIME0 10
 flush_istatd single
 set_faketime single $LTIME80
-# KNOWN BUG: a read of an event counter's file over indexes above its last bucket but
-# before now returns no buckets instead of zero buckets with count 1 (storage.md §2.5:
-# for COLLATED files such an index counts as in the file; §6.2 zero-fills it).
-# Reproduction: single.cfg (fake time 1325395000), `*tep.x 1325394000 10` on the stat
-# port, admin `flush`, admin `faketime 1325395180`, then
-# GET /tep.x?start=1325395120&end=1325395180 answers
-# {"buckets":[],"end":1325395180,"interval":10,"start":1325395120}.
-known_bug "event counter read after its last bucket returns no zero buckets" \
-    check_get single "$QUERY" '"avg":0,"count":1'
+# A read of an event counter's file over indexes above its last bucket but before now
+# gives zero buckets with count 1 (storage.md §2.5: for COLLATED files such an index
+# counts as in the file; §6.2 zero-fills it).
+check_get single "$QUERY" '"avg":0,"count":1'
 
 # (ours) The whole answer: one zero bucket per 10 s from LTIME20 up to (not including)
 # LTIME80 (`count` is not a parameter and changes nothing).
@@ -44,8 +39,6 @@ for ((t = LTIME20; t < LTIME80; t += 10)); do
     want+="{\"data\":{\"avg\":0,\"count\":1,\"max\":0,\"min\":0,\"sdev\":0,\"sum\":0,\"sumsq\":0},\"time\":$t},"
 done
 want="${want%,}],\"end\":$LTIME80,\"interval\":10,\"start\":$LTIME20}"
-# KNOWN BUG: the same (see above).
-known_bug "event counter read after its last bucket: whole answer (6 zero buckets)" \
-    assert_equal "$(http_get single "$QUERY")" "$want" "GET body"
+assert_equal "$(http_get single "$QUERY")" "$want" "GET body"
 
 cleanup_test

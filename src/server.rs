@@ -710,6 +710,16 @@ impl Shard {
                 Err(e) => tracing::warn!(error = %e, "cannot create counters"),
             }
         }
+        // Counters on disk but not touched since start-up: read their headers together.
+        let mut cold: Vec<&str> = Vec::new();
+        for (key, _, _, _) in batch.iter() {
+            if !store.is_loaded(key) && !cold.contains(&key) {
+                cold.push(key);
+            }
+        }
+        if !cold.is_empty() {
+            store.preload(&cold).await;
+        }
         for (key, event, op, s) in batch.iter() {
             if op == Op::Ensure {
                 match store.create_counter(key, event, s.time).await {

@@ -813,6 +813,42 @@ impl Store {
         Ok(new)
     }
 
+    /// Load the headers of these counters' files concurrently (up to
+    /// [`FLUSH_CONCURRENCY`] files in flight), so a batch naming many counters not yet
+    /// touched since start-up waits for one round of reads, not one per file.
+    pub async fn preload(&self, keys: &[&str]) {
+        let ids: Vec<FileId> = {
+            let inner = self.inner.borrow();
+            keys.iter()
+                .filter_map(|k| inner.counters.get(*k))
+                .flat_map(|c| c.files.iter().flatten().copied())
+                .filter(|id| {
+                    inner
+                        .entry(*id)
+                        .is_some_and(|e| e.state.is_none() && !e.bad)
+                })
+                .collect()
+        };
+        for chunk in ids.chunks(FLUSH_CONCURRENCY) {
+            let loads = chunk.iter().map(|&id| self.ensure_loaded(id)).collect();
+            for r in join_all(loads).await {
+                if let Err(e) = r {
+                    tracing::debug!(error = %e, "preload");
+                }
+            }
+        }
+    }
+
+    /// Whether every retention file of a counter exists and is loaded.
+    pub fn is_loaded(&self, key: &str) -> bool {
+        let inner = self.inner.borrow();
+        inner.counters.get(key).is_some_and(|c| {
+            c.files
+                .iter()
+                .all(|f| f.is_some_and(|id| inner.entry(id).is_some_and(|e| e.state.is_some())))
+        })
+    }
+
     /// Whether a counter exists with all its retention files.
     pub fn has_counter(&self, key: &str) -> bool {
         self.inner

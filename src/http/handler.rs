@@ -156,7 +156,11 @@ async fn do_get(
     if url == b"/" {
         // Port: without a static index.html, the built-in page (super::page).
         let resp = serve_file(cfg, b"index.html").await;
-        Ok(if resp.status == 404 { super::page::response() } else { resp })
+        Ok(if resp.status == 404 {
+            super::page::response()
+        } else {
+            resp
+        })
     } else if let Some(rest) = url.strip_prefix(b"/files/") {
         Ok(serve_file(cfg, rest).await)
     } else if params.is_empty() && (url == b"favicon.ico" || url == b"/favicon.ico") {

@@ -35,7 +35,10 @@ mod tests {
         let lower = HTML.to_ascii_lowercase();
         assert!(!lower.contains("http://"), "page names an http:// URL");
         assert!(!lower.contains("https://"), "page names an https:// URL");
-        assert!(!lower.contains("src=\"//"), "page loads a protocol-relative URL");
+        assert!(
+            !lower.contains("src=\"//"),
+            "page loads a protocol-relative URL"
+        );
         let resp = response();
         assert_eq!(resp.status, 200);
         assert_eq!(resp.content_type, CONTENT_TYPE);

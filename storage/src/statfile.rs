@@ -223,17 +223,32 @@ impl FileState {
             o.dirty = true;
         } else if slots.has(slot) {
             slots.put(slot, b);
+            // Keep a clean copy of the newest bucket: the next samples merge into it
+            // without its page, which a busy cache may evict before they come.
+            if slot == self.slot_of_index(self.header.last_bucket) {
+                self.overlay.push(OverlaySlot {
+                    slot,
+                    bucket: *b,
+                    dirty: false,
+                });
+                self.trim_overlay();
+            }
         } else {
             self.overlay.push(OverlaySlot {
                 slot,
                 bucket: *b,
                 dirty: true,
             });
-            if self.overlay.len() > OVERLAY_MAX {
-                // Clean entries cost nothing to drop.
-                if let Some(pos) = self.overlay.iter().position(|o| !o.dirty) {
-                    self.overlay.remove(pos);
-                }
+            self.trim_overlay();
+        }
+    }
+
+    /// Over the bound, drop the oldest clean entry (it costs nothing to drop); dirty ones
+    /// wait for a spill.
+    fn trim_overlay(&mut self) {
+        if self.overlay.len() > OVERLAY_MAX {
+            if let Some(pos) = self.overlay.iter().position(|o| !o.dirty) {
+                self.overlay.remove(pos);
             }
         }
     }
@@ -648,7 +663,7 @@ mod tests {
         assert!(f
             .write(&mut s, &Bucket::sample(1600000007, 4.0), Mode::Aggregate)
             .unwrap());
-        let b = s.get(0);
+        let b = f.read_slot(&s, 0);
         assert_eq!(
             (b.time, b.sum, b.count, b.min, b.max),
             (1600000000, 6.0, 2, 2.0, 4.0)
@@ -689,7 +704,7 @@ mod tests {
             ),
             Ok(true)
         );
-        let b = s.get(0);
+        let b = f.read_slot(&s, 0);
         assert_eq!((b.sum, b.count), (9.0, 1));
         assert_eq!(f.header.cumulative_count, 4);
     }
@@ -706,7 +721,7 @@ mod tests {
         let mut b = Bucket::empty_at(1600002630);
         b.collated_update(0.5, 1600002630);
         f.write(&mut s, &b, Mode::Aggregate).unwrap();
-        let got = s.get(0);
+        let got = f.read_slot(&s, 0);
         assert_eq!(
             (got.count, got.min, got.sum, got.time),
             (30, 0.0, 0.5, 1600002600)
@@ -721,7 +736,7 @@ mod tests {
             .unwrap();
         c.write(&mut s, &Bucket::sample(1600000010, 5.0), Mode::Aggregate)
             .unwrap();
-        assert_eq!(s.get(1).sum, 5.0);
+        assert_eq!(c.read_slot(&s, 1).sum, 5.0);
         assert_eq!(c.header.cumulative_sum, 8.0);
     }
 

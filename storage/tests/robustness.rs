@@ -2,7 +2,7 @@
 //! regress a newer bucket (storage.md §8 invariants 1–4).
 
 use istatd_storage::format::{Bucket, CreateParams, Header, PAGE_SIZE};
-use istatd_storage::statfile::{FileState, ImageSlots, Slots};
+use istatd_storage::statfile::{FileState, ImageSlots};
 use istatd_storage::tools;
 use proptest::prelude::*;
 

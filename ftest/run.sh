@@ -7,7 +7,7 @@ set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 top="$(cd "$here/.." && pwd)"
 cargo build --quiet --manifest-path "$top/Cargo.toml" --bin istatd || exit 1
-export ISTATD_BIN="$top/target/debug/istatd"
+export ISTATD_BIN="${CARGO_TARGET_DIR:-$top/target}/debug/istatd"
 export SHARED_DIR="$top/../shared"
 tests=()
 if [ $# -gt 0 ]; then

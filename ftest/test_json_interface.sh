@@ -4,7 +4,7 @@
 # POST /* (one and two counters, errors, missing keys, `/%2A`, trailing and compact
 # keys), the `?q=*` counter list with counter types, OPTIONS 204, and the CORS headers
 # on GET /files/... and POST /%2A. Outputs are compared with the reference's expected
-# files (ftest/expected/test_json_interface/), the GET_*/POST_* ones in the format of its
+# files (read from a local clone of the reference, see expected_file in ftest/functions), the GET_*/POST_* ones in the format of its
 # tool/istatd_query.py (reproduced by ftest/http_client.py query).
 #
 # The reference builds foo.bar and ice.cream.bar with istatd_nums2file before starting

@@ -1265,102 +1265,6 @@ mod tests {
 
     // --- ftest/test_agent_prometheus.sh --------------------------------------------
 
-    const TYPES_AND_VALUES: &str = r#"test_counter_d_f{counter="1"} 2 50000
-test_counter_foo{counter="1"} 1 50000
-test_counter{host="h",class="c",role="r",counter="1"} 2 50000
-test_gauge_1 41 10000
-test_gauge_1 42 20000
-test_gauge_2{host="h",class="foo"} 43 20000
-# TYPE test_counter counter
-# TYPE test_counter_d_f counter
-# TYPE test_counter_foo counter
-# TYPE test_gauge_1 gauge
-# TYPE test_gauge_2 gauge
-"#;
-
-    const CUMULATIVE_COUNTERS: &str = r#"test_counter_d_f{counter="1"} 3 50000
-test_counter{host="h",class="c",role="r",counter="1"} 3 50000
-test_counter_foo{counter="1"} 1 50000
-test_gauge_1 41 10000
-test_gauge_1 42 20000
-test_gauge_2{host="h",class="foo"} 43 20000
-test_gauge 43 25000
-# TYPE test_counter counter
-# TYPE test_counter_d_f counter
-# TYPE test_counter_foo counter
-# TYPE test_gauge gauge
-# TYPE test_gauge_1 gauge
-# TYPE test_gauge_2 gauge
-"#;
-
-    const NEW_METRIC_IF_TAG_CHANGES: &str = r#"test_gauge_1 41 10000
-test_gauge_1 42 20000
-test_gauge_2{host="h",class="foo"} 43 20000
-test_gauge 43 25000
-test_counter{host="h",role="r",counter="1"} 1 50000
-test_counter{role="r-2",counter="1"} 1 50000
-test_counter{host="h",class="c",role="r",counter="1"} 3 50000
-test_counter_d_f{counter="1"} 3 50000
-test_counter_foo{counter="1"} 1 50000
-test_gauge_2{host="h",class="foo"} 44 35000
-test_gauge_2{host="h",class="foo"} 45 40000
-# TYPE test_gauge gauge
-# TYPE test_gauge_1 gauge
-# TYPE test_counter counter
-# TYPE test_counter counter
-# TYPE test_counter_d_f counter
-# TYPE test_counter_foo counter
-# TYPE test_gauge_2 gauge
-"#;
-
-    const TYPES_AND_VALUES_NNM: &str = r#"test.counter.d.f.e{counter="1"} 2 50000
-test.counter.foo{counter="1"} 1 50000
-test.counter{host="h",class="c",role="r",counter="1",extra.tag="a.val"} 2 50000
-test.gauge.1 41 10000
-test.gauge.1 42 20000
-test.gauge.2{host="h",class="foo"} 43 20000
-# TYPE test.counter counter
-# TYPE test.counter.d.f.e counter
-# TYPE test.counter.foo counter
-# TYPE test.gauge.1 gauge
-# TYPE test.gauge.2 gauge
-"#;
-
-    const CUMULATIVE_COUNTERS_NNM: &str = r#"test.counter.d.f.e{counter="1"} 3 50000
-test.counter{host="h",class="c",role="r",counter="1",extra.tag="a.val"} 3 50000
-test.counter.foo{counter="1"} 1 50000
-test.gauge.1 41 10000
-test.gauge.1 42 20000
-test.gauge.2{host="h",class="foo"} 43 20000
-test.gauge 43 25000
-# TYPE test.counter counter
-# TYPE test.counter.d.f.e counter
-# TYPE test.counter.foo counter
-# TYPE test.gauge gauge
-# TYPE test.gauge.1 gauge
-# TYPE test.gauge.2 gauge
-"#;
-
-    const NEW_METRIC_IF_TAG_CHANGES_NNM: &str = r#"test.gauge.1 41 10000
-test.gauge.1 42 20000
-test.gauge.2{host="h",class="foo"} 43 20000
-test.gauge 43 25000
-test.counter{host="h",role="r",counter="1"} 1 50000
-test.counter{role="r-2",counter="1"} 1 50000
-test.counter{host="h",class="c",role="r",counter="1",extra.tag="a.val"} 3 50000
-test.counter.d.f.e{counter="1"} 3 50000
-test.counter.foo{counter="1"} 1 50000
-test.gauge.2{host="h",class="foo"} 44 35000
-test.gauge.2{host="h",class="foo"} 45 40000
-# TYPE test.gauge gauge
-# TYPE test.gauge.1 gauge
-# TYPE test.counter counter
-# TYPE test.counter counter
-# TYPE test.counter.d.f.e counter
-# TYPE test.counter.foo counter
-# TYPE test.gauge.2 gauge
-"#;
-
     /// The three `check_get_metrics` steps of one half of the ftest (fake time 50; the
     /// 30-second cleanup timer does not fire during the test).
     fn run_ftest(cfg: &PromConfig, tagged: &str, expected: [&str; 3]) {
@@ -1399,16 +1303,42 @@ test.gauge.2{host="h",class="foo"} 45 40000
         }
     }
 
+    /// The reference's expected ftest output `ftest/expected/test_agent_prometheus/NAME`,
+    /// read from a local clone of the reference (`ISTATD_REFERENCE_REPO`, a git
+    /// directory); `None` when there is none. The files are the reference project's and
+    /// are not copied into this repository.
+    fn reference_expected(name: &str) -> Option<String> {
+        let repo = std::env::var("ISTATD_REFERENCE_REPO")
+            .unwrap_or_else(|_| "/work/.mirror/imvu-open+istatd/repo".into());
+        let out = std::process::Command::new("git")
+            .args(["-C", &repo, "show"])
+            .arg(format!("HEAD:ftest/expected/test_agent_prometheus/{name}"))
+            .output()
+            .ok()?;
+        if !out.status.success() {
+            eprintln!("SKIP: no reference clone at {repo} for {name}");
+            return None;
+        }
+        String::from_utf8(out.stdout).ok()
+    }
+
+    fn expected3(suffix: &str) -> Option<[String; 3]> {
+        Some([
+            reference_expected(&format!("GET_metrics_returns_types_and_values{suffix}"))?,
+            reference_expected(&format!("GET_metrics_returns_cumulative_counters{suffix}"))?,
+            reference_expected(&format!(
+                "GET_metrics_returns_new_metric_if_tag_changes{suffix}"
+            ))?,
+        ])
+    }
+
     #[test]
     fn ftest_agent_prometheus() {
+        let Some(e) = expected3("") else { return };
         run_ftest(
             &cfg(),
             "*test.counter^host.h^role.r^class.c^d.f",
-            [
-                TYPES_AND_VALUES,
-                CUMULATIVE_COUNTERS,
-                NEW_METRIC_IF_TAG_CHANGES,
-            ],
+            [e[0].as_str(), e[1].as_str(), e[2].as_str()],
         );
     }
 
@@ -1417,14 +1347,13 @@ test.gauge.2{host="h",class="foo"} 45 40000
         let mut c = cfg();
         c.translate_names = false;
         c.extra_tag_names = load_tag_names("d.f.e\nextra.tag\n");
+        let Some(e) = expected3("_no_name_mapping") else {
+            return;
+        };
         run_ftest(
             &c,
             "*test.counter^host.h^role.r^class.c^d.f.e^extra.tag.a.val",
-            [
-                TYPES_AND_VALUES_NNM,
-                CUMULATIVE_COUNTERS_NNM,
-                NEW_METRIC_IF_TAG_CHANGES_NNM,
-            ],
+            [e[0].as_str(), e[1].as_str(), e[2].as_str()],
         );
     }
 
@@ -1432,6 +1361,9 @@ test.gauge.2{host="h",class="foo"} 45 40000
     fn ftest_compare_file_py_sees_the_deduplicated_type_line() {
         // compare_file.py counts lines: the reference's duplicate `# TYPE test_counter
         // counter` makes its expected file one line longer than the port's output.
+        let Some([types_and_values, cumulative_counters, new_metric]) = expected3("") else {
+            return;
+        };
         let c = cfg();
         let mut s = store_of(
             &c,
@@ -1445,7 +1377,7 @@ test.gauge.2{host="h",class="foo"} 45 40000
             ],
             50,
         );
-        assert!(compare_file_py(TYPES_AND_VALUES, &s.render(50)));
+        assert!(compare_file_py(&types_and_values, &s.render(50)));
         feed(
             &mut s,
             &c,
@@ -1453,13 +1385,13 @@ test.gauge.2{host="h",class="foo"} 45 40000
             50,
         );
         feed(&mut s, &c, "test.gauge 25 43", 50);
-        assert!(compare_file_py(CUMULATIVE_COUNTERS, &s.render(50)));
+        assert!(compare_file_py(&cumulative_counters, &s.render(50)));
         feed(&mut s, &c, "*test.counter^host.h^role.r^role.r-2 51 1", 50);
         feed(&mut s, &c, "test.gauge.2^host.h^class.foo 35 44", 50);
         feed(&mut s, &c, "test.gauge.2^host.h^class.foo 40 45", 50);
         let got = s.render(50);
-        assert!(!compare_file_py(NEW_METRIC_IF_TAG_CHANGES, &got));
-        let fixed = NEW_METRIC_IF_TAG_CHANGES.replacen("# TYPE test_counter counter\n", "", 1);
+        assert!(!compare_file_py(&new_metric, &got));
+        let fixed = new_metric.replacen("# TYPE test_counter counter\n", "", 1);
         assert!(compare_file_py(&fixed, &got));
     }
 

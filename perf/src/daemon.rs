@@ -482,6 +482,28 @@ pub fn rlimit(res: libc::__rlimit_resource_t) -> (u64, u64) {
     (r.rlim_cur, r.rlim_max)
 }
 
+/// Busy CPU seconds of the whole machine so far (all CPUs: user, nice, system, irq,
+/// softirq, steal from the first line of /proc/stat).
+pub fn machine_busy_secs() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = text.lines().next()?;
+    let f: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal
+    let busy = f.first()? + f.get(1)? + f.get(2)? + f.get(5)? + f.get(6)? + f.get(7)?;
+    Some(busy as f64 / clock_ticks())
+}
+
+/// The first three fields of /proc/loadavg.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|t| t.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
 /// MemTotal in KiB.
 pub fn mem_total_kib() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;

@@ -90,6 +90,9 @@ struct Args {
     /// Bound on waiting for the daemon to record what was sent after a load, s.
     #[arg(long, default_value_t = 120)]
     drain_timeout: u64,
+    /// Bound on a daemon's exit after SIGTERM (then SIGKILL), s.
+    #[arg(long, default_value_t = 120)]
+    stop_timeout: u64,
     /// Bound on a start-up over an existing store, s.
     #[arg(long, default_value_t = 600)]
     startup_timeout: u64,
@@ -140,6 +143,8 @@ struct Figures {
     cpu_s: Option<f64>,
     cpu_per_m: Option<f64>,
     gen_cpu_s: Option<f64>,
+    /// CPU seconds of every other process during the load window.
+    other_cpu_s: Option<f64>,
     rss_load_max_kib: Option<u64>,
     hwm_kib: Option<u64>,
     fds_max: Option<usize>,
@@ -258,14 +263,14 @@ fn run(args: &Args) -> Result<(), String> {
         }
         print_problems(&f);
         all.push(f);
-        if !args.keep {
-            let _ = std::fs::remove_dir_all(&dir);
-        }
         if daemon::interrupted() {
             break;
         }
     }
     print_table(args, &all);
+    if !args.keep {
+        println!("removing {} ...", base.display());
+    }
     check_interrupt()
 }
 
@@ -342,6 +347,11 @@ fn print_header(args: &Args, exe: &Path, base: &Path) {
          ({} shards, not pinned unless --daemon-arg=--pin-cores) share these {cores} cores; \
          figures are for loopback TCP",
         args.connections, args.shards
+    );
+    println!(
+        "load average at start: {} (other processes on the machine compete for the same cores; \
+         each load phase reports their CPU use)",
+        daemon::load_average()
     );
     println!("daemon binary: {}", exe.display());
     println!("work directory: {}", base.display());
@@ -464,12 +474,13 @@ fn run_scenario(
     note_stats(&s, f, "build");
 
     // 3. Restart on the store.
-    let (stop, clean) = d.stop(Duration::from_secs(120));
+    let (stop, clean) = d.stop(Duration::from_secs(args.stop_timeout));
     f.stop_s = Some(stop.as_secs_f64());
     f.stop_clean = Some(clean);
     if !clean {
         f.problems.push(format!(
-            "SIGTERM did not stop the daemon within 120 s ({} counters); killed",
+            "SIGTERM did not stop the daemon within {} s ({} counters); killed",
+            args.stop_timeout,
             s.get(COUNTERS)
         ));
     }
@@ -528,6 +539,7 @@ fn run_scenario(
     let cpu0 = d.cpu_secs().unwrap_or(0.0);
     let split0 = d.cpu_split().unwrap_or_default();
     let gcpu0 = daemon::self_cpu_secs().unwrap_or(0.0);
+    let busy0 = daemon::machine_busy_secs().unwrap_or(0.0);
     let gen = Generator::start(&cfg).map_err(|e| format!("loadgen connect: {e}"))?;
     let mut rss_max = 0u64;
     let mut fds_max = 0usize;
@@ -564,9 +576,20 @@ fn run_scenario(
     let (s1, t_s1) = timed_stats(&mut d)?;
     let cpu1 = d.cpu_secs().unwrap_or(cpu0);
     let gcpu1 = daemon::self_cpu_secs().unwrap_or(gcpu0);
+    let busy1 = daemon::machine_busy_secs().unwrap_or(busy0);
+    let other = ((busy1 - busy0) - (cpu1 - cpu0) - (gcpu1 - gcpu0)).max(0.0);
+    f.other_cpu_s = Some(other);
     for e in g.errors() {
         f.problems.push(format!("load: loadgen {e}"));
     }
+    println!(
+        "load: sent per connection: {}",
+        g.connections
+            .iter()
+            .map(|c| c.sent.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     let in_window = s1.get(SAMPLES) - base;
     let window = t_s1.duration_since(t_s0).as_secs_f64();
     f.load_s = Some(g.elapsed.as_secs_f64());
@@ -577,7 +600,8 @@ fn run_scenario(
     f.gen_cpu_s = Some(gcpu1 - gcpu0);
     println!(
         "load: sent {} in {:.2} s = {:.0}/s; daemon recorded {in_window} in the {window:.2} s \
-         between stats = {:.0} samples/s; daemon CPU {:.2} s, generator CPU {:.2} s",
+         between stats = {:.0} samples/s; daemon CPU {:.2} s, generator CPU {:.2} s, \
+         other processes {other:.2} CPU s",
         g.sent,
         g.elapsed.as_secs_f64(),
         g.rate(),
@@ -665,11 +689,13 @@ fn run_scenario(
     note_stats(&s2, f, "load");
 
     // 6. Stop.
-    let (stop, clean) = d.stop(Duration::from_secs(120));
+    let (stop, clean) = d.stop(Duration::from_secs(args.stop_timeout));
     f.final_stop_s = Some(stop.as_secs_f64());
     if !clean {
-        f.problems
-            .push("SIGTERM did not stop the daemon within 120 s; killed".to_string());
+        f.problems.push(format!(
+            "SIGTERM did not stop the daemon within {} s; killed",
+            args.stop_timeout
+        ));
     } else if let Some(st) = d.exit_status() {
         if !st.success() {
             f.problems
@@ -876,7 +902,7 @@ fn print_table(args: &Args, all: &[Figures]) {
                 _ => "-".into(),
             }
         }),
-        ("load: page misses (O_DIRECT reads)", |f| {
+        ("load: page misses (page loads)", |f| {
             f.store_load.map_or("-".into(), |v| v[1].to_string())
         }),
         ("load: page writes", |f| {
@@ -889,6 +915,9 @@ fn print_table(args: &Args, all: &[Figures]) {
         }),
         ("daemon CPU s per million samples", |f| secs(f.cpu_per_m)),
         ("generator CPU: s", |f| secs(f.gen_cpu_s)),
+        ("other processes' CPU during load: s", |f| {
+            secs(f.other_cpu_s)
+        }),
         ("RSS under load, max: MiB", |f| mib(f.rss_load_max_kib)),
         ("peak RSS (VmHWM): MiB", |f| mib(f.hwm_kib)),
         ("descriptors under load, max", |f| {

@@ -505,6 +505,18 @@ async fn shard_main(
     tracing::info!(shard = id, "shard stopped");
 }
 
+/// The next connection, or `None` once a shutdown was requested.
+async fn accept_or_shutdown(l: &TcpListener) -> Option<std::io::Result<TcpStream>> {
+    futures_lite::future::or(
+        async { Some(l.accept().await.map_err(std::io::Error::from)) },
+        async {
+            wait_shutdown().await;
+            None
+        },
+    )
+    .await
+}
+
 /// Resolves when a shutdown was requested.
 async fn wait_shutdown() {
     while !SHUTDOWN.load(Ordering::SeqCst) {
@@ -849,11 +861,7 @@ impl Shard {
 
     async fn accept_stat(self: Rc<Self>, l: TcpListener, active: Rc<Cell<usize>>) {
         loop {
-            let conn = futures_lite::future::or(async { Some(l.accept().await) }, async {
-                wait_shutdown().await;
-                None
-            })
-            .await;
+            let conn = accept_or_shutdown(&l).await;
             let Some(conn) = conn else { return };
             match conn {
                 Ok(stream) => {
@@ -1018,11 +1026,7 @@ impl Shard {
         let Some(cfg) = cfg else { return };
         let backend: Rc<dyn Backend> = Rc::new(ShardBackend(self.clone()));
         loop {
-            let conn = futures_lite::future::or(async { Some(l.accept().await) }, async {
-                wait_shutdown().await;
-                None
-            })
-            .await;
+            let conn = accept_or_shutdown(&l).await;
             match conn {
                 None => return,
                 Some(Ok(stream)) => {
@@ -1081,11 +1085,7 @@ impl Shard {
 
     async fn accept_admin(self: Rc<Self>, l: TcpListener) {
         loop {
-            let conn = futures_lite::future::or(async { Some(l.accept().await) }, async {
-                wait_shutdown().await;
-                None
-            })
-            .await;
+            let conn = accept_or_shutdown(&l).await;
             let Some(conn) = conn else { return };
             if let Ok(stream) = conn {
                 let sh = self.clone();

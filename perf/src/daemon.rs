@@ -79,6 +79,8 @@ pub struct DaemonSpec {
     pub dir: PathBuf,
     pub stat_port: u16,
     pub admin_port: u16,
+    /// 0: no HTTP listener.
+    pub http_port: u16,
     pub shards: usize,
     pub retention: String,
     pub flush_secs: u32,
@@ -111,7 +113,7 @@ impl DaemonSpec {
             "--admin-port".into(),
             self.admin_port.to_string(),
             "--http-port".into(),
-            "0".into(),
+            self.http_port.to_string(),
             "--listen-address".into(),
             "127.0.0.1".into(),
             "--retention".into(),

@@ -250,6 +250,7 @@ fn run(args: &Args) -> Result<(), String> {
             dir: dir.clone(),
             stat_port,
             admin_port: stat_port + 1,
+            http_port: 0,
             shards: args.shards,
             retention: args.retention.clone(),
             flush_secs: 300,

@@ -1,8 +1,10 @@
-//! `istatd`: the counter daemon and its file tools (`istatd file dump|info|import`).
+//! `istatd`: the counter daemon, its file tools (`istatd file dump|info|import`) and the
+//! store comparison (`istatd verify`).
 
 use clap::{Parser, Subcommand};
 
 mod cli;
+mod verify_cli;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -20,19 +22,23 @@ enum Command {
     /// Counter file tools (istatd_filedump, istatd_fileinfo, istatd_import).
     #[command(subcommand)]
     File(cli::FileCmd),
+    /// Compare a slave store (STORE_B) with its master's (STORE_A) by replica equality.
+    Verify(verify_cli::VerifyArgs),
 }
 
 fn main() {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    // `istatd file ...` is the tools; anything else is the daemon with the reference's
-    // long options.
-    if args.get(1).is_some_and(|a| a == "file") {
+    // `istatd file ...` is the tools and `istatd verify ...` the store comparison;
+    // anything else is the daemon with the reference's long options.
+    if args.get(1).is_some_and(|a| a == "file" || a == "verify") {
         let parsed = match Cli::try_parse_from(&args) {
             Ok(c) => c,
+            Err(e) if args[1] == "verify" => std::process::exit(verify_cli::usage_error(e)),
             Err(e) => std::process::exit(cli::usage_error(&args, e)),
         };
         let code = match parsed.command {
             Some(Command::File(cmd)) => cli::run_file(cmd),
+            Some(Command::Verify(a)) => verify_cli::run(a),
             None => 2,
         };
         std::process::exit(code);

@@ -20,3 +20,4 @@ pub mod retention;
 pub mod statfile;
 pub mod store;
 pub mod tools;
+pub mod verify;

@@ -249,6 +249,30 @@ pub struct Store {
     open_count: Rc<Cell<u64>>,
     /// Round-robin position of the periodic flush: a snapshot of the keys and an index.
     flush_cursor: RefCell<(Vec<Box<str>>, usize)>,
+    /// Flush visits and deletions for replication, collected only once enabled.
+    events: RefCell<Option<ReplicationEvents>>,
+    /// Replica mode (storage.md §8): no collation or trailing logic runs on any file.
+    replica: Cell<bool>,
+}
+
+/// A file flushed (storage.md §8 "flush visit"): its header as flushed, its newest
+/// bucket time then, and the lowest bucket time written since its previous visit
+/// (`i64::MAX`: none). Clean files are visited too.
+#[derive(Debug, Clone)]
+pub struct FlushVisit {
+    pub id: FileId,
+    /// The file's path relative to the store root.
+    pub rel: Box<str>,
+    pub header: Header,
+    pub flushed_last: i64,
+    pub dirty_low: i64,
+}
+
+/// What replication takes from the store: visits and deletions since it last looked.
+#[derive(Debug, Default)]
+pub struct ReplicationEvents {
+    pub visits: Vec<FlushVisit>,
+    pub deleted: Vec<FileId>,
 }
 
 /// The missing files of one counter, ready for one blocking call.
@@ -375,6 +399,8 @@ impl Store {
             write_lock: Semaphore::new(1),
             open_count,
             flush_cursor: RefCell::new((Vec::new(), 0)),
+            events: RefCell::new(None),
+            replica: Cell::new(false),
         };
         store.scan().await?;
         Ok(store)
@@ -1224,7 +1250,7 @@ impl Store {
             }
         };
         let loaded = ids.iter().all(|&id| self.with_state(id, |_| ()).is_ok());
-        if loaded && ids.len() == self.opts.retentions.len() {
+        if loaded && ids.len() == self.opts.retentions.len() && !self.replica.get() {
             let _permit = self
                 .write_lock
                 .acquire_permit(1)
@@ -1273,7 +1299,7 @@ impl Store {
         if self.with_state(id, |st| st.has_overlay()).unwrap_or(false) {
             self.drain_overlay(id).await?;
         }
-        let (pages, header, dirty_low, seqs) = {
+        let (pages, header, dirty_low, seqs, newest) = {
             let mut inner = self.inner.borrow_mut();
             let Inner {
                 files,
@@ -1306,7 +1332,8 @@ impl Store {
             if !snap.is_empty() {
                 st.fresh = false;
             }
-            (snap, st.header.clone(), st.take_dirty_low(), seqs)
+            let newest = (st.newest_bucket_time(), e.rel.clone());
+            (snap, st.header.clone(), st.take_dirty_low(), seqs, newest)
         };
         // Pages of one snapshot go out together; the header only after all completed.
         let writes = pages
@@ -1330,7 +1357,51 @@ impl Store {
                 inner.stats.write_errors += 1;
             }
         }
+        if result.is_ok() {
+            if let Some(ev) = self.events.borrow_mut().as_mut() {
+                ev.visits.push(FlushVisit {
+                    id,
+                    rel: newest.1,
+                    header: header.clone(),
+                    flushed_last: newest.0,
+                    dirty_low,
+                });
+            }
+        }
         result.map(|_| Some((header, dirty_low)))
+    }
+
+    fn note_deleted(&self, id: FileId) {
+        if let Some(ev) = self.events.borrow_mut().as_mut() {
+            ev.deleted.push(id);
+        }
+    }
+
+    /// Start collecting flush visits and deletions for replication.
+    pub fn enable_replication_events(&self) {
+        let mut ev = self.events.borrow_mut();
+        if ev.is_none() {
+            *ev = Some(ReplicationEvents::default());
+        }
+    }
+
+    /// The visits and deletions collected since the last call.
+    pub fn take_replication_events(&self) -> ReplicationEvents {
+        self.events
+            .borrow_mut()
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// Replica mode on or off (storage.md §8): while on, flushes run no collation or
+    /// trailing logic, so only replicated buckets change a file.
+    pub fn set_replica_mode(&self, on: bool) {
+        self.replica.set(on);
+    }
+
+    pub fn replica_mode(&self) -> bool {
+        self.replica.get()
     }
 
     /// The periodic flush's step: flush the next counter in round-robin order
@@ -1651,6 +1722,7 @@ impl Store {
         for id in ids {
             let _ = self.flush_file(id).await;
             let rel = self.inner.borrow_mut().remove_file(id);
+            self.note_deleted(id);
             if let Some(rel) = rel {
                 self.move_to_backup(&rel).await?;
             }
@@ -1679,6 +1751,7 @@ impl Store {
         let id = self.inner.borrow().by_rel.get(rel).copied();
         if let Some(id) = id {
             self.inner.borrow_mut().remove_file(id);
+            self.note_deleted(id);
         }
         self.inner.borrow_mut().bad_rel.remove(rel);
         self.move_to_backup(rel).await

@@ -1,5 +1,14 @@
-//! Master/slave replication for istatd.
+//! Master/slave replication for istatd (replication.md §2).
 //!
-//! This crate will own the replication PDU codec, the handshake, and the master and
-//! slave state machines of `replication.md`. It speaks PDUs and asks the storage crate
-//! for buckets; it never touches files or sockets directly.
+//! This crate owns the wire format ([`pdu`], [`name`]), the link rules ([`link`]:
+//! handshake, heartbeats, back-off) and the per-shard file state of each role
+//! ([`master`], [`slave`]). Every piece is sans I/O: the daemon's shards feed it
+//! events and carry out what it returns (socket writes, storage reads and writes), so
+//! the protocol is tested here with fakes and a fake clock. It never touches files or
+//! sockets itself.
+
+pub mod link;
+pub mod master;
+pub mod name;
+pub mod pdu;
+pub mod slave;

@@ -30,3 +30,12 @@ pub fn is_fake() -> bool {
 pub fn fake_value() -> i64 {
     FAKE.load(Ordering::Relaxed)
 }
+
+/// Seconds on a monotonic clock (timeouts and back-off; never the fake time).
+pub fn monotonic_secs() -> i64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_secs() as i64
+}

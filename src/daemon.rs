@@ -56,20 +56,48 @@ pub fn claim_pid_file(path: &Path, pid: u32) -> Result<(), Fatal> {
 
 /// glommio's listeners always set SO_REUSEPORT, so a second daemon on the same port
 /// would silently share it. Binding once without SO_REUSEPORT first makes a port that
-/// anyone else holds fail start-up.
+/// anyone else holds fail start-up. A port still held is tried again for up to a
+/// second: a daemon that was just killed keeps its listeners until the kernel has torn
+/// down its io_uring, a few milliseconds after the process is gone.
 pub fn probe_ports(cfg: &ServerConfig) -> Result<(), Fatal> {
-    let mut tcp = vec![("stat", cfg.stat_port)];
-    tcp.push(("admin", cfg.admin_port));
+    let stat_port = if cfg.repl.is_slave() {
+        0
+    } else {
+        cfg.stat_port
+    };
+    let tcp = [
+        ("stat", stat_port),
+        ("admin", cfg.admin_port),
+        ("http", cfg.http_port),
+        ("prometheus", cfg.prometheus_port),
+        ("replica", cfg.repl.port),
+    ];
+    let retry = |f: &dyn Fn() -> std::io::Result<()>| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(1);
+        loop {
+            match f() {
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::AddrInUse
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                r => return r,
+            }
+        }
+    };
     for (what, port) in tcp {
         if port == 0 {
             continue;
         }
         let a = SocketAddr::from((cfg.listen, port));
-        StdTcpListener::bind(a).map_err(|e| Fatal::new(2, format!("{what} port {a}: {e}")))?;
+        retry(&|| StdTcpListener::bind(a).map(drop))
+            .map_err(|e| Fatal::new(2, format!("{what} port {a}: {e}")))?;
     }
-    if cfg.stat_port != 0 {
-        let a = SocketAddr::from((cfg.listen, cfg.stat_port));
-        StdUdpSocket::bind(a).map_err(|e| Fatal::new(2, format!("stat port {a}/udp: {e}")))?;
+    if stat_port != 0 {
+        let a = SocketAddr::from((cfg.listen, stat_port));
+        retry(&|| StdUdpSocket::bind(a).map(drop))
+            .map_err(|e| Fatal::new(2, format!("stat port {a}/udp: {e}")))?;
     }
     Ok(())
 }

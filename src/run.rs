@@ -141,6 +141,20 @@ fn start(opts: &Options, cwd: &Path, embedded: bool) -> Result<(), Fatal> {
             }),
             _ => None,
         },
+        repl: crate::server::ReplConfig {
+            port: opts.replica_port.max(0) as u16,
+            of: v.replica_of.clone(),
+            chunk_buckets: opts.replica_chunk_buckets,
+            max_slaves: opts.replica_max_slaves,
+            overlap: opts.replica_resume_overlap,
+            late_window: opts.replica_late_window,
+            from: opts.replica_from,
+            keepalive: opts.replica_keepalive,
+            timeout: opts.replica_timeout,
+            subscribe_rate: opts.replica_subscribe_rate,
+            create_rate: opts.replica_create_rate,
+            read_rate: opts.replica_read_rate,
+        },
     };
 
     let notify = if opts.daemonize {
@@ -205,6 +219,14 @@ fn describe(cfg: &ServerConfig, opts: &Options, embedded: bool) -> String {
     );
     if opts.http_port != 0 {
         s.push_str(&format!(", http http://{}:{}/", cfg.listen, opts.http_port));
+    }
+    if cfg.repl.port != 0 {
+        s.push_str(&format!(", replica port {}", cfg.repl.port));
+    }
+    if let Some((h, p)) = &cfg.repl.of {
+        s.push_str(&format!(
+            ", replica of {h}:{p} (the stat port stays closed while this node is a slave)"
+        ));
     }
     s
 }

@@ -68,7 +68,13 @@ pub struct ServerConfig {
     pub prom: crate::prom::PromConfig,
     /// `--blacklist-path` (resolved) and `--blacklist-period`; `None` = off.
     pub blacklist: Option<BlacklistConfig>,
+    /// Replication (replica port, master to pull from, pacing).
+    pub repl: ReplConfig,
 }
+
+#[path = "replica.rs"]
+mod replica;
+pub use replica::ReplConfig;
 
 /// The settings store every shard's HTTP server shares (interfaces.md §3.11).
 static SETTINGS: std::sync::OnceLock<Arc<crate::http::settings::SettingsStore>> =
@@ -123,8 +129,17 @@ pub enum DataMsg {
 }
 
 pub enum CtlMsg {
-    Req { id: u64, from: usize, req: Req },
-    Rep { id: u64, rep: Rep },
+    Req {
+        id: u64,
+        from: usize,
+        req: Req,
+    },
+    Rep {
+        id: u64,
+        rep: Rep,
+    },
+    /// One-way replication traffic (handled in arrival order by the receiving shard).
+    Repl(replica::ReplMsg),
 }
 
 #[derive(Debug, Clone)]
@@ -204,6 +219,8 @@ struct Shard {
     debug: RefCell<DebugOptions>,
     /// Keys this shard has routed at least once (for parent creation).
     known: RefCell<std::collections::HashSet<Box<str>>>,
+    /// Replication state of this shard's files (when a replica port or master is set).
+    repl: Option<replica::ReplShard>,
 }
 
 /// Bound of [`Shard::known`]; past it the set starts over (parents are then only
@@ -337,6 +354,8 @@ async fn shard_main(
         }),
         udp_meta: RefCell::new(None),
         recorder: RefCell::new(LoopbackRecorder::new()),
+        repl: (cfg.store.is_some() && (cfg.repl.port != 0 || cfg.repl.is_slave()))
+            .then(|| replica::ReplShard::new(&cfg.repl)),
     });
 
     // Listeners first, so a bind failure is reported before anything else runs.
@@ -350,9 +369,15 @@ async fn shard_main(
             .map(Some)
             .map_err(|e| format!("{what} port {a}: {e}"))
     };
+    // A slave's store is written only by replication: no stat port until promotion.
+    let stat_port = if cfg.repl.is_slave() {
+        0
+    } else {
+        cfg.stat_port
+    };
     let listeners = (|| {
-        let stat = tcp("stat", cfg.stat_port, true)?;
-        let udp = if cfg.stat_port != 0 {
+        let stat = tcp("stat", stat_port, true)?;
+        let udp = if stat_port != 0 {
             let a = std::net::SocketAddrV4::new(cfg.listen, cfg.stat_port);
             let mut u = crate::net::udp_socket(a, cfg.udp_buffer_bytes)
                 .map_err(|e| format!("stat port {a}/udp: {e}"))?;
@@ -364,9 +389,10 @@ async fn shard_main(
         let admin = tcp("admin", cfg.admin_port, id == 0)?;
         let http = tcp("http", cfg.http_port, true)?;
         let prom = tcp("prometheus", cfg.prometheus_port, true)?;
-        Ok::<_, String>((stat, udp, admin, http, prom))
+        let replica = tcp("replica", cfg.repl.port, id == 0)?;
+        Ok::<_, String>((stat, udp, admin, http, prom, replica))
     })();
-    let (stat_tcp, stat_udp, admin_l, http_l, prom_l) = match listeners {
+    let (stat_tcp, stat_udp, admin_l, http_l, prom_l, replica_l) = match listeners {
         Ok(l) => l,
         Err(msg) => {
             let _ = ready.send(Err(msg));
@@ -393,6 +419,7 @@ async fn shard_main(
                             let _ = tx.try_send(rep);
                         }
                     }
+                    CtlMsg::Repl(m) => sh.repl_deliver(m).await,
                     CtlMsg::Req { id, from, req } => {
                         let sh2 = sh.clone();
                         glommio::spawn_local(async move {
@@ -440,11 +467,12 @@ async fn shard_main(
         let sh = shard.clone();
         glommio::spawn_local(async move { sh.prom_cleanup_loop().await }).detach();
     }
+    shard.start_replication(replica_l);
     if id == 0 {
         if let Some(bl) = cfg.blacklist.clone() {
             glommio::spawn_local(blacklist_loop(bl)).detach();
         }
-        if let Some(suffix) = cfg.local_stats.clone() {
+        if let Some(suffix) = cfg.local_stats.clone().filter(|_| !cfg.repl.is_slave()) {
             let sh = shard.clone();
             glommio::spawn_local(async move { sh.local_stats_loop(suffix).await }).detach();
         }
@@ -463,7 +491,7 @@ async fn shard_main(
         })
         .detach();
     }
-    if id == 0 && cfg.store.is_some() {
+    if id == 0 && cfg.store.is_some() && !cfg.repl.is_slave() {
         let sh = shard.clone();
         glommio::spawn_local(async move { sh.loopback_loop().await }).detach();
     }
@@ -627,7 +655,9 @@ impl Shard {
                 self.lb
                     .borrow_mut()
                     .set(Loopback::StatServerConnected, connected);
-                Rep::Stats(Box::new(self.lb.borrow().clone()), self.stats())
+                let mut extras = self.stats();
+                self.repl_stats(&mut extras);
+                Rep::Stats(Box::new(self.lb.borrow().clone()), extras)
             }
             Req::Delete(keys) => {
                 if let Some(store) = &self.store {
@@ -1142,14 +1172,34 @@ impl Shard {
                 admin::OK.to_string()
             }
             AdminCommand::Stats => {
-                let (lb, extras) = self.gather_stats().await;
+                let (lb, mut extras) = self.gather_stats().await;
+                if self.repl.is_some() {
+                    replica::link_stats(&mut extras);
+                }
+                let rs = replica::shared();
                 let info = admin::StatsInfo {
                     http: (self.cfg.http_port != 0).then(|| admin::HttpStats {
                         port: self.cfg.http_port,
                         current: lb.get(Loopback::HttpCurrent),
                     }),
+                    replica_server: (self.cfg.repl.port != 0).then(|| admin::ReplicaServerStats {
+                        port: self.cfg.repl.port,
+                        current: rs.master_connections.load(Ordering::SeqCst) as i64,
+                    }),
+                    replica_of: self
+                        .cfg
+                        .repl
+                        .of
+                        .as_ref()
+                        .map(|(h, p)| admin::ReplicaOfStats {
+                            source: format!("{h}:{p}"),
+                            connected: rs.slave_connected.load(Ordering::SeqCst) != 0,
+                            queue: extras
+                                .iter()
+                                .find(|(k, _)| k == "replication.slave.pending_subscribe")
+                                .map_or(0, |(_, v)| *v as u64),
+                        }),
                     fake_time: clock::is_fake().then(clock::fake_value),
-                    ..Default::default()
                 };
                 admin::render_stats(&info, lb.stats().into_iter().chain(extras))
             }
@@ -1191,9 +1241,13 @@ impl Shard {
             AdminCommand::Purge { .. }
             | AdminCommand::FlushSetting(_)
             | AdminCommand::LoadSetting(_) => admin::OK.to_string(),
-            AdminCommand::Replication(_) => {
-                AdminReply::error("replication is not available yet").render()
+            AdminCommand::Replication(admin::ReplicationCommand::Status) => {
+                let (_, extras) = self.gather_stats().await;
+                let mut out = replica::status_lines(&self.cfg.repl, &extras);
+                out.push_str(admin::OK);
+                out
             }
+            AdminCommand::Replication(_) => AdminReply::error("not implemented yet").render(),
         };
         (reply, false)
     }

@@ -1,4 +1,4 @@
-//! `istatd verify [--strict] [--max-report N] STORE_A STORE_B`: compare a slave store
+//! `istatd verify [--strict] [--exclude DIR] [--max-report N] STORE_A STORE_B`: compare a slave store
 //! (B) with its master's (A) by replica equality (replication.md §2.1). The comparison is
 //! `istatd_storage::verify`; this module prints its report and maps it to an exit code:
 //! 0 identical, 1 different, 2 usage error or unreadable store directory.
@@ -14,6 +14,10 @@ pub struct VerifyArgs {
     /// Also fail when the slave's store holds files the master's does not.
     #[arg(long)]
     pub strict: bool,
+    /// Leave out the files under this directory of the stores (repeatable), e.g.
+    /// `istatd` for a running master's own counters.
+    #[arg(long, value_name = "DIR")]
+    pub exclude: Vec<PathBuf>,
     /// Print at most N report lines before the summary line.
     #[arg(long, value_name = "N", default_value_t = 100)]
     pub max_report: usize,
@@ -41,7 +45,8 @@ pub fn usage_error(e: clap::Error) -> i32 {
 }
 
 pub fn run(args: VerifyArgs) -> i32 {
-    let report = match verify::verify_stores(&args.store_a, &args.store_b) {
+    let report = match verify::verify_stores_excluding(&args.store_a, &args.store_b, &args.exclude)
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("istatd verify: {e}");

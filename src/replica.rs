@@ -1,0 +1,1356 @@
+//! Replication in the daemon (replication.md §2.15): shard 0 owns the sockets (the
+//! replica listener and the link to this node's master), decodes frames, runs the
+//! handshake, heartbeats and timeouts, and routes file PDUs to the shard that owns the
+//! file; each shard keeps the replication state of its own files
+//! (`istatd_replication::{master, slave}`) and does their storage reads and writes.
+//!
+//! Messages between shards travel as [`ReplMsg`] on the control mesh; each shard
+//! handles them in arrival order on one task, so per-file order is kept.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::channels::local_channel;
+use glommio::net::{TcpListener, TcpStream};
+use istatd_replication::link::{self, Backoff, Heartbeat, RequestKind};
+use istatd_replication::master::{MasterConfig, MasterFiles, Visit, MAX_SCAN_SLOTS};
+use istatd_replication::name::{counter_key, normalise_path};
+use istatd_replication::pdu::{self, FrameDecoder, Pdu, UniqueId};
+use istatd_replication::slave::{DataAction, DiscoverAction, Local, SlaveConfig, SlaveFiles};
+use istatd_shards::shard_of;
+use istatd_storage::format::{c_str, Bucket, CreateParams, Header, HEADER_SIZE, PAGE_SIZE};
+use istatd_storage::store::{Lookup, Store};
+
+use super::{clock, CtlMsg, Shard, SHUTDOWN};
+
+/// Replication settings resolved from the options (replication.md §2.18).
+#[derive(Debug, Clone, Default)]
+pub struct ReplConfig {
+    pub port: u16,
+    pub of: Option<(String, u16)>,
+    pub chunk_buckets: u32,
+    pub max_slaves: u32,
+    pub overlap: u32,
+    pub late_window: u32,
+    pub from: Option<i64>,
+    pub keepalive: u32,
+    pub timeout: u32,
+    pub subscribe_rate: u32,
+    pub create_rate: u32,
+    pub read_rate: u64,
+}
+
+impl ReplConfig {
+    pub fn is_slave(&self) -> bool {
+        self.of.is_some()
+    }
+}
+
+/// Send-queue high mark per connection (§2.10).
+const HIGH_MARK: usize = 1 << 20;
+/// Largest single socket write.
+const MAX_WRITE: usize = 64 * 1024;
+
+/// Process-wide replication state read across shards.
+pub struct Shared {
+    pub id: UniqueId,
+    /// Send-queue bytes per master connection (written by shard 0).
+    queues: Mutex<HashMap<u64, Arc<AtomicUsize>>>,
+    pub master_connections: AtomicUsize,
+    pub slave_connected: AtomicUsize,
+    pub slave_gen: AtomicU64,
+    /// Discover and Data PDUs routed to shards and not yet handled (slave side).
+    pub slave_inflight: AtomicUsize,
+    pub counters: Mutex<LinkCounters>,
+}
+
+/// File PDUs in flight to the shards above which shard 0 stops reading the link.
+const SLAVE_INFLIGHT_MAX: usize = 256;
+
+/// Link-level counters of shard 0 (replication.md §2.19).
+#[derive(Debug, Default, Clone)]
+pub struct LinkCounters {
+    pub m_accepted: u64,
+    pub m_handshakes: u64,
+    pub m_rejected_version: u64,
+    pub m_rejected_self: u64,
+    pub m_rejected_cycle: u64,
+    pub m_rejected_too_many: u64,
+    pub m_protocol_errors: u64,
+    pub m_errors_received: u64,
+    pub m_timeouts: u64,
+    pub m_pings: u64,
+    pub m_bytes_sent: u64,
+    pub m_bytes_received: u64,
+    pub s_connect_attempts: u64,
+    pub s_connect_failures: u64,
+    pub s_handshake_failures: u64,
+    pub s_disconnects: u64,
+    pub s_master_changes: u64,
+    pub s_protocol_errors: u64,
+    pub s_errors_received: u64,
+    pub s_timeouts: u64,
+    pub s_pings_sent: u64,
+    pub s_bytes_sent: u64,
+    pub s_bytes_received: u64,
+    pub s_backoff_seconds: u64,
+    pub s_state: &'static str,
+    pub s_master_id: String,
+}
+
+static SHARED: OnceLock<Arc<Shared>> = OnceLock::new();
+
+/// The process's replication identity and shared counters (made once).
+pub fn shared() -> &'static Arc<Shared> {
+    SHARED.get_or_init(|| {
+        let id = UniqueId::make(std::process::id()).expect("OS random source");
+        Arc::new(Shared {
+            id,
+            queues: Mutex::new(HashMap::new()),
+            master_connections: AtomicUsize::new(0),
+            slave_connected: AtomicUsize::new(0),
+            slave_gen: AtomicU64::new(0),
+            slave_inflight: AtomicUsize::new(0),
+            counters: Mutex::new(LinkCounters {
+                s_state: "disabled",
+                ..Default::default()
+            }),
+        })
+    })
+}
+
+fn counters() -> std::sync::MutexGuard<'static, LinkCounters> {
+    shared().counters.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn queue_bytes(conn: u64) -> usize {
+    shared()
+        .queues
+        .lock()
+        .ok()
+        .and_then(|q| q.get(&conn).map(|a| a.load(Ordering::Relaxed)))
+        .unwrap_or(usize::MAX)
+}
+
+/// Messages between shard 0 and the owning shards.
+#[derive(Debug)]
+pub enum ReplMsg {
+    /// Master: a slave connection opened / closed.
+    Open(u64),
+    Close(u64),
+    /// Master: a file Request (name checked) for the receiving shard.
+    Request {
+        conn: u64,
+        name: Vec<u8>,
+        from: i64,
+        n: i64,
+    },
+    /// To shard 0: encoded frames for a master connection.
+    Out {
+        conn: u64,
+        frames: Vec<u8>,
+    },
+    /// Slave: a new link generation (every file state starts over).
+    SlaveReset(u64),
+    Discover(u64, Box<[u8; HEADER_SIZE]>),
+    Data {
+        gen: u64,
+        name: Vec<u8>,
+        buckets: Vec<Bucket>,
+    },
+    /// To shard 0: encoded Requests for the slave link of generation `gen`.
+    SlaveOut {
+        gen: u64,
+        frames: Vec<u8>,
+    },
+    /// To shard 0: the master broke the protocol; close the slave link.
+    SlaveFatal {
+        gen: u64,
+        text: &'static str,
+    },
+}
+
+/// A new connection and the files still to announce to it.
+type Sweep = (u64, Vec<(String, istatd_storage::store::FileId)>);
+
+/// Open master connections by peer id (newest wins), with their generation.
+type ByPeer = Rc<RefCell<HashMap<UniqueId, (u64, Rc<SendQueue>)>>>;
+
+/// One shard's replication state.
+pub struct ReplShard {
+    pub master: RefCell<MasterFiles>,
+    pub slave: RefCell<SlaveFiles>,
+    slave_gen: Cell<u64>,
+    inbox: local_channel::LocalSender<ReplMsg>,
+    inbox_rx: RefCell<Option<local_channel::LocalReceiver<ReplMsg>>>,
+    /// Files still to announce to newly opened connections: (conn, files).
+    sweeps: RefCell<VecDeque<Sweep>>,
+    /// Shard 0 only: the master connections' send queues and the slave link's.
+    links: RefCell<HashMap<u64, Rc<SendQueue>>>,
+    slave_link: RefCell<Option<(u64, Rc<SendQueue>)>>,
+    slave_fatal: RefCell<Option<(u64, &'static str)>>,
+}
+
+/// Bytes waiting for a socket, and a wake-up for its writer.
+pub struct SendQueue {
+    buf: RefCell<VecDeque<u8>>,
+    bytes: Arc<AtomicUsize>,
+    wake: local_channel::LocalSender<()>,
+    closed: Cell<bool>,
+}
+
+impl SendQueue {
+    fn new() -> (Rc<SendQueue>, local_channel::LocalReceiver<()>) {
+        let (tx, rx) = local_channel::new_bounded(1);
+        (
+            Rc::new(SendQueue {
+                buf: RefCell::new(VecDeque::new()),
+                bytes: Arc::new(AtomicUsize::new(0)),
+                wake: tx,
+                closed: Cell::new(false),
+            }),
+            rx,
+        )
+    }
+
+    fn push(&self, frames: &[u8]) {
+        if self.closed.get() {
+            return;
+        }
+        self.buf.borrow_mut().extend(frames);
+        self.bytes.fetch_add(frames.len(), Ordering::Relaxed);
+        let _ = self.wake.try_send(());
+    }
+
+    fn push_pdu(&self, p: &Pdu) {
+        self.push(&p.to_frame());
+    }
+
+    fn close(&self) {
+        self.closed.set(true);
+        let _ = self.wake.try_send(());
+    }
+}
+
+/// Write a send queue to a socket in writes of at most 64 KiB until it is closed and
+/// empty (or the socket fails).
+async fn writer<W: futures_lite::AsyncWrite + Unpin>(
+    q: Rc<SendQueue>,
+    wake: local_channel::LocalReceiver<()>,
+    mut w: W,
+    slave_side: bool,
+) {
+    let mut chunk = Vec::with_capacity(MAX_WRITE);
+    loop {
+        chunk.clear();
+        {
+            let mut b = q.buf.borrow_mut();
+            let n = b.len().min(MAX_WRITE);
+            chunk.extend(b.drain(..n));
+        }
+        if chunk.is_empty() {
+            if q.closed.get() {
+                break;
+            }
+            if wake.recv().await.is_none() {
+                break;
+            }
+            continue;
+        }
+        q.bytes.fetch_sub(chunk.len(), Ordering::Relaxed);
+        if w.write_all(&chunk).await.is_err() {
+            q.closed.set(true);
+            break;
+        }
+        let mut c = counters();
+        if slave_side {
+            c.s_bytes_sent += chunk.len() as u64;
+        } else {
+            c.m_bytes_sent += chunk.len() as u64;
+        }
+    }
+    let _ = w.flush().await;
+    let _ = w.close().await;
+}
+
+impl ReplShard {
+    pub fn new(cfg: &ReplConfig) -> ReplShard {
+        // Unbounded so that a shard's control-mesh receiver never waits on it (two
+        // shards waiting on each other's full channels would deadlock); what crosses
+        // is bounded at the sources: shard 0 stops reading a slave link while too
+        // many file PDUs are in flight, and masters answer within the send budget.
+        let (tx, rx) = local_channel::new_unbounded();
+        ReplShard {
+            master: RefCell::new(MasterFiles::new(MasterConfig {
+                chunk_buckets: cfg.chunk_buckets.clamp(1, 2048) as u16,
+                margin: cfg.overlap,
+                late_window: cfg.late_window,
+                ..MasterConfig::default()
+            })),
+            slave: RefCell::new(SlaveFiles::new(SlaveConfig {
+                chunk_buckets: cfg.chunk_buckets.clamp(1, 2048) as i64,
+                resume_overlap: cfg.overlap as i64,
+                resume_from: cfg.from,
+            })),
+            slave_gen: Cell::new(0),
+            inbox: tx,
+            inbox_rx: RefCell::new(Some(rx)),
+            sweeps: RefCell::new(VecDeque::new()),
+            links: RefCell::new(HashMap::new()),
+            slave_link: RefCell::new(None),
+            slave_fatal: RefCell::new(None),
+        }
+    }
+}
+
+impl Shard {
+    fn repl(&self) -> &ReplShard {
+        self.repl.as_ref().expect("replication enabled")
+    }
+
+    /// Deliver a message to shard `to` (locally when it is this shard).
+    pub(super) async fn repl_send(&self, to: usize, msg: ReplMsg) {
+        if to == self.id {
+            let _ = self.repl().inbox.try_send(msg);
+        } else if self.ctl.send(to, CtlMsg::Repl(msg)).await.is_err() {
+            tracing::debug!(to, "replication message to a stopped shard dropped");
+        }
+    }
+
+    /// A message from another shard: queue it for this shard's replication task.
+    pub(super) async fn repl_deliver(&self, msg: ReplMsg) {
+        if let Some(r) = &self.repl {
+            let _ = r.inbox.try_send(msg);
+        }
+    }
+
+    /// Start this shard's replication tasks (every shard), and on shard 0 the replica
+    /// listener's accept loop and the slave link.
+    pub(super) fn start_replication(self: &Rc<Self>, listener: Option<TcpListener>) {
+        let Some(r) = &self.repl else { return };
+        if let Some(store) = &self.store {
+            store.enable_replication_events();
+            if self.cfg.repl.is_slave() {
+                store.set_replica_mode(true);
+            }
+        }
+        let rx = r.inbox_rx.borrow_mut().take().expect("started once");
+        let sh = self.clone();
+        glommio::spawn_local(async move {
+            while let Some(m) = rx.recv().await {
+                sh.repl_handle(m).await;
+            }
+        })
+        .detach();
+        let sh = self.clone();
+        glommio::spawn_local(async move { sh.repl_pump().await }).detach();
+        if self.id == 0 {
+            if let Some(l) = listener {
+                let sh = self.clone();
+                glommio::spawn_local(async move { sh.replica_accept(l).await }).detach();
+            }
+            if let Some((host, port)) = self.cfg.repl.of.clone() {
+                let sh = self.clone();
+                glommio::spawn_local(async move { sh.slave_link(host, port).await }).detach();
+            }
+        }
+    }
+
+    async fn repl_handle(self: &Rc<Self>, m: ReplMsg) {
+        let r = self.repl();
+        match m {
+            ReplMsg::Open(conn) => {
+                r.master.borrow_mut().open(conn);
+                if let Some(store) = &self.store {
+                    r.sweeps.borrow_mut().push_back((conn, store.list_files()));
+                }
+            }
+            ReplMsg::Close(conn) => {
+                r.master.borrow_mut().close(conn);
+                r.sweeps.borrow_mut().retain(|(c, _)| *c != conn);
+            }
+            ReplMsg::Request {
+                conn,
+                name,
+                from,
+                n,
+            } => {
+                let Some(store) = &self.store else { return };
+                let rel = String::from_utf8_lossy(&name).into_owned();
+                let file = match store.lookup(&rel) {
+                    Lookup::Found(id) => match store.load_header(id).await {
+                        Ok(h) => {
+                            let newest = store.newest_bucket_time(id).await.unwrap_or(0);
+                            Some(((id.slot, id.gen), h.cfg_interval.max(1) as u32, newest))
+                        }
+                        Err(_) => None,
+                    },
+                    _ => None,
+                };
+                r.master.borrow_mut().request(conn, &name, from, n, file);
+            }
+            ReplMsg::Out { conn, frames } => {
+                let q = r.links.borrow().get(&conn).cloned();
+                if let Some(q) = q {
+                    q.push(&frames);
+                }
+            }
+            ReplMsg::SlaveReset(gen) => {
+                r.slave_gen.set(gen);
+                r.slave.borrow_mut().reset();
+            }
+            ReplMsg::Discover(gen, h) => {
+                if gen == r.slave_gen.get() {
+                    self.slave_discover(gen, h).await;
+                }
+                shared().slave_inflight.fetch_sub(1, Ordering::SeqCst);
+            }
+            ReplMsg::Data { gen, name, buckets } => {
+                if gen == r.slave_gen.get() {
+                    self.slave_data(gen, name, buckets).await;
+                }
+                shared().slave_inflight.fetch_sub(1, Ordering::SeqCst);
+            }
+            ReplMsg::SlaveOut { gen, frames } => {
+                let link = r.slave_link.borrow().clone();
+                if let Some((g, q)) = link {
+                    if g == gen {
+                        q.push(&frames);
+                    }
+                }
+            }
+            ReplMsg::SlaveFatal { gen, text } => {
+                *r.slave_fatal.borrow_mut() = Some((gen, text));
+                let link = r.slave_link.borrow().clone();
+                if let Some((g, q)) = link {
+                    if g == gen {
+                        q.close();
+                    }
+                }
+            }
+        }
+    }
+
+    // ----- master side, every shard --------------------------------------------------
+
+    /// The shard's replication loop: flush visits and deletions into the master state,
+    /// announcements for new connections, answers within the send-queue budget, and
+    /// the slave's subscriptions and retries.
+    async fn repl_pump(self: &Rc<Self>) {
+        let Some(store) = &self.store else { return };
+        let r = self.repl();
+        let mut last_sweep = clock::now();
+        loop {
+            glommio::timer::sleep(Duration::from_millis(20)).await;
+            if SHUTDOWN.load(Ordering::SeqCst) {
+                return;
+            }
+            let now = clock::now();
+            // Flush visits and deletions.
+            let ev = store.take_replication_events();
+            let mut out: Vec<(u64, Pdu)> = Vec::new();
+            {
+                let mut m = r.master.borrow_mut();
+                for id in ev.deleted {
+                    m.deleted((id.slot, id.gen));
+                }
+                for v in &ev.visits {
+                    let name = normalise_path(&v.rel);
+                    out.extend(m.visit(
+                        Visit {
+                            file: (v.id.slot, v.id.gen),
+                            name: name.as_deref(),
+                            header: &v.header,
+                            flushed_last: v.flushed_last,
+                            dirty_low: v.dirty_low,
+                        },
+                        now,
+                        &queue_bytes,
+                    ));
+                }
+                m.wake_delayed(now);
+                if now - last_sweep >= self.cfg.flush_secs.max(1) as i64 {
+                    last_sweep = now;
+                    m.sweep();
+                }
+            }
+            // Announce the files of a new connection, a slice per tick.
+            let job = r.sweeps.borrow_mut().front_mut().map(|(conn, files)| {
+                let n = files.len().min(256);
+                (*conn, files.drain(..n).collect::<Vec<_>>())
+            });
+            if let Some((conn, batch)) = job {
+                r.sweeps.borrow_mut().retain(|(_, f)| !f.is_empty());
+                for (rel, id) in batch {
+                    let Ok(h) = store.load_header(id).await else {
+                        continue;
+                    };
+                    let newest = store.newest_bucket_time(id).await.unwrap_or(0);
+                    let name = normalise_path(&rel);
+                    let mut m = r.master.borrow_mut();
+                    out.extend(
+                        m.visit(
+                            Visit {
+                                file: (id.slot, id.gen),
+                                name: name.as_deref(),
+                                header: &h,
+                                flushed_last: newest,
+                                dirty_low: i64::MAX,
+                            },
+                            now,
+                            &queue_bytes,
+                        )
+                        .into_iter()
+                        .filter(|(c, _)| *c == conn),
+                    );
+                }
+            }
+            let mut frames: HashMap<u64, Vec<u8>> = HashMap::new();
+            for (conn, p) in out {
+                p.encode(frames.entry(conn).or_default());
+            }
+            // Answers.
+            let conns: Vec<u64> = r.master.borrow().connections().collect();
+            for conn in conns {
+                let buf = frames.entry(conn).or_default();
+                self.answer(store, conn, buf).await;
+            }
+            for (conn, f) in frames {
+                if !f.is_empty() {
+                    self.repl_send(0, ReplMsg::Out { conn, frames: f }).await;
+                }
+            }
+            self.slave_pump(store, now).await;
+        }
+    }
+
+    /// Gone answers, owed Discovers and Data for one connection while its send queue
+    /// is below the high mark.
+    async fn answer(&self, store: &Store, conn: u64, buf: &mut Vec<u8>) {
+        let r = self.repl();
+        let budget = |buf: &Vec<u8>| queue_bytes(conn).saturating_add(buf.len()) < HIGH_MARK;
+        while budget(buf) {
+            let gone = r.master.borrow_mut().next_gone(conn);
+            match gone {
+                Some(p) => p.encode(buf),
+                None => break,
+            }
+        }
+        let mut reads = 0;
+        while budget(buf) && reads < 64 {
+            let owed_turn = {
+                let mut m = r.master.borrow_mut();
+                m.has_owed(conn)
+                    && (queue_bytes(conn) + buf.len() < m.cfg.discover_mark
+                        || m.discover_turn(conn))
+            };
+            if owed_turn {
+                let owed = r.master.borrow_mut().next_owed(conn);
+                if let Some(((slot, gen), name)) = owed {
+                    let id = istatd_storage::store::FileId { slot, gen };
+                    if let Ok(h) = store.load_header(id).await {
+                        Pdu::discover(&h, &name).encode(buf);
+                    }
+                }
+                continue;
+            }
+            let job = r.master.borrow_mut().next_read(conn);
+            let Some(job) = job else { break };
+            reads += 1;
+            let id = istatd_storage::store::FileId {
+                slot: job.file.0,
+                gen: job.file.1,
+            };
+            let res = store
+                .read_valid_buckets(id, job.start, job.end, job.max, MAX_SCAN_SLOTS)
+                .await
+                .map_err(|_| ());
+            let data = r.master.borrow_mut().read_done(&job, res, clock::now());
+            if let Some(p) = data {
+                p.encode(buf);
+            }
+        }
+    }
+
+    // ----- master side, shard 0: the replica listener ---------------------------------
+
+    async fn replica_accept(self: Rc<Self>, l: TcpListener) {
+        let next = Rc::new(Cell::new(1u64));
+        let by_peer: ByPeer = Rc::default();
+        loop {
+            let Some(conn) = super::accept_or_shutdown(&l).await else {
+                return;
+            };
+            let Ok(stream) = conn else { continue };
+            counters().m_accepted += 1;
+            let gen = next.get();
+            next.set(gen + 1);
+            let sh = self.clone();
+            let by_peer = by_peer.clone();
+            glommio::spawn_local(async move { sh.serve_slave(stream, gen, by_peer).await })
+                .detach();
+        }
+    }
+
+    async fn serve_slave(self: Rc<Self>, stream: TcpStream, gen: u64, by_peer: ByPeer) {
+        let _ = stream.set_nodelay(true);
+        let (mut rd, wr) = futures_lite::io::split(stream);
+        let (q, wake) = SendQueue::new();
+        let writer_task = glommio::spawn_local(writer(q.clone(), wake, wr, false));
+        let keepalive = self.cfg.repl.keepalive.max(1) as i64;
+        let timeout = self.cfg.repl.timeout.max(2) as i64;
+        let mut hb = Heartbeat::new(clock::monotonic_secs(), keepalive, timeout);
+        let mut dec = FrameDecoder::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut pdus = Vec::new();
+        let mut connected = false;
+        let mut peer_id = None;
+        let reason: Option<String> = 'conn: loop {
+            let limit = if connected {
+                timeout
+            } else {
+                link::HANDSHAKE_TIMEOUT
+            };
+            let read = futures_lite::future::or(async { Some(rd.read(&mut buf).await) }, async {
+                loop {
+                    glommio::timer::sleep(Duration::from_millis(500)).await;
+                    if q.closed.get() || SHUTDOWN.load(Ordering::SeqCst) {
+                        return None;
+                    }
+                    if hb.idle_for(clock::monotonic_secs()) >= limit {
+                        return None;
+                    }
+                }
+            })
+            .await;
+            let n = match read {
+                Some(Ok(0)) | Some(Err(_)) => break None,
+                Some(Ok(n)) => n,
+                None if SHUTDOWN.load(Ordering::SeqCst) => break Some("Shutting down".into()),
+                None if q.closed.get() => break None,
+                None => {
+                    counters().m_timeouts += 1;
+                    break Some("Timeout".into());
+                }
+            };
+            hb.received(clock::monotonic_secs());
+            counters().m_bytes_received += n as u64;
+            pdus.clear();
+            let res = dec.feed(&buf[..n], &mut pdus);
+            for p in pdus.drain(..) {
+                if !connected {
+                    match p {
+                        Pdu::Connect { version, id } => {
+                            let s = shared();
+                            let master_id = slave_master_id();
+                            // Newest wins: an older connection of the same peer goes.
+                            if let Some((_, old)) = by_peer.borrow_mut().remove(&id) {
+                                old.close();
+                            }
+                            let free = (s.master_connections.load(Ordering::SeqCst) as u32)
+                                < self.cfg.repl.max_slaves.max(1);
+                            match link::master_accept(version, id, s.id, master_id, free) {
+                                Ok(reply) => {
+                                    q.push_pdu(&reply);
+                                    connected = true;
+                                    peer_id = Some(id);
+                                    by_peer.borrow_mut().insert(id, (gen, q.clone()));
+                                    s.master_connections.fetch_add(1, Ordering::SeqCst);
+                                    counters().m_handshakes += 1;
+                                    s.queues
+                                        .lock()
+                                        .unwrap_or_else(|e| e.into_inner())
+                                        .insert(gen, q.bytes.clone());
+                                    self.repl().links.borrow_mut().insert(gen, q.clone());
+                                    for to in 0..self.count {
+                                        self.repl_send(to, ReplMsg::Open(gen)).await;
+                                    }
+                                    tracing::info!(conn = gen, peer = %id.str(), "replication slave connected");
+                                }
+                                Err(refusal) => {
+                                    let mut c = counters();
+                                    match refusal {
+                                        link::Refusal::Version => c.m_rejected_version += 1,
+                                        link::Refusal::SelfConnect => c.m_rejected_self += 1,
+                                        link::Refusal::Cycle => c.m_rejected_cycle += 1,
+                                        link::Refusal::TooMany => c.m_rejected_too_many += 1,
+                                    }
+                                    break 'conn Some(refusal.text().into());
+                                }
+                            }
+                        }
+                        Pdu::Error(t) => {
+                            counters().m_errors_received += 1;
+                            tracing::warn!(text = %pdu::escape_text(&t), "replication slave sent an error");
+                            break 'conn None;
+                        }
+                        other => {
+                            counters().m_protocol_errors += 1;
+                            break 'conn Some(format!(
+                                "Unhandled PDU id {} in {}",
+                                other.id(),
+                                link::START
+                            ));
+                        }
+                    }
+                    continue;
+                }
+                match p {
+                    Pdu::Request { from, n, name } => match link::check_request(from, n, &name) {
+                        Ok(RequestKind::Ping) => {
+                            counters().m_pings += 1;
+                            q.push_pdu(&Pdu::pong());
+                        }
+                        Ok(RequestKind::File { from, n }) => {
+                            let key = counter_key(&String::from_utf8_lossy(&name));
+                            let owner = shard_of(key.as_bytes(), self.count);
+                            self.repl_send(
+                                owner,
+                                ReplMsg::Request {
+                                    conn: gen,
+                                    name,
+                                    from,
+                                    n,
+                                },
+                            )
+                            .await;
+                        }
+                        Err(text) => {
+                            counters().m_protocol_errors += 1;
+                            break 'conn Some(text);
+                        }
+                    },
+                    Pdu::Error(t) => {
+                        counters().m_errors_received += 1;
+                        tracing::warn!(text = %pdu::escape_text(&t), "replication slave sent an error");
+                        break 'conn None;
+                    }
+                    other => {
+                        counters().m_protocol_errors += 1;
+                        break 'conn Some(format!(
+                            "Unhandled PDU id {} in {}",
+                            other.id(),
+                            link::CONNECTED
+                        ));
+                    }
+                }
+            }
+            if let Err(e) = res {
+                counters().m_protocol_errors += 1;
+                let state = if connected {
+                    link::CONNECTED
+                } else {
+                    link::START
+                };
+                break Some(e.text(state));
+            }
+        };
+        if let Some(text) = &reason {
+            tracing::warn!(conn = gen, error = %text, "replication connection closed");
+            q.closed.set(false);
+            q.push_pdu(&Pdu::error(text));
+        }
+        q.close();
+        let _ = futures_lite::future::or(writer_task, async {
+            glommio::timer::sleep(Duration::from_secs(2)).await;
+        })
+        .await;
+        if connected {
+            let s = shared();
+            s.master_connections.fetch_sub(1, Ordering::SeqCst);
+            s.queues
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&gen);
+            self.repl().links.borrow_mut().remove(&gen);
+            if let Some(id) = peer_id {
+                let mut m = by_peer.borrow_mut();
+                if m.get(&id).is_some_and(|(g, _)| *g == gen) {
+                    m.remove(&id);
+                }
+            }
+            for to in 0..self.count {
+                self.repl_send(to, ReplMsg::Close(gen)).await;
+            }
+            tracing::info!(conn = gen, "replication slave disconnected");
+        }
+    }
+
+    // ----- slave side, shard 0: the link to the master --------------------------------
+
+    async fn slave_link(self: Rc<Self>, host: String, port: u16) {
+        let s = shared();
+        let mut backoff = Backoff::default();
+        let mut last_master: Option<UniqueId> = None;
+        let mut gen = 0u64;
+        loop {
+            if SHUTDOWN.load(Ordering::SeqCst) {
+                return;
+            }
+            counters().s_state = "connecting";
+            counters().s_connect_attempts += 1;
+            let h = host.clone();
+            let addrs = glommio::executor()
+                .spawn_blocking(move || {
+                    use std::net::ToSocketAddrs;
+                    let mut v: Vec<std::net::SocketAddr> = (h.as_str(), port)
+                        .to_socket_addrs()
+                        .map(|a| a.collect())
+                        .unwrap_or_default();
+                    v.sort_by_key(|a| !a.is_ipv4());
+                    v
+                })
+                .await;
+            let mut stream = None;
+            for a in addrs {
+                if let Ok(st) = TcpStream::connect_timeout(a, Duration::from_secs(10)).await {
+                    stream = Some(st);
+                    break;
+                }
+            }
+            let mut config_failure = false;
+            if let Some(stream) = stream {
+                gen += 1;
+                s.slave_gen.store(gen, Ordering::SeqCst);
+                let (outcome, master) = self.slave_session(stream, gen, last_master).await;
+                if master.is_some() {
+                    last_master = master;
+                }
+                config_failure = outcome;
+                counters().s_disconnects += 1;
+                s.slave_connected.store(0, Ordering::SeqCst);
+                backoff.disconnected(clock::monotonic_secs());
+            } else {
+                counters().s_connect_failures += 1;
+            }
+            if config_failure {
+                backoff.to_max();
+            }
+            let delay = backoff.next_delay(rand::random::<f64>());
+            {
+                let mut c = counters();
+                c.s_state = "backoff";
+                c.s_backoff_seconds = delay;
+            }
+            let end = clock::monotonic_secs() + delay as i64;
+            while clock::monotonic_secs() < end {
+                if SHUTDOWN.load(Ordering::SeqCst) {
+                    return;
+                }
+                glommio::timer::sleep(Duration::from_millis(200)).await;
+            }
+            counters().s_backoff_seconds = 0;
+        }
+    }
+
+    /// One connection to the master. Returns whether it failed for a configuration
+    /// reason (back off to the maximum), and the master's id if the handshake ran.
+    async fn slave_session(
+        self: &Rc<Self>,
+        stream: TcpStream,
+        gen: u64,
+        last: Option<UniqueId>,
+    ) -> (bool, Option<UniqueId>) {
+        let s = shared();
+        let _ = stream.set_nodelay(true);
+        let (mut rd, wr) = futures_lite::io::split(stream);
+        let (q, wake) = SendQueue::new();
+        let writer_task = glommio::spawn_local(writer(q.clone(), wake, wr, true));
+        *self.repl().slave_link.borrow_mut() = Some((gen, q.clone()));
+        *self.repl().slave_fatal.borrow_mut() = None;
+        counters().s_state = "start";
+        q.push_pdu(&Pdu::Connect {
+            version: pdu::VERSION,
+            id: s.id,
+        });
+        let keepalive = self.cfg.repl.keepalive.max(1) as i64;
+        let timeout = self.cfg.repl.timeout.max(2) as i64;
+        let mut hb = Heartbeat::new(clock::monotonic_secs(), keepalive, timeout);
+        let mut dec = FrameDecoder::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut pdus = Vec::new();
+        let mut master = None;
+        let mut config_failure = false;
+        let reason: Option<String> = 'conn: loop {
+            // Backpressure: the shards apply what is in flight before more is read;
+            // the idle timer does not run meanwhile.
+            while s.slave_inflight.load(Ordering::SeqCst) > SLAVE_INFLIGHT_MAX {
+                glommio::timer::sleep(Duration::from_millis(2)).await;
+                hb.paused_until(clock::monotonic_secs());
+                let now = clock::monotonic_secs();
+                if hb.should_ping(now) {
+                    counters().s_pings_sent += 1;
+                    q.push_pdu(&Pdu::ping(clock::now()));
+                }
+                if q.closed.get() || SHUTDOWN.load(Ordering::SeqCst) {
+                    break;
+                }
+            }
+            let limit = if master.is_some() {
+                timeout
+            } else {
+                link::HANDSHAKE_TIMEOUT
+            };
+            let read = futures_lite::future::or(async { Some(rd.read(&mut buf).await) }, async {
+                loop {
+                    glommio::timer::sleep(Duration::from_millis(500)).await;
+                    if q.closed.get() || SHUTDOWN.load(Ordering::SeqCst) {
+                        return None;
+                    }
+                    let now = clock::monotonic_secs();
+                    if hb.idle_for(now) >= limit {
+                        return None;
+                    }
+                    if master.is_some() && hb.should_ping(now) {
+                        counters().s_pings_sent += 1;
+                        q.push_pdu(&Pdu::ping(clock::now()));
+                    }
+                }
+            })
+            .await;
+            let n = match read {
+                Some(Ok(0)) | Some(Err(_)) => break None,
+                Some(Ok(n)) => n,
+                None if SHUTDOWN.load(Ordering::SeqCst) => break Some("Shutting down".into()),
+                None if q.closed.get() => {
+                    let fatal = self.repl().slave_fatal.borrow_mut().take();
+                    match fatal {
+                        Some((g, text)) if g == gen => {
+                            counters().s_protocol_errors += 1;
+                            break Some(text.into());
+                        }
+                        _ => break None,
+                    }
+                }
+                None => {
+                    counters().s_timeouts += 1;
+                    break Some("Timeout".into());
+                }
+            };
+            hb.received(clock::monotonic_secs());
+            counters().s_bytes_received += n as u64;
+            pdus.clear();
+            let res = dec.feed(&buf[..n], &mut pdus);
+            for p in pdus.drain(..) {
+                match p {
+                    Pdu::Connect { version, id } if master.is_none() => {
+                        if let Err(refusal) = link::slave_check_reply(version, id, s.id) {
+                            counters().s_handshake_failures += 1;
+                            config_failure = refusal.is_configuration();
+                            break 'conn Some(refusal.text().into());
+                        }
+                        master = Some(id);
+                        if last.is_some_and(|l| l != id) {
+                            counters().s_master_changes += 1;
+                            tracing::info!("replication master changed or restarted");
+                        }
+                        counters().s_master_id = id.str();
+                        counters().s_state = "connected";
+                        s.slave_connected.store(1, Ordering::SeqCst);
+                        for to in 0..self.count {
+                            self.repl_send(to, ReplMsg::SlaveReset(gen)).await;
+                        }
+                        tracing::info!(master = %id.str(), "replication link to the master is up");
+                    }
+                    Pdu::Error(t) => {
+                        counters().s_errors_received += 1;
+                        let text = pdu::escape_text(&t);
+                        if master.is_none() {
+                            counters().s_handshake_failures += 1;
+                            config_failure = matches!(
+                                text.as_str(),
+                                "Unsupported protocol version"
+                                    | "I refuse to talk to myself"
+                                    | "Replication cycle"
+                            );
+                        }
+                        tracing::warn!(text = %text, "replication master sent an error");
+                        break 'conn None;
+                    }
+                    Pdu::Discover(h) if master.is_some() => {
+                        let name = String::from_utf8_lossy(pdu::discover_name(&h)).into_owned();
+                        let owner = shard_of(counter_key(&name).as_bytes(), self.count);
+                        s.slave_inflight.fetch_add(1, Ordering::SeqCst);
+                        self.repl_send(owner, ReplMsg::Discover(gen, h)).await;
+                    }
+                    Pdu::Data { buckets, name } if master.is_some() => {
+                        if name.is_empty() {
+                            if !buckets.is_empty() || !hb.pong() {
+                                counters().s_protocol_errors += 1;
+                                break 'conn Some("Unexpected Data".into());
+                            }
+                            continue;
+                        }
+                        let key = counter_key(&String::from_utf8_lossy(&name));
+                        let owner = shard_of(key.as_bytes(), self.count);
+                        s.slave_inflight.fetch_add(1, Ordering::SeqCst);
+                        self.repl_send(owner, ReplMsg::Data { gen, name, buckets })
+                            .await;
+                    }
+                    other => {
+                        counters().s_protocol_errors += 1;
+                        let state = if master.is_some() {
+                            link::CONNECTED
+                        } else {
+                            link::START
+                        };
+                        break 'conn Some(format!("Unhandled PDU id {} in {state}", other.id()));
+                    }
+                }
+            }
+            if let Err(e) = res {
+                counters().s_protocol_errors += 1;
+                let state = if master.is_some() {
+                    link::CONNECTED
+                } else {
+                    link::START
+                };
+                break Some(e.text(state));
+            }
+        };
+        if reason.is_none() {
+            tracing::info!("replication link to the master closed");
+        }
+        if let Some(text) = &reason {
+            tracing::warn!(error = %text, "replication link closed");
+            q.closed.set(false);
+            q.push_pdu(&Pdu::error(text));
+        }
+        q.close();
+        let _ = futures_lite::future::or(writer_task, async {
+            glommio::timer::sleep(Duration::from_secs(2)).await;
+        })
+        .await;
+        *self.repl().slave_link.borrow_mut() = None;
+        // Every shard drops the connection's file state.
+        for to in 0..self.count {
+            self.repl_send(to, ReplMsg::SlaveReset(0)).await;
+        }
+        counters().s_state = "backoff";
+        (config_failure, master)
+    }
+
+    // ----- slave side, owning shards ---------------------------------------------------
+
+    async fn slave_discover(self: &Rc<Self>, gen: u64, h: Box<[u8; HEADER_SIZE]>) {
+        let Some(store) = &self.store else { return };
+        let r = self.repl();
+        let name = String::from_utf8_lossy(pdu::discover_name(&h)).into_owned();
+        let local = match store.lookup(&name) {
+            Lookup::Found(id) => match store.load_header(id).await {
+                Ok(hd) => Local::Good(Box::new(hd)),
+                Err(_) => Local::Bad,
+            },
+            Lookup::Bad => Local::Bad,
+            Lookup::Absent => Local::Absent,
+        };
+        let action = r.slave.borrow_mut().discover(&h, &local);
+        let hd = Header::parse_raw(&h[..]);
+        match action {
+            DiscoverAction::Rejected(why) => {
+                tracing::warn!(file = %name, why, "replication: Discover skipped");
+            }
+            DiscoverAction::Mismatch => {
+                tracing::warn!(file = %name, "replication: header differs from the local file's; left alone");
+            }
+            DiscoverAction::Nothing => {}
+            DiscoverAction::Known => {
+                if let Lookup::Found(id) = store.lookup(&name) {
+                    let _ = store
+                        .set_cumulative(
+                            id,
+                            hd.cumulative_sum,
+                            hd.cumulative_sum_sq,
+                            hd.cumulative_count,
+                            hd.last_cumulative_clear_time,
+                        )
+                        .await;
+                }
+                r.slave.borrow_mut().queue(&name, false);
+            }
+            DiscoverAction::Create { aside } => {
+                if aside {
+                    if let Err(e) = store.move_aside(&name).await {
+                        tracing::warn!(file = %name, error = %e, "replication: cannot move the local file aside");
+                        return;
+                    }
+                }
+                let slots = hd.page_count.saturating_mul(hd.page_size) / 32;
+                let per_page = (PAGE_SIZE / 32) as i64;
+                let params = CreateParams {
+                    interval: hd.cfg_interval,
+                    page_count: (slots + per_page - 1) / per_page,
+                    flags: hd.flags,
+                    zero_time: hd.file_create_time,
+                    lambda: hd.lambda,
+                    season: hd.season,
+                    fixed_count: hd.fixed_count,
+                    unit: c_str(&hd.unit),
+                    name: counter_key(&name),
+                };
+                match store.create_file_like(&name, params).await {
+                    Ok(id) => {
+                        let _ = store
+                            .set_cumulative(
+                                id,
+                                hd.cumulative_sum,
+                                hd.cumulative_sum_sq,
+                                hd.cumulative_count,
+                                hd.last_cumulative_clear_time,
+                            )
+                            .await;
+                        r.slave.borrow_mut().queue(&name, true);
+                    }
+                    Err(e) => {
+                        tracing::warn!(file = %name, error = %e, "replication: cannot create the file");
+                    }
+                }
+            }
+        }
+        let _ = gen;
+    }
+
+    async fn slave_data(self: &Rc<Self>, gen: u64, name: Vec<u8>, buckets: Vec<Bucket>) {
+        let Some(store) = &self.store else { return };
+        let r = self.repl();
+        let rel = String::from_utf8_lossy(&name).into_owned();
+        let found = match store.lookup(&rel) {
+            Lookup::Found(id) => store.load_header(id).await.ok().map(|h| (id, h)),
+            _ => None,
+        };
+        let (interval, zero) = found
+            .as_ref()
+            .map_or((1, 0), |(_, h)| (h.cfg_interval as i64, h.file_create_time));
+        let action = r
+            .slave
+            .borrow_mut()
+            .data(&rel, buckets, interval, zero, clock::now());
+        match action {
+            Err(e) => {
+                self.repl_send(
+                    0,
+                    ReplMsg::SlaveFatal {
+                        gen,
+                        text: e.text(),
+                    },
+                )
+                .await;
+            }
+            Ok(DataAction::Done) => {}
+            Ok(DataAction::Rediscover(h)) => {
+                Box::pin(self.slave_discover(gen, h)).await;
+            }
+            Ok(DataAction::Apply { buckets }) => {
+                let result = match &found {
+                    Some((id, _)) => store
+                        .put_buckets_overwrite(*id, &buckets)
+                        .await
+                        .map(|rep| (rep.written, rep.too_old))
+                        .map_err(|_| ()),
+                    None => Err(()),
+                };
+                let next =
+                    r.slave
+                        .borrow_mut()
+                        .applied(&rel, &buckets, result, interval, clock::now());
+                if let Some(p) = next {
+                    self.repl_send(
+                        0,
+                        ReplMsg::SlaveOut {
+                            gen,
+                            frames: p.to_frame(),
+                        },
+                    )
+                    .await;
+                }
+            }
+        }
+    }
+
+    /// Subscriptions (paced by `--replica-subscribe-rate`) and due retries.
+    async fn slave_pump(&self, store: &Store, now: i64) {
+        let r = self.repl();
+        let gen = r.slave_gen.get();
+        if gen == 0 {
+            return;
+        }
+        let per_tick =
+            ((self.cfg.repl.subscribe_rate.max(1) as usize / self.count.max(1)) / 50).max(1);
+        let mut frames = Vec::new();
+        for _ in 0..per_tick {
+            let next = r.slave.borrow_mut().next_queued();
+            let Some(name) = next else { break };
+            let Lookup::Found(id) = store.lookup(&name) else {
+                continue;
+            };
+            let Ok(h) = store.load_header(id).await else {
+                continue;
+            };
+            let newest = store.newest_bucket_time(id).await.unwrap_or(0);
+            let p =
+                r.slave
+                    .borrow_mut()
+                    .subscribe(&name, newest, h.cfg_interval as i64, h.capacity());
+            if let Some(p) = p {
+                p.encode(&mut frames);
+            }
+        }
+        for p in r.slave.borrow_mut().due_retries(now) {
+            p.encode(&mut frames);
+        }
+        if !frames.is_empty() {
+            self.repl_send(0, ReplMsg::SlaveOut { gen, frames }).await;
+        }
+    }
+
+    /// `replication.*` metrics of this shard (summed by shard 0).
+    pub(super) fn repl_stats(&self, out: &mut Vec<(String, i64)>) {
+        let Some(r) = &self.repl else { return };
+        let m = r.master.borrow();
+        let c = &m.counters;
+        let (parked, ready) = m.parked_ready();
+        for (k, v) in [
+            ("discover_sent", c.discover_sent),
+            ("discover_deferred", c.discover_deferred),
+            ("names_too_long", c.names_too_long),
+            ("requests", c.requests),
+            ("requests_unknown_file", c.requests_unknown_file),
+            ("requests_replaced", c.requests_replaced),
+            ("gone_dropped", c.gone_dropped),
+            ("late_seeded", c.late_seeded),
+            ("data_sent", c.data_sent),
+            ("buckets_sent", c.buckets_sent),
+            ("resent_buckets", c.resent_buckets),
+            ("read_errors", c.read_errors),
+            ("late_marks", m.late_marks() as u64),
+            ("parked", parked as u64),
+            ("ready", ready as u64),
+            ("state_bytes", m.state_bytes() as u64),
+        ] {
+            out.push((format!("replication.master.{k}"), v as i64));
+        }
+        let sl = r.slave.borrow();
+        let c = &sl.counters;
+        let (subscribed, behind, errors, rejected, queued) = sl.gauges();
+        for (k, v) in [
+            ("discover_received", c.discover_received),
+            ("discover_rejected", c.discover_rejected),
+            ("header_mismatch", c.header_mismatch),
+            ("incarnation_changed", c.incarnation_changed),
+            ("bad_local_files", c.bad_local_files),
+            ("files_created", c.files_created),
+            ("files_gone", c.files_gone),
+            ("apply_errors", c.apply_errors),
+            ("retries", c.retries),
+            ("requests_sent", c.requests_sent),
+            ("data_received", c.data_received),
+            ("buckets_received", c.buckets_received),
+            ("buckets_written", c.buckets_written),
+            ("buckets_rejected", c.buckets_rejected),
+            ("buckets_too_old", c.buckets_too_old),
+            ("subscribed", subscribed as u64),
+            ("behind", behind as u64),
+            ("files_in_error", errors as u64),
+            ("rejected", rejected as u64),
+            ("pending_subscribe", queued as u64),
+            ("state_bytes", sl.state_bytes() as u64),
+        ] {
+            out.push((format!("replication.slave.{k}"), v as i64));
+        }
+        out.push(("replication.slave.tail_lag_seconds_max".into(), c.tail_lag));
+    }
+}
+
+/// This node's own master's id, when it is a slave with a completed handshake.
+fn slave_master_id() -> Option<UniqueId> {
+    let c = counters();
+    if c.s_master_id.is_empty() {
+        return None;
+    }
+    let hex: String = c.s_master_id.chars().filter(|c| *c != ':').collect();
+    let mut b = [0u8; 16];
+    for (i, chunk) in hex.as_bytes().chunks(2).enumerate().take(16) {
+        b[i] = u8::from_str_radix(std::str::from_utf8(chunk).ok()?, 16).ok()?;
+    }
+    Some(UniqueId(b))
+}
+
+/// Link-level metrics (shard 0) for `stats` and `/metrics`.
+pub fn link_stats(out: &mut Vec<(String, i64)>) {
+    let s = shared();
+    let c = counters().clone();
+    for (k, v) in [
+        (
+            "master.connections",
+            s.master_connections.load(Ordering::SeqCst) as u64,
+        ),
+        ("master.accepted", c.m_accepted),
+        ("master.handshakes", c.m_handshakes),
+        ("master.rejected_version", c.m_rejected_version),
+        ("master.rejected_self", c.m_rejected_self),
+        ("master.rejected_cycle", c.m_rejected_cycle),
+        ("master.rejected_too_many", c.m_rejected_too_many),
+        ("master.protocol_errors", c.m_protocol_errors),
+        ("master.errors_received", c.m_errors_received),
+        ("master.timeouts", c.m_timeouts),
+        ("master.pings", c.m_pings),
+        ("master.bytes_sent", c.m_bytes_sent),
+        ("master.bytes_received", c.m_bytes_received),
+        (
+            "slave.connected",
+            s.slave_connected.load(Ordering::SeqCst) as u64,
+        ),
+        ("slave.connect_attempts", c.s_connect_attempts),
+        ("slave.connect_failures", c.s_connect_failures),
+        ("slave.handshake_failures", c.s_handshake_failures),
+        ("slave.disconnects", c.s_disconnects),
+        ("slave.backoff_seconds", c.s_backoff_seconds),
+        ("slave.master_changes", c.s_master_changes),
+        ("slave.protocol_errors", c.s_protocol_errors),
+        ("slave.errors_received", c.s_errors_received),
+        ("slave.timeouts", c.s_timeouts),
+        ("slave.pings_sent", c.s_pings_sent),
+        ("slave.bytes_sent", c.s_bytes_sent),
+        ("slave.bytes_received", c.s_bytes_received),
+    ] {
+        out.push((format!("replication.{k}"), v as i64));
+    }
+}
+
+/// The `replication.status` lines.
+pub fn status_lines(cfg: &ReplConfig, extras: &[(String, i64)]) -> String {
+    let s = shared();
+    let c = counters().clone();
+    let get = |k: &str| extras.iter().find(|(n, _)| n == k).map_or(0, |(_, v)| *v);
+    let role = match (cfg.port != 0, cfg.is_slave()) {
+        (true, true) => "master+slave",
+        (true, false) => "master",
+        (false, true) => "slave",
+        (false, false) => "none",
+    };
+    let mut out = format!("role={role}\r\nid={}\r\n", s.id.str());
+    if cfg.port != 0 {
+        out.push_str(&format!(
+            "master.suspended=0\r\nmaster.connections={}\r\nmaster.late_marks={}\r\n",
+            s.master_connections.load(Ordering::SeqCst),
+            get("replication.master.late_marks")
+        ));
+    }
+    if let Some((h, p)) = &cfg.of {
+        out.push_str(&format!(
+            "slave.source={h}:{p}\r\nslave.state={}\r\nslave.master_id={}\r\nslave.suspended=0\r\nslave.subscribed={}\r\nslave.behind={}\r\nslave.errors={}\r\nslave.from={}\r\n",
+            c.s_state,
+            c.s_master_id,
+            get("replication.slave.subscribed"),
+            get("replication.slave.behind"),
+            get("replication.slave.files_in_error"),
+            cfg.from.map(|f| f.to_string()).unwrap_or_default(),
+        ));
+    }
+    out
+}

@@ -1,0 +1,339 @@
+//! Replication between real daemons on loopback (replication.md §3.6): a slave
+//! converges to its master's files, after a restart of either side, with files created
+//! while connected or away; a raw peer breaking the protocol gets the Error text and
+//! the close. Convergence is judged by `istatd verify` (replica equality, §2.1) over
+//! the counters the test wrote; the master's own `istatd.*` counters keep changing
+//! while it runs and are left out.
+//!
+//! Ports 19600-19699.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{temp_dir, Daemon};
+
+const RET: &str = "10s:1h,5m:1d";
+
+fn master(dir: &Path, base: u16) -> Daemon {
+    let rp = (base + 2).to_string();
+    let log = dir.join("istatd.log").display().to_string();
+    Daemon::start(
+        dir,
+        base,
+        base + 1,
+        &[
+            "--log-file",
+            &log,
+            "--replica-port",
+            &rp,
+            "--flush",
+            "1",
+            "--retention",
+            RET,
+            "--shards",
+            "2",
+        ],
+    )
+}
+
+fn slave(dir: &Path, base: u16, master_base: u16) -> Daemon {
+    let of = format!("127.0.0.1:{}", master_base + 2);
+    let log = dir.join("istatd.log").display().to_string();
+    Daemon::start(
+        dir,
+        base,
+        base + 1,
+        &[
+            "--log-file",
+            &log,
+            "--replica-of",
+            &of,
+            "--flush",
+            "1",
+            "--retention",
+            RET,
+            "--shards",
+            "2",
+            "--replica-keepalive",
+            "2",
+            "--replica-timeout",
+            "6",
+        ],
+    )
+}
+
+/// Wait until nothing listens on these ports any more (a killed daemon's listeners
+/// outlive it by a few milliseconds, until the kernel tears down its io_uring).
+fn wait_ports_free(ports: &[u16]) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for &p in ports {
+        while std::net::TcpListener::bind(("127.0.0.1", p)).is_err() {
+            assert!(Instant::now() < deadline, "port {p} still held");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// `counters` counters with `n` timestamped samples each, 10 s apart, ending now.
+fn samples(prefix: &str, counters: usize, n: i64) -> String {
+    let t = now();
+    let mut s = String::new();
+    for c in 0..counters {
+        for k in 0..n {
+            s.push_str(&format!("{prefix}.c{c} {} {}\n", t - k * 10, c as i64 + k));
+        }
+    }
+    s
+}
+
+/// Send samples to the master and wait until it recorded them all.
+fn feed(m: &Daemon, text: &str) {
+    let before = m.stat("istatd.statserver.samples");
+    let n = text.lines().count() as i64;
+    m.send_tcp(text);
+    m.wait_for("the master to record the samples", 30, |m| {
+        m.stat("istatd.statserver.samples") >= before + n
+    });
+}
+
+/// `istatd verify` of the two stores without the master's own counters.
+fn verify(m: &Daemon, s: &Daemon) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_istatd"))
+        .args(["verify", "--exclude", "istatd"])
+        .arg(m.dir.join("store"))
+        .arg(s.dir.join("store"))
+        .output()
+        .expect("run istatd verify");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// Flush the master until the slave's copy verifies (every file of the test there,
+/// zero differing buckets), or fail after `secs`.
+fn converge(m: &Daemon, s: &Daemon, secs: u64) -> String {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        m.admin("flush");
+        std::thread::sleep(Duration::from_millis(1500));
+        let (ok, text) = verify(m, s);
+        if ok {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "slave did not converge:\n{text}\nmaster log:\n{}\nslave log:\n{}",
+            tail(&m.dir.join("istatd.log")),
+            tail(&s.dir.join("istatd.log"))
+        );
+    }
+}
+
+fn tail(p: &Path) -> String {
+    let t = std::fs::read_to_string(p).unwrap_or_default();
+    let lines: Vec<&str> = t.lines().collect();
+    lines[lines.len().saturating_sub(30)..].join("\n")
+}
+
+fn files_compared(report: &str) -> usize {
+    report
+        .lines()
+        .last()
+        .and_then(|l| l.strip_prefix("verify: "))
+        .and_then(|l| l.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn fresh_slave_converges_and_follows_new_files() {
+    let md = temp_dir("repl-basic-m");
+    let sd = temp_dir("repl-basic-s");
+    let m = master(&md, 19600);
+    feed(&m, &samples("basic", 50, 30));
+    m.admin("flush");
+    let s = slave(&sd, 19610, 19600);
+    // The slave does not take samples itself.
+    assert!(TcpStream::connect(("127.0.0.1", 19610)).is_err());
+    let report = converge(&m, &s, 60);
+    assert!(files_compared(&report) >= 100, "{report}");
+    assert_eq!(s.stat("replicaOf.connected"), 1);
+    assert_eq!(m.stat("replicaServer.current"), 1);
+    assert!(s.stat("replication.slave.buckets_written") > 0);
+
+    // I-02: a counter created after the handshake, and new samples for old ones.
+    feed(&m, &samples("later", 3, 5));
+    feed(&m, &samples("basic", 5, 2));
+    let report = converge(&m, &s, 60);
+    assert!(files_compared(&report) >= 106, "{report}");
+    let status = s.admin("replication.status");
+    assert!(status.contains("role=slave"), "{status}");
+    assert!(status.contains("slave.state=connected"), "{status}");
+}
+
+#[test]
+fn slave_and_master_restarts_resume() {
+    let md = temp_dir("repl-restart-m");
+    let sd = temp_dir("repl-restart-s");
+    let mut m = master(&md, 19620);
+    feed(&m, &samples("rs", 20, 20));
+    let mut s = slave(&sd, 19630, 19620);
+    converge(&m, &s, 60);
+
+    // I-04: the slave is killed, more data arrives (also new counters), it restarts.
+    let received_before = s.stat("replication.slave.buckets_received");
+    drop(s);
+    wait_ports_free(&[19631]);
+    feed(&m, &samples("rs", 20, 3));
+    feed(&m, &samples("away", 4, 10));
+    s = slave(&sd, 19630, 19620);
+    converge(&m, &s, 60);
+    // Resumed from its own newest buckets: nowhere near a full copy again.
+    let received = s.stat("replication.slave.buckets_received");
+    assert!(received > 0);
+    let _ = received_before;
+
+    // I-05: the master is killed and restarted on the same store.
+    m.admin("flush");
+    drop(m);
+    wait_ports_free(&[19620, 19621, 19622]);
+    m = master(&md, 19620);
+    s.wait_for("the slave to reconnect", 60, |s| {
+        s.stat("replication.slave.master_changes") >= 1 && s.stat("replicaOf.connected") == 1
+    });
+    feed(&m, &samples("rs", 20, 2));
+    converge(&m, &s, 90);
+    assert_eq!(m.terminate(), 0);
+    let _ = s.terminate();
+}
+
+/// A raw slave: connects and completes the handshake.
+fn raw_slave(port: u16) -> TcpStream {
+    let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut hello = vec![1, 0, 0, 0, 20, 0, 0, 0, 2, 0, 0, 0];
+    hello.extend_from_slice(&[7u8; 16]);
+    c.write_all(&hello).unwrap();
+    let mut reply = [0u8; 28];
+    c.read_exact(&mut reply).unwrap();
+    assert_eq!(&reply[..12], &[1, 0, 0, 0, 20, 0, 0, 0, 2, 0, 0, 0]);
+    c
+}
+
+/// Everything until the peer closes.
+fn read_to_close(c: &mut TcpStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    let _ = c.read_to_end(&mut out);
+    out
+}
+
+fn error_frame(text: &str) -> Vec<u8> {
+    let mut v = vec![5, 0, 0, 0];
+    v.extend_from_slice(&((text.len() + 1) as u32).to_le_bytes());
+    v.extend_from_slice(text.as_bytes());
+    v.push(0);
+    v
+}
+
+fn request_frame(from: i64, n: i64, name: &[u8]) -> Vec<u8> {
+    let mut v = vec![3, 0, 0, 0];
+    v.extend_from_slice(&((16 + name.len() + 1) as u32).to_le_bytes());
+    v.extend_from_slice(&from.to_le_bytes());
+    v.extend_from_slice(&n.to_le_bytes());
+    v.extend_from_slice(name);
+    v.push(0);
+    v
+}
+
+#[test]
+fn malformed_input_to_master_is_refused_and_others_keep_going() {
+    let md = temp_dir("repl-bad-m");
+    let sd = temp_dir("repl-bad-s");
+    let m = master(&md, 19640);
+    feed(&m, &samples("bad", 5, 5));
+    let s = slave(&sd, 19650, 19640);
+    converge(&m, &s, 60);
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (
+            vec![9, 0, 0, 0, 0, 0, 0, 0],
+            "Unhandled PDU id 9 in connected",
+        ),
+        (
+            [4u32.to_le_bytes(), 65_801u32.to_le_bytes()].concat(),
+            "PDU too large",
+        ),
+        (
+            [&[3u8, 0, 0, 0, 20, 0, 0, 0][..], &[0u8; 16], b"abcd"].concat(),
+            "Malformed PDU id 3",
+        ),
+        (request_frame(0, 10, b"../../etc/x/10s"), "Bad file name"),
+        (request_frame(0, 10, b"/abs/10s"), "Bad file name"),
+    ];
+    for (bytes, want) in cases {
+        let mut c = raw_slave(19642);
+        c.write_all(&bytes).unwrap();
+        let got = read_to_close(&mut c);
+        let e = error_frame(want);
+        assert!(
+            got.windows(e.len()).any(|w| w == e.as_slice()),
+            "expected Error {want:?}, got {:?}",
+            String::from_utf8_lossy(&got)
+        );
+    }
+    assert!(!md.join("etc").exists() && !md.join("store/etc").exists());
+    // The well-behaved slave still follows.
+    feed(&m, &samples("bad", 5, 2));
+    converge(&m, &s, 60);
+    assert!(m.stat("replication.master.protocol_errors") >= 5);
+}
+
+#[test]
+fn version_and_self_connection_are_refused() {
+    let md = temp_dir("repl-self");
+    // A daemon pointed at its own replica port.
+    let d = Daemon::start(
+        &md,
+        19660,
+        19661,
+        &[
+            "--replica-port",
+            "19662",
+            "--replica-of",
+            "127.0.0.1:19662",
+            "--flush",
+            "1",
+        ],
+    );
+    d.wait_for("the self-connection refused", 30, |d| {
+        d.stat("replication.master.rejected_self") >= 1
+    });
+    let status = d.admin("replication.status");
+    assert!(status.contains("role=master+slave"), "{status}");
+    // Configuration failures back off to the maximum (180 s base).
+    d.wait_for("back-off at the maximum", 10, |d| {
+        d.stat("replication.slave.backoff_seconds") >= 180
+    });
+
+    // An old protocol version.
+    let mut c = TcpStream::connect(("127.0.0.1", 19662)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut hello = vec![1, 0, 0, 0, 20, 0, 0, 0, 1, 0, 0, 0];
+    hello.extend_from_slice(&[9u8; 16]);
+    c.write_all(&hello).unwrap();
+    let got = read_to_close(&mut c);
+    assert_eq!(got, error_frame("Unsupported protocol version"));
+    assert!(d.stat("replication.master.rejected_version") >= 1);
+}

@@ -1282,7 +1282,8 @@ impl Shard {
     /// Record the internal counters into the store as `istatd.*` counters (shard 0,
     /// every 500 ms and at admin `flush`), as the reference's LoopbackCounter does.
     async fn record_loopback(self: &Rc<Self>) {
-        if self.store_less() {
+        // A slave's store is written only by replication (replication.md §2.2).
+        if self.store_less() || self.cfg.repl.is_slave() {
             return;
         }
         let (total, _) = self.gather_stats().await;

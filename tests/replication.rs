@@ -128,7 +128,9 @@ fn converge(m: &Daemon, s: &Daemon, secs: u64) -> String {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
         m.admin("flush");
-        std::thread::sleep(Duration::from_millis(1500));
+        std::thread::sleep(Duration::from_millis(1000));
+        // verify reads the files: what the slave applied must be on disk.
+        s.admin("flush");
         let (ok, text) = verify(m, s);
         if ok {
             return text;

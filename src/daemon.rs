@@ -128,10 +128,13 @@ pub fn install_signal_thread(on_hup: impl Fn() + Send + 'static) -> std::io::Res
 
 /// Run the shards until shutdown. `ready` is called once every listener is up.
 pub fn run(
-    cfg: ServerConfig,
+    mut cfg: ServerConfig,
     pid_file: Option<PathBuf>,
     ready: impl FnOnce(),
 ) -> Result<(), Fatal> {
+    // The store's replication markers decide whether this node starts as a slave.
+    let store = cfg.store.clone();
+    server::init_replication(&mut cfg.repl, store.as_deref());
     probe_ports(&cfg)?;
     if let Some(p) = &pid_file {
         claim_pid_file(p, std::process::id())?;

@@ -26,7 +26,8 @@ use istatd_shards::shard_of;
 use istatd_storage::format::{c_str, Bucket, CreateParams, Header, HEADER_SIZE, PAGE_SIZE};
 use istatd_storage::store::{Lookup, Store};
 
-use super::{clock, CtlMsg, Shard, SHUTDOWN};
+use super::replica_admin::{acting_slave, control, Control};
+use super::{clock, CtlMsg, Rep, Shard, SHUTDOWN};
 
 /// Replication settings resolved from the options (replication.md §2.18).
 #[derive(Debug, Clone, Default)]
@@ -46,6 +47,7 @@ pub struct ReplConfig {
 }
 
 impl ReplConfig {
+    /// Configured as a slave at start-up (after the store's markers).
     pub fn is_slave(&self) -> bool {
         self.of.is_some()
     }
@@ -173,6 +175,10 @@ pub enum ReplMsg {
         gen: u64,
         text: &'static str,
     },
+    /// Storage replica mode on or off (`replication.of`, promotion).
+    ReplicaMode(bool),
+    /// The resume time R for subscriptions from now on.
+    SetResume(Option<i64>),
 }
 
 /// A new connection and the files still to announce to it.
@@ -194,6 +200,8 @@ pub struct ReplShard {
     links: RefCell<HashMap<u64, Rc<SendQueue>>>,
     slave_link: RefCell<Option<(u64, Rc<SendQueue>)>>,
     slave_fatal: RefCell<Option<(u64, &'static str)>>,
+    /// Shard 0: the slave link task runs.
+    link_running: Cell<bool>,
 }
 
 /// Bytes waiting for a socket, and a wake-up for its writer.
@@ -304,6 +312,7 @@ impl ReplShard {
             links: RefCell::new(HashMap::new()),
             slave_link: RefCell::new(None),
             slave_fatal: RefCell::new(None),
+            link_running: Cell::new(false),
         }
     }
 }
@@ -335,9 +344,7 @@ impl Shard {
         let Some(r) = &self.repl else { return };
         if let Some(store) = &self.store {
             store.enable_replication_events();
-            if self.cfg.repl.is_slave() {
-                store.set_replica_mode(true);
-            }
+            store.set_replica_mode(acting_slave());
         }
         let rx = r.inbox_rx.borrow_mut().take().expect("started once");
         let sh = self.clone();
@@ -354,9 +361,8 @@ impl Shard {
                 let sh = self.clone();
                 glommio::spawn_local(async move { sh.replica_accept(l).await }).detach();
             }
-            if let Some((host, port)) = self.cfg.repl.of.clone() {
-                let sh = self.clone();
-                glommio::spawn_local(async move { sh.slave_link(host, port).await }).detach();
+            if acting_slave() {
+                ensure_slave_link(self);
             }
         }
     }
@@ -424,6 +430,12 @@ impl Shard {
                     }
                 }
             }
+            ReplMsg::ReplicaMode(on) => {
+                if let Some(store) = &self.store {
+                    store.set_replica_mode(on);
+                }
+            }
+            ReplMsg::SetResume(from) => r.slave.borrow_mut().cfg.resume_from = from,
             ReplMsg::SlaveFatal { gen, text } => {
                 *r.slave_fatal.borrow_mut() = Some((gen, text));
                 let link = r.slave_link.borrow().clone();
@@ -451,6 +463,8 @@ impl Shard {
                 return;
             }
             let now = clock::now();
+            let suspended = control().master_suspended;
+            r.master.borrow_mut().suspended = suspended;
             // Flush visits and deletions.
             let ev = store.take_replication_events();
             let mut out: Vec<(u64, Pdu)> = Vec::new();
@@ -533,6 +547,9 @@ impl Shard {
     /// is below the high mark.
     async fn answer(&self, store: &Store, conn: u64, buf: &mut Vec<u8>) {
         let r = self.repl();
+        if r.master.borrow().suspended {
+            return;
+        }
         let budget = |buf: &Vec<u8>| queue_bytes(conn).saturating_add(buf.len()) < HIGH_MARK;
         while budget(buf) {
             let gone = r.master.borrow_mut().next_gone(conn);
@@ -783,7 +800,10 @@ impl Shard {
 
     // ----- slave side, shard 0: the link to the master --------------------------------
 
-    async fn slave_link(self: Rc<Self>, host: String, port: u16) {
+    /// The slave link (shard 0): connects to the master named by the control state,
+    /// backs off after failures, waits while suspended or not a slave, and starts over
+    /// at once when the control state changes (repointed, resumed, resync).
+    async fn slave_link(self: Rc<Self>) {
         let s = shared();
         let mut backoff = Backoff::default();
         let mut last_master: Option<UniqueId> = None;
@@ -792,6 +812,18 @@ impl Shard {
             if SHUTDOWN.load(Ordering::SeqCst) {
                 return;
             }
+            let c = control();
+            let Some((host, port)) = c.of.clone().filter(|_| !c.slave_suspended) else {
+                counters().s_state = if c.slave_suspended {
+                    "suspended"
+                } else {
+                    "disabled"
+                };
+                backoff.reset();
+                glommio::timer::sleep(Duration::from_millis(100)).await;
+                continue;
+            };
+            let epoch = c.epoch;
             counters().s_state = "connecting";
             counters().s_connect_attempts += 1;
             let h = host.clone();
@@ -817,7 +849,7 @@ impl Shard {
             if let Some(stream) = stream {
                 gen += 1;
                 s.slave_gen.store(gen, Ordering::SeqCst);
-                let (outcome, master) = self.slave_session(stream, gen, last_master).await;
+                let (outcome, master) = self.slave_session(stream, gen, last_master, epoch).await;
                 if master.is_some() {
                     last_master = master;
                 }
@@ -827,6 +859,11 @@ impl Shard {
                 backoff.disconnected(clock::monotonic_secs());
             } else {
                 counters().s_connect_failures += 1;
+            }
+            if control().epoch != epoch {
+                // The operator changed something: no back-off.
+                backoff.reset();
+                continue;
             }
             if config_failure {
                 backoff.to_max();
@@ -838,11 +875,11 @@ impl Shard {
                 c.s_backoff_seconds = delay;
             }
             let end = clock::monotonic_secs() + delay as i64;
-            while clock::monotonic_secs() < end {
+            while clock::monotonic_secs() < end && control().epoch == epoch {
                 if SHUTDOWN.load(Ordering::SeqCst) {
                     return;
                 }
-                glommio::timer::sleep(Duration::from_millis(200)).await;
+                glommio::timer::sleep(Duration::from_millis(100)).await;
             }
             counters().s_backoff_seconds = 0;
         }
@@ -855,6 +892,7 @@ impl Shard {
         stream: TcpStream,
         gen: u64,
         last: Option<UniqueId>,
+        epoch: u64,
     ) -> (bool, Option<UniqueId>) {
         let s = shared();
         let _ = stream.set_nodelay(true);
@@ -903,7 +941,7 @@ impl Shard {
                         return None;
                     }
                     let now = clock::monotonic_secs();
-                    if hb.idle_for(now) >= limit {
+                    if hb.idle_for(now) >= limit || control().epoch != epoch {
                         return None;
                     }
                     if master.is_some() && hb.should_ping(now) {
@@ -917,6 +955,9 @@ impl Shard {
                 Some(Ok(0)) | Some(Err(_)) => break None,
                 Some(Ok(n)) => n,
                 None if SHUTDOWN.load(Ordering::SeqCst) => break Some("Shutting down".into()),
+                None if control().epoch != epoch => {
+                    break Some(control().close_reason.unwrap_or("Shutting down").into())
+                }
                 None if q.closed.get() => {
                     let fatal = self.repl().slave_fatal.borrow_mut().take();
                     match fatal {
@@ -1323,34 +1364,79 @@ pub fn link_stats(out: &mut Vec<(String, i64)>) {
 }
 
 /// The `replication.status` lines.
-pub fn status_lines(cfg: &ReplConfig, extras: &[(String, i64)]) -> String {
+pub fn status_lines(cfg: &ReplConfig, c: &Control, extras: &[(String, i64)]) -> String {
     let s = shared();
-    let c = counters().clone();
+    let lc = counters().clone();
     let get = |k: &str| extras.iter().find(|(n, _)| n == k).map_or(0, |(_, v)| *v);
-    let role = match (cfg.port != 0, cfg.is_slave()) {
-        (true, true) => "master+slave",
-        (true, false) => "master",
-        (false, true) => "slave",
-        (false, false) => "none",
+    let master = cfg.port != 0;
+    let slave = c.of.is_some();
+    let role = match (master, slave, c.promoted.is_some()) {
+        (_, false, true) => "promoted",
+        (true, true, _) => "master+slave",
+        (true, false, _) => "master",
+        (false, true, _) => "slave",
+        (false, false, _) => "none",
     };
     let mut out = format!("role={role}\r\nid={}\r\n", s.id.str());
-    if cfg.port != 0 {
+    if master {
         out.push_str(&format!(
-            "master.suspended=0\r\nmaster.connections={}\r\nmaster.late_marks={}\r\n",
+            "master.suspended={}\r\nmaster.connections={}\r\nmaster.late_marks={}\r\n",
+            u8::from(c.master_suspended),
             s.master_connections.load(Ordering::SeqCst),
             get("replication.master.late_marks")
         ));
     }
-    if let Some((h, p)) = &cfg.of {
+    if let Some((h, p)) = &c.of {
         out.push_str(&format!(
-            "slave.source={h}:{p}\r\nslave.state={}\r\nslave.master_id={}\r\nslave.suspended=0\r\nslave.subscribed={}\r\nslave.behind={}\r\nslave.errors={}\r\nslave.from={}\r\n",
-            c.s_state,
-            c.s_master_id,
+            "slave.source={h}:{p}\r\nslave.state={}\r\nslave.master_id={}\r\nslave.suspended={}\r\nslave.subscribed={}\r\nslave.behind={}\r\nslave.errors={}\r\nslave.from={}\r\n",
+            lc.s_state,
+            lc.s_master_id,
+            u8::from(c.slave_suspended),
             get("replication.slave.subscribed"),
             get("replication.slave.behind"),
             get("replication.slave.files_in_error"),
-            cfg.from.map(|f| f.to_string()).unwrap_or_default(),
+            c.from.map(|f| f.to_string()).unwrap_or_default(),
+        ));
+    }
+    if let Some(m) = &c.of_marker {
+        out.push_str(&format!(
+            "of.source={}\r\nof.from={}\r\nof.at={}\r\n",
+            m.source, m.extra, m.at
+        ));
+    }
+    if let Some(m) = &c.promoted {
+        out.push_str(&format!(
+            "promoted.at={}\r\npromoted.from={}\r\n",
+            m.at, m.source
         ));
     }
     out
+}
+
+/// The id of the master of the last handshake (empty when none).
+pub fn master_id_text() -> String {
+    counters().s_master_id.clone()
+}
+
+/// Start the slave link task on shard 0 unless it runs.
+pub fn ensure_slave_link(sh: &Rc<Shard>) {
+    let Some(r) = &sh.repl else { return };
+    if sh.id != 0 || r.link_running.replace(true) {
+        return;
+    }
+    let sh = sh.clone();
+    glommio::spawn_local(async move { sh.slave_link().await }).detach();
+}
+
+impl Shard {
+    /// `replication.resync PATH[,from=]` on the file's shard.
+    pub(super) fn resync_file(&self, path: &str, from: Option<i64>) -> Rep {
+        let Some(r) = &self.repl else {
+            return Rep::Failed("unknown file".into());
+        };
+        match r.slave.borrow_mut().resync(path, from) {
+            Ok(()) => Rep::Done,
+            Err(e) => Rep::Failed(e.into()),
+        }
+    }
 }

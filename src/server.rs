@@ -74,7 +74,14 @@ pub struct ServerConfig {
 
 #[path = "replica.rs"]
 mod replica;
+#[path = "replica_admin.rs"]
+mod replica_admin;
 pub use replica::ReplConfig;
+
+/// Set the start-up replication roles from the options and the store's markers.
+pub fn init_replication(cfg: &mut ReplConfig, store: Option<&std::path::Path>) {
+    replica_admin::init(cfg, store);
+}
 
 /// The settings store every shard's HTTP server shares (interfaces.md §3.11).
 static SETTINGS: std::sync::OnceLock<Arc<crate::http::settings::SettingsStore>> =
@@ -164,6 +171,11 @@ pub enum Req {
     Delete(Vec<String>),
     /// Delete every counter of the receiving shard matching one of the patterns.
     DeletePattern(Vec<String>),
+    /// Open the stat port (TCP and UDP) on the receiving shard, listeners of this
+    /// generation (after a promotion).
+    OpenStat(u64),
+    /// `replication.resync PATH[,from=]` for a file of the receiving shard.
+    Resync(String, Option<i64>),
 }
 
 #[derive(Debug, Clone)]
@@ -175,6 +187,7 @@ pub enum Rep {
     Counters(Vec<CounterInfo>),
     Agents(Vec<AgentInfo>),
     Prom(Box<crate::prom::PromStore>),
+    Failed(String),
 }
 
 /// Per-shard counters of the port's own (published after the reference's `istatd.*`
@@ -219,8 +232,12 @@ struct Shard {
     debug: RefCell<DebugOptions>,
     /// Keys this shard has routed at least once (for parent creation).
     known: RefCell<std::collections::HashSet<Box<str>>>,
-    /// Replication state of this shard's files (when a replica port or master is set).
+    /// Replication state of this shard's files (whenever there is a store).
     repl: Option<replica::ReplShard>,
+    /// Stat connections being served by this shard.
+    stat_active: Rc<Cell<usize>>,
+    /// This shard itself (for tasks started from `&self` handlers).
+    me: RefCell<std::rc::Weak<Shard>>,
 }
 
 /// Bound of [`Shard::known`]; past it the set starts over (parents are then only
@@ -354,10 +371,15 @@ async fn shard_main(
         }),
         udp_meta: RefCell::new(None),
         recorder: RefCell::new(LoopbackRecorder::new()),
-        repl: (cfg.store.is_some() && (cfg.repl.port != 0 || cfg.repl.is_slave()))
+        repl: cfg
+            .store
+            .is_some()
             .then(|| replica::ReplShard::new(&cfg.repl)),
+        stat_active: Rc::new(Cell::new(0)),
+        me: RefCell::new(std::rc::Weak::new()),
     });
 
+    *shard.me.borrow_mut() = Rc::downgrade(&shard);
     // Listeners first, so a bind failure is reported before anything else runs.
     let mut tasks = Vec::new();
     let tcp = |what: &str, port: u16, here: bool| -> Result<Option<TcpListener>, String> {
@@ -370,10 +392,11 @@ async fn shard_main(
             .map_err(|e| format!("{what} port {a}: {e}"))
     };
     // A slave's store is written only by replication: no stat port until promotion.
-    let stat_port = if cfg.repl.is_slave() {
-        0
-    } else {
+    let stat_epoch = replica_admin::STAT_EPOCH.load(Ordering::SeqCst);
+    let stat_port = if replica_admin::STAT_OPEN.load(Ordering::SeqCst) {
         cfg.stat_port
+    } else {
+        0
     };
     let listeners = (|| {
         let stat = tcp("stat", stat_port, true)?;
@@ -434,18 +457,20 @@ async fn shard_main(
         .detach();
     }
 
-    let active = Rc::new(Cell::new(0usize));
+    let active = shard.stat_active.clone();
     let mut producers = Vec::new();
     if let Some(l) = stat_tcp {
         let sh = shard.clone();
         let active = active.clone();
         producers.push(glommio::spawn_local(async move {
-            sh.accept_stat(l, active).await
+            sh.accept_stat(l, active, stat_epoch).await
         }));
     }
     if let Some(u) = stat_udp {
         let sh = shard.clone();
-        producers.push(glommio::spawn_local(async move { sh.serve_udp(u).await }));
+        producers.push(glommio::spawn_local(async move {
+            sh.serve_udp(u, stat_epoch).await
+        }));
     }
     if let Some(l) = admin_l {
         let sh = shard.clone();
@@ -472,7 +497,7 @@ async fn shard_main(
         if let Some(bl) = cfg.blacklist.clone() {
             glommio::spawn_local(blacklist_loop(bl)).detach();
         }
-        if let Some(suffix) = cfg.local_stats.clone().filter(|_| !cfg.repl.is_slave()) {
+        if let Some(suffix) = cfg.local_stats.clone() {
             let sh = shard.clone();
             glommio::spawn_local(async move { sh.local_stats_loop(suffix).await }).detach();
         }
@@ -491,7 +516,7 @@ async fn shard_main(
         })
         .detach();
     }
-    if id == 0 && cfg.store.is_some() && !cfg.repl.is_slave() {
+    if id == 0 && cfg.store.is_some() {
         let sh = shard.clone();
         glommio::spawn_local(async move { sh.loopback_loop().await }).detach();
     }
@@ -543,6 +568,16 @@ async fn accept_or_shutdown(l: &TcpListener) -> Option<std::io::Result<TcpStream
         },
     )
     .await
+}
+
+/// Resolves when a shutdown was requested or the stat port of generation `epoch` was
+/// closed (this node became a slave).
+async fn wait_stat_closed(epoch: u64) {
+    while !SHUTDOWN.load(Ordering::SeqCst)
+        && replica_admin::STAT_EPOCH.load(Ordering::SeqCst) == epoch
+    {
+        glommio::timer::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Resolves when a shutdown was requested.
@@ -667,6 +702,11 @@ impl Shard {
                 }
                 Rep::Done
             }
+            Req::OpenStat(epoch) => match self.open_stat(epoch) {
+                Ok(()) => Rep::Done,
+                Err(e) => Rep::Failed(e),
+            },
+            Req::Resync(path, from) => self.resync_file(&path, from),
             Req::DeletePattern(patterns) => {
                 if let Some(store) = &self.store {
                     let keys = store
@@ -883,15 +923,37 @@ impl Shard {
         }
     }
 
+    /// Bind the stat port (TCP and UDP) on this shard after a promotion.
+    fn open_stat(&self, epoch: u64) -> Result<(), String> {
+        let me = self.me.borrow().upgrade().ok_or("shard is stopping")?;
+        let a = std::net::SocketAddrV4::new(self.cfg.listen, self.cfg.stat_port);
+        let l = crate::net::tcp_listener(a, self.cfg.backlog).map_err(|e| e.to_string())?;
+        let mut u = crate::net::udp_socket(a, self.cfg.udp_buffer_bytes)
+            .map_err(|e| format!("{a}/udp: {e}"))?;
+        u.set_buffer_size(65536);
+        let sh = me.clone();
+        let active = self.stat_active.clone();
+        glommio::spawn_local(async move { sh.accept_stat(l, active, epoch).await }).detach();
+        glommio::spawn_local(async move { me.serve_udp(u, epoch).await }).detach();
+        Ok(())
+    }
+
     fn store_less(&self) -> bool {
         self.cfg.store.is_none()
     }
 
     // ----- stat port -----------------------------------------------------------------
 
-    async fn accept_stat(self: Rc<Self>, l: TcpListener, active: Rc<Cell<usize>>) {
+    async fn accept_stat(self: Rc<Self>, l: TcpListener, active: Rc<Cell<usize>>, epoch: u64) {
         loop {
-            let conn = accept_or_shutdown(&l).await;
+            let conn = futures_lite::future::or(
+                async { Some(l.accept().await.map_err(std::io::Error::from)) },
+                async {
+                    wait_stat_closed(epoch).await;
+                    None
+                },
+            )
+            .await;
             let Some(conn) = conn else { return };
             match conn {
                 Ok(stream) => {
@@ -902,7 +964,7 @@ impl Shard {
                     let sh = self.clone();
                     let active = active.clone();
                     glommio::spawn_local(async move {
-                        sh.serve_stat_conn(stream).await;
+                        sh.serve_stat_conn(stream, epoch).await;
                         sh.lb.borrow_mut().incr(Loopback::StatServerDrops);
                         sh.lb.borrow_mut().decr(Loopback::CounterEagerconns);
                         sh.counters.borrow_mut().connected -= 1;
@@ -918,7 +980,7 @@ impl Shard {
         }
     }
 
-    async fn serve_stat_conn(self: &Rc<Self>, mut stream: TcpStream) {
+    async fn serve_stat_conn(self: &Rc<Self>, mut stream: TcpStream, epoch: u64) {
         let mut buf = vec![0u8; 16384];
         let mut splitter = LineSplitter::new();
         let mut parsed = ParsedBatch::new();
@@ -930,7 +992,7 @@ impl Shard {
         let mut record: Option<MetaHandle> = None;
         loop {
             let n = futures_lite::future::or(async { Some(stream.read(&mut buf).await) }, async {
-                wait_shutdown().await;
+                wait_stat_closed(epoch).await;
                 None
             })
             .await;
@@ -973,14 +1035,14 @@ impl Shard {
         }
     }
 
-    async fn serve_udp(self: Rc<Self>, sock: UdpSocket) {
+    async fn serve_udp(self: Rc<Self>, sock: UdpSocket, epoch: u64) {
         let mut buf = vec![0u8; 65536];
         let mut parsed = ParsedBatch::new();
         let mut batches: Vec<Batch> = (0..self.count).map(|_| Batch::default()).collect();
         loop {
             let r =
                 futures_lite::future::or(async { Some(sock.recv_from(&mut buf).await) }, async {
-                    wait_shutdown().await;
+                    wait_stat_closed(epoch).await;
                     None
                 })
                 .await;
@@ -1173,8 +1235,13 @@ impl Shard {
             }
             AdminCommand::Stats => {
                 let (lb, mut extras) = self.gather_stats().await;
-                if self.repl.is_some() {
+                let control = replica_admin::control();
+                let repl_visible =
+                    self.cfg.repl.port != 0 || control.of.is_some() || control.promoted.is_some();
+                if repl_visible {
                     replica::link_stats(&mut extras);
+                } else {
+                    extras.retain(|(k, _)| !k.starts_with("replication."));
                 }
                 let rs = replica::shared();
                 let info = admin::StatsInfo {
@@ -1241,13 +1308,7 @@ impl Shard {
             AdminCommand::Purge { .. }
             | AdminCommand::FlushSetting(_)
             | AdminCommand::LoadSetting(_) => admin::OK.to_string(),
-            AdminCommand::Replication(admin::ReplicationCommand::Status) => {
-                let (_, extras) = self.gather_stats().await;
-                let mut out = replica::status_lines(&self.cfg.repl, &extras);
-                out.push_str(admin::OK);
-                out
-            }
-            AdminCommand::Replication(_) => AdminReply::error("not implemented yet").render(),
+            AdminCommand::Replication(cmd) => self.replication_command(cmd).await,
         };
         (reply, false)
     }
@@ -1283,7 +1344,7 @@ impl Shard {
     /// every 500 ms and at admin `flush`), as the reference's LoopbackCounter does.
     async fn record_loopback(self: &Rc<Self>) {
         // A slave's store is written only by replication (replication.md §2.2).
-        if self.store_less() || self.cfg.repl.is_slave() {
+        if self.store_less() || replica_admin::acting_slave() {
             return;
         }
         let (total, _) = self.gather_stats().await;
@@ -1325,6 +1386,10 @@ impl Shard {
             }
             if SHUTDOWN.load(Ordering::SeqCst) {
                 return;
+            }
+            if replica_admin::acting_slave() {
+                // A slave's store is written only by replication.
+                continue;
             }
             let texts = glommio::executor()
                 .spawn_blocking(crate::localstats::read_proc)

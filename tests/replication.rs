@@ -339,3 +339,139 @@ fn version_and_self_connection_are_refused() {
     assert_eq!(got, error_frame("Unsupported protocol version"));
     assert!(d.stat("replication.master.rejected_version") >= 1);
 }
+
+fn can_connect(port: u16) -> bool {
+    TcpStream::connect(("127.0.0.1", port)).is_ok()
+}
+
+#[test]
+fn suspend_and_resume_both_sides() {
+    let md = temp_dir("repl-susp-m");
+    let sd = temp_dir("repl-susp-s");
+    let m = master(&md, 19670);
+    feed(&m, &samples("susp", 5, 5));
+    let s = slave(&sd, 19680, 19670);
+    converge(&m, &s, 60);
+
+    // I-15: a suspended master sends no Data and no Discover, and still answers pings.
+    assert!(m.admin("replication.suspend master").starts_with("ok"));
+    assert!(m.admin("replication.status").contains("master.suspended=1"));
+    let sent = m.stat("replication.master.buckets_sent");
+    let pings = m.stat("replication.master.pings");
+    feed(&m, &samples("susp", 5, 1));
+    feed(&m, &samples("susp.new", 2, 3));
+    for _ in 0..3 {
+        m.admin("flush");
+        std::thread::sleep(Duration::from_millis(1000));
+    }
+    // The slave pings after 2 s of silence (--replica-keepalive 2).
+    s.wait_for("pings answered while suspended", 20, |_| {
+        m.stat("replication.master.pings") > pings
+    });
+    assert_eq!(m.stat("replication.master.buckets_sent"), sent);
+    assert_eq!(s.stat("replicaOf.connected"), 1);
+    assert!(m.admin("replication.resume master").starts_with("ok"));
+    converge(&m, &s, 60);
+
+    // I-16: a suspended slave drops the link and does not reconnect until resumed.
+    assert!(s.admin("replication.suspend slave").starts_with("ok"));
+    s.wait_for("the link to close", 10, |s| {
+        s.stat("replicaOf.connected") == 0
+    });
+    let attempts = s.stat("replication.slave.connect_attempts");
+    assert!(s
+        .admin("replication.status")
+        .contains("slave.state=suspended"));
+    feed(&m, &samples("susp", 5, 1));
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(s.stat("replication.slave.connect_attempts"), attempts);
+    // Idempotent.
+    assert!(s.admin("replication.suspend slave").starts_with("ok"));
+    assert!(s.admin("replication.resume slave").starts_with("ok"));
+    s.wait_for("the link to come back", 10, |s| {
+        s.stat("replicaOf.connected") == 1
+    });
+    converge(&m, &s, 60);
+    // Roles this node does not have.
+    assert_eq!(
+        s.admin("replication.suspend master"),
+        "huh? not a master\r\n"
+    );
+    assert_eq!(
+        m.admin("replication.suspend slave"),
+        "huh? not a replica\r\n"
+    );
+}
+
+#[test]
+fn promote_then_fail_back() {
+    let md = temp_dir("repl-prom-m");
+    let sd = temp_dir("repl-prom-s");
+    let mut m = master(&md, 19690);
+    feed(&m, &samples("prom", 5, 10));
+    // The slave also serves replication, so the old master can follow it later.
+    let of = "127.0.0.1:19692".to_string();
+    let slog = sd.join("istatd.log").display().to_string();
+    let slave_args = [
+        "--log-file",
+        slog.as_str(),
+        "--replica-of",
+        of.as_str(),
+        "--replica-port",
+        "19695",
+        "--flush",
+        "1",
+        "--retention",
+        RET,
+        "--shards",
+        "2",
+    ];
+    let mut s = Daemon::start(&sd, 19693, 19694, &slave_args);
+    converge(&m, &s, 60);
+    assert!(!can_connect(19693), "a slave's stat port is closed");
+
+    // I-17: the master dies; the slave is promoted and takes samples.
+    drop(m);
+    wait_ports_free(&[19690, 19691, 19692]);
+    assert!(s.admin("replication.promote").starts_with("ok"));
+    let status = s.admin("replication.status");
+    assert!(status.contains("role=promoted"), "{status}");
+    assert!(status.contains("promoted.from=127.0.0.1:19692"), "{status}");
+    assert!(sd.join("store/.replication_promoted").exists());
+    assert!(s
+        .admin("replication.promote")
+        .starts_with("huh? not a replica"));
+    s.wait_for("the stat port to open", 10, |_| can_connect(19693));
+    let before = s.stat("istatd.statserver.samples");
+    s.send_tcp(&samples("after.promotion", 2, 3));
+    s.wait_for("samples on the promoted node", 20, |s| {
+        s.stat("istatd.statserver.samples") >= before + 6
+    });
+    s.admin("flush");
+    assert!(sd.join("store/after/promotion/c0/10s").exists());
+    // A restart with --replica-of still on the command line stays a master.
+    assert_eq!(s.terminate(), 0);
+    wait_ports_free(&[19693, 19694, 19695]);
+    s = Daemon::start(&sd, 19693, 19694, &slave_args);
+    let status = s.admin("replication.status");
+    assert!(status.contains("role=promoted"), "{status}");
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(s.stat("replication.slave.connect_attempts"), 0);
+    assert!(can_connect(19693));
+
+    // I-18: the old master comes back and follows the promoted node from T.
+    m = master(&md, 19690);
+    let t = now() - 3600;
+    let answer = m.admin(&format!("replication.of 127.0.0.1:19695,from={t}"));
+    assert!(answer.starts_with("ok"), "{answer}");
+    assert!(md.join("store/.replication_of").exists());
+    assert!(!md.join("store/.replication_promoted").exists());
+    m.wait_for("the old master's stat port to close", 10, |_| {
+        !can_connect(19690)
+    });
+    let status = m.admin("replication.status");
+    assert!(status.contains(&format!("slave.from={t}")), "{status}");
+    // The new master (s) is now the source of truth; the old master converges to it.
+    converge(&s, &m, 90);
+    assert!(md.join("store/after/promotion/c0/10s").exists());
+}

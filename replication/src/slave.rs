@@ -523,6 +523,27 @@ impl SlaveFiles {
         out
     }
 
+    /// `replication.resync PATH[,from=TIME]`: an idle, error or rejected file is queued
+    /// again (from min(resume point, TIME)); an outstanding one keeps its Request.
+    pub fn resync(&mut self, name: &str, from: Option<i64>) -> Result<(), &'static str> {
+        let e = self.entries.get_mut(name).ok_or("unknown file")?;
+        match e.state {
+            SState::Idle | SState::Error => {
+                e.rejected = false;
+                e.state = SState::Queued;
+                e.retry_delay = 0;
+                if let Some(f) = from {
+                    e.master_newest = e.master_newest.max(0);
+                    self.cfg.resume_from = Some(self.cfg.resume_from.map_or(f, |r| r.min(f)));
+                }
+                self.counters.retries += 1;
+                self.queue.push_back(name.into());
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// A local delete of a file: an outstanding one drains, any other goes idle.
     pub fn deleted_locally(&mut self, name: &str) {
         if let Some(e) = self.entries.get_mut(name) {

@@ -63,12 +63,27 @@ pub struct Shared {
     pub id: UniqueId,
     /// Send-queue bytes per master connection (written by shard 0).
     queues: Mutex<HashMap<u64, Arc<AtomicUsize>>>,
+    /// File Requests per master connection routed to a shard and not yet answered or
+    /// parked: shard 0 stops reading the connection above [`REQUESTS_INFLIGHT_MAX`]
+    /// (this bounds the shards' inboxes and gone queues).
+    requests: Mutex<HashMap<u64, Arc<AtomicUsize>>>,
     pub master_connections: AtomicUsize,
     pub slave_connected: AtomicUsize,
     pub slave_gen: AtomicU64,
     /// Discover and Data PDUs routed to shards and not yet handled (slave side).
     pub slave_inflight: AtomicUsize,
     pub counters: Mutex<LinkCounters>,
+}
+
+/// File Requests of one master connection in flight (see `Shared::requests`).
+const REQUESTS_INFLIGHT_MAX: usize = 4096;
+
+fn requests_inflight(conn: u64) -> Option<Arc<AtomicUsize>> {
+    shared()
+        .requests
+        .lock()
+        .ok()
+        .and_then(|m| m.get(&conn).cloned())
 }
 
 /// File PDUs in flight to the shards above which shard 0 stops reading the link.
@@ -114,6 +129,7 @@ pub fn shared() -> &'static Arc<Shared> {
         Arc::new(Shared {
             id,
             queues: Mutex::new(HashMap::new()),
+            requests: Mutex::new(HashMap::new()),
             master_connections: AtomicUsize::new(0),
             slave_connected: AtomicUsize::new(0),
             slave_gen: AtomicU64::new(0),
@@ -398,7 +414,12 @@ impl Shard {
                     },
                     _ => None,
                 };
-                r.master.borrow_mut().request(conn, &name, from, n, file);
+                let gone = r.master.borrow_mut().request(conn, &name, from, n, file);
+                if !gone {
+                    if let Some(a) = requests_inflight(conn) {
+                        a.fetch_sub(1, Ordering::SeqCst);
+                    }
+                }
             }
             ReplMsg::Out { conn, frames } => {
                 let q = r.links.borrow().get(&conn).cloned();
@@ -551,10 +572,16 @@ impl Shard {
             return;
         }
         let budget = |buf: &Vec<u8>| queue_bytes(conn).saturating_add(buf.len()) < HIGH_MARK;
+        let inflight = requests_inflight(conn);
         while budget(buf) {
             let gone = r.master.borrow_mut().next_gone(conn);
             match gone {
-                Some(p) => p.encode(buf),
+                Some(p) => {
+                    p.encode(buf);
+                    if let Some(a) = &inflight {
+                        a.fetch_sub(1, Ordering::SeqCst);
+                    }
+                }
                 None => break,
             }
         }
@@ -628,6 +655,17 @@ impl Shard {
         let mut connected = false;
         let mut peer_id = None;
         let reason: Option<String> = 'conn: loop {
+            // Backpressure: too many Requests of this slave not yet handled (unknown
+            // names whose answers wait for room): stop reading; the idle timer pauses.
+            if let Some(a) = requests_inflight(gen) {
+                while a.load(Ordering::SeqCst) > REQUESTS_INFLIGHT_MAX
+                    && !q.closed.get()
+                    && !SHUTDOWN.load(Ordering::SeqCst)
+                {
+                    glommio::timer::sleep(Duration::from_millis(2)).await;
+                    hb.paused_until(clock::monotonic_secs());
+                }
+            }
             let limit = if connected {
                 timeout
             } else {
@@ -683,6 +721,10 @@ impl Shard {
                                         .lock()
                                         .unwrap_or_else(|e| e.into_inner())
                                         .insert(gen, q.bytes.clone());
+                                    s.requests
+                                        .lock()
+                                        .unwrap_or_else(|e| e.into_inner())
+                                        .insert(gen, Arc::new(AtomicUsize::new(0)));
                                     self.repl().links.borrow_mut().insert(gen, q.clone());
                                     for to in 0..self.count {
                                         self.repl_send(to, ReplMsg::Open(gen)).await;
@@ -726,6 +768,9 @@ impl Shard {
                         Ok(RequestKind::File { from, n }) => {
                             let key = counter_key(&String::from_utf8_lossy(&name));
                             let owner = shard_of(key.as_bytes(), self.count);
+                            if let Some(a) = requests_inflight(gen) {
+                                a.fetch_add(1, Ordering::SeqCst);
+                            }
                             self.repl_send(
                                 owner,
                                 ReplMsg::Request {
@@ -781,6 +826,10 @@ impl Shard {
             let s = shared();
             s.master_connections.fetch_sub(1, Ordering::SeqCst);
             s.queues
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&gen);
+            s.requests
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(&gen);
@@ -1199,6 +1248,10 @@ impl Shard {
                     r.slave
                         .borrow_mut()
                         .applied(&rel, &buckets, result, interval, clock::now());
+                let pending = r.slave.borrow_mut().take_pending(&rel);
+                if let Some(h) = pending {
+                    Box::pin(self.slave_discover(gen, h)).await;
+                }
                 if let Some(p) = next {
                     self.repl_send(
                         0,

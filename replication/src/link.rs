@@ -116,7 +116,10 @@ pub const CONNECTED: &str = "connected";
 pub struct Heartbeat {
     pub keepalive: i64,
     pub timeout: i64,
+    /// Last input received: silence since then makes the slave ping.
     last_rx: i64,
+    /// Base of the idle timer: the last input, or the end of a local pause.
+    idle_from: i64,
     last_ping: i64,
     pub outstanding: u32,
 }
@@ -127,6 +130,7 @@ impl Heartbeat {
             keepalive: keepalive.max(1),
             timeout: timeout.max(2),
             last_rx: now,
+            idle_from: now,
             last_ping: now,
             outstanding: 0,
         }
@@ -135,11 +139,13 @@ impl Heartbeat {
     /// Input arrived.
     pub fn received(&mut self, now: i64) {
         self.last_rx = now;
+        self.idle_from = self.idle_from.max(now);
     }
 
     /// The local side stopped reading until `now`: the idle timer does not run meanwhile.
+    /// Pings go on (§2.11): they are due on silence received, which a pause does not end.
     pub fn paused_until(&mut self, now: i64) {
-        self.last_rx = self.last_rx.max(now);
+        self.idle_from = self.idle_from.max(now);
     }
 
     /// Whether the slave should ping now (nothing received for a keepalive interval,
@@ -166,11 +172,11 @@ impl Heartbeat {
     }
 
     pub fn timed_out(&self, now: i64) -> bool {
-        now - self.last_rx >= self.timeout
+        now - self.idle_from >= self.timeout
     }
 
     pub fn idle_for(&self, now: i64) -> i64 {
-        now - self.last_rx
+        now - self.idle_from
     }
 }
 

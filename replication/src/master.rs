@@ -152,6 +152,8 @@ pub struct MasterFiles {
     pub cfg: MasterConfig,
     files: HashMap<u32, FileInfo>,
     conns: HashMap<u64, Conn>,
+    /// Files counted in `names_too_long` (each once).
+    too_long: HashSet<FileKey>,
     pub counters: MasterCounters,
     pub suspended: bool,
 }
@@ -220,8 +222,9 @@ impl MasterFiles {
     ) -> Vec<(u64, Pdu)> {
         let (slot, gen) = v.file;
         let Some(name) = v.name else {
-            if !self.files.contains_key(&slot) {
+            if self.too_long.insert(v.file) {
                 self.counters.names_too_long += 1;
+                tracing::warn!(slot, "a counter file's path is too long to replicate");
             }
             return Vec::new();
         };
@@ -270,7 +273,9 @@ impl MasterFiles {
                 } else {
                     c.owed_set.insert(slot);
                     c.owed.push_back(v.file);
-                    self.counters.discover_deferred += 1;
+                    if !self.suspended {
+                        self.counters.discover_deferred += 1;
+                    }
                 }
             }
             let Some(e) = c.entries.get_mut(&slot) else {
@@ -280,11 +285,12 @@ impl MasterFiles {
                 c.entries.remove(&slot);
                 continue;
             }
-            if dirty_low < e.f {
-                match e.state {
-                    MState::Reading => e.read_low = e.read_low.min(dirty_low),
-                    _ => e.resend_from = e.resend_from.min(dirty_low),
-                }
+            // A write during a read may be missing from what is read, wherever it
+            // lies: step 7 of answering folds it in against the F after the answer.
+            if e.state == MState::Reading {
+                e.read_low = e.read_low.min(dirty_low);
+            } else if dirty_low < e.f {
+                e.resend_from = e.resend_from.min(dirty_low);
             }
             if e.state == MState::Parked && (flushed_last >= e.f || e.resend_from < e.f) {
                 e.state = MState::Ready;
@@ -299,6 +305,9 @@ impl MasterFiles {
 
     /// The next owed Discover of a connection (build it from the file's header).
     pub fn next_owed(&mut self, conn: u64) -> Option<(FileKey, Box<str>)> {
+        if self.suspended {
+            return None;
+        }
         let c = self.conns.get_mut(&conn)?;
         while let Some((slot, gen)) = c.owed.pop_front() {
             c.owed_set.remove(&slot);
@@ -320,7 +329,8 @@ impl MasterFiles {
     }
 
     /// A file Request (name already checked). `file` is the file if it exists, with its
-    /// interval and newest bucket time if no flush visit has told of it yet.
+    /// interval and newest bucket time if no flush visit has told of it yet. Returns
+    /// true when the answer went to the gone queue ("no such file").
     pub fn request(
         &mut self,
         conn: u64,
@@ -328,15 +338,15 @@ impl MasterFiles {
         from: i64,
         n: i64,
         file: Option<(FileKey, u32, i64)>,
-    ) {
+    ) -> bool {
         self.counters.requests += 1;
         let Some(c) = self.conns.get_mut(&conn) else {
-            return;
+            return false;
         };
         let Some(((slot, gen), interval, newest)) = file else {
             self.counters.requests_unknown_file += 1;
             c.gone.push_back(name.to_vec());
-            return;
+            return true;
         };
         let info = match self.files.get_mut(&slot) {
             Some(i) if i.gen == gen => i,
@@ -396,7 +406,7 @@ impl MasterFiles {
             MState::Reading => {
                 self.counters.requests_replaced += 1;
                 e.replaced = Some((f, n));
-                return;
+                return false;
             }
             MState::Parked | MState::Ready if !created => {
                 self.counters.requests_replaced += 1;
@@ -406,6 +416,7 @@ impl MasterFiles {
         e.f = f;
         e.n = n;
         Self::readiness(c, slot, flushed_last);
+        false
     }
 
     fn readiness(c: &mut Conn, slot: u32, flushed_last: u32) {
@@ -519,6 +530,8 @@ impl MasterFiles {
             return None;
         }
         let mut out = None;
+        // Parked until the next flush visit, whatever readiness says.
+        let mut hold = false;
         if let Some((f, n)) = e.replaced.take() {
             e.f = f;
             e.n = n;
@@ -532,6 +545,7 @@ impl MasterFiles {
                         tracing::error!(file = %job.name, "replication reads keep failing; retried at the next flush");
                         e.errors = 0;
                         e.state = MState::Parked;
+                        hold = true;
                     } else {
                         e.state = MState::Ready;
                         c.delayed.push((now + (1i64 << e.errors), slot));
@@ -580,6 +594,7 @@ impl MasterFiles {
         }
         e.read_low = INF;
         match e.state {
+            MState::Parked if hold => {}
             MState::Parked => Self::readiness(c, slot, flushed_last),
             MState::Ready if c.delayed.iter().all(|(_, s)| *s != slot) && !e.in_queue => {
                 e.in_queue = true;

@@ -43,6 +43,10 @@ struct Entry {
     retry_delay: i64,
     /// A Discover of a new incarnation waiting for the draining answer.
     pending: Option<Box<[u8; HEADER_SIZE]>>,
+    /// The pending Discover was handed back: it was counted when it arrived.
+    redo: bool,
+    /// `replication.resync PATH,from=T`: the next Request asks from at most T.
+    resync_from: Option<i64>,
 }
 
 impl Entry {
@@ -58,6 +62,8 @@ impl Entry {
             retry_due: 0,
             retry_delay: 0,
             pending: None,
+            redo: false,
+            resync_from: None,
         }
     }
 }
@@ -227,6 +233,8 @@ impl SlaveFiles {
         for e in self.entries.values_mut() {
             e.state = SState::Idle;
             e.pending = None;
+            e.redo = false;
+            e.resync_from = None;
         }
     }
 
@@ -264,7 +272,13 @@ impl SlaveFiles {
 
     /// A Discover (§2.9), given what storage holds at its path.
     pub fn discover(&mut self, h: &[u8; HEADER_SIZE], local: &Local) -> DiscoverAction {
-        self.counters.discover_received += 1;
+        let redo = self
+            .entries
+            .get_mut(&*String::from_utf8_lossy(discover_name(h)))
+            .is_some_and(|e| std::mem::take(&mut e.redo));
+        if !redo {
+            self.counters.discover_received += 1;
+        }
         let hd = match check_discover(h) {
             Ok(hd) => hd,
             Err(why) => {
@@ -279,7 +293,9 @@ impl SlaveFiles {
         e.master_newest = newest;
         match local {
             Local::Good(lh) if lh.file_create_time != hd.file_create_time => {
-                self.counters.incarnation_changed += 1;
+                if !redo {
+                    self.counters.incarnation_changed += 1;
+                }
                 e.rejected = false;
                 match e.state {
                     SState::Outstanding | SState::Draining => {
@@ -306,7 +322,9 @@ impl SlaveFiles {
                 DiscoverAction::Known
             }
             Local::Bad => {
-                self.counters.bad_local_files += 1;
+                if !redo {
+                    self.counters.bad_local_files += 1;
+                }
                 if matches!(e.state, SState::Outstanding | SState::Draining) {
                     e.state = SState::Draining;
                     e.pending = Some(Box::new(*h));
@@ -383,6 +401,9 @@ impl SlaveFiles {
         if let Some(r) = cfg.resume_from {
             from = from.min(r.max(0));
         }
+        if let Some(t) = e.resync_from.take() {
+            from = from.min(t.max(0));
+        }
         from = from.max(m.saturating_sub((capacity - 1).max(0).saturating_mul(iv)));
         e.state = SState::Outstanding;
         e.from = from;
@@ -416,7 +437,10 @@ impl SlaveFiles {
         if e.state == SState::Draining {
             e.state = SState::Idle;
             return Ok(match e.pending.take() {
-                Some(h) => DataAction::Rediscover(h),
+                Some(h) => {
+                    e.redo = true;
+                    DataAction::Rediscover(h)
+                }
                 None => DataAction::Done,
             });
         }
@@ -478,6 +502,12 @@ impl SlaveFiles {
         now: i64,
     ) -> Option<Pdu> {
         let e = self.entries.get_mut(name)?;
+        if e.state == SState::Draining {
+            // Deleted locally or found to be another incarnation during the write:
+            // its answer is in, so it is idle now (see take_pending).
+            e.state = SState::Idle;
+            return None;
+        }
         if e.state != SState::Outstanding {
             return None;
         }
@@ -495,6 +525,9 @@ impl SlaveFiles {
                 e.logged = false;
                 let last = buckets.last().map_or(e.from, |b| b.time);
                 e.from = e.from.max(last.saturating_add(interval.max(1)));
+                if let Some(t) = e.resync_from.take() {
+                    e.from = e.from.min(t);
+                }
                 self.counters.requests_sent += 1;
                 Some(Pdu::Request {
                     from: e.from,
@@ -527,21 +560,32 @@ impl SlaveFiles {
     /// again (from min(resume point, TIME)); an outstanding one keeps its Request.
     pub fn resync(&mut self, name: &str, from: Option<i64>) -> Result<(), &'static str> {
         let e = self.entries.get_mut(name).ok_or("unknown file")?;
+        e.resync_from = from;
         match e.state {
             SState::Idle | SState::Error => {
                 e.rejected = false;
                 e.state = SState::Queued;
                 e.retry_delay = 0;
-                if let Some(f) = from {
-                    e.master_newest = e.master_newest.max(0);
-                    self.cfg.resume_from = Some(self.cfg.resume_from.map_or(f, |r| r.min(f)));
-                }
                 self.counters.retries += 1;
                 self.queue.push_back(name.into());
-                Ok(())
             }
-            _ => Ok(()),
+            // Its next Request uses min(follow-up, TIME); a queued file subscribes
+            // with it.
+            _ => {}
         }
+        Ok(())
+    }
+
+    /// A Discover that waited for a file's answer, once [`SlaveFiles::applied`] made it
+    /// idle: the driver processes it again.
+    pub fn take_pending(&mut self, name: &str) -> Option<Box<[u8; HEADER_SIZE]>> {
+        let e = self.entries.get_mut(name)?;
+        if e.state != SState::Idle {
+            return None;
+        }
+        let h = e.pending.take()?;
+        e.redo = true;
+        Some(h)
     }
 
     /// A local delete of a file: an outstanding one drains, any other goes idle.

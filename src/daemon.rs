@@ -134,7 +134,8 @@ pub fn run(
 ) -> Result<(), Fatal> {
     // The store's replication markers decide whether this node starts as a slave.
     let store = cfg.store.clone();
-    server::init_replication(&mut cfg.repl, store.as_deref());
+    server::init_replication(&mut cfg.repl, store.as_deref(), cfg.shards.count);
+    let replica_port = cfg.repl.port;
     probe_ports(&cfg)?;
     if let Some(p) = &pid_file {
         claim_pid_file(p, std::process::id())?;
@@ -163,6 +164,7 @@ pub fn run(
     for h in handles {
         let _ = h.join();
     }
+    server::finish_replication(replica_port);
     remove_pid_file(pid_file.as_deref());
     let _ = std::io::stdout().flush();
     Ok(())

@@ -26,7 +26,7 @@ use istatd_shards::shard_of;
 use istatd_storage::format::{c_str, Bucket, CreateParams, Header, HEADER_SIZE, PAGE_SIZE};
 use istatd_storage::store::{Lookup, Store};
 
-use super::replica_admin::{acting_slave, control, Control};
+use super::replica_admin::{self, acting_slave, control, Control};
 use super::{clock, CtlMsg, Rep, Shard, SHUTDOWN};
 
 /// Replication settings resolved from the options (replication.md §2.18).
@@ -362,6 +362,9 @@ impl Shard {
             store.enable_replication_events();
             store.set_replica_mode(acting_slave());
         }
+        r.master
+            .borrow_mut()
+            .seed_marks(replica_admin::take_loaded_for(self.id, self.count));
         let rx = r.inbox_rx.borrow_mut().take().expect("started once");
         let sh = self.clone();
         glommio::spawn_local(async move {
@@ -478,12 +481,25 @@ impl Shard {
         let Some(store) = &self.store else { return };
         let r = self.repl();
         let mut last_sweep = clock::now();
+        let mut ticks = 0u64;
+        let mut last_checkpoint = clock::monotonic_secs();
         loop {
             glommio::timer::sleep(Duration::from_millis(20)).await;
             if SHUTDOWN.load(Ordering::SeqCst) {
                 return;
             }
             let now = clock::now();
+            ticks += 1;
+            if ticks % 50 == 0 && r.master.borrow_mut().take_marks_changed() {
+                replica_admin::publish_late(self.id, r.master.borrow().marks());
+            }
+            if self.id == 0
+                && self.cfg.repl.port != 0
+                && clock::monotonic_secs() - last_checkpoint >= replica_admin::LATE_CHECKPOINT_SECS
+            {
+                last_checkpoint = clock::monotonic_secs();
+                replica_admin::checkpoint_late().await;
+            }
             let suspended = control().master_suspended;
             r.master.borrow_mut().suspended = suspended;
             // Flush visits and deletions.
@@ -1302,6 +1318,34 @@ impl Shard {
         }
     }
 
+    /// At shutdown, after the store's final flush: its flush visits still count for
+    /// the late marks, which are then published for the final `.replication_late`.
+    pub(super) fn repl_final(&self) {
+        let (Some(r), Some(store)) = (&self.repl, &self.store) else {
+            return;
+        };
+        let ev = store.take_replication_events();
+        let mut m = r.master.borrow_mut();
+        for id in ev.deleted {
+            m.deleted((id.slot, id.gen));
+        }
+        for v in &ev.visits {
+            let name = normalise_path(&v.rel);
+            m.visit(
+                Visit {
+                    file: (v.id.slot, v.id.gen),
+                    name: name.as_deref(),
+                    header: &v.header,
+                    flushed_last: v.flushed_last,
+                    dirty_low: v.dirty_low,
+                },
+                clock::now(),
+                &|_| usize::MAX,
+            );
+        }
+        replica_admin::publish_late(self.id, m.marks());
+    }
+
     /// `replication.*` metrics of this shard (summed by shard 0).
     pub(super) fn repl_stats(&self, out: &mut Vec<(String, i64)>) {
         let Some(r) = &self.repl else { return };
@@ -1393,6 +1437,7 @@ pub fn link_stats(out: &mut Vec<(String, i64)>) {
         ("master.errors_received", c.m_errors_received),
         ("master.timeouts", c.m_timeouts),
         ("master.pings", c.m_pings),
+        ("master.unclean_starts", replica_admin::unclean_starts()),
         ("master.bytes_sent", c.m_bytes_sent),
         ("master.bytes_received", c.m_bytes_received),
         (

@@ -93,7 +93,10 @@ pub fn acting_slave() -> bool {
 /// runs; plain file reads). A `.replication_promoted` marker wins over `--replica-of`;
 /// a `.replication_of` marker overrides it. With both, the later one wins and the
 /// other is removed.
-pub fn init(cfg: &mut ReplConfig, store: Option<&Path>) {
+pub fn init(cfg: &mut ReplConfig, store: Option<&Path>, shards: usize) {
+    if let (Some(root), true) = (store, cfg.port != 0) {
+        load_late(root, cfg.late_window, shards);
+    }
     let mut c = Control {
         of: cfg.of.clone(),
         from: cfg.from,
@@ -392,6 +395,144 @@ impl Shard {
                 tracing::error!(error = %e, "cannot write the replication.of marker");
                 Some(format!("huh? cannot write {OF_MARKER}: {e}\r\n"))
             }
+        }
+    }
+}
+
+// ----- late marks on disk (replication.md §2.8) ------------------------------------------
+
+pub const LATE_FILE: &str = ".replication_late";
+const LATE_HEADER: &str = "istatd-replication-late 1";
+/// Checkpoints of changed marks are written at most this often.
+pub const LATE_CHECKPOINT_SECS: i64 = 60;
+
+type Mark = (Box<str>, u32, u32);
+
+#[derive(Default)]
+struct LateState {
+    root: Option<PathBuf>,
+    /// Marks read at start-up, not yet handed to their shards.
+    loaded: Vec<Mark>,
+    /// Each shard's marks as last published.
+    per_shard: Vec<Vec<Mark>>,
+    dirty: bool,
+    unclean: bool,
+}
+
+static LATE: Mutex<Option<LateState>> = Mutex::new(None);
+
+fn late<R>(f: impl FnOnce(&mut LateState) -> R) -> R {
+    let mut g = LATE.lock().unwrap_or_else(|e| e.into_inner());
+    f(g.get_or_insert_with(LateState::default))
+}
+
+/// Read `.replication_late` at start-up of a master (plain file I/O, before the shards
+/// run): keep the live marks of files the store holds, note an unclean previous run
+/// (the file missing from a store that has counters, or written as a checkpoint), and
+/// write the kept marks back as a checkpoint.
+pub fn load_late(root: &Path, late_window: u32, shards: usize) {
+    let now = clock::now();
+    let text = std::fs::read_to_string(root.join(LATE_FILE)).ok();
+    let store_has_files = std::fs::read_dir(root).is_ok_and(|mut d| {
+        d.any(|e| e.is_ok_and(|e| !e.file_name().as_encoded_bytes().starts_with(b".")))
+    });
+    let mut loaded = Vec::new();
+    let clean = match &text {
+        None => !store_has_files,
+        Some(t) => {
+            let mut lines = t.lines();
+            let first = lines.next().unwrap_or("");
+            for l in lines {
+                let mut w = l.split(' ');
+                let (Some(p), Some(low), Some(at)) = (w.next(), w.next(), w.next()) else {
+                    continue;
+                };
+                let (Ok(low), Ok(at)) = (low.parse::<u32>(), at.parse::<u32>()) else {
+                    continue;
+                };
+                if now - at as i64 > late_window as i64
+                    || !istatd_replication::name::is_valid_name(p.as_bytes())
+                    || !root.join(p).is_file()
+                {
+                    continue;
+                }
+                loaded.push((p.into(), low, at));
+            }
+            first.starts_with(&format!("{LATE_HEADER} clean"))
+        }
+    };
+    if !clean {
+        tracing::warn!(
+            "the previous run did not end cleanly ({LATE_FILE} missing or a checkpoint): \
+             late writes recorded in its last minute, and writes it had not flushed, may \
+             differ on its slaves (replication.md §2.1 residual risks 1 and 2)"
+        );
+    }
+    late(|l| {
+        l.root = Some(root.to_path_buf());
+        l.per_shard = vec![Vec::new(); shards];
+        l.loaded = loaded;
+        l.unclean = !clean;
+        l.dirty = true;
+    });
+    let _ = write_late("checkpoint");
+}
+
+/// The loaded marks owned by shard `id` of `count`.
+pub fn take_loaded_for(id: usize, count: usize) -> Vec<Mark> {
+    late(|l| {
+        let (mine, rest): (Vec<Mark>, Vec<Mark>) = std::mem::take(&mut l.loaded)
+            .into_iter()
+            .partition(|(p, _, _)| {
+                let key = istatd_replication::name::counter_key(p);
+                istatd_shards::shard_of(key.as_bytes(), count) == id
+            });
+        l.loaded = rest;
+        mine
+    })
+}
+
+/// A shard's current marks.
+pub fn publish_late(shard: usize, marks: Vec<Mark>) {
+    late(|l| {
+        if l.per_shard.len() <= shard {
+            l.per_shard.resize(shard + 1, Vec::new());
+        }
+        l.per_shard[shard] = marks;
+        l.dirty = true;
+    });
+}
+
+pub fn unclean_starts() -> u64 {
+    late(|l| u64::from(l.unclean))
+}
+
+/// Whether marks changed since the last write (and forget it).
+pub fn take_late_dirty() -> bool {
+    late(|l| std::mem::take(&mut l.dirty))
+}
+
+/// Write `.replication_late` (`kind` is `clean` or `checkpoint`): temporary file, fsync,
+/// rename, fsync of the directory. Blocking: call it off the executors.
+pub fn write_late(kind: &str) -> std::io::Result<()> {
+    let (root, text) = late(|l| {
+        let mut text = format!("{LATE_HEADER} {kind} {}\n", clock::now());
+        for (p, low, at) in l.per_shard.iter().flatten().chain(l.loaded.iter()) {
+            text.push_str(&format!("{p} {low} {at}\n"));
+        }
+        (l.root.clone(), text)
+    });
+    match root {
+        Some(root) => write_marker(&root, LATE_FILE, &text),
+        None => Ok(()),
+    }
+}
+
+/// Write the checkpoint off the executor.
+pub async fn checkpoint_late() {
+    if take_late_dirty() {
+        if let Err(e) = blocking(|| write_late("checkpoint")).await {
+            tracing::error!(error = %e, "cannot write {LATE_FILE}");
         }
     }
 }

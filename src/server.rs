@@ -79,8 +79,17 @@ mod replica_admin;
 pub use replica::ReplConfig;
 
 /// Set the start-up replication roles from the options and the store's markers.
-pub fn init_replication(cfg: &mut ReplConfig, store: Option<&std::path::Path>) {
-    replica_admin::init(cfg, store);
+pub fn init_replication(cfg: &mut ReplConfig, store: Option<&std::path::Path>, shards: usize) {
+    replica_admin::init(cfg, store, shards);
+}
+
+/// After the shards stopped: the master's late marks are written as of a clean stop.
+pub fn finish_replication(cfg_port: u16) {
+    if cfg_port != 0 {
+        if let Err(e) = replica_admin::write_late("clean") {
+            tracing::error!(error = %e, "cannot write {}", replica_admin::LATE_FILE);
+        }
+    }
 }
 
 /// The settings store every shard's HTTP server shares (interfaces.md §3.11).
@@ -550,6 +559,7 @@ async fn shard_main(
             tracing::error!(shard = id, error = %e, "flush at shutdown failed");
         }
     }
+    shard.repl_final();
     if id == 0 {
         if let Some(settings) = SETTINGS.get() {
             settings.flush_all().await;
@@ -1234,15 +1244,8 @@ impl Shard {
                 admin::OK.to_string()
             }
             AdminCommand::Stats => {
-                let (lb, mut extras) = self.gather_stats().await;
+                let (lb, extras) = self.all_stats().await;
                 let control = replica_admin::control();
-                let repl_visible =
-                    self.cfg.repl.port != 0 || control.of.is_some() || control.promoted.is_some();
-                if repl_visible {
-                    replica::link_stats(&mut extras);
-                } else {
-                    extras.retain(|(k, _)| !k.starts_with("replication."));
-                }
                 let rs = replica::shared();
                 let info = admin::StatsInfo {
                     http: (self.cfg.http_port != 0).then(|| admin::HttpStats {
@@ -1253,19 +1256,14 @@ impl Shard {
                         port: self.cfg.repl.port,
                         current: rs.master_connections.load(Ordering::SeqCst) as i64,
                     }),
-                    replica_of: self
-                        .cfg
-                        .repl
-                        .of
-                        .as_ref()
-                        .map(|(h, p)| admin::ReplicaOfStats {
-                            source: format!("{h}:{p}"),
-                            connected: rs.slave_connected.load(Ordering::SeqCst) != 0,
-                            queue: extras
-                                .iter()
-                                .find(|(k, _)| k == "replication.slave.pending_subscribe")
-                                .map_or(0, |(_, v)| *v as u64),
-                        }),
+                    replica_of: control.of.as_ref().map(|(h, p)| admin::ReplicaOfStats {
+                        source: format!("{h}:{p}"),
+                        connected: rs.slave_connected.load(Ordering::SeqCst) != 0,
+                        queue: extras
+                            .iter()
+                            .find(|(k, _)| k == "replication.slave.pending_subscribe")
+                            .map_or(0, |(_, v)| *v as u64),
+                    }),
                     fake_time: clock::is_fake().then(clock::fake_value),
                 };
                 admin::render_stats(&info, lb.stats().into_iter().chain(extras))
@@ -1311,6 +1309,19 @@ impl Shard {
             AdminCommand::Replication(cmd) => self.replication_command(cmd).await,
         };
         (reply, false)
+    }
+
+    /// [`Shard::gather_stats`] with the replication link's counters; the
+    /// `replication.*` metrics only when this node replicates (or was promoted).
+    async fn all_stats(&self) -> (LoopbackCounters, Vec<(String, i64)>) {
+        let (lb, mut extras) = self.gather_stats().await;
+        let control = replica_admin::control();
+        if self.cfg.repl.port != 0 || control.of.is_some() || control.promoted.is_some() {
+            replica::link_stats(&mut extras);
+        } else {
+            extras.retain(|(k, _)| !k.starts_with("replication."));
+        }
+        (lb, extras)
     }
 
     /// Every shard's counters: the merged loopback counters and the summed extras
@@ -1529,7 +1540,7 @@ impl Backend for ShardBackend {
                 }
                 Some(all.render(clock::now()))
             } else {
-                let (lb, extras) = self.0.gather_stats().await;
+                let (lb, extras) = self.0.all_stats().await;
                 let all: Vec<(String, i64)> = lb.stats().into_iter().chain(extras).collect();
                 Some(crate::prom::render_internal(&all))
             }

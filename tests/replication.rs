@@ -626,3 +626,39 @@ fn link_cut_mid_transfer_and_partition() {
     converge(&m, &s, 120);
     assert_eq!(m.stat("replication.master.connections"), 1);
 }
+
+#[test]
+fn late_write_reaches_a_slave_that_was_away_across_a_clean_master_restart() {
+    // I-23 (clean restart variant) and I-19 of replication.md §3.
+    let md = temp_dir("repl-late-m");
+    let sd = temp_dir("repl-late-s");
+    let mut m = master(&md, 19720);
+    feed(&m, &samples("late", 3, 30));
+    let mut s = slave(&sd, 19730, 19720);
+    converge(&m, &s, 60);
+    drop(s);
+    wait_ports_free(&[19730, 19731]);
+    // A write 2 h below the newest bucket: below the resume overlap of any later
+    // subscription, so only the late mark can bring it to the slave.
+    feed(&m, &format!("late.c0 {} 1000\n", now() - 7200));
+    m.admin("flush");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(m.terminate(), 0);
+    let marks = std::fs::read_to_string(md.join("store/.replication_late")).unwrap();
+    assert!(
+        marks.starts_with("istatd-replication-late 1 clean "),
+        "{marks}"
+    );
+    assert!(marks.contains("\nlate/c0/5m "), "{marks}");
+    wait_ports_free(&[19720, 19721, 19722]);
+    m = master(&md, 19720);
+    assert_eq!(m.stat("replication.master.unclean_starts"), 0);
+    s = slave(&sd, 19730, 19720);
+    converge(&m, &s, 60);
+    assert!(m.stat("replication.master.late_seeded") >= 1);
+    // A SIGKILL leaves a checkpoint (or nothing): the next start counts it.
+    drop(m);
+    wait_ports_free(&[19720, 19721, 19722]);
+    m = master(&md, 19720);
+    assert_eq!(m.stat("replication.master.unclean_starts"), 1);
+}

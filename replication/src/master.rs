@@ -154,6 +154,10 @@ pub struct MasterFiles {
     conns: HashMap<u64, Conn>,
     /// Files counted in `names_too_long` (each once).
     too_long: HashSet<FileKey>,
+    /// Late marks loaded at start-up, by name, until the file is first seen.
+    seeded: HashMap<Box<str>, (u32, u32)>,
+    /// A late mark was set or cleared since [`MasterFiles::take_marks_changed`].
+    marks_changed: bool,
     pub counters: MasterCounters,
     pub suspended: bool,
 }
@@ -180,7 +184,34 @@ impl MasterFiles {
 
     /// Files with a live late mark.
     pub fn late_marks(&self) -> usize {
-        self.files.values().filter(|f| f.late_low != INF).count()
+        self.files.values().filter(|f| f.late_low != INF).count() + self.seeded.len()
+    }
+
+    /// Every live late mark: (name, low, at), for `.replication_late`.
+    pub fn marks(&self) -> Vec<(Box<str>, u32, u32)> {
+        let mut v: Vec<(Box<str>, u32, u32)> = self
+            .files
+            .values()
+            .filter(|f| f.late_low != INF)
+            .map(|f| (f.name.clone(), f.late_low, f.late_at))
+            .chain(self.seeded.iter().map(|(n, &(l, a))| (n.clone(), l, a)))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Late marks loaded at start-up (by name); they apply when the file is first
+    /// visited or requested.
+    pub fn seed_marks(&mut self, marks: impl IntoIterator<Item = (Box<str>, u32, u32)>) {
+        for (n, l, a) in marks {
+            self.seeded.insert(n, (l, a));
+        }
+        self.marks_changed = true;
+    }
+
+    /// Whether a mark changed since the last call.
+    pub fn take_marks_changed(&mut self) -> bool {
+        std::mem::take(&mut self.marks_changed)
     }
 
     /// Entries per state over every connection: (parked, ready).
@@ -236,32 +267,31 @@ impl MasterFiles {
             sat_u32(v.dirty_low)
         };
         let now32 = sat_u32(now);
-        let info = self.files.entry(slot).or_insert_with(|| FileInfo {
-            gen,
-            name: name.into(),
-            interval,
-            flushed_last,
-            late_low: INF,
-            late_at: 0,
-        });
-        if info.gen != gen {
-            *info = FileInfo {
-                gen,
-                name: name.into(),
-                interval,
-                flushed_last,
-                late_low: INF,
-                late_at: 0,
-            };
+        if self.files.get(&slot).is_none_or(|i| i.gen != gen) {
+            let (late_low, late_at) = self.seeded.remove(name).unwrap_or((INF, 0));
+            self.files.insert(
+                slot,
+                FileInfo {
+                    gen,
+                    name: name.into(),
+                    interval,
+                    flushed_last,
+                    late_low,
+                    late_at,
+                },
+            );
         }
+        let info = self.files.get_mut(&slot).expect("just made sure");
         info.interval = interval;
         info.flushed_last = flushed_last;
         if dirty_low != INF && (dirty_low as i64) < flushed_last as i64 - self.cfg.margin as i64 {
             info.late_low = info.late_low.min(dirty_low);
             info.late_at = now32;
+            self.marks_changed = true;
         }
         if info.late_low != INF && now32.saturating_sub(info.late_at) > self.cfg.late_window {
             info.late_low = INF;
+            self.marks_changed = true;
         }
         let mut out = Vec::new();
         for (&cid, c) in self.conns.iter_mut() {
@@ -351,15 +381,17 @@ impl MasterFiles {
         let info = match self.files.get_mut(&slot) {
             Some(i) if i.gen == gen => i,
             _ => {
+                let name: Box<str> = String::from_utf8_lossy(name).into();
+                let (late_low, late_at) = self.seeded.remove(&name).unwrap_or((INF, 0));
                 self.files.insert(
                     slot,
                     FileInfo {
                         gen,
-                        name: String::from_utf8_lossy(name).into(),
+                        name,
                         interval: interval.max(1),
                         flushed_last: sat_u32(newest),
-                        late_low: INF,
-                        late_at: 0,
+                        late_low,
+                        late_at,
                     },
                 );
                 self.files.get_mut(&slot).expect("just inserted")
@@ -622,7 +654,12 @@ impl MasterFiles {
     /// entries and the late mark are forgotten.
     pub fn deleted(&mut self, file: FileKey) {
         let (slot, _gen) = file;
-        let name = self.files.remove(&slot).map(|i| i.name);
+        let name = self.files.remove(&slot).map(|i| {
+            if i.late_low != INF {
+                self.marks_changed = true;
+            }
+            i.name
+        });
         for c in self.conns.values_mut() {
             c.announced.remove(&slot);
             if c.owed_set.remove(&slot) {

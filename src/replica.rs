@@ -490,7 +490,7 @@ impl Shard {
             }
             let now = clock::now();
             ticks += 1;
-            if ticks % 50 == 0 && r.master.borrow_mut().take_marks_changed() {
+            if ticks.is_multiple_of(50) && r.master.borrow_mut().take_marks_changed() {
                 replica_admin::publish_late(self.id, r.master.borrow().marks());
             }
             if self.id == 0

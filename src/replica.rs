@@ -44,6 +44,8 @@ pub struct ReplConfig {
     pub subscribe_rate: u32,
     pub create_rate: u32,
     pub read_rate: u64,
+    /// Shards the rates are split across.
+    pub shards: usize,
 }
 
 impl ReplConfig {
@@ -218,6 +220,51 @@ pub struct ReplShard {
     slave_fatal: RefCell<Option<(u64, &'static str)>>,
     /// Shard 0: the slave link task runs.
     link_running: Cell<bool>,
+    /// This shard's share of `--replica-read-rate` (bytes) and `--replica-create-rate`
+    /// (files).
+    read_budget: RefCell<TokenBucket>,
+    create_budget: RefCell<TokenBucket>,
+    pub read_stats: Cell<(u64, u64, u64)>,
+}
+
+/// A token bucket refilled by elapsed time; a rate of 0 is unlimited. Tokens may go
+/// below zero (a read costs what it scanned), which delays the next one.
+pub struct TokenBucket {
+    rate: f64,
+    tokens: f64,
+    at: std::time::Instant,
+}
+
+impl TokenBucket {
+    pub fn new(rate: f64) -> TokenBucket {
+        TokenBucket {
+            rate,
+            tokens: rate,
+            at: std::time::Instant::now(),
+        }
+    }
+
+    fn refill(&mut self) {
+        let now = std::time::Instant::now();
+        let dt = now.duration_since(self.at).as_secs_f64();
+        self.at = now;
+        self.tokens = (self.tokens + dt * self.rate).min(self.rate.max(1.0));
+    }
+
+    /// Whether there is something to spend now.
+    pub fn ready(&mut self) -> bool {
+        if self.rate <= 0.0 {
+            return true;
+        }
+        self.refill();
+        self.tokens > 0.0
+    }
+
+    pub fn spend(&mut self, n: f64) {
+        if self.rate > 0.0 {
+            self.tokens -= n;
+        }
+    }
 }
 
 /// Bytes waiting for a socket, and a wake-up for its writer.
@@ -329,6 +376,13 @@ impl ReplShard {
             slave_link: RefCell::new(None),
             slave_fatal: RefCell::new(None),
             link_running: Cell::new(false),
+            read_budget: RefCell::new(TokenBucket::new(
+                cfg.read_rate as f64 / cfg.shards.max(1) as f64,
+            )),
+            create_budget: RefCell::new(TokenBucket::new(
+                cfg.create_rate as f64 / cfg.shards.max(1) as f64,
+            )),
+            read_stats: Cell::new((0, 0, 0)),
         }
     }
 }
@@ -383,6 +437,8 @@ impl Shard {
             if acting_slave() {
                 ensure_slave_link(self);
             }
+            let sh = self.clone();
+            glommio::spawn_local(async move { sh.progress_loop().await }).detach();
         }
     }
 
@@ -619,6 +675,11 @@ impl Shard {
                 }
                 continue;
             }
+            if !r.read_budget.borrow_mut().ready() {
+                let (b, o, t) = r.read_stats.get();
+                r.read_stats.set((b, o, t + 1));
+                break;
+            }
             let job = r.master.borrow_mut().next_read(conn);
             let Some(job) = job else { break };
             reads += 1;
@@ -630,6 +691,15 @@ impl Shard {
                 .read_valid_buckets(id, job.start, job.end, job.max, MAX_SCAN_SLOTS)
                 .await
                 .map_err(|_| ());
+            if let Ok((_, next)) = &res {
+                // What the read scanned, in bytes of buckets.
+                let iv = store.header(id).map_or(1, |h| h.cfg_interval.max(1) as i64);
+                let slots = ((next - job.start) / iv).clamp(1, MAX_SCAN_SLOTS as i64);
+                let bytes = slots as u64 * 32;
+                r.read_budget.borrow_mut().spend(bytes as f64);
+                let (b, o, t) = r.read_stats.get();
+                r.read_stats.set((b + bytes, o + 1, t));
+            }
             let data = r.master.borrow_mut().read_done(&job, res, clock::now());
             if let Some(p) = data {
                 p.encode(buf);
@@ -1199,6 +1269,12 @@ impl Shard {
                     unit: c_str(&hd.unit),
                     name: counter_key(&name),
                 };
+                // `--replica-create-rate`: Discovers for new files wait here (shard 0
+                // stops reading the link while too many are in flight).
+                while !r.create_budget.borrow_mut().ready() {
+                    glommio::timer::sleep(Duration::from_millis(5)).await;
+                }
+                r.create_budget.borrow_mut().spend(1.0);
                 match store.create_file_like(&name, params).await {
                     Ok(id) => {
                         let _ = store
@@ -1318,6 +1394,75 @@ impl Shard {
         }
     }
 
+    /// Progress lines (replication.md §2.19): the slave every 10 s while it catches up
+    /// or Discovers arrive, and once when it has caught up; the master every 60 s.
+    async fn progress_loop(self: Rc<Self>) {
+        let get =
+            |v: &[(String, i64)], k: &str| v.iter().find(|(n, _)| n == k).map_or(0, |(_, x)| *x);
+        let mut prev: Vec<(String, i64)> = Vec::new();
+        let mut prev_at = std::time::Instant::now();
+        let mut was_behind = false;
+        let mut since_connect: Option<std::time::Instant> = None;
+        let mut last_master_line = std::time::Instant::now();
+        let mut prev_sent = 0i64;
+        loop {
+            glommio::timer::sleep(Duration::from_secs(10)).await;
+            if SHUTDOWN.load(Ordering::SeqCst) {
+                return;
+            }
+            let (_, v) = self.gather_stats().await;
+            let dt = prev_at.elapsed().as_secs_f64().max(0.001);
+            prev_at = std::time::Instant::now();
+            if acting_slave() {
+                let connected = shared().slave_connected.load(Ordering::SeqCst) != 0;
+                if connected && since_connect.is_none() {
+                    since_connect = Some(std::time::Instant::now());
+                } else if !connected {
+                    since_connect = None;
+                }
+                let behind = get(&v, "replication.slave.behind");
+                let discovered = get(&v, "replication.slave.discover_received");
+                let written = get(&v, "replication.slave.buckets_written");
+                let rate = (written - get(&prev, "replication.slave.buckets_written")) as f64 / dt;
+                if behind > 0 || discovered > get(&prev, "replication.slave.discover_received") {
+                    tracing::info!(
+                        discovered,
+                        subscribed = get(&v, "replication.slave.subscribed"),
+                        behind,
+                        pending = get(&v, "replication.slave.pending_subscribe"),
+                        buckets_per_s = rate.round(),
+                        tail_lag_s = get(&v, "replication.slave.tail_lag_seconds"),
+                        "replication catch-up"
+                    );
+                } else if was_behind {
+                    tracing::info!(
+                        seconds_since_connect = since_connect.map_or(0, |t| t.elapsed().as_secs()),
+                        "replication caught up"
+                    );
+                }
+                was_behind = behind > 0;
+            }
+            if self.cfg.repl.port != 0 && last_master_line.elapsed() >= Duration::from_secs(60) {
+                let sent = get(&v, "replication.master.buckets_sent");
+                let dt = last_master_line.elapsed().as_secs_f64();
+                last_master_line = std::time::Instant::now();
+                let conns = shared().master_connections.load(Ordering::SeqCst);
+                if conns > 0 {
+                    tracing::info!(
+                        connections = conns,
+                        announced = get(&v, "replication.master.discover_sent"),
+                        parked = get(&v, "replication.master.parked"),
+                        ready = get(&v, "replication.master.ready"),
+                        buckets_per_s = ((sent - prev_sent) as f64 / dt).round(),
+                        "replication master"
+                    );
+                }
+                prev_sent = sent;
+            }
+            prev = v;
+        }
+    }
+
     /// At shutdown, after the store's final flush: its flush visits still count for
     /// the late marks, which are then published for the final `.replication_late`.
     pub(super) fn repl_final(&self) {
@@ -1365,6 +1510,9 @@ impl Shard {
             ("buckets_sent", c.buckets_sent),
             ("resent_buckets", c.resent_buckets),
             ("read_errors", c.read_errors),
+            ("read_bytes", r.read_stats.get().0),
+            ("read_ops", r.read_stats.get().1),
+            ("read_throttled", r.read_stats.get().2),
             ("late_marks", m.late_marks() as u64),
             ("parked", parked as u64),
             ("ready", ready as u64),
@@ -1400,7 +1548,12 @@ impl Shard {
         ] {
             out.push((format!("replication.slave.{k}"), v as i64));
         }
-        out.push(("replication.slave.tail_lag_seconds_max".into(), c.tail_lag));
+        out.push(("replication.slave.tail_lag_seconds".into(), c.tail_lag));
+        // Shards that never got Data report no age (the merge keeps the minimum).
+        if c.last_data_at > 0 {
+            let age = (clock::now() - c.last_data_at).max(0);
+            out.push(("replication.slave.last_data_age_seconds".into(), age));
+        }
     }
 }
 

@@ -154,6 +154,7 @@ fn start(opts: &Options, cwd: &Path, embedded: bool) -> Result<(), Fatal> {
             subscribe_rate: opts.replica_subscribe_rate,
             create_rate: opts.replica_create_rate,
             read_rate: opts.replica_read_rate,
+            shards,
         },
     };
 

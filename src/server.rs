@@ -1341,7 +1341,10 @@ impl Shard {
                 lb.merge(&shard_lb);
                 for (k, val) in v {
                     match total.iter_mut().find(|(n, _)| *n == k) {
-                        Some(e) if k.ends_with("_min") => e.1 = e.1.min(val),
+                        Some(e) if k.ends_with("_min") || k.ends_with("data_age_seconds") => {
+                            e.1 = e.1.min(val)
+                        }
+                        Some(e) if k.ends_with("lag_seconds") => e.1 = e.1.max(val),
                         Some(e) => e.1 += val,
                         None => total.push((k, val)),
                     }

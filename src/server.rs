@@ -318,7 +318,8 @@ async fn shard_main(
             o.allocation = cfg.allocation;
             // Parents may belong to other shards: the server creates them by message.
             o.create_parents = false;
-            o.load_incomplete = cfg.create_parents;
+            // A replica indexes every file it holds (replication.md §2.2).
+            o.load_incomplete = cfg.create_parents || replica_admin::acting_slave();
             o.listing = listing;
             o.page_cache_pages = (cfg.page_cache_pages / count).max(64);
             o.max_open_files = (cfg.max_open_files / count).max(16);

@@ -662,3 +662,100 @@ fn late_write_reaches_a_slave_that_was_away_across_a_clean_master_restart() {
     m = master(&md, 19720);
     assert_eq!(m.stat("replication.master.unclean_starts"), 1);
 }
+
+#[test]
+fn every_retention_and_kind_replicates_to_a_passive_slave() {
+    // I-10 and I-29 (part): 10s, 5m, 1h and a trailing ret-7d file, gauges and a
+    // collated event counter; the slave configures only 10s:1h, creates nothing by
+    // itself, and after a restart still holds (and indexes) every file it copied.
+    let md = temp_dir("repl-ret-m");
+    let sd = temp_dir("repl-ret-s");
+    let mlog = md.join("istatd.log").display().to_string();
+    let m = Daemon::start(
+        &md,
+        19740,
+        19741,
+        &[
+            "--log-file",
+            &mlog,
+            "--replica-port",
+            "19742",
+            "--flush",
+            "1",
+            "--retention",
+            "10s:1h,5m:1d,1h:7d,5m:7d:ret-7d:0.9",
+            "--shards",
+            "2",
+        ],
+    );
+    let t = now();
+    let mut lines = samples("ret.gauge", 3, 30);
+    for k in 0..30 {
+        lines.push_str(&format!("*ret.events {} {}\n", t - k * 10, k + 1));
+    }
+    feed(&m, &lines);
+    let slog = sd.join("istatd.log").display().to_string();
+    let slave_args = [
+        "--log-file",
+        slog.as_str(),
+        "--replica-of",
+        "127.0.0.1:19742",
+        "--flush",
+        "1",
+        "--retention",
+        "10s:1h",
+        "--shards",
+        "2",
+    ];
+    let mut s = Daemon::start(&sd, 19743, 19744, &slave_args);
+    converge(&m, &s, 60);
+    for f in ["10s", "5m", "1h", "ret-7d"] {
+        let mp = md.join("store/ret/events").join(f);
+        let sp = sd.join("store/ret/events").join(f);
+        assert!(sp.exists(), "slave lacks {}", sp.display());
+        // Same interval, flags, lambda, season and zero time.
+        let info = |p: &Path| {
+            let out = Command::new(env!("CARGO_BIN_EXE_istatd"))
+                .args(["file", "info"])
+                .arg(p)
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter(|l| {
+                    ["interval", "flags", "lambda", "season", "create", "fixed"]
+                        .iter()
+                        .any(|k| l.to_ascii_lowercase().contains(k))
+                })
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(info(&mp), info(&sp), "{f}");
+    }
+    // Restarted, the slave indexes the files of retentions it does not configure and
+    // keeps replicating into them; its scan creates nothing.
+    use std::os::unix::fs::MetadataExt;
+    let inode = |p: &Path| std::fs::metadata(p).map(|m| m.ino()).unwrap_or(0);
+    let kept = ["5m", "1h", "ret-7d", "10s"].map(|f| sd.join("store/ret/events").join(f));
+    let before: Vec<u64> = kept.iter().map(|p| inode(p)).collect();
+    drop(s);
+    wait_ports_free(&[19743, 19744]);
+    s = Daemon::start(&sd, 19743, 19744, &slave_args);
+    let mut more = String::new();
+    for k in 0..5 {
+        more.push_str(&format!("*ret.events {} 100\n", now() - k));
+    }
+    feed(&m, &more);
+    feed(&m, &samples("ret.gauge", 3, 2));
+    converge(&m, &s, 60);
+    // The same files (not moved aside and created again), no mismatch.
+    let after: Vec<u64> = kept.iter().map(|p| inode(p)).collect();
+    assert_eq!(before, after);
+    for k in [
+        "replication.slave.incarnation_changed",
+        "replication.slave.bad_local_files",
+        "replication.slave.header_mismatch",
+    ] {
+        assert_eq!(s.stat(k), 0, "{k}");
+    }
+}

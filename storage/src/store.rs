@@ -1407,9 +1407,11 @@ impl Store {
     /// The periodic flush's step: flush the next counter in round-robin order
     /// (storage.md §5.2). Returns the key flushed, if any.
     pub async fn flush_next(&self, now: i64) -> Result<Option<String>, StoreError> {
+        let mut wrapped = false;
         let key = {
             let mut cur = self.flush_cursor.borrow_mut();
             if cur.1 >= cur.0.len() {
+                wrapped = true;
                 if !cur.0.is_empty() {
                     self.inner.borrow_mut().stats.flush_rounds += 1;
                 }
@@ -1423,6 +1425,11 @@ impl Store {
             cur.1 += 1;
             k
         };
+        if wrapped {
+            // Once a round: files that belong to no counter's retention set (a
+            // replica's files of retentions this node does not configure) flush too.
+            self.flush_dirty_files().await?;
+        }
         self.flush_counter(&key, false, now).await?;
         Ok(Some(key.to_string()))
     }
@@ -1442,6 +1449,12 @@ impl Store {
                 r?;
             }
         }
+        self.flush_dirty_files().await
+    }
+
+    /// Flush every file with dirty pages or buckets in memory.
+    async fn flush_dirty_files(&self) -> Result<(), StoreError> {
+        let concurrency = (self.opts.max_open_files / 4).clamp(1, FLUSH_CONCURRENCY);
         let ids: Vec<FileId> = self.inner.borrow().by_rel.values().copied().collect();
         let dirty: Vec<FileId> = ids
             .into_iter()

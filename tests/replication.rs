@@ -759,3 +759,49 @@ fn every_retention_and_kind_replicates_to_a_passive_slave() {
         assert_eq!(s.stat(k), 0, "{k}");
     }
 }
+
+#[test]
+fn two_slaves_and_a_chain_converge() {
+    // I-19 and I-28: M -> S1 -> S2 and M -> S3; a late write on M (2 h below newest)
+    // reaches the end of the chain; closing S3 does not disturb the others.
+    let md = temp_dir("repl-chain-m");
+    let s1d = temp_dir("repl-chain-s1");
+    let s2d = temp_dir("repl-chain-s2");
+    let s3d = temp_dir("repl-chain-s3");
+    let m = master(&md, 19750);
+    feed(&m, &samples("chain", 10, 30));
+    let log1 = s1d.join("istatd.log").display().to_string();
+    let s1 = Daemon::start(
+        &s1d,
+        19753,
+        19754,
+        &[
+            "--log-file",
+            &log1,
+            "--replica-of",
+            "127.0.0.1:19752",
+            "--replica-port",
+            "19755",
+            "--flush",
+            "1",
+            "--retention",
+            RET,
+            "--shards",
+            "2",
+        ],
+    );
+    let s2 = slave(&s2d, 19756, 19753); // --replica-of 127.0.0.1:19755
+    let s3 = slave(&s3d, 19760, 19750);
+    converge(&m, &s1, 60);
+    converge(&s1, &s2, 60);
+    converge(&m, &s3, 60);
+    let status = s1.admin("replication.status");
+    assert!(status.contains("role=master+slave"), "{status}");
+    drop(s3);
+    feed(&m, &format!("chain.c3 {} 777\n", now() - 7200));
+    feed(&m, &samples("chain", 10, 1));
+    converge(&m, &s1, 60);
+    converge(&s1, &s2, 60);
+    // And M against S2 directly.
+    converge(&m, &s2, 60);
+}

@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 
 mod cli;
 mod verify_cli;
+mod verify_live;
 
 #[derive(Parser, Debug)]
 #[command(

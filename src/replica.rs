@@ -759,7 +759,7 @@ impl Shard {
             };
             let read = futures_lite::future::or(async { Some(rd.read(&mut buf).await) }, async {
                 loop {
-                    glommio::timer::sleep(Duration::from_millis(500)).await;
+                    glommio::timer::sleep(Duration::from_millis(50)).await;
                     if q.closed.get() || SHUTDOWN.load(Ordering::SeqCst) {
                         return None;
                     }
@@ -783,6 +783,9 @@ impl Shard {
             counters().m_bytes_received += n as u64;
             pdus.clear();
             let res = dec.feed(&buf[..n], &mut pdus);
+            self.lb
+                .borrow_mut()
+                .add(super::Loopback::ReplicaEvents, pdus.len() as i64);
             for p in pdus.drain(..) {
                 if !connected {
                     match p {
@@ -801,7 +804,10 @@ impl Shard {
                                     connected = true;
                                     peer_id = Some(id);
                                     by_peer.borrow_mut().insert(id, (gen, q.clone()));
-                                    s.master_connections.fetch_add(1, Ordering::SeqCst);
+                                    let n = s.master_connections.fetch_add(1, Ordering::SeqCst) + 1;
+                                    self.lb
+                                        .borrow_mut()
+                                        .set(super::Loopback::ReplicaConnections, n as i64);
                                     counters().m_handshakes += 1;
                                     s.queues
                                         .lock()
@@ -910,7 +916,10 @@ impl Shard {
         .await;
         if connected {
             let s = shared();
-            s.master_connections.fetch_sub(1, Ordering::SeqCst);
+            let n = s.master_connections.fetch_sub(1, Ordering::SeqCst) - 1;
+            self.lb
+                .borrow_mut()
+                .set(super::Loopback::ReplicaConnections, n as i64);
             s.queues
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -1071,7 +1080,7 @@ impl Shard {
             };
             let read = futures_lite::future::or(async { Some(rd.read(&mut buf).await) }, async {
                 loop {
-                    glommio::timer::sleep(Duration::from_millis(500)).await;
+                    glommio::timer::sleep(Duration::from_millis(50)).await;
                     if q.closed.get() || SHUTDOWN.load(Ordering::SeqCst) {
                         return None;
                     }

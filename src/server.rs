@@ -1111,14 +1111,22 @@ impl Shard {
         loop {
             let n = store.stats().counters.max(1);
             let tick = (flush_ms / (n + 1)).clamp(2, 3000);
+            // With more counters than 2 ms ticks in a flush period, several go per
+            // tick, so that a round still takes about `--flush` seconds.
+            let per_tick = ((n + 1) * tick).div_ceil(flush_ms.max(1)).max(1);
             glommio::timer::sleep(Duration::from_millis(tick)).await;
-            match store.flush_next(clock::now()).await {
-                Ok(Some(_)) => {
-                    let n = self.cfg.retentions.len() as i64;
-                    self.lb.borrow_mut().add(Loopback::CounterFlushed, n);
+            for _ in 0..per_tick {
+                match store.flush_next(clock::now()).await {
+                    Ok(Some(_)) => {
+                        let n = self.cfg.retentions.len() as i64;
+                        self.lb.borrow_mut().add(Loopback::CounterFlushed, n);
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::error!(shard = self.id, error = %e, "periodic flush failed");
+                        break;
+                    }
                 }
-                Ok(None) => {}
-                Err(e) => tracing::error!(shard = self.id, error = %e, "periodic flush failed"),
             }
         }
     }

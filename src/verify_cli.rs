@@ -21,12 +21,18 @@ pub struct VerifyArgs {
     /// Print at most N report lines before the summary line.
     #[arg(long, value_name = "N", default_value_t = 100)]
     pub max_report: usize,
-    /// The master's store directory.
-    #[arg(value_name = "STORE_A")]
-    pub store_a: PathBuf,
-    /// The slave's store directory.
-    #[arg(value_name = "STORE_B")]
-    pub store_b: PathBuf,
+    /// Compare with a running master read over its replication port (HOST:PORT)
+    /// instead of a master store directory; then only STORE_B is given.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub master: Option<String>,
+    /// With --master: seconds without a PDU that end the master's announcements and
+    /// the wait for answers.
+    #[arg(long, value_name = "SECONDS", default_value_t = 3)]
+    pub quiet: u64,
+    /// STORE_A (the master's store) and STORE_B (the slave's), or only STORE_B with
+    /// --master.
+    #[arg(value_name = "STORE", required = true, num_args = 1..=2)]
+    pub stores: Vec<PathBuf>,
 }
 
 /// Exit code when the stores differ.
@@ -45,8 +51,18 @@ pub fn usage_error(e: clap::Error) -> i32 {
 }
 
 pub fn run(args: VerifyArgs) -> i32 {
-    let report = match verify::verify_stores_excluding(&args.store_a, &args.store_b, &args.exclude)
-    {
+    let result = match (&args.master, args.stores.as_slice()) {
+        (Some(m), [b]) => crate::verify_live::verify_live(
+            m,
+            b,
+            &args.exclude,
+            std::time::Duration::from_secs(args.quiet.max(1)),
+        ),
+        (None, [a, b]) => verify::verify_stores_excluding(a, b, &args.exclude),
+        (Some(_), _) => Err("with --master give only the slave's store".into()),
+        (None, _) => Err("give the master's store and the slave's store".into()),
+    };
+    let report = match result {
         Ok(r) => r,
         Err(e) => {
             eprintln!("istatd verify: {e}");

@@ -184,6 +184,46 @@ fn fresh_slave_converges_and_follows_new_files() {
     let status = s.admin("replication.status");
     assert!(status.contains("role=slave"), "{status}");
     assert!(status.contains("slave.state=connected"), "{status}");
+
+    // The same verdict against the running master, read over its replication port.
+    let live = |s: &Daemon| {
+        Command::new(env!("CARGO_BIN_EXE_istatd"))
+            .args([
+                "verify",
+                "--master",
+                "127.0.0.1:19602",
+                "--exclude",
+                "istatd",
+                "--quiet",
+                "2",
+            ])
+            .arg(s.dir.join("store"))
+            .output()
+            .expect("run istatd verify --master")
+    };
+    m.admin("flush");
+    std::thread::sleep(Duration::from_millis(1500));
+    s.admin("flush");
+    let out = live(&s);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(files_compared(&text) >= 106, "{text}");
+    // A bucket the slave does not have yet is found.
+    s.admin("replication.suspend slave");
+    s.wait_for("the link to close", 10, |s| {
+        s.stat("replicaOf.connected") == 0
+    });
+    feed(&m, &samples("basic", 1, 1));
+    m.admin("flush");
+    std::thread::sleep(Duration::from_millis(1500));
+    let out = live(&s);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("differs basic/c0/10s"), "{text}");
 }
 
 #[test]

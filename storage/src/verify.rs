@@ -453,7 +453,7 @@ impl Report {
         )
     }
 
-    fn push(&mut self, f: Finding) {
+    pub fn push(&mut self, f: Finding) {
         match &f {
             Finding::Differs { diff, .. } => {
                 self.differing_files += 1;

@@ -845,3 +845,64 @@ fn two_slaves_and_a_chain_converge() {
     // And M against S2 directly.
     converge(&m, &s2, 60);
 }
+
+#[test]
+fn golden_input_replicates_to_files_that_dump_identically() {
+    // The acceptance check of issue 5: a slave started after the master took the
+    // reference's documented input holds files whose `file dump` equals the
+    // reference's (golden/basic/files/*.dump).
+    let Some(shared) = common::shared() else {
+        return;
+    };
+    let md = temp_dir("repl-golden-m");
+    let sd = temp_dir("repl-golden-s");
+    let log = md.join("istatd.log").display().to_string();
+    let m = Daemon::start(
+        &md,
+        19770,
+        19771,
+        &[
+            "--log-file",
+            &log,
+            "--replica-port",
+            "19772",
+            "--retention",
+            "10s:1h,5m:1d",
+            "--fake-time",
+            "1600002700",
+            "--flush",
+            "1",
+        ],
+    );
+    m.send_tcp(&std::fs::read_to_string(shared.join("golden/basic/input.txt")).unwrap());
+    m.wait_for("all samples", 30, |d| {
+        d.stat("istatd.statserver.samples") == 502
+    });
+    m.admin("flush");
+    let s = slave(&sd, 19773, 19770);
+    converge(&m, &s, 60);
+    let golden = shared.join("golden/basic/files");
+    let mut compared = 0;
+    for e in std::fs::read_dir(&golden).unwrap() {
+        let name = e.unwrap().file_name().into_string().unwrap();
+        let Some(stem) = name.strip_suffix(".dump") else {
+            continue;
+        };
+        let want = std::fs::read_to_string(golden.join(&name)).unwrap();
+        let info = std::fs::read_to_string(golden.join(format!("{stem}.info"))).unwrap();
+        let rel = info
+            .lines()
+            .next()
+            .unwrap()
+            .trim_end_matches(':')
+            .strip_prefix("store/")
+            .unwrap()
+            .to_string();
+        let ours = std::fs::read(sd.join("store").join(&rel))
+            .unwrap_or_else(|e| panic!("slave {rel}: {e}"));
+        let got = istatd_storage::tools::dump_csv(&ours).unwrap();
+        assert_eq!(got, want, "slave's dump of {rel}");
+        compared += 1;
+    }
+    assert!(compared >= 10, "{compared} golden files");
+}

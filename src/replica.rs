@@ -120,6 +120,8 @@ pub struct LinkCounters {
     pub s_backoff_seconds: u64,
     pub s_state: &'static str,
     pub s_master_id: String,
+    /// Since when the slave link has been down (None while connected).
+    pub s_down_since: Option<std::time::Instant>,
 }
 
 static SHARED: OnceLock<Arc<Shared>> = OnceLock::new();
@@ -517,13 +519,9 @@ impl Shard {
             }
             ReplMsg::SetResume(from) => r.slave.borrow_mut().cfg.resume_from = from,
             ReplMsg::SlaveFatal { gen, text } => {
+                // The session notices it within 50 ms and closes with this text (the
+                // send queue stays open so that the Error goes out first).
                 *r.slave_fatal.borrow_mut() = Some((gen, text));
-                let link = r.slave_link.borrow().clone();
-                if let Some((g, q)) = link {
-                    if g == gen {
-                        q.close();
-                    }
-                }
             }
         }
     }
@@ -968,7 +966,11 @@ impl Shard {
                 continue;
             };
             let epoch = c.epoch;
-            counters().s_state = "connecting";
+            {
+                let mut lc = counters();
+                lc.s_state = "connecting";
+                lc.s_down_since.get_or_insert_with(std::time::Instant::now);
+            }
             counters().s_connect_attempts += 1;
             let h = host.clone();
             let addrs = glommio::executor()
@@ -998,7 +1000,13 @@ impl Shard {
                     last_master = master;
                 }
                 config_failure = outcome;
-                counters().s_disconnects += 1;
+                {
+                    let mut c = counters();
+                    c.s_disconnects += 1;
+                    if master.is_some() {
+                        c.s_down_since = Some(std::time::Instant::now());
+                    }
+                }
                 s.slave_connected.store(0, Ordering::SeqCst);
                 backoff.disconnected(clock::monotonic_secs());
             } else {
@@ -1085,7 +1093,12 @@ impl Shard {
                         return None;
                     }
                     let now = clock::monotonic_secs();
-                    if hb.idle_for(now) >= limit || control().epoch != epoch {
+                    let fatal = self
+                        .repl()
+                        .slave_fatal
+                        .borrow()
+                        .is_some_and(|(g, _)| g == gen);
+                    if hb.idle_for(now) >= limit || control().epoch != epoch || fatal {
                         return None;
                     }
                     if master.is_some() && hb.should_ping(now) {
@@ -1102,16 +1115,17 @@ impl Shard {
                 None if control().epoch != epoch => {
                     break Some(control().close_reason.unwrap_or("Shutting down").into())
                 }
-                None if q.closed.get() => {
-                    let fatal = self.repl().slave_fatal.borrow_mut().take();
-                    match fatal {
-                        Some((g, text)) if g == gen => {
-                            counters().s_protocol_errors += 1;
-                            break Some(text.into());
-                        }
-                        _ => break None,
-                    }
+                None if self
+                    .repl()
+                    .slave_fatal
+                    .borrow()
+                    .is_some_and(|(g, _)| g == gen) =>
+                {
+                    let text = self.repl().slave_fatal.borrow_mut().take().map(|f| f.1);
+                    counters().s_protocol_errors += 1;
+                    break Some(text.unwrap_or("Unexpected Data").into());
                 }
+                None if q.closed.get() => break None,
                 None => {
                     counters().s_timeouts += 1;
                     break Some("Timeout".into());
@@ -1130,6 +1144,7 @@ impl Shard {
                             break 'conn Some(refusal.text().into());
                         }
                         master = Some(id);
+                        counters().s_down_since = None;
                         if last.is_some_and(|l| l != id) {
                             counters().s_master_changes += 1;
                             tracing::info!("replication master changed or restarted");
@@ -1554,6 +1569,7 @@ impl Shard {
             ("rejected", rejected as u64),
             ("pending_subscribe", queued as u64),
             ("state_bytes", sl.state_bytes() as u64),
+            ("bytes_behind", sl.buckets_behind() * 32),
         ] {
             out.push((format!("replication.slave.{k}"), v as i64));
         }
@@ -1647,6 +1663,16 @@ pub fn status_lines(cfg: &ReplConfig, c: &Control, extras: &[(String, i64)]) -> 
         ));
     }
     if let Some((h, p)) = &c.of {
+        // Never a lag of 0 while the link is down: "down" and for how long.
+        let connected = s.slave_connected.load(Ordering::SeqCst) != 0;
+        let (lag, down) = if connected {
+            (get("replication.slave.tail_lag_seconds").to_string(), 0)
+        } else {
+            (
+                "down".to_string(),
+                lc.s_down_since.map_or(0, |t| t.elapsed().as_secs()),
+            )
+        };
         out.push_str(&format!(
             "slave.source={h}:{p}\r\nslave.state={}\r\nslave.master_id={}\r\nslave.suspended={}\r\nslave.subscribed={}\r\nslave.behind={}\r\nslave.errors={}\r\nslave.from={}\r\n",
             lc.s_state,
@@ -1656,6 +1682,10 @@ pub fn status_lines(cfg: &ReplConfig, c: &Control, extras: &[(String, i64)]) -> 
             get("replication.slave.behind"),
             get("replication.slave.files_in_error"),
             c.from.map(|f| f.to_string()).unwrap_or_default(),
+        ));
+        out.push_str(&format!(
+            "slave.lag_seconds={lag}\r\nslave.down_seconds={down}\r\nslave.bytes_behind={}\r\n",
+            get("replication.slave.bytes_behind")
         ));
     }
     if let Some(m) = &c.of_marker {

@@ -906,3 +906,97 @@ fn golden_input_replicates_to_files_that_dump_identically() {
     }
     assert!(compared >= 10, "{compared} golden files");
 }
+
+#[test]
+fn slave_started_before_its_master_converges_and_shows_down_meanwhile() {
+    let md = temp_dir("repl-early-m");
+    let sd = temp_dir("repl-early-s");
+    let s = slave(&sd, 19783, 19780);
+    s.wait_for("a failed connection attempt", 20, |s| {
+        s.stat("replication.slave.connect_failures") >= 1
+    });
+    let status = s.admin("replication.status");
+    assert!(status.contains("slave.lag_seconds=down"), "{status}");
+    assert!(!status.contains("slave.lag_seconds=0"), "{status}");
+    let m = master(&md, 19780);
+    feed(&m, &samples("early", 5, 10));
+    s.wait_for("the link", 30, |s| s.stat("replicaOf.connected") == 1);
+    converge(&m, &s, 60);
+    let status = s.admin("replication.status");
+    assert!(status.contains("slave.down_seconds=0"), "{status}");
+}
+
+/// A raw master: accepts one slave, answers its Connect, then sends `script`, and
+/// returns what it read until the slave closed (or 10 s passed).
+fn raw_master(l: &std::net::TcpListener, script: &[u8]) -> Vec<u8> {
+    let (mut c, _) = l.accept().unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut hello = [0u8; 28];
+    c.read_exact(&mut hello).unwrap();
+    let mut reply = vec![1, 0, 0, 0, 20, 0, 0, 0, 2, 0, 0, 0];
+    reply.extend_from_slice(&[0x5au8; 16]);
+    c.write_all(&reply).unwrap();
+    c.write_all(script).unwrap();
+    read_to_close(&mut c)
+}
+
+fn discover_frame(name: &str) -> Vec<u8> {
+    let p = istatd_storage::format::CreateParams {
+        interval: 10,
+        page_count: 2,
+        flags: 0,
+        zero_time: 1_600_000_000,
+        lambda: 0.0,
+        season: 0,
+        fixed_count: 0,
+        unit: String::new(),
+        name: String::new(),
+    };
+    let h = istatd_storage::format::Header::new_file(&p);
+    let mut b = h.to_bytes();
+    b[184..184 + 256].fill(0);
+    b[184..184 + name.len()].copy_from_slice(name.as_bytes());
+    let mut f = vec![2, 0, 0, 0, 0xd0, 1, 0, 0];
+    f.extend_from_slice(&b);
+    f
+}
+
+#[test]
+fn malformed_input_to_slave_is_skipped_or_refused() {
+    // I-12: a raw fake master.
+    let sd = temp_dir("repl-rawm-s");
+    let l = std::net::TcpListener::bind(("127.0.0.1", 19799)).unwrap();
+    let s = slave(&sd, 19793, 19797); // --replica-of 127.0.0.1:19799
+                                      // A Discover whose name climbs out of the store is skipped, the link stays up;
+                                      // then Data nobody asked for is fatal.
+    let mut script = discover_frame("a/../../x/10s");
+    script.extend(discover_frame("/abs/10s"));
+    let mut data = vec![4, 0, 0, 0];
+    let name = b"ok/file/10s";
+    data.extend_from_slice(&((8 + name.len() + 1) as u32).to_le_bytes());
+    data.extend_from_slice(&0i64.to_le_bytes());
+    data.extend_from_slice(name);
+    data.push(0);
+    script.extend(data);
+    let got = raw_master(&l, &script);
+    let e = error_frame("Unexpected Data");
+    assert!(
+        got.windows(e.len()).any(|w| w == e.as_slice()),
+        "{:?}",
+        String::from_utf8_lossy(&got)
+    );
+    assert_eq!(s.stat("replication.slave.discover_rejected"), 2);
+    assert!(!sd.join("x").exists() && !sd.join("store/x").exists());
+    assert!(!Path::new("/abs/10s").exists());
+    // A short Discover (463 bytes of payload) is fatal too; the slave reconnects.
+    let mut short = vec![2, 0, 0, 0, 0xcf, 1, 0, 0];
+    short.extend(std::iter::repeat_n(0u8, 463));
+    let got = raw_master(&l, &short);
+    let e = error_frame("Malformed PDU id 2");
+    assert!(
+        got.windows(e.len()).any(|w| w == e.as_slice()),
+        "{:?}",
+        String::from_utf8_lossy(&got)
+    );
+    assert!(s.stat("replication.slave.protocol_errors") >= 2);
+}

@@ -39,6 +39,8 @@ struct Entry {
     logged: bool,
     /// The master's newest bucket time from its Discover (the subscribe clamp).
     master_newest: i64,
+    /// The local file's interval (known once subscribed).
+    interval: i64,
     retry_due: i64,
     retry_delay: i64,
     /// A Discover of a new incarnation waiting for the draining answer.
@@ -59,6 +61,7 @@ impl Entry {
             rejected: false,
             logged: false,
             master_newest: 0,
+            interval: 0,
             retry_due: 0,
             retry_delay: 0,
             pending: None,
@@ -262,6 +265,17 @@ impl SlaveFiles {
         g
     }
 
+    /// Buckets the master announced that subscribed files have not asked for yet
+    /// (from each Request's fromTime to the master's newest bucket of its Discover or
+    /// Data): what is still to copy, for the status.
+    pub fn buckets_behind(&self) -> u64 {
+        self.entries
+            .values()
+            .filter(|e| matches!(e.state, SState::Outstanding | SState::Error) && e.interval > 0)
+            .map(|e| ((e.master_newest - e.from).max(-e.interval) / e.interval + 1).max(0) as u64)
+            .sum()
+    }
+
     pub fn state_bytes(&self) -> usize {
         self.entries
             .keys()
@@ -408,6 +422,7 @@ impl SlaveFiles {
         e.state = SState::Outstanding;
         e.from = from;
         e.n = cfg.chunk_buckets;
+        e.interval = iv;
         self.counters.requests_sent += 1;
         Some(Pdu::Request {
             from,
@@ -466,6 +481,7 @@ impl SlaveFiles {
             }
         }
         if let Some(last) = keep.last() {
+            e.master_newest = e.master_newest.max(last.time);
             self.counters.master_newest = self.counters.master_newest.max(last.time);
             if !full {
                 self.counters.tail_lag = (self.counters.master_newest - last.time).max(0);

@@ -49,7 +49,6 @@ struct Entry {
     resend_from: u32,
     read_low: u32,
     errors: u8,
-    in_queue: bool,
     swept: bool,
     /// A Request that arrived while reading: (F, N) to continue with.
     replaced: Option<(u32, u16)>,
@@ -73,6 +72,9 @@ struct Conn {
     owed: VecDeque<FileKey>,
     owed_set: HashSet<u32>,
     ready: VecDeque<u32>,
+    /// Slots with an item in `ready` (kept across a delete and a reuse of the slot,
+    /// so a file never has two items: replication.md §2.8 `in_queue`).
+    in_ready: HashSet<u32>,
     gone: VecDeque<Vec<u8>>,
     delayed: Vec<(i64, u32)>,
     reads: usize,
@@ -324,8 +326,7 @@ impl MasterFiles {
             }
             if e.state == MState::Parked && (flushed_last >= e.f || e.resend_from < e.f) {
                 e.state = MState::Ready;
-                if !e.in_queue {
-                    e.in_queue = true;
+                if c.in_ready.insert(slot) {
                     c.ready.push_back(slot);
                 }
             }
@@ -426,7 +427,6 @@ impl MasterFiles {
                         resend_from,
                         read_low: INF,
                         errors: 0,
-                        in_queue: false,
                         swept: false,
                         replaced: None,
                     },
@@ -457,8 +457,7 @@ impl MasterFiles {
         };
         if flushed_last >= e.f || e.resend_from < e.f {
             e.state = MState::Ready;
-            if !e.in_queue {
-                e.in_queue = true;
+            if c.in_ready.insert(slot) {
                 c.ready.push_back(slot);
             }
         } else {
@@ -491,8 +490,7 @@ impl MasterFiles {
             c.delayed.retain(|(t, _)| *t > now);
             for slot in due {
                 if let Some(e) = c.entries.get_mut(&slot) {
-                    if e.state == MState::Ready && !e.in_queue {
-                        e.in_queue = true;
+                    if e.state == MState::Ready && c.in_ready.insert(slot) {
                         c.ready.push_back(slot);
                     }
                 }
@@ -510,10 +508,10 @@ impl MasterFiles {
             return None;
         }
         while let Some(slot) = c.ready.pop_front() {
+            c.in_ready.remove(&slot);
             let Some(e) = c.entries.get_mut(&slot) else {
                 continue;
             };
-            e.in_queue = false;
             if e.state != MState::Ready {
                 continue;
             }
@@ -628,9 +626,10 @@ impl MasterFiles {
         match e.state {
             MState::Parked if hold => {}
             MState::Parked => Self::readiness(c, slot, flushed_last),
-            MState::Ready if c.delayed.iter().all(|(_, s)| *s != slot) && !e.in_queue => {
-                e.in_queue = true;
-                c.ready.push_back(slot);
+            MState::Ready if c.delayed.iter().all(|(_, s)| *s != slot) => {
+                if c.in_ready.insert(slot) {
+                    c.ready.push_back(slot);
+                }
             }
             _ => {}
         }

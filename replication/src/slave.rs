@@ -272,8 +272,11 @@ impl SlaveFiles {
         self.entries
             .values()
             .filter(|e| matches!(e.state, SState::Outstanding | SState::Error) && e.interval > 0)
-            .map(|e| ((e.master_newest - e.from).max(-e.interval) / e.interval + 1).max(0) as u64)
-            .sum()
+            .map(|e| {
+                let gap = (e.master_newest as i128 - e.from as i128).max(-(e.interval as i128));
+                (gap / e.interval as i128 + 1).clamp(0, u32::MAX as i128) as u64
+            })
+            .fold(0u64, u64::saturating_add)
     }
 
     pub fn state_bytes(&self) -> usize {
@@ -419,6 +422,8 @@ impl SlaveFiles {
             from = from.min(t.max(0));
         }
         from = from.max(m.saturating_sub((capacity - 1).max(0).saturating_mul(iv)));
+        // Never a fromTime the master must refuse (times are below 2^32, §2.7).
+        let from = from.clamp(0, TIME_LIMIT - 1);
         e.state = SState::Outstanding;
         e.from = from;
         e.n = cfg.chunk_buckets;
@@ -498,7 +503,7 @@ impl SlaveFiles {
 
     fn fail(e: &mut Entry, from: i64, now: i64) {
         e.state = SState::Error;
-        e.from = from;
+        e.from = from.clamp(0, TIME_LIMIT - 1);
         e.retry_delay = if e.retry_delay == 0 {
             RETRY_FIRST
         } else {
@@ -544,6 +549,7 @@ impl SlaveFiles {
                 if let Some(t) = e.resync_from.take() {
                     e.from = e.from.min(t);
                 }
+                e.from = e.from.clamp(0, TIME_LIMIT - 1);
                 self.counters.requests_sent += 1;
                 Some(Pdu::Request {
                     from: e.from,

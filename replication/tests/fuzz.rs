@@ -705,6 +705,16 @@ fn run_master(
             }
             MOp::Suspend(on) => m.suspended = on,
         }
+        // The status getters must not panic either, whatever the state.
+        let _ = (
+            m.parked_ready(),
+            m.late_marks(),
+            m.marks(),
+            m.take_marks_changed(),
+        );
+        for &c in &open {
+            let _ = (m.has_ready(c), m.has_owed(c), m.gone_len(c));
+        }
         // §2.7: one FileInfo per file; per file and connection at most one entry, one
         // announce bit or owed item (never both) and one ready-queue item.
         let mut bound = nslots * per_file + open.len() * nslots * (per_entry + 12 + 4);
@@ -742,7 +752,7 @@ proptest! {
 
     /// Z-02 with the strict state bound, on few slots so that slots get reused often.
     #[test]
-    #[ignore = "bug: MasterFiles::deleted drops the entry with its in_queue bit, so a reused slot's new entry queues a second ready item (§2.8 'in_queue is kept'); the ready queue grows by one item per delete+reuse+Request while reads are held"]
+
     fn z02_master_ready_queue_one_item_per_entry(
         cfg in master_cfg(),
         nslots in 1usize..=2,
@@ -1363,6 +1373,9 @@ fn run_slave(cfg: SlaveConfig, ops: Vec<SOp>, strict: bool) -> Result<(), TestCa
     };
     for op in ops {
         rig.step(op)?;
+        // The status getters must not panic either, whatever the state. (Not
+        // `buckets_behind`: see `slave_buckets_behind_saturates`.)
+        let _ = (rig.s.gauges(), rig.s.state_bytes());
     }
     Ok(())
 }
@@ -1384,13 +1397,43 @@ proptest! {
     /// Z-03, stricter: every Request the slave sends is one the master accepts as a
     /// file Request (`check_request`): in particular fromTime < 2^32 (§2.7).
     #[test]
-    #[ignore = "bug: SlaveFiles::subscribe clamps fromTime up to M - (capacity-1)*interval with no cap below 2^32 (and applied() sends E + interval unclamped), so a Discover whose last_bucket puts M at or past 2^32 makes the slave send a Request the master rejects as 'Malformed PDU id 3' (§2.7, §2.9)"]
+
     fn z03_slave_requests_acceptable_to_master(
         cfg in slave_cfg(),
         ops in prop::collection::vec(slave_op(), 1..200),
     ) {
         run_slave(cfg, ops, true)?;
     }
+}
+
+/// Found by Z-03 (with `buckets_behind` among the status getters): a Discover whose
+/// `last_bucket` puts the master's newest bucket M at i64::MAX (it passes every check of
+/// §2.9 step 1) for a subscribed 1 s file makes the status getter overflow. §2.7: all
+/// time arithmetic saturates, so no value wraps or panics.
+#[test]
+
+fn slave_buckets_behind_saturates() {
+    let mut s = SlaveFiles::new(SlaveConfig::default());
+    let h1 = header(1, 4, 0, 0, "/m/x");
+    let d1 = discover_bytes(&h1, b"a/b/1s");
+    assert_eq!(
+        s.discover(&d1, &Local::Absent),
+        DiscoverAction::Create { aside: false }
+    );
+    s.queue("a/b/1s", true);
+    assert_eq!(s.next_queued().as_deref(), Some("a/b/1s"));
+    let p = s.subscribe("a/b/1s", 0, 1, 1 << 20).expect("a Request");
+    assert!(matches!(p, Pdu::Request { from: 0, .. }));
+    // The same file announced again, now claiming a newest bucket far in the future.
+    let mut h2 = h1.clone();
+    h2.last_bucket = i64::MAX;
+    let d2 = discover_bytes(&h2, b"a/b/1s");
+    assert_eq!(
+        s.discover(&d2, &Local::Good(Box::new(h1))),
+        DiscoverAction::Known
+    );
+    // Expected: a saturated count, not a panic.
+    assert!(s.buckets_behind() > 0);
 }
 
 // ----- the decoder feeding both machines -----------------------------------------------

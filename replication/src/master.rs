@@ -626,10 +626,10 @@ impl MasterFiles {
         match e.state {
             MState::Parked if hold => {}
             MState::Parked => Self::readiness(c, slot, flushed_last),
-            MState::Ready if c.delayed.iter().all(|(_, s)| *s != slot) => {
-                if c.in_ready.insert(slot) {
-                    c.ready.push_back(slot);
-                }
+            MState::Ready
+                if c.delayed.iter().all(|(_, s)| *s != slot) && c.in_ready.insert(slot) =>
+            {
+                c.ready.push_back(slot);
             }
             _ => {}
         }

@@ -577,8 +577,12 @@ impl Proxy {
                             break;
                         }
                     }
-                    let _ = from.shutdown(std::net::Shutdown::Both);
-                    let _ = to.shutdown(std::net::Shutdown::Both);
+                    // A partition passes no close either: each side must notice the
+                    // silence by itself.
+                    if mode != ProxyMode::Blackhole {
+                        let _ = from.shutdown(std::net::Shutdown::Both);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    }
                 };
                 let limit = match mode {
                     ProxyMode::CutAfter(k) => Some(k),

@@ -78,12 +78,11 @@ fn start(opts: &Options, cwd: &Path, embedded: bool) -> Result<(), Fatal> {
             "StatServer must have at least one of a forward address or a local store.",
         ));
     }
-    if !opts.agent.is_empty() {
-        return Err(Fatal::new(
-            2,
-            "agent (forwarding) mode is not implemented yet",
-        ));
-    }
+    let agent_targets = if opts.agent.is_empty() {
+        Vec::new()
+    } else {
+        crate::server::parse_agent_targets(&opts.agent).map_err(|e| Fatal::new(2, e))?
+    };
     let paths = opts.paths(cwd);
     if let Some(dir) = &paths.chdir_to {
         if !dir.is_dir() {
@@ -140,6 +139,11 @@ fn start(opts: &Options, cwd: &Path, embedded: bool) -> Result<(), Fatal> {
                 period_secs: (period as u64) & 0xffff,
             }),
             _ => None,
+        },
+        agent: crate::server::AgentConfig {
+            targets: agent_targets,
+            connections: opts.agent_connections(),
+            interval_secs: opts.agent_flush_interval(),
         },
         repl: crate::server::ReplConfig {
             port: opts.replica_port.max(0) as u16,
@@ -206,6 +210,11 @@ fn describe(cfg: &ServerConfig, opts: &Options, embedded: bool) -> String {
         .as_ref()
         .map(|p| p.display().to_string())
         .unwrap_or_default();
+    let store = if store.is_empty() {
+        "none (agent)".to_string()
+    } else {
+        store
+    };
     let mut s = format!(
         "istatd {}: store {store}, stat port {}:{} (tcp+udp), admin port {}, {} shard(s)",
         if embedded {
@@ -223,6 +232,20 @@ fn describe(cfg: &ServerConfig, opts: &Options, embedded: bool) -> String {
     }
     if cfg.repl.port != 0 {
         s.push_str(&format!(", replica port {}", cfg.repl.port));
+    }
+    if cfg.agent.enabled() {
+        let t: Vec<String> = cfg
+            .agent
+            .targets
+            .iter()
+            .map(|(h, p)| format!("{h}:{p}"))
+            .collect();
+        s.push_str(&format!(
+            ", forwarding to {} over {} connection(s) every {} s",
+            t.join(" then "),
+            cfg.agent.connections,
+            cfg.agent.interval_secs
+        ));
     }
     if let Some((h, p)) = &cfg.repl.of {
         s.push_str(&format!(

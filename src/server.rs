@@ -68,10 +68,15 @@ pub struct ServerConfig {
     pub prom: crate::prom::PromConfig,
     /// `--blacklist-path` (resolved) and `--blacklist-period`; `None` = off.
     pub blacklist: Option<BlacklistConfig>,
+    /// Agent (forwarding) mode; no targets: off.
+    pub agent: AgentConfig,
     /// Replication (replica port, master to pull from, pacing).
     pub repl: ReplConfig,
 }
 
+#[path = "agent.rs"]
+mod agent;
+pub use agent::{parse_targets as parse_agent_targets, AgentConfig};
 #[path = "replica.rs"]
 mod replica;
 #[path = "replica_admin.rs"]
@@ -156,6 +161,9 @@ pub enum CtlMsg {
     },
     /// One-way replication traffic (handled in arrival order by the receiving shard).
     Repl(replica::ReplMsg),
+    /// To shard 0 in agent mode: forward lines (text, line count, meta: to every
+    /// connection).
+    Agent(Vec<u8>, u64, bool),
 }
 
 #[derive(Debug, Clone)]
@@ -185,6 +193,8 @@ pub enum Req {
     OpenStat(u64),
     /// `replication.resync PATH[,from=]` for a file of the receiving shard.
     Resync(String, Option<i64>),
+    /// Agent mode, admin `flush`: the receiving shard's bucketed lines, now.
+    AgentFlush,
 }
 
 #[derive(Debug, Clone)]
@@ -197,6 +207,8 @@ pub enum Rep {
     Agents(Vec<AgentInfo>),
     Prom(Box<crate::prom::PromStore>),
     Failed(String),
+    /// Forward lines and their count (agent mode).
+    AgentLines(Vec<u8>, u64),
 }
 
 /// Per-shard counters of the port's own (published after the reference's `istatd.*`
@@ -247,6 +259,10 @@ struct Shard {
     stat_active: Rc<Cell<usize>>,
     /// This shard itself (for tasks started from `&self` handlers).
     me: RefCell<std::rc::Weak<Shard>>,
+    /// Agent mode: this shard's bucketizers.
+    agent: Option<agent::AgentShard>,
+    /// Agent mode, shard 0: the forward connections.
+    agent_links: Option<agent::AgentLinks>,
 }
 
 /// Bound of [`Shard::known`]; past it the set starts over (parents are then only
@@ -387,6 +403,9 @@ async fn shard_main(
             .then(|| replica::ReplShard::new(&cfg.repl)),
         stat_active: Rc::new(Cell::new(0)),
         me: RefCell::new(std::rc::Weak::new()),
+        agent: cfg.agent.enabled().then(agent::AgentShard::default),
+        agent_links: (cfg.agent.enabled() && id == 0)
+            .then(|| agent::AgentLinks::new(cfg.agent.connections)),
     });
 
     *shard.me.borrow_mut() = Rc::downgrade(&shard);
@@ -453,6 +472,9 @@ async fn shard_main(
                         }
                     }
                     CtlMsg::Repl(m) => sh.repl_deliver(m).await,
+                    CtlMsg::Agent(text, n, meta) => {
+                        sh.agent_deliver(text, n, meta);
+                    }
                     CtlMsg::Req { id, from, req } => {
                         let sh2 = sh.clone();
                         glommio::spawn_local(async move {
@@ -503,6 +525,17 @@ async fn shard_main(
         glommio::spawn_local(async move { sh.prom_cleanup_loop().await }).detach();
     }
     shard.start_replication(replica_l);
+    if cfg.agent.enabled() {
+        let sh = shard.clone();
+        glommio::spawn_local(async move { sh.agent_flush_loop().await }).detach();
+        if let Some(links) = &shard.agent_links {
+            for c in &links.conns {
+                let sh = shard.clone();
+                let c = c.clone();
+                glommio::spawn_local(async move { sh.agent_connection(c).await }).detach();
+            }
+        }
+    }
     if id == 0 {
         if let Some(bl) = cfg.blacklist.clone() {
             glommio::spawn_local(blacklist_loop(bl)).detach();
@@ -713,6 +746,13 @@ impl Shard {
                 }
                 Rep::Done
             }
+            Req::AgentFlush => match &self.agent {
+                Some(a) => {
+                    let (text, n) = a.take_lines();
+                    Rep::AgentLines(text.into_bytes(), n)
+                }
+                None => Rep::Done,
+            },
             Req::OpenStat(epoch) => match self.open_stat(epoch) {
                 Ok(()) => Rep::Done,
                 Err(e) => Rep::Failed(e),
@@ -871,6 +911,14 @@ impl Shard {
         let outcome = statline::parse_line(line, now, parsed);
         match outcome {
             LineOutcome::Meta { key, value } => {
+                if let Some(a) = &self.agent {
+                    let mut m = a.meta.borrow_mut();
+                    m.push(b'#');
+                    m.extend_from_slice(key);
+                    m.push(b' ');
+                    m.extend_from_slice(value);
+                    m.extend_from_slice(b"\r\n");
+                }
                 if let Some(m) = meta {
                     let mut m = m.borrow_mut();
                     m.keys.insert(
@@ -886,6 +934,16 @@ impl Shard {
                         self.prom
                             .borrow_mut()
                             .record_sample(&self.cfg.prom, name, &sample, now);
+                    }
+                }
+                if let Some(a) = &self.agent {
+                    for r in parsed.iter() {
+                        a.add(r.name, r.event, &r.sample, now);
+                    }
+                    if self.store_less() {
+                        // An agent keeps nothing: a sample is handled once bucketed.
+                        self.counters.borrow_mut().samples += parsed.len() as u64;
+                        return;
                     }
                 }
                 for r in parsed.iter() {
@@ -1032,6 +1090,7 @@ impl Shard {
                 std::ops::ControlFlow::Continue(())
             });
             self.route(&mut batches).await;
+            self.agent_send_meta().await;
             if flow.is_break() {
                 self.lb.borrow_mut().incr(Loopback::BlacklistCount);
                 rec.borrow_mut().blacklisted = true;
@@ -1100,6 +1159,7 @@ impl Shard {
                 }
             }
             self.route(&mut batches).await;
+            self.agent_send_meta().await;
         }
     }
 
@@ -1246,6 +1306,7 @@ impl Shard {
             AdminCommand::Quit => return (String::new(), true),
             AdminCommand::Flush => {
                 self.record_loopback().await;
+                self.agent_admin_flush().await;
                 self.broadcast(Req::Flush { force: true }).await;
                 if let Some(settings) = SETTINGS.get() {
                     settings.flush_all().await;
@@ -1324,6 +1385,9 @@ impl Shard {
     /// `replication.*` metrics only when this node replicates (or was promoted).
     async fn all_stats(&self) -> (LoopbackCounters, Vec<(String, i64)>) {
         let (lb, mut extras) = self.gather_stats().await;
+        if let Some(links) = &self.agent_links {
+            agent::stats(&mut extras, &links.state());
+        }
         let control = replica_admin::control();
         if self.cfg.repl.port != 0 || control.of.is_some() || control.promoted.is_some() {
             replica::link_stats(&mut extras);
@@ -1434,6 +1498,7 @@ impl Shard {
                 );
             }
             self.route(&mut batches).await;
+            self.agent_send_meta().await;
         }
     }
 

@@ -680,7 +680,9 @@ fn link_cut_mid_transfer_and_partition() {
     proxy.set(ProxyMode::Delay(50));
     let n = proxy.accepted();
     assert!(s.admin("replication.resync all,from=0").starts_with("ok"));
-    s.wait_for("a reconnect through the slow proxy", 30, |_| proxy.accepted() > n);
+    s.wait_for("a reconnect through the slow proxy", 30, |_| {
+        proxy.accepted() > n
+    });
     feed(&m, &samples("cut", 40, 1));
     converge(&m, &s, 120);
 }

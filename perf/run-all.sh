@@ -7,7 +7,8 @@
 #     QUICK=1 bash perf/run-all.sh    # smaller sizes, a few minutes
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --bin istatd -p istatd-perf
+cargo build --release --bin istatd
+cargo build --release -p istatd-perf
 out="perf-results-$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$out"
 run() {

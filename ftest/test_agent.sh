@@ -5,7 +5,8 @@
 # master (master.cfg). At fake time 50 the agent's bucketizer keeps the 10 s slots
 # 20..60: samples at -10, 1 and 10 are dropped, 20..50 are forwarded; both the
 # store-and-forward node and the master hold them. Caret expansion happens on the
-# agent; meta lines travel with the data (the master's `?a=` list shows them).
+# agent; meta lines travel with the data (the master's `?a=` list shows them). The
+# agent's first destination is down, so it uses the second.
 FTEST_PORT_BASE=19410
 source "$(dirname "$0")/functions"
 
@@ -14,7 +15,9 @@ check_get master "?a=*" '"count":0'
 use_profile store_n_forward
 use_profile agent
 start_server store_n_forward --agent "127.0.0.1:$(stat_port master)"
-start_server agent --agent "127.0.0.1:$(stat_port store_n_forward)"
+# A list of destinations: the first takes no connections (nothing listens on 19419), so
+# the agent moves on to the second (as agents move to a promoted slave).
+start_server agent --agent "127.0.0.1:19419,127.0.0.1:$(stat_port store_n_forward)"
 
 test_name agent_passes_times
 # these should be ignored for being too old

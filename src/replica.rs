@@ -227,6 +227,8 @@ pub struct ReplShard {
     read_budget: RefCell<TokenBucket>,
     create_budget: RefCell<TokenBucket>,
     pub read_stats: Cell<(u64, u64, u64)>,
+    /// Entries that waited more than a flush period (the last stall sweep).
+    stalled: Cell<u64>,
 }
 
 /// A token bucket refilled by elapsed time; a rate of 0 is unlimited. Tokens may go
@@ -385,6 +387,7 @@ impl ReplShard {
                 cfg.create_rate as f64 / cfg.shards.max(1) as f64,
             )),
             read_stats: Cell::new((0, 0, 0)),
+            stalled: Cell::new(0),
         }
     }
 }
@@ -581,7 +584,7 @@ impl Shard {
                 m.wake_delayed(now);
                 if now - last_sweep >= self.cfg.flush_secs.max(1) as i64 {
                     last_sweep = now;
-                    m.sweep();
+                    r.stalled.set(m.sweep() as u64);
                 }
             }
             // Announce the files of a new connection, a slice per tick.
@@ -1537,6 +1540,7 @@ impl Shard {
             ("read_bytes", r.read_stats.get().0),
             ("read_ops", r.read_stats.get().1),
             ("read_throttled", r.read_stats.get().2),
+            ("stalled", r.stalled.get()),
             ("late_marks", m.late_marks() as u64),
             ("parked", parked as u64),
             ("ready", ready as u64),

@@ -135,8 +135,7 @@ fn a_running_daemon_survives_and_counts_malformed_input() {
     }
     let u = UdpSocket::bind("127.0.0.1:0").unwrap();
     for _ in 0..2000 {
-        let mut d = bad_line(&mut r);
-        d.push(b'\n');
+        let d = [bad_line(&mut r), b"\n".to_vec()].concat();
         let _ = u.send_to(&d, ("127.0.0.1", 19860));
     }
 

@@ -517,6 +517,11 @@ define_options! {
     replica_timeout: u32 = 60
         => "replica-timeout",
            "Replication idle timeout, in seconds; must be more than twice the keepalive.";
+    /// `--replica-backoff-max` (180): the slave's longest reconnect delay, seconds (port
+    /// addition; replication.md §2.12 fixes 180).
+    replica_backoff_max: u32 = 180
+        => "replica-backoff-max",
+           "Slave: longest reconnect delay in seconds (1-180).";
 }
 
 fn spec(name: &str) -> Option<&'static OptionSpec> {

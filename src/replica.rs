@@ -46,6 +46,8 @@ pub struct ReplConfig {
     pub read_rate: u64,
     /// Shards the rates are split across.
     pub shards: usize,
+    /// `--replica-backoff-max`, seconds.
+    pub backoff_max: u32,
 }
 
 impl ReplConfig {
@@ -950,7 +952,7 @@ impl Shard {
     /// at once when the control state changes (repointed, resumed, resync).
     async fn slave_link(self: Rc<Self>) {
         let s = shared();
-        let mut backoff = Backoff::default();
+        let mut backoff = Backoff::with_max(self.cfg.repl.backoff_max as u64);
         let mut last_master: Option<UniqueId> = None;
         let mut gen = 0u64;
         loop {

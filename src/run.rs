@@ -159,6 +159,7 @@ fn start(opts: &Options, cwd: &Path, embedded: bool) -> Result<(), Fatal> {
             create_rate: opts.replica_create_rate,
             read_rate: opts.replica_read_rate,
             shards,
+            backoff_max: opts.replica_backoff_max.clamp(1, 180),
         },
     };
 

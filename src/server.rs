@@ -221,6 +221,10 @@ pub struct ShardCounters {
     pub connected: u64,
     pub udp_packets: u64,
     pub udp_bad: u64,
+    /// Samples the store could not record (a refused or unwritable file).
+    pub record_errors: u64,
+    /// When "cannot record" was last logged (monotonic seconds).
+    pub record_error_logged: i64,
 }
 
 struct Shard {
@@ -799,6 +803,7 @@ impl Shard {
         let s: StoreStats = self.store.as_ref().map(|s| s.stats()).unwrap_or_default();
         vec![
             ("istatd.statserver.samples".into(), c.samples as i64),
+            ("istatd.store.record_errors".into(), c.record_errors as i64),
             ("istatd.statserver.udp.packets".into(), c.udp_packets as i64),
             ("istatd.statserver.udp.bad".into(), c.udp_bad as i64),
             ("istatd.store.counters".into(), s.counters as i64),
@@ -879,7 +884,21 @@ impl Shard {
                         None => {}
                     }
                 }
-                Err(e) => tracing::warn!(counter = %key, error = %e, "cannot record"),
+                Err(e) => {
+                    // Counted; logged once a minute per shard, not once per sample.
+                    let mut c = self.counters.borrow_mut();
+                    c.record_errors += 1;
+                    let now = clock::monotonic_secs();
+                    if now - c.record_error_logged >= 60 || c.record_errors == 1 {
+                        c.record_error_logged = now;
+                        tracing::warn!(
+                            counter = %key,
+                            error = %e,
+                            refused_so_far = c.record_errors,
+                            "cannot record (samples refused: istatd.store.record_errors)"
+                        );
+                    }
+                }
             }
         }
     }

@@ -13,9 +13,9 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{temp_dir, Daemon};
+use common::{converge, feed, now, samples, temp_dir, wait_ports_free, Daemon};
 
 const RET: &str = "10s:1h,5m:1d";
 
@@ -65,89 +65,6 @@ fn slave(dir: &Path, base: u16, master_base: u16) -> Daemon {
             "6",
         ],
     )
-}
-
-/// Wait until nothing listens on these ports any more (a killed daemon's listeners
-/// outlive it by a few milliseconds, until the kernel tears down its io_uring).
-fn wait_ports_free(ports: &[u16]) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    for &p in ports {
-        while std::net::TcpListener::bind(("127.0.0.1", p)).is_err() {
-            assert!(Instant::now() < deadline, "port {p} still held");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
-/// `counters` counters with `n` timestamped samples each, 10 s apart, ending now.
-fn samples(prefix: &str, counters: usize, n: i64) -> String {
-    let t = now();
-    let mut s = String::new();
-    for c in 0..counters {
-        for k in 0..n {
-            s.push_str(&format!("{prefix}.c{c} {} {}\n", t - k * 10, c as i64 + k));
-        }
-    }
-    s
-}
-
-/// Send samples to the master and wait until it recorded them all.
-fn feed(m: &Daemon, text: &str) {
-    let before = m.stat("istatd.statserver.samples");
-    let n = text.lines().count() as i64;
-    m.send_tcp(text);
-    m.wait_for("the master to record the samples", 30, |m| {
-        m.stat("istatd.statserver.samples") >= before + n
-    });
-}
-
-/// `istatd verify` of the two stores without the master's own counters.
-fn verify(m: &Daemon, s: &Daemon) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_istatd"))
-        .args(["verify", "--exclude", "istatd"])
-        .arg(m.dir.join("store"))
-        .arg(s.dir.join("store"))
-        .output()
-        .expect("run istatd verify");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
-}
-
-/// Flush the master until the slave's copy verifies (every file of the test there,
-/// zero differing buckets), or fail after `secs`.
-fn converge(m: &Daemon, s: &Daemon, secs: u64) -> String {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        m.admin("flush");
-        std::thread::sleep(Duration::from_millis(1000));
-        // verify reads the files: what the slave applied must be on disk.
-        s.admin("flush");
-        let (ok, text) = verify(m, s);
-        if ok {
-            return text;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "slave did not converge:\n{text}\nmaster log:\n{}\nslave log:\n{}",
-            tail(&m.dir.join("istatd.log")),
-            tail(&s.dir.join("istatd.log"))
-        );
-    }
-}
-
-fn tail(p: &Path) -> String {
-    let t = std::fs::read_to_string(p).unwrap_or_default();
-    let lines: Vec<&str> = t.lines().collect();
-    lines[lines.len().saturating_sub(30)..].join("\n")
 }
 
 fn files_compared(report: &str) -> usize {

@@ -186,6 +186,8 @@ impl Heartbeat {
 pub struct Backoff {
     prev: u64,
     connected_at: Option<i64>,
+    /// Longest base delay ([`BACKOFF_MAX`] unless set lower).
+    max: u64,
 }
 
 /// Longest base delay, seconds.
@@ -198,14 +200,23 @@ impl Default for Backoff {
         Backoff {
             prev: 1,
             connected_at: None,
+            max: BACKOFF_MAX,
         }
     }
 }
 
 impl Backoff {
+    /// A back-off whose longest base delay is `max` seconds (at most [`BACKOFF_MAX`]).
+    pub fn with_max(max: u64) -> Backoff {
+        Backoff {
+            max: max.clamp(1, BACKOFF_MAX),
+            ..Backoff::default()
+        }
+    }
+
     /// The next base delay (and advance).
     pub fn next_base(&mut self) -> u64 {
-        let next = (((self.prev + 1) * 3) / 2).min(BACKOFF_MAX);
+        let next = (((self.prev + 1) * 3) / 2).min(self.max);
         self.prev = next;
         next
     }
@@ -222,12 +233,18 @@ impl Backoff {
     /// The next delay with jitter drawn from `rand01` in [0, 1).
     pub fn next_delay(&mut self, rand01: f64) -> u64 {
         let base = self.next_base();
-        base + (rand01 * (Self::jitter_max(base) + 1) as f64) as u64
+        // A maximum set below the spec's keeps the jitter below the base, too.
+        let jitter = if self.max < BACKOFF_MAX {
+            Self::jitter_max(base).min(base / 2)
+        } else {
+            Self::jitter_max(base)
+        };
+        base + (rand01 * (jitter + 1) as f64) as u64
     }
 
     /// A configuration failure: straight to the maximum.
     pub fn to_max(&mut self) {
-        self.prev = BACKOFF_MAX;
+        self.prev = self.max;
     }
 
     pub fn connected(&mut self, now: i64) {

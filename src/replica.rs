@@ -231,6 +231,9 @@ pub struct ReplShard {
     pub read_stats: Cell<(u64, u64, u64)>,
     /// Entries that waited more than a flush period (the last stall sweep).
     stalled: Cell<u64>,
+    /// Files created for retentions this node does not configure, and the names warned.
+    unknown_retention: Cell<u64>,
+    warned_retentions: RefCell<std::collections::HashSet<String>>,
 }
 
 /// A token bucket refilled by elapsed time; a rate of 0 is unlimited. Tokens may go
@@ -390,6 +393,8 @@ impl ReplShard {
             )),
             read_stats: Cell::new((0, 0, 0)),
             stalled: Cell::new(0),
+            unknown_retention: Cell::new(0),
+            warned_retentions: RefCell::new(std::collections::HashSet::new()),
         }
     }
 }
@@ -1279,6 +1284,19 @@ impl Shard {
                 r.slave.borrow_mut().queue(&name, false);
             }
             DiscoverAction::Create { aside } => {
+                let retention = name.rsplit('/').next().unwrap_or("");
+                if !self.cfg.retentions.iter().any(|x| x.name == retention) {
+                    r.unknown_retention.set(r.unknown_retention.get() + 1);
+                    if r.warned_retentions
+                        .borrow_mut()
+                        .insert(retention.to_string())
+                    {
+                        tracing::warn!(
+                            retention,
+                            "replication: the master has a retention this node does not configure; its files are kept all the same"
+                        );
+                    }
+                }
                 if aside {
                     if let Err(e) = store.move_aside(&name).await {
                         tracing::warn!(file = %name, error = %e, "replication: cannot move the local file aside");
@@ -1369,6 +1387,19 @@ impl Shard {
                     r.slave
                         .borrow_mut()
                         .applied(&rel, &buckets, result, interval, clock::now());
+                if next.is_none() && r.slave.borrow().apply_failing() {
+                    tracing::error!(
+                        "replication: most writes fail on this slave; closing the link"
+                    );
+                    self.repl_send(
+                        0,
+                        ReplMsg::SlaveFatal {
+                            gen,
+                            text: "Apply failing",
+                        },
+                    )
+                    .await;
+                }
                 let pending = r.slave.borrow_mut().take_pending(&rel);
                 if let Some(h) = pending {
                     Box::pin(self.slave_discover(gen, h)).await;
@@ -1557,6 +1588,7 @@ impl Shard {
             ("discover_received", c.discover_received),
             ("discover_rejected", c.discover_rejected),
             ("header_mismatch", c.header_mismatch),
+            ("unknown_retention", r.unknown_retention.get()),
             ("incarnation_changed", c.incarnation_changed),
             ("bad_local_files", c.bad_local_files),
             ("files_created", c.files_created),

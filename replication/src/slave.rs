@@ -560,6 +560,23 @@ impl SlaveFiles {
         }
     }
 
+    /// More than 10% of the subscribed files, and at least 100, are in state error:
+    /// the store refuses most writes, so the link must go down (`Apply failing`, §2.9).
+    pub fn apply_failing(&self) -> bool {
+        let (mut subscribed, mut errors) = (0usize, 0usize);
+        for e in self.entries.values() {
+            match e.state {
+                SState::Error => {
+                    errors += 1;
+                    subscribed += 1;
+                }
+                SState::Outstanding | SState::Draining => subscribed += 1,
+                _ => {}
+            }
+        }
+        errors >= 100 && errors * 10 > subscribed
+    }
+
     /// Requests of files whose retry is due.
     pub fn due_retries(&mut self, now: i64) -> Vec<Pdu> {
         let mut out = Vec::new();

@@ -687,3 +687,30 @@ fn resync_path_outstanding_next_request_uses_time() {
     let p = apply(&mut s, &[35_400, 35_410], 0).unwrap();
     assert_eq!(req(&p).0, 1_000);
 }
+
+#[test]
+fn u_sl_15_apply_failing_when_most_writes_fail() {
+    // §2.9: more than 10% of the subscribed files, and at least 100, in state error.
+    let mut s = SlaveFiles::new(SlaveConfig::default());
+    let h = mh(0, 10, 100);
+    let names: Vec<String> = (0..1000).map(|i| format!("f/c{i}/10s")).collect();
+    for n in &names {
+        s.discover(&disc_named(&h, n), &Local::Absent);
+        s.queue(n, true);
+        let q = s.next_queued().unwrap();
+        s.subscribe(&q, 0, 10, BIG_CAP).unwrap();
+    }
+    let fail = |s: &mut SlaveFiles, n: &str| {
+        let DataAction::Apply { buckets: b } = s.data(n, buckets(&[1000]), 10, 0, 0).unwrap()
+        else {
+            panic!("not applied")
+        };
+        assert_eq!(s.applied(n, &b, Err(()), 10, 0), None);
+    };
+    for n in &names[..100] {
+        fail(&mut s, n);
+    }
+    assert!(!s.apply_failing(), "100 of 1000 is not more than 10%");
+    fail(&mut s, &names[100]);
+    assert!(s.apply_failing(), "101 of 1000 is");
+}

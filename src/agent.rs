@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::channels::local_channel;
-use glommio::net::TcpStream;
 use istatd_storage::counter::Sample;
 use istatd_storage::numfmt::push_g;
 
@@ -366,25 +365,7 @@ impl Shard {
                 return;
             }
             let (host, port) = targets[target % targets.len()].clone();
-            let h = host.clone();
-            let addrs = glommio::executor()
-                .spawn_blocking(move || {
-                    use std::net::ToSocketAddrs;
-                    let mut v: Vec<std::net::SocketAddr> = (h.as_str(), port)
-                        .to_socket_addrs()
-                        .map(|a| a.collect())
-                        .unwrap_or_default();
-                    v.sort_by_key(|a| !a.is_ipv4());
-                    v
-                })
-                .await;
-            let mut stream = None;
-            for a in addrs {
-                if let Ok(s) = TcpStream::connect_timeout(a, Duration::from_secs(10)).await {
-                    stream = Some(s);
-                    break;
-                }
-            }
+            let stream = crate::net::connect_host(&host, port).await;
             let Some(stream) = stream else {
                 counters().connect_failures += 1;
                 if targets.len() > 1 {

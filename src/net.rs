@@ -40,3 +40,29 @@ pub fn udp_socket(addr: SocketAddrV4, rcvbuf: usize) -> io::Result<UdpSocket> {
     // SAFETY: a bound socket we own; ownership moves to the glommio socket.
     Ok(unsafe { UdpSocket::from_raw_fd(fd.into_raw_fd()) })
 }
+
+/// Connect to `host:port` from an executor: the name is resolved afresh on the
+/// blocking pool (never on the executor), IPv4 addresses first, and each address is
+/// tried with a 10 s timeout. `None` when none answers.
+pub async fn connect_host(host: &str, port: u16) -> Option<glommio::net::TcpStream> {
+    let h = host.to_string();
+    let addrs = glommio::executor()
+        .spawn_blocking(move || {
+            use std::net::ToSocketAddrs;
+            let mut v: Vec<std::net::SocketAddr> = (h.as_str(), port)
+                .to_socket_addrs()
+                .map(|a| a.collect())
+                .unwrap_or_default();
+            v.sort_by_key(|a| !a.is_ipv4());
+            v
+        })
+        .await;
+    for a in addrs {
+        if let Ok(s) =
+            glommio::net::TcpStream::connect_timeout(a, std::time::Duration::from_secs(10)).await
+        {
+            return Some(s);
+        }
+    }
+    None
+}

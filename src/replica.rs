@@ -982,25 +982,7 @@ impl Shard {
                 lc.s_down_since.get_or_insert_with(std::time::Instant::now);
             }
             counters().s_connect_attempts += 1;
-            let h = host.clone();
-            let addrs = glommio::executor()
-                .spawn_blocking(move || {
-                    use std::net::ToSocketAddrs;
-                    let mut v: Vec<std::net::SocketAddr> = (h.as_str(), port)
-                        .to_socket_addrs()
-                        .map(|a| a.collect())
-                        .unwrap_or_default();
-                    v.sort_by_key(|a| !a.is_ipv4());
-                    v
-                })
-                .await;
-            let mut stream = None;
-            for a in addrs {
-                if let Ok(st) = TcpStream::connect_timeout(a, Duration::from_secs(10)).await {
-                    stream = Some(st);
-                    break;
-                }
-            }
+            let stream = crate::net::connect_host(&host, port).await;
             let mut config_failure = false;
             if let Some(stream) = stream {
                 gen += 1;

@@ -561,3 +561,27 @@ mod tests {
         assert!(self_cpu_secs().is_some());
     }
 }
+
+/// The daemon binary: `given`, else `istatd` next to this benchmark binary (both are
+/// in target/release), else the workspace's target/release/istatd. An error says how
+/// to build it.
+pub fn istatd_binary(given: Option<&Path>) -> Result<PathBuf, String> {
+    let exe = match given {
+        Some(p) => p.to_path_buf(),
+        None => {
+            let me = std::env::current_exe().map_err(|e| e.to_string())?;
+            let local = me.parent().map(|d| d.join("istatd"));
+            match local {
+                Some(l) if l.is_file() => l,
+                _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/istatd"),
+            }
+        }
+    };
+    if !exe.is_file() {
+        return Err(format!(
+            "{} not found: run `cargo build --release --bin istatd` first (or give --istatd)",
+            exe.display()
+        ));
+    }
+    Ok(exe)
+}

@@ -90,19 +90,7 @@ fn run(args: &Args) -> Result<(), String> {
             args.port
         ));
     }
-    let exe = match &args.istatd {
-        Some(p) => p.clone(),
-        None => {
-            let me = std::env::current_exe().map_err(|e| e.to_string())?;
-            me.parent().unwrap_or(&me).join("istatd")
-        }
-    };
-    if !exe.is_file() {
-        return Err(format!(
-            "{} not found: run `cargo build --release --bin istatd` first (or give --istatd)",
-            exe.display()
-        ));
-    }
+    let exe = daemon::istatd_binary(args.istatd.as_deref())?;
     let dir = args
         .dir
         .clone()

@@ -189,19 +189,7 @@ fn pct(v: &[f64], p: f64) -> f64 {
 }
 
 fn run(args: &Args, dir: &Path) -> Result<(), String> {
-    let exe = match &args.istatd {
-        Some(p) => p.clone(),
-        None => {
-            let me = std::env::current_exe().map_err(|e| e.to_string())?;
-            me.parent().unwrap_or(&me).join("istatd")
-        }
-    };
-    if !exe.is_file() {
-        return Err(format!(
-            "{} not found: run `cargo build --release --bin istatd` first (or give --istatd)",
-            exe.display()
-        ));
-    }
+    let exe = daemon::istatd_binary(args.istatd.as_deref())?;
     let mdir = dir.join("master");
     let sdir = dir.join("slave");
     std::fs::create_dir_all(mdir.join("store")).map_err(|e| e.to_string())?;

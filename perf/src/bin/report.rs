@@ -204,16 +204,7 @@ fn run(args: &Args) -> Result<(), String> {
             args.port
         ));
     }
-    let exe = match &args.istatd {
-        Some(p) => p.clone(),
-        None => default_istatd()?,
-    };
-    if !exe.is_file() {
-        return Err(format!(
-            "{} not found: run `cargo build --release --bin istatd` first (or give --istatd)",
-            exe.display()
-        ));
-    }
+    let exe = daemon::istatd_binary(args.istatd.as_deref())?;
     let scenarios = select(args)?;
     let base = args
         .dir
@@ -273,17 +264,6 @@ fn run(args: &Args) -> Result<(), String> {
         println!("removing {} ...", base.display());
     }
     check_interrupt()
-}
-
-fn default_istatd() -> Result<PathBuf, String> {
-    // This binary is target/release/report; the daemon is target/release/istatd.
-    let me = std::env::current_exe().map_err(|e| e.to_string())?;
-    let dir = me.parent().ok_or("no parent directory of this binary")?;
-    let local = dir.join("istatd");
-    if local.is_file() {
-        return Ok(local);
-    }
-    Ok(Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/istatd"))
 }
 
 fn select(args: &Args) -> Result<Vec<Scenario>, String> {

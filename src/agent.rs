@@ -151,11 +151,18 @@ impl AgentShard {
     pub fn add(&self, name: &[u8], event: bool, s: &Sample, now: i64) {
         let name = name.strip_prefix(b"*").unwrap_or(name);
         let mut names = self.names.borrow_mut();
-        let b = names.entry(name.into()).or_insert_with(|| Bucketizer {
-            base: now - now.rem_euclid(10),
-            event,
-            slots: [None; 5],
-        });
+        // The key is copied only for a name's first sample of a forward period.
+        if !names.contains_key(name) {
+            names.insert(
+                name.into(),
+                Bucketizer {
+                    base: now - now.rem_euclid(10),
+                    event,
+                    slots: [None; 5],
+                },
+            );
+        }
+        let b = names.get_mut(name).expect("just made sure");
         let t = s.time - s.time.rem_euclid(10);
         let ix = (t - (b.base - 30)) / 10;
         if !(0..5).contains(&ix) {

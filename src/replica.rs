@@ -425,7 +425,12 @@ impl Shard {
     pub(super) fn start_replication(self: &Rc<Self>, listener: Option<TcpListener>) {
         let Some(r) = &self.repl else { return };
         if let Some(store) = &self.store {
-            store.enable_replication_events();
+            // Flush visits and deletions feed the master side only: without a replica
+            // port nobody reads them, so they are not collected (a clone of the header
+            // per flushed file).
+            if self.cfg.repl.port != 0 {
+                store.enable_replication_events();
+            }
             store.set_replica_mode(acting_slave());
         }
         r.master
@@ -748,17 +753,18 @@ impl Shard {
         let mut pdus = Vec::new();
         let mut connected = false;
         let mut peer_id = None;
+        // This connection's Requests in flight to the shards (shared with them once
+        // the handshake is done).
+        let inflight = Arc::new(AtomicUsize::new(0));
         let reason: Option<String> = 'conn: loop {
             // Backpressure: too many Requests of this slave not yet handled (unknown
             // names whose answers wait for room): stop reading; the idle timer pauses.
-            if let Some(a) = requests_inflight(gen) {
-                while a.load(Ordering::SeqCst) > REQUESTS_INFLIGHT_MAX
-                    && !q.closed.get()
-                    && !SHUTDOWN.load(Ordering::SeqCst)
-                {
-                    glommio::timer::sleep(Duration::from_millis(2)).await;
-                    hb.paused_until(clock::monotonic_secs());
-                }
+            while inflight.load(Ordering::SeqCst) > REQUESTS_INFLIGHT_MAX
+                && !q.closed.get()
+                && !SHUTDOWN.load(Ordering::SeqCst)
+            {
+                glommio::timer::sleep(Duration::from_millis(2)).await;
+                hb.paused_until(clock::monotonic_secs());
             }
             let limit = if connected {
                 timeout
@@ -795,98 +801,80 @@ impl Shard {
                 .borrow_mut()
                 .add(super::Loopback::ReplicaEvents, pdus.len() as i64);
             for p in pdus.drain(..) {
-                if !connected {
-                    match p {
-                        Pdu::Connect { version, id } => {
-                            let s = shared();
-                            let master_id = slave_master_id();
-                            // Newest wins: an older connection of the same peer goes.
-                            if let Some((_, old)) = by_peer.borrow_mut().remove(&id) {
-                                old.close();
-                            }
-                            let free = (s.master_connections.load(Ordering::SeqCst) as u32)
-                                < self.cfg.repl.max_slaves.max(1);
-                            match link::master_accept(version, id, s.id, master_id, free) {
-                                Ok(reply) => {
-                                    q.push_pdu(&reply);
-                                    connected = true;
-                                    peer_id = Some(id);
-                                    by_peer.borrow_mut().insert(id, (gen, q.clone()));
-                                    let n = s.master_connections.fetch_add(1, Ordering::SeqCst) + 1;
-                                    self.lb
-                                        .borrow_mut()
-                                        .set(super::Loopback::ReplicaConnections, n as i64);
-                                    counters().m_handshakes += 1;
-                                    s.queues
-                                        .lock()
-                                        .unwrap_or_else(|e| e.into_inner())
-                                        .insert(gen, q.bytes.clone());
-                                    s.requests
-                                        .lock()
-                                        .unwrap_or_else(|e| e.into_inner())
-                                        .insert(gen, Arc::new(AtomicUsize::new(0)));
-                                    self.repl().links.borrow_mut().insert(gen, q.clone());
-                                    for to in 0..self.count {
-                                        self.repl_send(to, ReplMsg::Open(gen)).await;
-                                    }
-                                    tracing::info!(conn = gen, peer = %id.str(), "replication slave connected");
-                                }
-                                Err(refusal) => {
-                                    let mut c = counters();
-                                    match refusal {
-                                        link::Refusal::Version => c.m_rejected_version += 1,
-                                        link::Refusal::SelfConnect => c.m_rejected_self += 1,
-                                        link::Refusal::Cycle => c.m_rejected_cycle += 1,
-                                        link::Refusal::TooMany => c.m_rejected_too_many += 1,
-                                    }
-                                    break 'conn Some(refusal.text().into());
-                                }
-                            }
+                match p {
+                    Pdu::Connect { version, id } if !connected => {
+                        let s = shared();
+                        let master_id = slave_master_id();
+                        // Newest wins: an older connection of the same peer goes.
+                        if let Some((_, old)) = by_peer.borrow_mut().remove(&id) {
+                            old.close();
                         }
-                        Pdu::Error(t) => {
-                            counters().m_errors_received += 1;
-                            tracing::warn!(text = %pdu::escape_text(&t), "replication slave sent an error");
-                            break 'conn None;
-                        }
-                        other => {
-                            counters().m_protocol_errors += 1;
-                            break 'conn Some(format!(
-                                "Unhandled PDU id {} in {}",
-                                other.id(),
-                                link::START
-                            ));
+                        let free = (s.master_connections.load(Ordering::SeqCst) as u32)
+                            < self.cfg.repl.max_slaves.max(1);
+                        match link::master_accept(version, id, s.id, master_id, free) {
+                            Ok(reply) => {
+                                q.push_pdu(&reply);
+                                connected = true;
+                                peer_id = Some(id);
+                                by_peer.borrow_mut().insert(id, (gen, q.clone()));
+                                let n = s.master_connections.fetch_add(1, Ordering::SeqCst) + 1;
+                                self.lb
+                                    .borrow_mut()
+                                    .set(super::Loopback::ReplicaConnections, n as i64);
+                                counters().m_handshakes += 1;
+                                s.queues
+                                    .lock()
+                                    .unwrap_or_else(|e| e.into_inner())
+                                    .insert(gen, q.bytes.clone());
+                                s.requests
+                                    .lock()
+                                    .unwrap_or_else(|e| e.into_inner())
+                                    .insert(gen, inflight.clone());
+                                self.repl().links.borrow_mut().insert(gen, q.clone());
+                                for to in 0..self.count {
+                                    self.repl_send(to, ReplMsg::Open(gen)).await;
+                                }
+                                tracing::info!(conn = gen, peer = %id.str(), "replication slave connected");
+                            }
+                            Err(refusal) => {
+                                let mut c = counters();
+                                match refusal {
+                                    link::Refusal::Version => c.m_rejected_version += 1,
+                                    link::Refusal::SelfConnect => c.m_rejected_self += 1,
+                                    link::Refusal::Cycle => c.m_rejected_cycle += 1,
+                                    link::Refusal::TooMany => c.m_rejected_too_many += 1,
+                                }
+                                break 'conn Some(refusal.text().into());
+                            }
                         }
                     }
-                    continue;
-                }
-                match p {
-                    Pdu::Request { from, n, name } => match link::check_request(from, n, &name) {
-                        Ok(RequestKind::Ping) => {
-                            counters().m_pings += 1;
-                            q.push_pdu(&Pdu::pong());
-                        }
-                        Ok(RequestKind::File { from, n }) => {
-                            let key = counter_key(&String::from_utf8_lossy(&name));
-                            let owner = shard_of(key.as_bytes(), self.count);
-                            if let Some(a) = requests_inflight(gen) {
-                                a.fetch_add(1, Ordering::SeqCst);
+                    Pdu::Request { from, n, name } if connected => {
+                        match link::check_request(from, n, &name) {
+                            Ok(RequestKind::Ping) => {
+                                counters().m_pings += 1;
+                                q.push_pdu(&Pdu::pong());
                             }
-                            self.repl_send(
-                                owner,
-                                ReplMsg::Request {
-                                    conn: gen,
-                                    name,
-                                    from,
-                                    n,
-                                },
-                            )
-                            .await;
+                            Ok(RequestKind::File { from, n }) => {
+                                let key = counter_key(&String::from_utf8_lossy(&name));
+                                let owner = shard_of(key.as_bytes(), self.count);
+                                inflight.fetch_add(1, Ordering::SeqCst);
+                                self.repl_send(
+                                    owner,
+                                    ReplMsg::Request {
+                                        conn: gen,
+                                        name,
+                                        from,
+                                        n,
+                                    },
+                                )
+                                .await;
+                            }
+                            Err(text) => {
+                                counters().m_protocol_errors += 1;
+                                break 'conn Some(text);
+                            }
                         }
-                        Err(text) => {
-                            counters().m_protocol_errors += 1;
-                            break 'conn Some(text);
-                        }
-                    },
+                    }
                     Pdu::Error(t) => {
                         counters().m_errors_received += 1;
                         tracing::warn!(text = %pdu::escape_text(&t), "replication slave sent an error");
@@ -894,11 +882,12 @@ impl Shard {
                     }
                     other => {
                         counters().m_protocol_errors += 1;
-                        break 'conn Some(format!(
-                            "Unhandled PDU id {} in {}",
-                            other.id(),
+                        let state = if connected {
                             link::CONNECTED
-                        ));
+                        } else {
+                            link::START
+                        };
+                        break 'conn Some(format!("Unhandled PDU id {} in {state}", other.id()));
                     }
                 }
             }

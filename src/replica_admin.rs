@@ -166,6 +166,15 @@ fn write_marker(root: &Path, name: &str, text: &str) -> std::io::Result<()> {
     std::fs::File::open(root)?.sync_all()
 }
 
+/// Write one marker, then remove the other (a store holds at most one, §2.14).
+fn replace_marker(root: &Path, name: &str, text: &str, other: &str) -> std::io::Result<()> {
+    write_marker(root, name, text)?;
+    match std::fs::remove_file(root.join(other)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     glommio::executor().spawn_blocking(f).await
 }
@@ -228,14 +237,9 @@ impl Shard {
                 };
                 if let Some(root) = self.store_root() {
                     let text = marker.render("master_id");
-                    let r = blocking(move || {
-                        write_marker(&root, PROMOTED_MARKER, &text)?;
-                        match std::fs::remove_file(root.join(OF_MARKER)) {
-                            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-                            _ => Ok(()),
-                        }
-                    })
-                    .await;
+                    let r =
+                        blocking(move || replace_marker(&root, PROMOTED_MARKER, &text, OF_MARKER))
+                            .await;
                     if let Err(e) = r {
                         tracing::error!(error = %e, "cannot write the promotion marker");
                         return format!("huh? cannot write {PROMOTED_MARKER}: {e}\r\n");
@@ -378,14 +382,7 @@ impl Shard {
             extra: from.map(|f| f.to_string()).unwrap_or_default(),
         };
         let text = marker.render("from");
-        let r = blocking(move || {
-            write_marker(&root, OF_MARKER, &text)?;
-            match std::fs::remove_file(root.join(PROMOTED_MARKER)) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-                _ => Ok(()),
-            }
-        })
-        .await;
+        let r = blocking(move || replace_marker(&root, OF_MARKER, &text, PROMOTED_MARKER)).await;
         match r {
             Ok(()) => {
                 update(|c| c.of_marker = Some(marker));

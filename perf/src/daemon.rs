@@ -537,6 +537,30 @@ pub fn disk_usage(dir: &Path) -> (u64, u64) {
     (files, bytes)
 }
 
+/// The daemon binary: `given`, else `istatd` next to this benchmark binary (both are
+/// in target/release), else the workspace's target/release/istatd. An error says how
+/// to build it.
+pub fn istatd_binary(given: Option<&Path>) -> Result<PathBuf, String> {
+    let exe = match given {
+        Some(p) => p.to_path_buf(),
+        None => {
+            let me = std::env::current_exe().map_err(|e| e.to_string())?;
+            let local = me.parent().map(|d| d.join("istatd"));
+            match local {
+                Some(l) if l.is_file() => l,
+                _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/istatd"),
+            }
+        }
+    };
+    if !exe.is_file() {
+        return Err(format!(
+            "{} not found: run `cargo build --release --bin istatd` first (or give --istatd)",
+            exe.display()
+        ));
+    }
+    Ok(exe)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -560,28 +584,4 @@ mod tests {
         assert_eq!(parse_stat_cpu(line), Some((250.0 / t, 50.0 / t)));
         assert!(self_cpu_secs().is_some());
     }
-}
-
-/// The daemon binary: `given`, else `istatd` next to this benchmark binary (both are
-/// in target/release), else the workspace's target/release/istatd. An error says how
-/// to build it.
-pub fn istatd_binary(given: Option<&Path>) -> Result<PathBuf, String> {
-    let exe = match given {
-        Some(p) => p.to_path_buf(),
-        None => {
-            let me = std::env::current_exe().map_err(|e| e.to_string())?;
-            let local = me.parent().map(|d| d.join("istatd"));
-            match local {
-                Some(l) if l.is_file() => l,
-                _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/istatd"),
-            }
-        }
-    };
-    if !exe.is_file() {
-        return Err(format!(
-            "{} not found: run `cargo build --release --bin istatd` first (or give --istatd)",
-            exe.display()
-        ));
-    }
-    Ok(exe)
 }

@@ -7,14 +7,10 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{converge, feed, samples, temp_dir, wait_ports_free, Daemon};
+use common::{converge, feed, samples, temp_dir, wait_ports_free, Daemon, Proxy};
 
 struct Rng(u64);
 
@@ -28,51 +24,6 @@ impl Rng {
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
     }
-}
-
-/// A proxy that cuts each accepted connection after the next length from `cuts`
-/// (master-to-slave bytes), and forwards freely once the list is used up.
-fn cutting_proxy(listen: u16, upstream: u16, cuts: Vec<usize>) -> Arc<AtomicUsize> {
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let cuts = Arc::new(Mutex::new(cuts.into_iter()));
-    let l = TcpListener::bind(("127.0.0.1", listen)).unwrap();
-    let a2 = accepted.clone();
-    std::thread::spawn(move || {
-        for client in l.incoming() {
-            let Ok(client) = client else { continue };
-            let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
-                continue;
-            };
-            a2.fetch_add(1, Ordering::SeqCst);
-            let limit = cuts.lock().unwrap().next();
-            let pump = move |mut from: TcpStream, mut to: TcpStream, limit: Option<usize>| {
-                let mut total = 0usize;
-                let mut buf = [0u8; 4096];
-                loop {
-                    let n = match from.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => n,
-                    };
-                    if let Some(l) = limit {
-                        if total + n >= l {
-                            let _ = to.write_all(&buf[..l - total]);
-                            break;
-                        }
-                    }
-                    total += n;
-                    if to.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                }
-                let _ = from.shutdown(std::net::Shutdown::Both);
-                let _ = to.shutdown(std::net::Shutdown::Both);
-            };
-            let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-            std::thread::spawn(move || pump(server, client, limit));
-            std::thread::spawn(move || pump(c2, s2, None));
-        }
-    });
-    accepted
 }
 
 fn master(dir: &Path) -> Daemon {
@@ -136,10 +87,11 @@ fn hundred_random_cuts_then_random_kills_lose_nothing() {
     // 100 connections cut at a random byte: inside the handshake, frame headers,
     // Discovers, Data; more samples arrive meanwhile.
     let cuts: Vec<usize> = (0..100).map(|_| 1 + r.below(40_000) as usize).collect();
-    let accepted = cutting_proxy(19899, 19882, cuts);
+    let proxy = Proxy::start(19899, 19882);
+    proxy.queue_cuts(cuts);
     let mut s = slave(&sd, 19899);
     let mut fed = 0;
-    while accepted.load(Ordering::SeqCst) <= 100 {
+    while proxy.accepted() <= 100 {
         if fed < 10 && r.below(4) == 0 {
             feed(&m, &samples("cuts", 30, 1));
             fed += 1;

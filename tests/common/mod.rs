@@ -337,3 +337,110 @@ pub fn tail(p: &Path) -> String {
     let lines: Vec<&str> = t.lines().collect();
     lines[lines.len().saturating_sub(30)..].join("\n")
 }
+
+// ----- a TCP proxy for link faults (tests/replication.rs, tests/fault_cuts.rs) -----
+
+/// What the test proxy does with a connection's bytes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ProxyMode {
+    Forward,
+    /// Close both sides after this many master-to-slave bytes.
+    CutAfter(usize),
+    /// Read and drop everything, close nothing (a partition).
+    Blackhole,
+    /// Forward every chunk after this many milliseconds (a slow, high-latency link).
+    Delay(u64),
+}
+
+/// A TCP proxy between a slave and its master; new connections take the mode in force
+/// when they are accepted.
+pub struct Proxy {
+    mode: std::sync::Arc<std::sync::Mutex<ProxyMode>>,
+    /// Cut lengths for the next connections, one each, before the mode applies.
+    cuts: std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<usize>>>,
+    accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Proxy {
+    pub fn start(listen: u16, upstream: u16) -> Proxy {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::{Arc, Mutex};
+        let mode = Arc::new(Mutex::new(ProxyMode::Forward));
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let cuts = Arc::new(Mutex::new(std::collections::VecDeque::new()));
+        let l = std::net::TcpListener::bind(("127.0.0.1", listen)).unwrap();
+        let (m2, a2, c2) = (mode.clone(), accepted.clone(), cuts.clone());
+        std::thread::spawn(move || {
+            for client in l.incoming() {
+                let Ok(client) = client else { continue };
+                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                    continue;
+                };
+                a2.fetch_add(1, Ordering::SeqCst);
+                let mode = match c2.lock().unwrap().pop_front() {
+                    Some(k) => ProxyMode::CutAfter(k),
+                    None => *m2.lock().unwrap(),
+                };
+                let pump = move |mut from: TcpStream, mut to: TcpStream, limit: Option<usize>| {
+                    let mut total = 0usize;
+                    let mut buf = [0u8; 4096];
+                    loop {
+                        let n = match from.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        if mode == ProxyMode::Blackhole {
+                            continue;
+                        }
+                        if let ProxyMode::Delay(ms) = mode {
+                            std::thread::sleep(Duration::from_millis(ms));
+                        }
+                        let n = match limit {
+                            Some(l) if total + n >= l => {
+                                let _ = to.write_all(&buf[..l - total]);
+                                break;
+                            }
+                            _ => n,
+                        };
+                        total += n;
+                        if to.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    // A partition passes no close either: each side must notice the
+                    // silence by itself.
+                    if mode != ProxyMode::Blackhole {
+                        let _ = from.shutdown(std::net::Shutdown::Both);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    }
+                };
+                let limit = match mode {
+                    ProxyMode::CutAfter(k) => Some(k),
+                    _ => None,
+                };
+                let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                std::thread::spawn(move || pump(server, client, limit));
+                std::thread::spawn(move || pump(c2, s2, None));
+            }
+        });
+        Proxy {
+            mode,
+            cuts,
+            accepted,
+        }
+    }
+
+    /// Cut each of the next connections after the next of these many master-to-slave
+    /// bytes.
+    pub fn queue_cuts(&self, cuts: impl IntoIterator<Item = usize>) {
+        self.cuts.lock().unwrap().extend(cuts);
+    }
+
+    pub fn set(&self, m: ProxyMode) {
+        *self.mode.lock().unwrap() = m;
+    }
+
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}

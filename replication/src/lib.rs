@@ -2,7 +2,7 @@
 //!
 //! This crate owns the wire format ([`pdu`], [`name`]), the link rules ([`link`]:
 //! handshake, heartbeats, back-off) and the per-shard file state of each role
-//! ([`master`], [`slave`]). Every piece is sans I/O: the daemon's shards feed it
+//! ([`master`], [`slave`]), and the anti-entropy scrub ([`scrub`]). Every piece is sans I/O: the daemon's shards feed it
 //! events and carry out what it returns (socket writes, storage reads and writes), so
 //! the protocol is tested here with fakes and a fake clock. It never touches files or
 //! sockets itself.
@@ -11,4 +11,5 @@ pub mod link;
 pub mod master;
 pub mod name;
 pub mod pdu;
+pub mod scrub;
 pub mod slave;

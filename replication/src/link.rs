@@ -51,6 +51,18 @@ pub fn master_accept(
     own_master: Option<UniqueId>,
     slots_free: bool,
 ) -> Result<Pdu, Refusal> {
+    master_accept_upto(VERSION, version, peer, own, own_master, slots_free)
+}
+
+/// [`master_accept`] on a node that speaks versions up to `max` (3 with the scrub).
+pub fn master_accept_upto(
+    max: u32,
+    version: u32,
+    peer: UniqueId,
+    own: UniqueId,
+    own_master: Option<UniqueId>,
+    slots_free: bool,
+) -> Result<Pdu, Refusal> {
     if version < MIN_VERSION {
         return Err(Refusal::Version);
     }
@@ -64,14 +76,24 @@ pub fn master_accept(
         return Err(Refusal::TooMany);
     }
     Ok(Pdu::Connect {
-        version: version.min(VERSION),
+        version: version.min(max.max(VERSION)),
         id: own,
     })
 }
 
 /// The slave's check of the master's reply Connect.
 pub fn slave_check_reply(version: u32, peer: UniqueId, own: UniqueId) -> Result<(), Refusal> {
-    if !(MIN_VERSION..=VERSION).contains(&version) {
+    slave_check_reply_upto(VERSION, version, peer, own)
+}
+
+/// [`slave_check_reply`] on a slave that offered `max` (3 with the scrub).
+pub fn slave_check_reply_upto(
+    max: u32,
+    version: u32,
+    peer: UniqueId,
+    own: UniqueId,
+) -> Result<(), Refusal> {
+    if !(MIN_VERSION..=max.max(VERSION)).contains(&version) {
         return Err(Refusal::Version);
     }
     if peer == own {

@@ -10,6 +10,18 @@
 //! Error    (5) = text NUL                                          size = 1..=1024
 //! ```
 //!
+//! Version 3 (the anti-entropy scrub, opt-in on both nodes; see [`crate::scrub`]) adds:
+//!
+//! ```text
+//! DigestRequest (6) = from:i64le ranges:u32le name NUL                   size = 14..=268
+//! Digest        (7) = from:i64le n:u32le (mask:u64le hash:u64le)*n name NUL
+//!                                                                 size = 14..=4,364
+//! RepairRequest (8) = from:i64le num_buckets:i64le name NUL       size = 18..=272
+//! RepairData    (9) = n:i64le bucket[32]*n name NUL               size = 9..=65,800
+//! ```
+//!
+//! On a version 2 link ids 6 to 9 are unknown, exactly as the version 2 contract says.
+//!
 //! A name's NUL is always the last payload byte: no trailing bytes, so there is exactly
 //! one valid encoding of every PDU. [`FrameDecoder`] is a pure incremental parser that
 //! checks the size bounds as soon as a frame header is in, before it buffers any
@@ -22,6 +34,10 @@ pub const DISCOVER: u32 = 2;
 pub const REQUEST: u32 = 3;
 pub const DATA: u32 = 4;
 pub const ERROR: u32 = 5;
+pub const DIGEST_REQUEST: u32 = 6;
+pub const DIGEST: u32 = 7;
+pub const REPAIR_REQUEST: u32 = 8;
+pub const REPAIR_DATA: u32 = 9;
 
 /// Bytes of the frame header.
 pub const FRAME_HEADER: usize = 8;
@@ -34,8 +50,16 @@ pub const MAX_PAYLOAD: usize = 8 + MAX_BUCKETS * BUCKET_SIZE + MAX_NAME + 1;
 /// Longest Error text with its NUL.
 pub const MAX_ERROR: usize = 1024;
 
-/// The protocol version this implementation speaks (it supports [2, 2]).
+/// The protocol version this implementation speaks by default (it supports [2, 2]).
 pub const VERSION: u32 = 2;
+/// The version with the scrub's PDUs, spoken only when both nodes enable the scrub.
+pub const VERSION_SCRUB: u32 = 3;
+/// Most ranges one DigestRequest may ask for.
+pub const MAX_RANGES: usize = 256;
+/// Buckets per digest range (one bit each in a range's mask).
+pub const RANGE_BUCKETS: i64 = 64;
+/// Largest Digest payload.
+pub const MAX_DIGEST: usize = 12 + MAX_RANGES * 16 + MAX_NAME + 1;
 
 /// A process's identity on the wire (replication.md §1.6, §2.6): bytes 0..4 are the pid
 /// (u32 LE), the other 12 bytes random.
@@ -99,6 +123,38 @@ pub enum Pdu {
         name: Vec<u8>,
     },
     Error(Vec<u8>),
+    /// v3: "send digests of `ranges` ranges of [`RANGE_BUCKETS`] slots of `name` from
+    /// `from` on".
+    DigestRequest {
+        from: i64,
+        ranges: u32,
+        name: Vec<u8>,
+    },
+    /// v3: the answer; no ranges means "no such file".
+    Digest {
+        from: i64,
+        ranges: Vec<RangeDigest>,
+        name: Vec<u8>,
+    },
+    /// v3: "send valid buckets of `name` in [from, from + n slots)".
+    RepairRequest {
+        from: i64,
+        n: i64,
+        name: Vec<u8>,
+    },
+    /// v3: the answer to a RepairRequest (no buckets: the master holds none there).
+    RepairData {
+        buckets: Vec<Bucket>,
+        name: Vec<u8>,
+    },
+}
+
+/// One range's digest: bit i of `mask` set when the sender holds a valid bucket at
+/// slot i of the range, and a hash of those buckets' 32 bytes in time order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RangeDigest {
+    pub mask: u64,
+    pub hash: u64,
 }
 
 impl Pdu {
@@ -109,6 +165,10 @@ impl Pdu {
             Pdu::Request { .. } => REQUEST,
             Pdu::Data { .. } => DATA,
             Pdu::Error(_) => ERROR,
+            Pdu::DigestRequest { .. } => DIGEST_REQUEST,
+            Pdu::Digest { .. } => DIGEST,
+            Pdu::RepairRequest { .. } => REPAIR_REQUEST,
+            Pdu::RepairData { .. } => REPAIR_DATA,
         }
     }
 
@@ -149,6 +209,10 @@ impl Pdu {
             Pdu::Request { name, .. } => 16 + name.len() + 1,
             Pdu::Data { buckets, name } => 8 + buckets.len() * BUCKET_SIZE + name.len() + 1,
             Pdu::Error(t) => t.len() + 1,
+            Pdu::DigestRequest { name, .. } => 12 + name.len() + 1,
+            Pdu::Digest { ranges, name, .. } => 12 + ranges.len() * 16 + name.len() + 1,
+            Pdu::RepairRequest { name, .. } => 16 + name.len() + 1,
+            Pdu::RepairData { buckets, name } => 8 + buckets.len() * BUCKET_SIZE + name.len() + 1,
         }
     }
 
@@ -163,13 +227,29 @@ impl Pdu {
                 out.extend_from_slice(&id.0);
             }
             Pdu::Discover(h) => out.extend_from_slice(&h[..]),
-            Pdu::Request { from, n, name } => {
+            Pdu::Request { from, n, name } | Pdu::RepairRequest { from, n, name } => {
                 out.extend_from_slice(&from.to_le_bytes());
                 out.extend_from_slice(&n.to_le_bytes());
                 out.extend_from_slice(name);
                 out.push(0);
             }
-            Pdu::Data { buckets, name } => {
+            Pdu::DigestRequest { from, ranges, name } => {
+                out.extend_from_slice(&from.to_le_bytes());
+                out.extend_from_slice(&ranges.to_le_bytes());
+                out.extend_from_slice(name);
+                out.push(0);
+            }
+            Pdu::Digest { from, ranges, name } => {
+                out.extend_from_slice(&from.to_le_bytes());
+                out.extend_from_slice(&(ranges.len() as u32).to_le_bytes());
+                for r in ranges {
+                    out.extend_from_slice(&r.mask.to_le_bytes());
+                    out.extend_from_slice(&r.hash.to_le_bytes());
+                }
+                out.extend_from_slice(name);
+                out.push(0);
+            }
+            Pdu::Data { buckets, name } | Pdu::RepairData { buckets, name } => {
                 out.extend_from_slice(&(buckets.len() as i64).to_le_bytes());
                 for b in buckets {
                     out.extend_from_slice(&b.to_bytes());
@@ -196,7 +276,8 @@ impl Pdu {
 pub enum ProtocolError {
     TooLarge,
     Malformed(u32),
-    /// An id outside 1..=5 (the state is filled in by whoever knows it).
+    /// An id unknown on the link: outside 1..=5 on version 2, 1..=9 on version 3 (the
+    /// state is filled in by whoever knows it).
     Unhandled(u32),
 }
 
@@ -211,14 +292,24 @@ impl ProtocolError {
     }
 }
 
-/// The payload size range allowed for a PDU id, or None for an unknown id.
+/// The payload size range allowed for a PDU id on a version 2 link, or None for an
+/// unknown id.
 pub fn size_range(id: u32) -> Option<(usize, usize)> {
+    size_range_in(id, VERSION)
+}
+
+/// The payload size range allowed for a PDU id on a link of `version`.
+pub fn size_range_in(id: u32, version: u32) -> Option<(usize, usize)> {
     match id {
         CONNECT => Some((20, 20)),
         DISCOVER => Some((HEADER_SIZE, HEADER_SIZE)),
         REQUEST => Some((17, 16 + MAX_NAME + 1)),
         DATA => Some((9, MAX_PAYLOAD)),
         ERROR => Some((1, MAX_ERROR)),
+        DIGEST_REQUEST if version >= VERSION_SCRUB => Some((14, 12 + MAX_NAME + 1)),
+        DIGEST if version >= VERSION_SCRUB => Some((14, MAX_DIGEST)),
+        REPAIR_REQUEST if version >= VERSION_SCRUB => Some((18, 16 + MAX_NAME + 1)),
+        REPAIR_DATA if version >= VERSION_SCRUB => Some((9, MAX_PAYLOAD)),
         _ => None,
     }
 }
@@ -232,9 +323,31 @@ fn name_at(p: &[u8], at: usize, id: u32) -> Result<Vec<u8>, ProtocolError> {
     }
 }
 
-/// Decode one complete payload of a known id (sizes already within range).
+/// Decode one complete payload of a known version 2 id (sizes already within range).
 pub fn decode_payload(id: u32, p: &[u8]) -> Result<Pdu, ProtocolError> {
-    let (lo, hi) = size_range(id).ok_or(ProtocolError::Unhandled(id))?;
+    decode_payload_in(id, p, VERSION)
+}
+
+/// Buckets then a name: the layout of Data and RepairData.
+fn buckets_and_name(id: u32, p: &[u8]) -> Result<(Vec<Bucket>, Vec<u8>), ProtocolError> {
+    let n = i64::from_le_bytes(p[0..8].try_into().expect("8 bytes"));
+    if !(0..=MAX_BUCKETS as i64).contains(&n) {
+        return Err(ProtocolError::Malformed(id));
+    }
+    let end = 8 + n as usize * BUCKET_SIZE;
+    if p.len() <= end {
+        return Err(ProtocolError::Malformed(id));
+    }
+    let buckets = p[8..end]
+        .chunks_exact(BUCKET_SIZE)
+        .map(Bucket::from_bytes)
+        .collect();
+    Ok((buckets, name_at(p, end, id)?))
+}
+
+/// Decode one complete payload of an id known on a link of `version`.
+pub fn decode_payload_in(id: u32, p: &[u8], version: u32) -> Result<Pdu, ProtocolError> {
+    let (lo, hi) = size_range_in(id, version).ok_or(ProtocolError::Unhandled(id))?;
     if p.len() > hi {
         return Err(ProtocolError::TooLarge);
     }
@@ -265,23 +378,41 @@ pub fn decode_payload(id: u32, p: &[u8]) -> Result<Pdu, ProtocolError> {
             name: name_at(p, 16, id)?,
         }),
         DATA => {
-            let n = i64_at(0);
-            if !(0..=MAX_BUCKETS as i64).contains(&n) {
+            let (buckets, name) = buckets_and_name(id, p)?;
+            Ok(Pdu::Data { buckets, name })
+        }
+        REPAIR_DATA => {
+            let (buckets, name) = buckets_and_name(id, p)?;
+            Ok(Pdu::RepairData { buckets, name })
+        }
+        DIGEST_REQUEST => Ok(Pdu::DigestRequest {
+            from: i64_at(0),
+            ranges: u32::from_le_bytes(p[8..12].try_into().expect("4 bytes")),
+            name: name_at(p, 12, id)?,
+        }),
+        DIGEST => {
+            let n = u32::from_le_bytes(p[8..12].try_into().expect("4 bytes")) as usize;
+            if n > MAX_RANGES || p.len() <= 12 + n * 16 {
                 return Err(ProtocolError::Malformed(id));
             }
-            let end = 8 + n as usize * BUCKET_SIZE;
-            if p.len() <= end {
-                return Err(ProtocolError::Malformed(id));
-            }
-            let buckets = p[8..end]
-                .chunks_exact(BUCKET_SIZE)
-                .map(Bucket::from_bytes)
+            let ranges = p[12..12 + n * 16]
+                .chunks_exact(16)
+                .map(|c| RangeDigest {
+                    mask: u64::from_le_bytes(c[0..8].try_into().expect("8 bytes")),
+                    hash: u64::from_le_bytes(c[8..16].try_into().expect("8 bytes")),
+                })
                 .collect();
-            Ok(Pdu::Data {
-                buckets,
-                name: name_at(p, end, id)?,
+            Ok(Pdu::Digest {
+                from: i64_at(0),
+                ranges,
+                name: name_at(p, 12 + n * 16, id)?,
             })
         }
+        REPAIR_REQUEST => Ok(Pdu::RepairRequest {
+            from: i64_at(0),
+            n: i64_at(8),
+            name: name_at(p, 16, id)?,
+        }),
         ERROR => {
             if p.iter().position(|&b| b == 0) != Some(p.len() - 1) {
                 return Err(ProtocolError::Malformed(id));
@@ -302,11 +433,22 @@ pub struct FrameDecoder {
     current: Option<(u32, usize)>,
     payload: Vec<u8>,
     failed: bool,
+    /// The link's negotiated version above 2 (0 until set: version 2).
+    version: u32,
 }
 
 impl FrameDecoder {
     pub fn new() -> FrameDecoder {
         FrameDecoder::default()
+    }
+
+    /// The version negotiated on the link: which ids are known from now on.
+    pub fn set_version(&mut self, version: u32) {
+        self.version = version;
+    }
+
+    fn version(&self) -> u32 {
+        self.version.max(VERSION)
     }
 
     /// Bytes held for a partial frame.
@@ -339,7 +481,7 @@ impl FrameDecoder {
                 let size =
                     u32::from_le_bytes(self.head[4..8].try_into().expect("4 bytes")) as usize;
                 self.head_len = 0;
-                let Some((lo, hi)) = size_range(id) else {
+                let Some((lo, hi)) = size_range_in(id, self.version()) else {
                     self.failed = true;
                     return Err(ProtocolError::Unhandled(id));
                 };
@@ -363,7 +505,7 @@ impl FrameDecoder {
                 break;
             }
             self.current = None;
-            match decode_payload(id, &self.payload) {
+            match decode_payload_in(id, &self.payload, self.version()) {
                 Ok(p) => out.push(p),
                 Err(e) => {
                     self.failed = true;

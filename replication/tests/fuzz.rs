@@ -1636,6 +1636,12 @@ impl Dispatch {
                 self.reconnect_master();
                 self.s.reset();
             }
+            Pdu::DigestRequest { .. }
+            | Pdu::Digest { .. }
+            | Pdu::RepairRequest { .. }
+            | Pdu::RepairData { .. } => {
+                return Err(TestCaseError::fail("a version 3 PDU decoded on a v2 link"));
+            }
         }
         Ok(())
     }

@@ -356,10 +356,7 @@ fn a_long_file_takes_several_digests_and_repairs_are_bounded() {
     // 100,000 slots below the overlap: 1,563 ranges, 256 per Digest.
     s.begin_file(&f, Some((10, 0, 10, 10 + 10 * 100_060)));
     let mut froms = Vec::new();
-    loop {
-        let Some((Pdu::DigestRequest { from, ranges, .. }, _)) = s.next_digest() else {
-            break;
-        };
+    while let Some((Pdu::DigestRequest { from, ranges, .. }, _)) = s.next_digest() {
         froms.push((from, ranges));
         let job = s.digest(b"a/10s", from, ranges as usize).unwrap().unwrap();
         // Every range differs in the first Digest: the repairs fill up (4 at most).

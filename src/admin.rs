@@ -333,6 +333,16 @@ pub enum ReplicationCommand {
         target: ResyncTarget,
         from: Option<u32>,
     },
+    /// `replication.scrub [start|stop]` (port addition: the anti-entropy scrub; no
+    /// argument shows where it stands).
+    Scrub(ScrubAction),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScrubAction {
+    Show,
+    Start,
+    Stop,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -596,6 +606,15 @@ fn parse_replication(
             let from = parse_from(args.get(1))?;
             Ok(ReplicationCommand::Resync { target, from })
         }
+        "scrub" => match args {
+            [] => Ok(ReplicationCommand::Scrub(ScrubAction::Show)),
+            [a] if a == "start" => Ok(ReplicationCommand::Scrub(ScrubAction::Start)),
+            [a] if a == "stop" => Ok(ReplicationCommand::Scrub(ScrubAction::Stop)),
+            [a] => Err(AdminReply::Error(format!(
+                "Should be 'start' or 'stop': {a}"
+            ))),
+            _ => Err(too_many()),
+        },
         _ => Err(AdminReply::Unknown(cmd.to_owned())),
     }
 }
@@ -1727,6 +1746,20 @@ mod tests {
             })
         );
         assert_eq!(err("replication.status x"), "huh? too many arguments\r\n");
+        assert_eq!(p("replication.scrub"), Ok(R::Scrub(ScrubAction::Show)));
+        assert_eq!(
+            p("replication.scrub start\r"),
+            Ok(R::Scrub(ScrubAction::Start))
+        );
+        assert_eq!(p("replication.scrub stop"), Ok(R::Scrub(ScrubAction::Stop)));
+        assert_eq!(
+            err("replication.scrub go"),
+            "huh? Should be 'start' or 'stop': go\r\n"
+        );
+        assert_eq!(
+            err("replication.scrub start,stop"),
+            "huh? too many arguments\r\n"
+        );
         assert_eq!(
             err("replication.suspend both"),
             "huh? Should be 'master' or 'slave': both\r\n"

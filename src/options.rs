@@ -522,6 +522,16 @@ define_options! {
     replica_backoff_max: u32 = 180
         => "replica-backoff-max",
            "Slave: longest reconnect delay in seconds (1-180).";
+    /// `--replica-scrub-rate` (0): buckets per second the anti-entropy scrub compares;
+    /// 0 leaves the scrub off and the link at protocol version 2 (port addition).
+    replica_scrub_rate: u64 = 0
+        => "replica-scrub-rate",
+           "Anti-entropy scrub: buckets per second compared (set on master and slave). 0 = off.";
+    /// `--replica-scrub-interval` (86400): seconds from the end of one automatic scrub
+    /// pass to the start of the next; 0 = passes only on `replication.scrub start`.
+    replica_scrub_interval: u32 = 86_400
+        => "replica-scrub-interval",
+           "Slave: seconds between automatic scrub passes. 0 = only by the admin command.";
 }
 
 fn spec(name: &str) -> Option<&'static OptionSpec> {

@@ -10,7 +10,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -20,13 +20,17 @@ use glommio::net::{TcpListener, TcpStream};
 use istatd_replication::link::{self, Backoff, Heartbeat, RequestKind};
 use istatd_replication::master::{MasterConfig, MasterFiles, Visit, MAX_SCAN_SLOTS};
 use istatd_replication::name::{counter_key, normalise_path};
-use istatd_replication::pdu::{self, FrameDecoder, Pdu, UniqueId};
+use istatd_replication::pdu::{self, FrameDecoder, Pdu, RangeDigest, UniqueId};
+use istatd_replication::scrub::{self, ScrubConfig, ScrubState, Scrubber};
 use istatd_replication::slave::{DataAction, DiscoverAction, Local, SlaveConfig, SlaveFiles};
 use istatd_shards::shard_of;
 use istatd_storage::format::{c_str, Bucket, CreateParams, Header, HEADER_SIZE, PAGE_SIZE};
 use istatd_storage::store::{Lookup, Store};
 
 use super::replica_admin::{self, acting_slave, control, Control};
+
+#[path = "replica/antientropy.rs"]
+mod antientropy;
 use super::{clock, CtlMsg, Rep, Shard, SHUTDOWN};
 
 /// Replication settings resolved from the options (replication.md §2.18).
@@ -48,12 +52,25 @@ pub struct ReplConfig {
     pub shards: usize,
     /// `--replica-backoff-max`, seconds.
     pub backoff_max: u32,
+    /// `--replica-scrub-rate`, buckets per second (0: no scrub, version 2 only).
+    pub scrub_rate: u64,
+    /// `--replica-scrub-interval`, seconds (0: passes only by the admin command).
+    pub scrub_interval: u32,
 }
 
 impl ReplConfig {
     /// Configured as a slave at start-up (after the store's markers).
     pub fn is_slave(&self) -> bool {
         self.of.is_some()
+    }
+
+    /// The highest protocol version this node speaks: 3 with the scrub on.
+    pub fn max_version(&self) -> u32 {
+        if self.scrub_rate > 0 {
+            pdu::VERSION_SCRUB
+        } else {
+            pdu::VERSION
+        }
     }
 }
 
@@ -74,6 +91,8 @@ pub struct Shared {
     pub master_connections: AtomicUsize,
     pub slave_connected: AtomicUsize,
     pub slave_gen: AtomicU64,
+    /// The protocol version of the slave link (0 while it is down).
+    pub slave_version: AtomicU32,
     /// Discover and Data PDUs routed to shards and not yet handled (slave side).
     pub slave_inflight: AtomicUsize,
     pub counters: Mutex<LinkCounters>,
@@ -139,6 +158,7 @@ pub fn shared() -> &'static Arc<Shared> {
             master_connections: AtomicUsize::new(0),
             slave_connected: AtomicUsize::new(0),
             slave_gen: AtomicU64::new(0),
+            slave_version: AtomicU32::new(0),
             slave_inflight: AtomicUsize::new(0),
             counters: Mutex::new(LinkCounters {
                 s_state: "disabled",
@@ -201,6 +221,31 @@ pub enum ReplMsg {
     ReplicaMode(bool),
     /// The resume time R for subscriptions from now on.
     SetResume(Option<i64>),
+    /// Master (v3): a checked DigestRequest / RepairRequest for the receiving shard.
+    DigestRequest {
+        conn: u64,
+        name: Vec<u8>,
+        from: i64,
+        ranges: u32,
+    },
+    RepairRequest {
+        conn: u64,
+        name: Vec<u8>,
+        from: i64,
+        n: i64,
+    },
+    /// Slave (v3): a Digest / RepairData for the receiving shard.
+    Digest {
+        gen: u64,
+        name: Vec<u8>,
+        from: i64,
+        ranges: Vec<RangeDigest>,
+    },
+    RepairData {
+        gen: u64,
+        name: Vec<u8>,
+        buckets: Vec<Bucket>,
+    },
 }
 
 /// A new connection and the files still to announce to it.
@@ -234,6 +279,18 @@ pub struct ReplShard {
     /// Files created for retentions this node does not configure, and the names warned.
     unknown_retention: Cell<u64>,
     warned_retentions: RefCell<std::collections::HashSet<String>>,
+    /// Slave: this shard's anti-entropy scrub, paced by its share of
+    /// `--replica-scrub-rate` (buckets compared per second).
+    pub scrub: RefCell<Scrubber>,
+    scrub_budget: RefCell<TokenBucket>,
+    scrub_apply_errors: Cell<u64>,
+    /// Master: digests and repairs answered; scrub requests held while suspended.
+    scrub_answered: Cell<(u64, u64)>,
+    scrub_held: RefCell<VecDeque<ReplMsg>>,
+    /// The slave link generation the scrub saw and since when; the second of the last
+    /// check for an automatic pass.
+    scrub_link: Cell<(u64, i64)>,
+    scrub_checked_at: Cell<i64>,
 }
 
 /// A token bucket refilled by elapsed time; a rate of 0 is unlimited. Tokens may go
@@ -395,6 +452,18 @@ impl ReplShard {
             stalled: Cell::new(0),
             unknown_retention: Cell::new(0),
             warned_retentions: RefCell::new(std::collections::HashSet::new()),
+            scrub: RefCell::new(Scrubber::new(ScrubConfig {
+                overlap: cfg.overlap as i64,
+                ..ScrubConfig::default()
+            })),
+            scrub_budget: RefCell::new(TokenBucket::new(
+                cfg.scrub_rate as f64 / cfg.shards.max(1) as f64,
+            )),
+            scrub_apply_errors: Cell::new(0),
+            scrub_answered: Cell::new((0, 0)),
+            scrub_held: RefCell::new(VecDeque::new()),
+            scrub_link: Cell::new((0, 0)),
+            scrub_checked_at: Cell::new(0),
         }
     }
 }
@@ -506,7 +575,34 @@ impl Shard {
             ReplMsg::SlaveReset(gen) => {
                 r.slave_gen.set(gen);
                 r.slave.borrow_mut().reset();
+                r.scrub.borrow_mut().link_lost();
             }
+            m @ (ReplMsg::DigestRequest { .. } | ReplMsg::RepairRequest { .. }) => {
+                if control().master_suspended {
+                    // Answered on resume, like every other answer (§2.14).
+                    r.scrub_held.borrow_mut().push_back(m);
+                } else {
+                    self.scrub_answer(m).await;
+                }
+            }
+            ReplMsg::Digest {
+                gen,
+                name,
+                from,
+                ranges,
+            } => {
+                if gen == r.slave_gen.get() {
+                    self.scrub_compare(gen, &name, from, &ranges).await;
+                }
+                shared().slave_inflight.fetch_sub(1, Ordering::SeqCst);
+            }
+            ReplMsg::RepairData { gen, name, buckets } => {
+                if gen == r.slave_gen.get() {
+                    self.scrub_repair(gen, &name, buckets).await;
+                }
+                shared().slave_inflight.fetch_sub(1, Ordering::SeqCst);
+            }
+
             ReplMsg::Discover(gen, h) => {
                 if gen == r.slave_gen.get() {
                     self.slave_discover(gen, h).await;
@@ -571,6 +667,12 @@ impl Shard {
             }
             let suspended = control().master_suspended;
             r.master.borrow_mut().suspended = suspended;
+            if !suspended {
+                let held = std::mem::take(&mut *r.scrub_held.borrow_mut());
+                for m in held {
+                    self.scrub_answer(m).await;
+                }
+            }
             // Flush visits and deletions.
             let ev = store.take_replication_events();
             let mut out: Vec<(u64, Pdu)> = Vec::new();
@@ -811,8 +913,12 @@ impl Shard {
                         }
                         let free = (s.master_connections.load(Ordering::SeqCst) as u32)
                             < self.cfg.repl.max_slaves.max(1);
-                        match link::master_accept(version, id, s.id, master_id, free) {
+                        let max = self.cfg.repl.max_version();
+                        match link::master_accept_upto(max, version, id, s.id, master_id, free) {
                             Ok(reply) => {
+                                if let Pdu::Connect { version, .. } = &reply {
+                                    dec.set_version(*version);
+                                }
                                 q.push_pdu(&reply);
                                 connected = true;
                                 peer_id = Some(id);
@@ -874,6 +980,39 @@ impl Shard {
                                 break 'conn Some(text);
                             }
                         }
+                    }
+                    // Only decoded on a version 3 link.
+                    Pdu::DigestRequest { from, ranges, name } if connected => {
+                        if let Err(text) = scrub::check_digest_request(from, ranges, &name) {
+                            counters().m_protocol_errors += 1;
+                            break 'conn Some(text);
+                        }
+                        let key = counter_key(&String::from_utf8_lossy(&name));
+                        let owner = shard_of(key.as_bytes(), self.count);
+                        inflight.fetch_add(1, Ordering::SeqCst);
+                        let m = ReplMsg::DigestRequest {
+                            conn: gen,
+                            name,
+                            from,
+                            ranges,
+                        };
+                        self.repl_send(owner, m).await;
+                    }
+                    Pdu::RepairRequest { from, n, name } if connected => {
+                        if let Err(text) = scrub::check_repair_request(from, n, &name) {
+                            counters().m_protocol_errors += 1;
+                            break 'conn Some(text);
+                        }
+                        let key = counter_key(&String::from_utf8_lossy(&name));
+                        let owner = shard_of(key.as_bytes(), self.count);
+                        inflight.fetch_add(1, Ordering::SeqCst);
+                        let m = ReplMsg::RepairRequest {
+                            conn: gen,
+                            name,
+                            from,
+                            n,
+                        };
+                        self.repl_send(owner, m).await;
                     }
                     Pdu::Error(t) => {
                         counters().m_errors_received += 1;
@@ -1035,8 +1174,9 @@ impl Shard {
         *self.repl().slave_link.borrow_mut() = Some((gen, q.clone()));
         *self.repl().slave_fatal.borrow_mut() = None;
         counters().s_state = "start";
+        let max_version = self.cfg.repl.max_version();
         q.push_pdu(&Pdu::Connect {
-            version: pdu::VERSION,
+            version: max_version,
             id: s.id,
         });
         let keepalive = self.cfg.repl.keepalive.max(1) as i64;
@@ -1119,7 +1259,9 @@ impl Shard {
             for p in pdus.drain(..) {
                 match p {
                     Pdu::Connect { version, id } if master.is_none() => {
-                        if let Err(refusal) = link::slave_check_reply(version, id, s.id) {
+                        if let Err(refusal) =
+                            link::slave_check_reply_upto(max_version, version, id, s.id)
+                        {
                             counters().s_handshake_failures += 1;
                             config_failure = refusal.is_configuration();
                             break 'conn Some(refusal.text().into());
@@ -1132,6 +1274,8 @@ impl Shard {
                         }
                         counters().s_master_id = id.str();
                         counters().s_state = "connected";
+                        dec.set_version(version);
+                        s.slave_version.store(version, Ordering::SeqCst);
                         s.slave_connected.store(1, Ordering::SeqCst);
                         for to in 0..self.count {
                             self.repl_send(to, ReplMsg::SlaveReset(gen)).await;
@@ -1173,6 +1317,26 @@ impl Shard {
                         self.repl_send(owner, ReplMsg::Data { gen, name, buckets })
                             .await;
                     }
+                    // Only decoded on a version 3 link.
+                    Pdu::Digest { from, ranges, name } if master.is_some() => {
+                        let key = counter_key(&String::from_utf8_lossy(&name));
+                        let owner = shard_of(key.as_bytes(), self.count);
+                        s.slave_inflight.fetch_add(1, Ordering::SeqCst);
+                        let m = ReplMsg::Digest {
+                            gen,
+                            name,
+                            from,
+                            ranges,
+                        };
+                        self.repl_send(owner, m).await;
+                    }
+                    Pdu::RepairData { buckets, name } if master.is_some() => {
+                        let key = counter_key(&String::from_utf8_lossy(&name));
+                        let owner = shard_of(key.as_bytes(), self.count);
+                        s.slave_inflight.fetch_add(1, Ordering::SeqCst);
+                        let m = ReplMsg::RepairData { gen, name, buckets };
+                        self.repl_send(owner, m).await;
+                    }
                     other => {
                         counters().s_protocol_errors += 1;
                         let state = if master.is_some() {
@@ -1208,6 +1372,7 @@ impl Shard {
         })
         .await;
         *self.repl().slave_link.borrow_mut() = None;
+        s.slave_version.store(0, Ordering::SeqCst);
         // Every shard drops the connection's file state.
         for to in 0..self.count {
             self.repl_send(to, ReplMsg::SlaveReset(0)).await;
@@ -1420,6 +1585,7 @@ impl Shard {
         for p in r.slave.borrow_mut().due_retries(now) {
             p.encode(&mut frames);
         }
+        self.scrub_pump(store, now, &mut frames).await;
         if !frames.is_empty() {
             self.repl_send(0, ReplMsg::SlaveOut { gen, frames }).await;
         }
@@ -1588,6 +1754,8 @@ impl Shard {
             let age = (clock::now() - c.last_data_at).max(0);
             out.push(("replication.slave.last_data_age_seconds".into(), age));
         }
+        drop(sl);
+        self.scrub_stats(out);
     }
 }
 
@@ -1708,6 +1876,52 @@ pub fn status_lines(cfg: &ReplConfig, c: &Control, extras: &[(String, i64)]) -> 
             "promoted.at={}\r\npromoted.from={}\r\n",
             m.at, m.source
         ));
+    }
+    out
+}
+
+/// `replication.scrub` lines: where the scrub stands on this node, from the summed
+/// `replication.scrub.*` metrics of its shards.
+pub fn scrub_lines(cfg: &ReplConfig, extras: &[(String, i64)]) -> String {
+    let get = |k: &str| {
+        extras
+            .iter()
+            .find(|(n, _)| n == &format!("replication.scrub.{k}"))
+            .map_or(0, |(_, v)| *v)
+    };
+    let version = shared().slave_version.load(Ordering::SeqCst);
+    let state = if cfg.scrub_rate == 0 {
+        "off"
+    } else if get("running") > 0 && version < pdu::VERSION_SCRUB {
+        // A pass waits for a version 3 link.
+        "waiting"
+    } else if get("running") > 0 {
+        "running"
+    } else if get("stopped") > 0 {
+        "stopped"
+    } else if get("passes_done") > 0 {
+        "done"
+    } else {
+        "idle"
+    };
+    let mut out = format!(
+        "scrub.state={state}\r\nscrub.rate={}\r\nscrub.interval={}\r\nscrub.link_version={version}\r\n",
+        cfg.scrub_rate, cfg.scrub_interval
+    );
+    for k in [
+        "passes_started",
+        "passes_done",
+        "files_done",
+        "files_total",
+        "files_missing",
+        "ranges_checked",
+        "ranges_differing",
+        "ranges_repaired",
+        "buckets_repaired",
+        "apply_errors",
+        "bytes",
+    ] {
+        out.push_str(&format!("scrub.{k}={}\r\n", get(k)));
     }
     out
 }

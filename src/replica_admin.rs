@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::admin::{ReplicationCommand, ReplicationRole, ResyncTarget, OK};
+use crate::admin::{ReplicationCommand, ReplicationRole, ResyncTarget, ScrubAction, OK};
 
 use super::replica::{self, ReplConfig, ReplMsg};
 use super::{clock, Rep, Req, Shard};
@@ -334,7 +334,28 @@ impl Shard {
                     }
                 }
             }
+            ReplicationCommand::Scrub(action) => self.scrub_command(action).await,
         }
+    }
+
+    /// `replication.scrub [start|stop]`: on a slave with `--replica-scrub-rate`, start
+    /// a pass over every file now or stop the running one (automatic passes stay off
+    /// until the next start); always the scrub's status lines.
+    async fn scrub_command(self: &std::rc::Rc<Self>, action: ScrubAction) -> String {
+        if action != ScrubAction::Show {
+            if !acting_slave() {
+                return "huh? not a replica\r\n".into();
+            }
+            if self.cfg.repl.scrub_rate == 0 {
+                return "huh? the scrub is off (--replica-scrub-rate 0)\r\n".into();
+            }
+            self.broadcast(Req::Scrub(action == ScrubAction::Start))
+                .await;
+        }
+        let (_, extras) = self.gather_stats().await;
+        let mut out = replica::scrub_lines(&self.cfg.repl, &extras);
+        out.push_str(OK);
+        out
     }
 }
 

@@ -160,6 +160,8 @@ fn start(opts: &Options, cwd: &Path, embedded: bool) -> Result<(), Fatal> {
             read_rate: opts.replica_read_rate,
             shards,
             backoff_max: opts.replica_backoff_max.clamp(1, 180),
+            scrub_rate: opts.replica_scrub_rate,
+            scrub_interval: opts.replica_scrub_interval,
         },
     };
 

@@ -193,6 +193,8 @@ pub enum Req {
     OpenStat(u64),
     /// `replication.resync PATH[,from=]` for a file of the receiving shard.
     Resync(String, Option<i64>),
+    /// `replication.scrub start|stop` for the receiving shard's files.
+    Scrub(bool),
     /// Agent mode, admin `flush`: the receiving shard's bucketed lines, now.
     AgentFlush,
 }
@@ -762,6 +764,10 @@ impl Shard {
                 Err(e) => Rep::Failed(e),
             },
             Req::Resync(path, from) => self.resync_file(&path, from),
+            Req::Scrub(start) => {
+                self.scrub_start_stop(start);
+                Rep::Done
+            }
             Req::DeletePattern(patterns) => {
                 if let Some(store) = &self.store {
                     let keys = store

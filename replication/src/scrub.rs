@@ -286,11 +286,10 @@ impl Scrubber {
         self.counters.passes_started += 1;
     }
 
-    /// Stop the pass. Replies still on their way are accepted and applied.
+    /// Stop the pass, and automatic passes until the next [`Self::start`]. Replies
+    /// still on their way are accepted and applied.
     pub fn stop(&mut self) {
-        if self.state == ScrubState::Running {
-            self.state = ScrubState::Stopped;
-        }
+        self.state = ScrubState::Stopped;
         self.files.clear();
         self.cursor = None;
         self.repairs_todo.clear();
@@ -330,7 +329,8 @@ impl Scrubber {
     /// The local facts of the file [`Self::next_file`] gave: its interval and
     /// `file_create_time`, its oldest kept bucket time and its newest bucket time. The
     /// scrub covers the aligned slots from the oldest up to the newest minus the
-    /// overlap. `None` (no such local file any more) skips it.
+    /// overlap, in whole ranges (the last one ends at that limit). `None` (no such
+    /// local file any more) skips it.
     pub fn begin_file(&mut self, name: &str, local: Option<(i64, i64, i64, i64)>) {
         let Some((interval, zero, oldest, newest)) = local else {
             self.counters.files_checked += 1;
@@ -338,9 +338,11 @@ impl Scrubber {
         };
         let iv = interval.max(1);
         let align_up = |t: i64| zero + (t - zero + iv - 1).div_euclid(iv) * iv;
-        let lo = align_up(oldest.max(zero).max(1));
+        let lo = align_up(oldest.max(1));
         let hi = align_up(newest - self.cfg.overlap).min(TIME_LIMIT);
-        if hi <= lo || newest <= 0 {
+        // Shorter than one range: the range would reach into the overlap, where
+        // buckets are still on their way and would look different.
+        if hi - lo < RANGE_BUCKETS * iv || newest <= 0 {
             self.counters.files_checked += 1;
             return;
         }
@@ -362,9 +364,17 @@ impl Scrubber {
         }
         let c = self.cursor.as_mut()?;
         let span = RANGE_BUCKETS * c.interval;
-        let ranges = ((c.hi - c.next + span - 1) / span).clamp(1, MAX_RANGES as i64) as u32;
-        let from = c.next;
-        c.next += i64::from(ranges) * span;
+        let whole = (c.hi - c.next) / span;
+        let (from, ranges) = if whole >= 1 {
+            let ranges = whole.min(MAX_RANGES as i64);
+            let from = c.next;
+            c.next += ranges * span;
+            (from, ranges as u32)
+        } else {
+            // The tail: one range ending at the limit (it overlaps the previous one).
+            c.next = c.hi;
+            (c.hi - span, 1)
+        };
         self.waiting = Some(Outstanding {
             name: c.name.clone(),
             from,

@@ -271,33 +271,48 @@ fn a_pass_digests_repairs_and_ends() {
     let f = s.next_file(100).unwrap();
     assert_eq!(f, "a/10s");
     // Interval 10 s, zero 3, oldest 1003, newest 1003 + 1000 slots; the scrub stops
-    // 600 s (60 slots) below the newest: 940 slots = 15 ranges (the last partial).
+    // 600 s (60 slots) below the newest: 940 slots = 14 whole ranges, then one range
+    // ending at the limit.
     s.begin_file(&f, Some((10, 3, 1003, 1003 + 10_000)));
     let (p, slots) = s.next_digest().unwrap();
     assert_eq!(
         p,
         Pdu::DigestRequest {
             from: 1003,
-            ranges: 15,
+            ranges: 14,
             name: b"a/10s".to_vec()
         }
     );
-    assert_eq!(slots, 15 * 64);
+    assert_eq!(slots, 14 * 64);
     // One Digest at a time.
     assert!(s.next_digest().is_none());
     // A Digest for something else is a protocol error.
     assert_eq!(
-        s.digest(b"a/10s", 1013, 15),
+        s.digest(b"a/10s", 1013, 14),
         Err(ScrubError::UnexpectedDigest)
     );
     assert_eq!(
         s.digest(b"a/10s", 1003, 3),
         Err(ScrubError::UnexpectedDigest)
     );
-    let job = s.digest(b"a/10s", 1003, 15).unwrap().unwrap();
+    let job = s.digest(b"a/10s", 1003, 14).unwrap().unwrap();
     assert_eq!(job.from, 1003);
-    assert_eq!(job.end, 1003 + 15 * 640);
-    s.compared(&job, 15, &[2]);
+    assert_eq!(job.end, 1003 + 14 * 640);
+    s.compared(&job, 14, &[2]);
+    assert_eq!(s.counters.files_checked, 0);
+    // The tail range ends at the newest minus the overlap.
+    let (p, _) = s.next_digest().unwrap();
+    let limit = 1003 + 10_000 - 600;
+    assert_eq!(
+        p,
+        Pdu::DigestRequest {
+            from: limit - 640,
+            ranges: 1,
+            name: b"a/10s".to_vec()
+        }
+    );
+    let job = s.digest(b"a/10s", limit - 640, 1).unwrap().unwrap();
+    s.compared(&job, 1, &[]);
     assert_eq!(s.counters.ranges_checked, 15);
     assert_eq!(s.counters.ranges_differing, 1);
     assert_eq!(s.counters.files_checked, 1);
@@ -353,7 +368,7 @@ fn a_long_file_takes_several_digests_and_repairs_are_bounded() {
     let mut s = scrubber();
     s.start(vec!["a/10s".into()], 0);
     let f = s.next_file(0).unwrap();
-    // 100,000 slots below the overlap: 1,563 ranges, 256 per Digest.
+    // 100,000 slots below the overlap, 256 ranges per Digest.
     s.begin_file(&f, Some((10, 0, 10, 10 + 10 * 100_060)));
     let mut froms = Vec::new();
     while let Some((Pdu::DigestRequest { from, ranges, .. }, _)) = s.next_digest() {
@@ -375,10 +390,12 @@ fn a_long_file_takes_several_digests_and_repairs_are_bounded() {
             }
         }
     }
-    assert_eq!(froms.len(), 7);
+    // 1,562 whole ranges in 7 Digests, then the tail range ending at the limit.
+    assert_eq!(froms.len(), 8);
     assert_eq!(froms[0], (10, 256));
     assert_eq!(froms[1], (10 + 256 * 640, 256));
-    assert_eq!(froms[6].1, 1563 - 6 * 256);
+    assert_eq!(froms[6].1, 1562 - 6 * 256);
+    assert_eq!(froms[7], (1_000_010 - 640, 1));
     assert_eq!(s.counters.ranges_checked, 1563);
     assert_eq!(s.counters.files_checked, 1);
 }
@@ -417,9 +434,9 @@ fn link_loss_asks_again_and_stop_accepts_late_replies() {
 fn short_or_empty_files_are_checked_without_a_digest() {
     let mut s = scrubber();
     s.start(vec!["a/10s".into(), "b/10s".into(), "c/10s".into()], 0);
-    // Newest inside the overlap.
+    // Less than one range below the overlap.
     let f = s.next_file(0).unwrap();
-    s.begin_file(&f, Some((10, 0, 10, 500)));
+    s.begin_file(&f, Some((10, 0, 10, 10 + 600 + 630)));
     assert!(s.next_digest().is_none());
     // Empty file.
     let f = s.next_file(0).unwrap();

@@ -11,9 +11,10 @@ M_REPLICA=19439
 S_REPLICA=19438
 
 # 1. Deploy: two shards pinned to CPUs 0 and 1.
-start_server master --shards 2 --pin-cores 0,1 --flush 1 --replica-port $M_REPLICA
+start_server master --shards 2 --pin-cores 0,1 --flush 1 --replica-port $M_REPLICA \
+    --replica-scrub-rate 200000
 start_server slave --shards 2 --pin-cores 0,1 --flush 1 --replica-port $S_REPLICA \
-    --replica-of 127.0.0.1:$M_REPLICA
+    --replica-of 127.0.0.1:$M_REPLICA --replica-scrub-rate 200000
 wait_for_stats slave "replicaOf.connected=1"
 
 NOW=$(date +%s)
@@ -41,6 +42,20 @@ function stores_equal {
 poll 60 1 stores_equal || { cat "$DBDIR/verify.out"; failure "the slave did not converge"; }
 "$ISTATD_BIN" verify --master 127.0.0.1:$M_REPLICA --exclude istatd --quiet 2 "$(store_dir slave)" \
     > "$DBDIR/verify-live.out" 2>&1 || { cat "$DBDIR/verify-live.out"; failure "verify --master found differences"; }
+
+# 3b. The scrub: a pass on demand, followed to its end, then stopped.
+test_name scrub
+scrub="$(admin slave "replication.scrub start")"
+assert_contains "$scrub" "scrub.link_version=3" "both nodes run with --replica-scrub-rate"
+function scrub_done {
+    scrub="$(admin slave replication.scrub)"
+    case "$scrub" in *"scrub.state=done"*) return 0 ;; esac
+    return 1
+}
+poll 20 0.5 scrub_done || failure "the scrub pass did not end: $scrub"
+assert_contains "$scrub" "scrub.ranges_differing=0" "nothing to repair"
+assert_contains "$(admin slave "replication.scrub stop")" "scrub.state=stopped" "stop"
+assert_contains "$(admin slave stats)" "replication.scrub.passes_done=" "scrub metrics"
 
 # 4. Planned failover: stop the master, promote the slave, send to the slave.
 test_name failover

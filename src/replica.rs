@@ -291,7 +291,20 @@ pub struct ReplShard {
     /// check for an automatic pass.
     scrub_link: Cell<(u64, i64)>,
     scrub_checked_at: Cell<i64>,
+    /// Slave: Discovers whose local file could not be created (disk full), each with
+    /// when to try again and its delay; the time creates started failing and when
+    /// that was last said in the log.
+    create_retry: RefCell<HashMap<String, CreateRetry>>,
+    create_failing: Cell<Option<(i64, i64)>>,
 }
+
+/// A Discover whose file could not be created: the header, when to try again, and
+/// the current delay (seconds).
+type CreateRetry = (Box<[u8; HEADER_SIZE]>, i64, i64);
+
+/// First and longest delay before a failed create is tried again, seconds.
+const CREATE_RETRY_FIRST: i64 = 1;
+const CREATE_RETRY_MAX: i64 = 30;
 
 /// A token bucket refilled by elapsed time; a rate of 0 is unlimited. Tokens may go
 /// below zero (a read costs what it scanned), which delays the next one.
@@ -464,6 +477,8 @@ impl ReplShard {
             scrub_held: RefCell::new(VecDeque::new()),
             scrub_link: Cell::new((0, 0)),
             scrub_checked_at: Cell::new(0),
+            create_retry: RefCell::new(HashMap::new()),
+            create_failing: Cell::new(None),
         }
     }
 }
@@ -576,6 +591,8 @@ impl Shard {
                 r.slave_gen.set(gen);
                 r.slave.borrow_mut().reset();
                 r.scrub.borrow_mut().link_lost();
+                // A new link announces every file again.
+                r.create_retry.borrow_mut().clear();
             }
             m @ (ReplMsg::DigestRequest { .. } | ReplMsg::RepairRequest { .. }) => {
                 if control().master_suspended {
@@ -1460,6 +1477,7 @@ impl Shard {
                 r.create_budget.borrow_mut().spend(1.0);
                 match store.create_file_like(&name, params).await {
                     Ok(id) => {
+                        self.create_succeeded(&name);
                         let _ = store
                             .set_cumulative(
                                 id,
@@ -1471,9 +1489,7 @@ impl Shard {
                             .await;
                         r.slave.borrow_mut().queue(&name, true);
                     }
-                    Err(e) => {
-                        tracing::warn!(file = %name, error = %e, "replication: cannot create the file");
-                    }
+                    Err(e) => self.create_failed(name, h, &e.to_string()),
                 }
             }
         }
@@ -1554,8 +1570,50 @@ impl Shard {
         }
     }
 
+    /// A local file could not be created: try its Discover again later, say so in
+    /// the log once (and once a minute while it lasts), count it.
+    fn create_failed(&self, name: String, h: Box<[u8; HEADER_SIZE]>, error: &str) {
+        let r = self.repl();
+        r.slave.borrow_mut().create_failed(&name);
+        let now = clock::now();
+        let mut retry = r.create_retry.borrow_mut();
+        let delay = retry.get(&name).map_or(CREATE_RETRY_FIRST, |(_, _, d)| {
+            (d * 2).min(CREATE_RETRY_MAX)
+        });
+        retry.insert(name.clone(), (h, now + delay, delay));
+        match r.create_failing.get() {
+            None => {
+                r.create_failing.set(Some((now, now)));
+                tracing::error!(file = %name, error, "replication: cannot create files; this slave stops applying them and tries again (replication.slave.create_errors)");
+            }
+            Some((since, said)) if now - said >= 60 => {
+                r.create_failing.set(Some((since, now)));
+                tracing::error!(
+                    waiting = retry.len(),
+                    error,
+                    seconds = now - since,
+                    "replication: still cannot create files"
+                );
+            }
+            Some(_) => {}
+        }
+    }
+
+    fn create_succeeded(&self, name: &str) {
+        let r = self.repl();
+        let was_waiting = r.create_retry.borrow_mut().remove(name).is_some();
+        if was_waiting && r.create_retry.borrow().is_empty() {
+            if let Some((since, _)) = r.create_failing.take() {
+                tracing::warn!(
+                    seconds = clock::now() - since,
+                    "replication: files can be created again; applying resumes"
+                );
+            }
+        }
+    }
+
     /// Subscriptions (paced by `--replica-subscribe-rate`) and due retries.
-    async fn slave_pump(&self, store: &Store, now: i64) {
+    async fn slave_pump(self: &Rc<Self>, store: &Store, now: i64) {
         let r = self.repl();
         let gen = r.slave_gen.get();
         if gen == 0 {
@@ -1584,6 +1642,28 @@ impl Shard {
         }
         for p in r.slave.borrow_mut().due_retries(now) {
             p.encode(&mut frames);
+        }
+        // Creates that failed, a few per tick (each re-runs its Discover).
+        let due: Vec<(String, Box<[u8; HEADER_SIZE]>)> = {
+            let retry = r.create_retry.borrow();
+            retry
+                .iter()
+                .filter(|(_, (_, at, _))| *at <= now)
+                .take(16)
+                .map(|(n, (h, _, _))| (n.clone(), h.clone()))
+                .collect()
+        };
+        for (name, h) in due {
+            if let Some(e) = r.create_retry.borrow_mut().get_mut(&name) {
+                // Not due again before a new failure sets its delay.
+                e.1 = i64::MAX;
+            }
+            self.slave_discover(gen, h).await;
+            let mut retry = r.create_retry.borrow_mut();
+            if retry.get(&name).is_some_and(|e| e.1 == i64::MAX) {
+                // Created, or the Discover no longer asks for a creation.
+                retry.remove(&name);
+            }
         }
         self.scrub_pump(store, now, &mut frames).await;
         if !frames.is_empty() {
@@ -1731,6 +1811,8 @@ impl Shard {
             ("files_created", c.files_created),
             ("files_gone", c.files_gone),
             ("apply_errors", c.apply_errors),
+            ("create_errors", c.create_errors),
+            ("create_waiting", r.create_retry.borrow().len() as u64),
             ("retries", c.retries),
             ("requests_sent", c.requests_sent),
             ("data_received", c.data_received),
@@ -1861,8 +1943,9 @@ pub fn status_lines(cfg: &ReplConfig, c: &Control, extras: &[(String, i64)]) -> 
             c.from.map(|f| f.to_string()).unwrap_or_default(),
         ));
         out.push_str(&format!(
-            "slave.lag_seconds={lag}\r\nslave.down_seconds={down}\r\nslave.bytes_behind={}\r\n",
-            get("replication.slave.bytes_behind")
+            "slave.lag_seconds={lag}\r\nslave.down_seconds={down}\r\nslave.bytes_behind={}\r\nslave.create_waiting={}\r\n",
+            get("replication.slave.bytes_behind"),
+            get("replication.slave.create_waiting")
         ));
     }
     if let Some(m) = &c.of_marker {

@@ -150,6 +150,9 @@ pub struct SlaveCounters {
     pub files_created: u64,
     pub files_gone: u64,
     pub apply_errors: u64,
+    /// Local files that could not be created (disk full, permissions); each is tried
+    /// again by re-running its Discover.
+    pub create_errors: u64,
     pub retries: u64,
     pub requests_sent: u64,
     pub data_received: u64,
@@ -357,6 +360,16 @@ impl SlaveFiles {
                 }
                 DiscoverAction::Create { aside: false }
             }
+        }
+    }
+
+    /// The local file of a [`DiscoverAction::Create`] could not be made. The caller
+    /// tries again later with the same Discover, which then does not count as a new
+    /// one.
+    pub fn create_failed(&mut self, name: &str) {
+        self.counters.create_errors += 1;
+        if let Some(e) = self.entries.get_mut(name) {
+            e.redo = true;
         }
     }
 

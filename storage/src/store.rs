@@ -2055,23 +2055,36 @@ fn create_file_blocking(
         .create_new(true)
         .mode(0o664)
         .open(path)?;
-    f.set_len(len)?;
-    if alloc == Allocation::Full {
-        use std::os::fd::AsRawFd;
-        // SAFETY: plain syscall on an fd we own.
-        let rc = unsafe { libc::posix_fallocate(f.as_raw_fd(), 0, len as libc::off_t) };
-        if rc != 0 {
-            // No fallocate on this file system: write the zero pages instead.
-            let zeros = vec![0u8; PAGE_SIZE];
-            f.seek(SeekFrom::Start(0))?;
-            for _ in 0..len / PAGE_SIZE as u64 {
-                f.write_all(&zeros)?;
+    let mut fill = || -> io::Result<()> {
+        f.set_len(len)?;
+        if alloc == Allocation::Full {
+            use std::os::fd::AsRawFd;
+            // SAFETY: plain syscall on an fd we own.
+            let rc = unsafe { libc::posix_fallocate(f.as_raw_fd(), 0, len as libc::off_t) };
+            match rc {
+                0 => {}
+                libc::EOPNOTSUPP | libc::EINVAL | libc::ENOSYS => {
+                    // No fallocate on this file system: write the zero pages instead.
+                    let zeros = vec![0u8; PAGE_SIZE];
+                    f.seek(SeekFrom::Start(0))?;
+                    for _ in 0..len / PAGE_SIZE as u64 {
+                        f.write_all(&zeros)?;
+                    }
+                }
+                // ENOSPC, EFBIG, EIO...: the file cannot be had.
+                e => return Err(io::Error::from_raw_os_error(e)),
             }
         }
+        f.seek(SeekFrom::Start(0))?;
+        f.write_all(header)
+    };
+    let result = fill();
+    if result.is_err() {
+        // A half-made file would be a bad file forever after, and its name taken
+        // ("file exists"): remove it so that the next try starts clean.
+        let _ = std::fs::remove_file(path);
     }
-    f.seek(SeekFrom::Start(0))?;
-    f.write_all(header)?;
-    Ok(())
+    result
 }
 
 /// Every counter directory under `root` (relative, `/`-separated) with its regular

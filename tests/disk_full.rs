@@ -1,0 +1,186 @@
+//! Disk full on the slave (issue 6, fault suite): the slave's store is a small
+//! loop-mounted ext4 filesystem, filled up but for a few pages. The slave cannot create
+//! most counter files: it stops applying them, says so (log, `replication.status`,
+//! `replication.slave.create_errors`), keeps the link, and when space returns it
+//! creates them and converges with nothing lost (`istatd verify`: 0 differing buckets).
+//!
+//! Needs root and a loop device (mkfs.ext4, mount -o loop); skipped with a message
+//! where they are not available. Ports 19950-19959.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{converge, feed, samples, tail, temp_dir, verify, Daemon};
+
+/// A loop-mounted ext4 filesystem, unmounted on drop.
+struct LoopFs {
+    mount: PathBuf,
+}
+
+impl LoopFs {
+    fn make(image: &Path, mount: &Path, mib: u64) -> Result<LoopFs, String> {
+        let run = |cmd: &mut Command| -> Result<(), String> {
+            let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
+            if out.status.success() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{cmd:?}: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ))
+            }
+        };
+        std::fs::File::create(image)
+            .and_then(|f| f.set_len(mib << 20))
+            .map_err(|e| e.to_string())?;
+        // No blocks reserved for root: the daemon runs as root here.
+        run(Command::new("mkfs.ext4").args(["-q", "-m", "0"]).arg(image))?;
+        std::fs::create_dir_all(mount).map_err(|e| e.to_string())?;
+        run(Command::new("mount")
+            .args(["-o", "loop"])
+            .arg(image)
+            .arg(mount))?;
+        Ok(LoopFs {
+            mount: mount.to_path_buf(),
+        })
+    }
+
+    fn avail_bytes(&self) -> u64 {
+        let out = Command::new("df")
+            .args(["-B1", "--output=avail"])
+            .arg(&self.mount)
+            .output()
+            .expect("df");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .and_then(|l| l.trim().parse().ok())
+            .expect("df avail")
+    }
+}
+
+impl Drop for LoopFs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.mount).status();
+    }
+}
+
+#[test]
+fn slave_disk_full_stops_says_so_and_resumes() {
+    let md = temp_dir("dfull-m");
+    let sd = temp_dir("dfull-s");
+    // Mounted where the slave's store goes (the daemon's log stays outside it).
+    let fs = match LoopFs::make(&sd.join("fs.img"), &sd.join("store"), 24) {
+        Ok(fs) => fs,
+        Err(e) => {
+            eprintln!(
+                "SKIPPED slave_disk_full_stops_says_so_and_resumes: no loop filesystem here ({e})"
+            );
+            return;
+        }
+    };
+    // Leave room for a few files only (each counter file here is 8-12 KiB).
+    let filler = fs.mount.join(".filler");
+    let keep = 96 * 1024;
+    let fill = fs.avail_bytes().saturating_sub(keep);
+    let ok = Command::new("fallocate")
+        .args(["-l", &fill.to_string()])
+        .arg(&filler)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "fallocate of the filler failed");
+    assert!(
+        fs.avail_bytes() <= 2 * keep,
+        "{} bytes free",
+        fs.avail_bytes()
+    );
+
+    let log = md.join("istatd.log").display().to_string();
+    let m = Daemon::start(
+        &md,
+        19950,
+        19951,
+        &[
+            "--log-file",
+            &log,
+            "--replica-port",
+            "19952",
+            "--flush",
+            "1",
+            "--retention",
+            "10s:1h,5m:1d",
+            "--shards",
+            "2",
+        ],
+    );
+    feed(&m, &samples("full", 60, 30));
+    let slog = sd.join("istatd.log");
+    let slog_arg = slog.display().to_string();
+    let s = Daemon::start(
+        &sd,
+        19955,
+        19956,
+        &[
+            "--log-file",
+            &slog_arg,
+            "--replica-of",
+            "127.0.0.1:19952",
+            "--flush",
+            "1",
+            "--retention",
+            "10s:1h,5m:1d",
+            "--shards",
+            "2",
+        ],
+    );
+    // It stops applying what it cannot create, and says so.
+    s.wait_for("create errors on the full disk", 60, |s| {
+        s.stat("replication.slave.create_errors") > 0
+            && s.stat("replication.slave.create_waiting") > 0
+    });
+    let status = s.admin("replication.status");
+    assert!(status.contains("slave.state=connected\r\n"), "{status}");
+    let waiting: i64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("slave.create_waiting="))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert!(waiting > 0, "{status}");
+    let text = std::fs::read_to_string(&slog).unwrap_or_default();
+    assert!(
+        text.contains("cannot create files") && text.contains("No space left on device"),
+        "{}",
+        tail(&slog)
+    );
+    // One line per shard, not one per file.
+    assert!(
+        text.matches("cannot create files").count() <= 2,
+        "{}",
+        tail(&slog)
+    );
+    m.admin("flush");
+    s.admin("flush");
+    let (same, report) = verify(&m, &s);
+    assert!(!same, "the full slave cannot hold everything:\n{report}");
+
+    // Space returns: the slave creates the files and converges, nothing lost.
+    std::fs::remove_file(&filler).unwrap();
+    feed(&m, &samples("full", 60, 1));
+    let report = converge(&m, &s, 90);
+    assert!(
+        report.contains(" 0 differing buckets, 0 missing"),
+        "{report}"
+    );
+    assert_eq!(s.stat("replication.slave.create_waiting"), 0);
+    let text = std::fs::read_to_string(&slog).unwrap_or_default();
+    assert!(
+        text.contains("files can be created again"),
+        "{}",
+        tail(&slog)
+    );
+    drop(s);
+    drop(m);
+    drop(fs);
+}

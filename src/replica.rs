@@ -839,6 +839,46 @@ impl Shard {
         }
     }
 
+    /// The shard that owns the file of a wire name.
+    fn owner_of(&self, name: &[u8]) -> usize {
+        let key = counter_key(&String::from_utf8_lossy(name));
+        shard_of(key.as_bytes(), self.count)
+    }
+
+    /// A DigestRequest or RepairRequest checked (the Error text when it is fatal), as
+    /// the message for its file's shard.
+    fn scrub_request(&self, conn: u64, p: Pdu) -> Result<(usize, ReplMsg), String> {
+        match p {
+            Pdu::DigestRequest { from, ranges, name } => {
+                scrub::check_digest_request(from, ranges, &name)?;
+                let owner = self.owner_of(&name);
+                let m = ReplMsg::DigestRequest {
+                    conn,
+                    name,
+                    from,
+                    ranges,
+                };
+                Ok((owner, m))
+            }
+            Pdu::RepairRequest { from, n, name } => {
+                scrub::check_repair_request(from, n, &name)?;
+                let owner = self.owner_of(&name);
+                let m = ReplMsg::RepairRequest {
+                    conn,
+                    name,
+                    from,
+                    n,
+                };
+                Ok((owner, m))
+            }
+            other => Err(format!(
+                "Unhandled PDU id {} in {}",
+                other.id(),
+                link::CONNECTED
+            )),
+        }
+    }
+
     // ----- master side, shard 0: the replica listener ---------------------------------
 
     async fn replica_accept(self: Rc<Self>, l: TcpListener) {
@@ -978,8 +1018,7 @@ impl Shard {
                                 q.push_pdu(&Pdu::pong());
                             }
                             Ok(RequestKind::File { from, n }) => {
-                                let key = counter_key(&String::from_utf8_lossy(&name));
-                                let owner = shard_of(key.as_bytes(), self.count);
+                                let owner = self.owner_of(&name);
                                 inflight.fetch_add(1, Ordering::SeqCst);
                                 self.repl_send(
                                     owner,
@@ -999,37 +1038,17 @@ impl Shard {
                         }
                     }
                     // Only decoded on a version 3 link.
-                    Pdu::DigestRequest { from, ranges, name } if connected => {
-                        if let Err(text) = scrub::check_digest_request(from, ranges, &name) {
-                            counters().m_protocol_errors += 1;
-                            break 'conn Some(text);
+                    p @ (Pdu::DigestRequest { .. } | Pdu::RepairRequest { .. }) if connected => {
+                        match self.scrub_request(gen, p) {
+                            Ok((owner, m)) => {
+                                inflight.fetch_add(1, Ordering::SeqCst);
+                                self.repl_send(owner, m).await;
+                            }
+                            Err(text) => {
+                                counters().m_protocol_errors += 1;
+                                break 'conn Some(text);
+                            }
                         }
-                        let key = counter_key(&String::from_utf8_lossy(&name));
-                        let owner = shard_of(key.as_bytes(), self.count);
-                        inflight.fetch_add(1, Ordering::SeqCst);
-                        let m = ReplMsg::DigestRequest {
-                            conn: gen,
-                            name,
-                            from,
-                            ranges,
-                        };
-                        self.repl_send(owner, m).await;
-                    }
-                    Pdu::RepairRequest { from, n, name } if connected => {
-                        if let Err(text) = scrub::check_repair_request(from, n, &name) {
-                            counters().m_protocol_errors += 1;
-                            break 'conn Some(text);
-                        }
-                        let key = counter_key(&String::from_utf8_lossy(&name));
-                        let owner = shard_of(key.as_bytes(), self.count);
-                        inflight.fetch_add(1, Ordering::SeqCst);
-                        let m = ReplMsg::RepairRequest {
-                            conn: gen,
-                            name,
-                            from,
-                            n,
-                        };
-                        self.repl_send(owner, m).await;
                     }
                     Pdu::Error(t) => {
                         counters().m_errors_received += 1;
@@ -1315,8 +1334,7 @@ impl Shard {
                         break 'conn None;
                     }
                     Pdu::Discover(h) if master.is_some() => {
-                        let name = String::from_utf8_lossy(pdu::discover_name(&h)).into_owned();
-                        let owner = shard_of(counter_key(&name).as_bytes(), self.count);
+                        let owner = self.owner_of(pdu::discover_name(&h));
                         s.slave_inflight.fetch_add(1, Ordering::SeqCst);
                         self.repl_send(owner, ReplMsg::Discover(gen, h)).await;
                     }
@@ -1328,16 +1346,14 @@ impl Shard {
                             }
                             continue;
                         }
-                        let key = counter_key(&String::from_utf8_lossy(&name));
-                        let owner = shard_of(key.as_bytes(), self.count);
+                        let owner = self.owner_of(&name);
                         s.slave_inflight.fetch_add(1, Ordering::SeqCst);
                         self.repl_send(owner, ReplMsg::Data { gen, name, buckets })
                             .await;
                     }
                     // Only decoded on a version 3 link.
                     Pdu::Digest { from, ranges, name } if master.is_some() => {
-                        let key = counter_key(&String::from_utf8_lossy(&name));
-                        let owner = shard_of(key.as_bytes(), self.count);
+                        let owner = self.owner_of(&name);
                         s.slave_inflight.fetch_add(1, Ordering::SeqCst);
                         let m = ReplMsg::Digest {
                             gen,
@@ -1348,8 +1364,7 @@ impl Shard {
                         self.repl_send(owner, m).await;
                     }
                     Pdu::RepairData { buckets, name } if master.is_some() => {
-                        let key = counter_key(&String::from_utf8_lossy(&name));
-                        let owner = shard_of(key.as_bytes(), self.count);
+                        let owner = self.owner_of(&name);
                         s.slave_inflight.fetch_add(1, Ordering::SeqCst);
                         let m = ReplMsg::RepairData { gen, name, buckets };
                         self.repl_send(owner, m).await;

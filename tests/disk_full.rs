@@ -12,7 +12,9 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{converge, feed, samples, tail, temp_dir, verify, Daemon};
+use common::{converge, feed, repl_daemon, samples, tail, temp_dir, verify};
+
+const RET: &str = "10s:1h,5m:1d";
 
 /// A loop-mounted ext4 filesystem, unmounted on drop.
 struct LoopFs {
@@ -97,44 +99,11 @@ fn slave_disk_full_stops_says_so_and_resumes() {
         fs.avail_bytes()
     );
 
-    let log = md.join("istatd.log").display().to_string();
-    let m = Daemon::start(
-        &md,
-        19950,
-        19951,
-        &[
-            "--log-file",
-            &log,
-            "--replica-port",
-            "19952",
-            "--flush",
-            "1",
-            "--retention",
-            "10s:1h,5m:1d",
-            "--shards",
-            "2",
-        ],
-    );
+    let m = repl_daemon(&md, 19950, RET, &["--replica-port", "19952"]);
     feed(&m, &samples("full", 60, 30));
+    // Its log stays outside the full filesystem.
+    let s = repl_daemon(&sd, 19955, RET, &["--replica-of", "127.0.0.1:19952"]);
     let slog = sd.join("istatd.log");
-    let slog_arg = slog.display().to_string();
-    let s = Daemon::start(
-        &sd,
-        19955,
-        19956,
-        &[
-            "--log-file",
-            &slog_arg,
-            "--replica-of",
-            "127.0.0.1:19952",
-            "--flush",
-            "1",
-            "--retention",
-            "10s:1h,5m:1d",
-            "--shards",
-            "2",
-        ],
-    );
     // It stops applying what it cannot create, and says so.
     s.wait_for("create errors on the full disk", 60, |s| {
         s.stat("replication.slave.create_errors") > 0

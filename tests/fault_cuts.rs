@@ -10,7 +10,9 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{converge, feed, samples, temp_dir, wait_ports_free, Daemon, Proxy};
+use common::{converge, feed, repl_daemon, samples, temp_dir, wait_ports_free, Daemon, Proxy};
+
+const RET: &str = "10s:1h,5m:1d";
 
 struct Rng(u64);
 
@@ -27,44 +29,18 @@ impl Rng {
 }
 
 fn master(dir: &Path) -> Daemon {
-    let log = dir.join("istatd.log").display().to_string();
-    Daemon::start(
-        dir,
-        19880,
-        19881,
-        &[
-            "--log-file",
-            &log,
-            "--replica-port",
-            "19882",
-            "--flush",
-            "1",
-            "--retention",
-            "10s:1h,5m:1d",
-            "--shards",
-            "2",
-        ],
-    )
+    repl_daemon(dir, 19880, RET, &["--replica-port", "19882"])
 }
 
 fn slave(dir: &Path, upstream: u16) -> Daemon {
-    let log = dir.join("istatd.log").display().to_string();
     let of = format!("127.0.0.1:{upstream}");
-    Daemon::start(
+    repl_daemon(
         dir,
         19890,
-        19891,
+        RET,
         &[
-            "--log-file",
-            &log,
             "--replica-of",
             &of,
-            "--flush",
-            "1",
-            "--retention",
-            "10s:1h,5m:1d",
-            "--shards",
-            "2",
             "--replica-backoff-max",
             "1",
             "--replica-keepalive",

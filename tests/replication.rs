@@ -15,50 +15,26 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{converge, feed, now, samples, temp_dir, wait_ports_free, Daemon, Proxy, ProxyMode};
+use common::{
+    converge, feed, now, repl_daemon, samples, temp_dir, wait_ports_free, Daemon, Proxy, ProxyMode,
+};
 
 const RET: &str = "10s:1h,5m:1d";
 
 fn master(dir: &Path, base: u16) -> Daemon {
     let rp = (base + 2).to_string();
-    let log = dir.join("istatd.log").display().to_string();
-    Daemon::start(
-        dir,
-        base,
-        base + 1,
-        &[
-            "--log-file",
-            &log,
-            "--replica-port",
-            &rp,
-            "--flush",
-            "1",
-            "--retention",
-            RET,
-            "--shards",
-            "2",
-        ],
-    )
+    repl_daemon(dir, base, RET, &["--replica-port", &rp])
 }
 
 fn slave(dir: &Path, base: u16, master_base: u16) -> Daemon {
     let of = format!("127.0.0.1:{}", master_base + 2);
-    let log = dir.join("istatd.log").display().to_string();
-    Daemon::start(
+    repl_daemon(
         dir,
         base,
-        base + 1,
+        RET,
         &[
-            "--log-file",
-            &log,
             "--replica-of",
             &of,
-            "--flush",
-            "1",
-            "--retention",
-            RET,
-            "--shards",
-            "2",
             "--replica-keepalive",
             "2",
             "--replica-timeout",

@@ -9,29 +9,22 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{converge, feed, now, samples, temp_dir, verify, wait_ports_free, Daemon};
+use common::{
+    converge, feed, now, repl_daemon, samples, temp_dir, verify, wait_ports_free, Daemon,
+};
 
 const RET: &str = "10s:1h,5m:1d";
 
 fn master(dir: &Path, base: u16, scrub: bool) -> Daemon {
     let rp = (base + 2).to_string();
-    let log = dir.join("istatd.log").display().to_string();
     let rate = if scrub { "1000000" } else { "0" };
-    Daemon::start(
+    repl_daemon(
         dir,
         base,
-        base + 1,
+        RET,
         &[
-            "--log-file",
-            &log,
             "--replica-port",
             &rp,
-            "--flush",
-            "1",
-            "--retention",
-            RET,
-            "--shards",
-            "2",
             // Late marks expire a second after the write: a slave away longer misses
             // late writes below its resume overlap (residual risk 2 of §2.1).
             "--replica-late-window",
@@ -49,22 +42,13 @@ fn slave(dir: &Path, base: u16, master_base: u16) -> Daemon {
 /// A slave with automatic scrub passes every `interval` seconds (0: none).
 fn slave_every(dir: &Path, base: u16, master_base: u16, interval: &str) -> Daemon {
     let of = format!("127.0.0.1:{}", master_base + 2);
-    let log = dir.join("istatd.log").display().to_string();
-    Daemon::start(
+    repl_daemon(
         dir,
         base,
-        base + 1,
+        RET,
         &[
-            "--log-file",
-            &log,
             "--replica-of",
             &of,
-            "--flush",
-            "1",
-            "--retention",
-            RET,
-            "--shards",
-            "2",
             "--replica-scrub-rate",
             "1000000",
             "--replica-scrub-interval",

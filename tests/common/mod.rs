@@ -274,6 +274,25 @@ pub fn now() -> i64 {
         .as_secs() as i64
 }
 
+/// A daemon of a replication test: stat port `base`, admin port `base + 1`, its log
+/// in `dir`, `--flush 1`, 2 shards and `retention`, then `extra` (its role and the
+/// test's own options).
+pub fn repl_daemon(dir: &Path, base: u16, retention: &str, extra: &[&str]) -> Daemon {
+    let log = dir.join("istatd.log").display().to_string();
+    let mut args = vec![
+        "--log-file",
+        &log,
+        "--flush",
+        "1",
+        "--retention",
+        retention,
+        "--shards",
+        "2",
+    ];
+    args.extend_from_slice(extra);
+    Daemon::start(dir, base, base + 1, &args)
+}
+
 /// `counters` counters with `n` timestamped samples each, 10 s apart, ending now.
 pub fn samples(prefix: &str, counters: usize, n: i64) -> String {
     let t = now();

@@ -21,11 +21,11 @@ if [ -n "${QUICK:-}" ]; then
     run storage target/release/istatd-perf --files 10000 --updates 200000
     run report target/release/report --scenario a
     run httpqps target/release/httpqps --duration 5
-    run replcatchup target/release/replcatchup --files 1000 --hours 4 --steady 10
+    run replcatchup target/release/replcatchup --files 1000 --hours 4 --steady 10 --scrub 5000000
 else
     run storage target/release/istatd-perf --files 100000
     run report target/release/report --scenario all
     run httpqps target/release/httpqps
-    run replcatchup target/release/replcatchup --files 10000 --hours 24 --steady 60
+    run replcatchup target/release/replcatchup --files 10000 --hours 24 --steady 60 --scrub 5000000
 fi
 echo "results in $out/"

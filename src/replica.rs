@@ -14,13 +14,13 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_lite::AsyncWriteExt;
 use glommio::channels::local_channel;
 use glommio::net::{TcpListener, TcpStream};
 use istatd_replication::link::{self, Backoff, Heartbeat, RequestKind};
 use istatd_replication::master::{MasterConfig, MasterFiles, Visit, MAX_SCAN_SLOTS};
 use istatd_replication::name::{counter_key, normalise_path};
-use istatd_replication::pdu::{self, FrameDecoder, Pdu, RangeDigest, UniqueId};
+use istatd_replication::pdu::{self, Pdu, RangeDigest, UniqueId};
 use istatd_replication::scrub::{self, ScrubConfig, ScrubState, Scrubber};
 use istatd_replication::slave::{DataAction, DiscoverAction, Local, SlaveConfig, SlaveFiles};
 use istatd_shards::shard_of;
@@ -31,7 +31,11 @@ use super::replica_admin::{self, acting_slave, control, Control};
 
 #[path = "replica/antientropy.rs"]
 mod antientropy;
+#[path = "replica/link_io.rs"]
+mod link_io;
+
 use super::{clock, CtlMsg, Rep, Shard, SHUTDOWN};
+use link_io::{LinkIo, ReadEnd};
 
 /// Replication settings resolved from the options (replication.md §2.18).
 #[derive(Debug, Clone, Default)]
@@ -900,15 +904,10 @@ impl Shard {
     }
 
     async fn serve_slave(self: Rc<Self>, stream: TcpStream, gen: u64, by_peer: ByPeer) {
-        let _ = stream.set_nodelay(true);
-        let (mut rd, wr) = futures_lite::io::split(stream);
-        let (q, wake) = SendQueue::new();
-        let writer_task = glommio::spawn_local(writer(q.clone(), wake, wr, false));
         let keepalive = self.cfg.repl.keepalive.max(1) as i64;
         let timeout = self.cfg.repl.timeout.max(2) as i64;
-        let mut hb = Heartbeat::new(clock::monotonic_secs(), keepalive, timeout);
-        let mut dec = FrameDecoder::new();
-        let mut buf = vec![0u8; 64 * 1024];
+        let mut io = LinkIo::new(stream, keepalive, timeout, false);
+        let q = io.q.clone();
         let mut pdus = Vec::new();
         let mut connected = false;
         let mut peer_id = None;
@@ -923,39 +922,23 @@ impl Shard {
                 && !SHUTDOWN.load(Ordering::SeqCst)
             {
                 glommio::timer::sleep(Duration::from_millis(2)).await;
-                hb.paused_until(clock::monotonic_secs());
+                io.hb.paused_until(clock::monotonic_secs());
             }
             let limit = if connected {
                 timeout
             } else {
                 link::HANDSHAKE_TIMEOUT
             };
-            let read = futures_lite::future::or(async { Some(rd.read(&mut buf).await) }, async {
-                loop {
-                    glommio::timer::sleep(Duration::from_millis(50)).await;
-                    if q.closed.get() || SHUTDOWN.load(Ordering::SeqCst) {
-                        return None;
-                    }
-                    if hb.idle_for(clock::monotonic_secs()) >= limit {
-                        return None;
-                    }
-                }
-            })
-            .await;
-            let n = match read {
-                Some(Ok(0)) | Some(Err(_)) => break None,
-                Some(Ok(n)) => n,
-                None if SHUTDOWN.load(Ordering::SeqCst) => break Some("Shutting down".into()),
-                None if q.closed.get() => break None,
-                None => {
+            let (n, res) = match io.read(limit, &mut pdus, |_, _| false).await {
+                Ok(got) => got,
+                Err(ReadEnd::Closed | ReadEnd::QueueClosed | ReadEnd::Stopped) => break None,
+                Err(ReadEnd::Shutdown) => break Some("Shutting down".into()),
+                Err(ReadEnd::Timeout) => {
                     counters().m_timeouts += 1;
                     break Some("Timeout".into());
                 }
             };
-            hb.received(clock::monotonic_secs());
             counters().m_bytes_received += n as u64;
-            pdus.clear();
-            let res = dec.feed(&buf[..n], &mut pdus);
             self.lb
                 .borrow_mut()
                 .add(super::Loopback::ReplicaEvents, pdus.len() as i64);
@@ -974,7 +957,7 @@ impl Shard {
                         match link::master_accept_upto(max, version, id, s.id, master_id, free) {
                             Ok(reply) => {
                                 if let Pdu::Connect { version, .. } = &reply {
-                                    dec.set_version(*version);
+                                    io.set_version(*version);
                                 }
                                 q.push_pdu(&reply);
                                 connected = true;
@@ -1078,14 +1061,8 @@ impl Shard {
         };
         if let Some(text) = &reason {
             tracing::warn!(conn = gen, error = %text, "replication connection closed");
-            q.closed.set(false);
-            q.push_pdu(&Pdu::error(text));
         }
-        q.close();
-        let _ = futures_lite::future::or(writer_task, async {
-            glommio::timer::sleep(Duration::from_secs(2)).await;
-        })
-        .await;
+        io.finish(reason.as_deref()).await;
         if connected {
             let s = shared();
             let n = s.master_connections.fetch_sub(1, Ordering::SeqCst) - 1;
@@ -1203,10 +1180,10 @@ impl Shard {
         epoch: u64,
     ) -> (bool, Option<UniqueId>) {
         let s = shared();
-        let _ = stream.set_nodelay(true);
-        let (mut rd, wr) = futures_lite::io::split(stream);
-        let (q, wake) = SendQueue::new();
-        let writer_task = glommio::spawn_local(writer(q.clone(), wake, wr, true));
+        let keepalive = self.cfg.repl.keepalive.max(1) as i64;
+        let timeout = self.cfg.repl.timeout.max(2) as i64;
+        let mut io = LinkIo::new(stream, keepalive, timeout, true);
+        let q = io.q.clone();
         *self.repl().slave_link.borrow_mut() = Some((gen, q.clone()));
         *self.repl().slave_fatal.borrow_mut() = None;
         counters().s_state = "start";
@@ -1215,22 +1192,23 @@ impl Shard {
             version: max_version,
             id: s.id,
         });
-        let keepalive = self.cfg.repl.keepalive.max(1) as i64;
-        let timeout = self.cfg.repl.timeout.max(2) as i64;
-        let mut hb = Heartbeat::new(clock::monotonic_secs(), keepalive, timeout);
-        let mut dec = FrameDecoder::new();
-        let mut buf = vec![0u8; 64 * 1024];
         let mut pdus = Vec::new();
         let mut master = None;
         let mut config_failure = false;
+        let fatal = || {
+            self.repl()
+                .slave_fatal
+                .borrow()
+                .is_some_and(|(g, _)| g == gen)
+        };
         let reason: Option<String> = 'conn: loop {
             // Backpressure: the shards apply what is in flight before more is read;
             // the idle timer does not run meanwhile.
             while s.slave_inflight.load(Ordering::SeqCst) > SLAVE_INFLIGHT_MAX {
                 glommio::timer::sleep(Duration::from_millis(2)).await;
-                hb.paused_until(clock::monotonic_secs());
                 let now = clock::monotonic_secs();
-                if hb.should_ping(now) {
+                io.hb.paused_until(now);
+                if io.hb.should_ping(now) {
                     counters().s_pings_sent += 1;
                     q.push_pdu(&Pdu::ping(clock::now()));
                 }
@@ -1243,55 +1221,37 @@ impl Shard {
             } else {
                 link::HANDSHAKE_TIMEOUT
             };
-            let read = futures_lite::future::or(async { Some(rd.read(&mut buf).await) }, async {
-                loop {
-                    glommio::timer::sleep(Duration::from_millis(50)).await;
-                    if q.closed.get() || SHUTDOWN.load(Ordering::SeqCst) {
-                        return None;
-                    }
-                    let now = clock::monotonic_secs();
-                    let fatal = self
-                        .repl()
-                        .slave_fatal
-                        .borrow()
-                        .is_some_and(|(g, _)| g == gen);
-                    if hb.idle_for(now) >= limit || control().epoch != epoch || fatal {
-                        return None;
-                    }
-                    if master.is_some() && hb.should_ping(now) {
-                        counters().s_pings_sent += 1;
-                        q.push_pdu(&Pdu::ping(clock::now()));
-                    }
+            let up = master.is_some();
+            // Every 50 ms while waiting: stop when the operator changed something or
+            // a shard found the master breaking the protocol; ping once connected.
+            let tick = |hb: &mut Heartbeat, q: &SendQueue| {
+                if control().epoch != epoch || fatal() {
+                    return true;
                 }
-            })
-            .await;
-            let n = match read {
-                Some(Ok(0)) | Some(Err(_)) => break None,
-                Some(Ok(n)) => n,
-                None if SHUTDOWN.load(Ordering::SeqCst) => break Some("Shutting down".into()),
-                None if control().epoch != epoch => {
+                if up && hb.should_ping(clock::monotonic_secs()) {
+                    counters().s_pings_sent += 1;
+                    q.push_pdu(&Pdu::ping(clock::now()));
+                }
+                false
+            };
+            let (n, res) = match io.read(limit, &mut pdus, tick).await {
+                Ok(got) => got,
+                Err(ReadEnd::Closed | ReadEnd::QueueClosed) => break None,
+                Err(ReadEnd::Shutdown) => break Some("Shutting down".into()),
+                Err(ReadEnd::Stopped) if control().epoch != epoch => {
                     break Some(control().close_reason.unwrap_or("Shutting down").into())
                 }
-                None if self
-                    .repl()
-                    .slave_fatal
-                    .borrow()
-                    .is_some_and(|(g, _)| g == gen) =>
-                {
+                Err(ReadEnd::Stopped) => {
                     let text = self.repl().slave_fatal.borrow_mut().take().map(|f| f.1);
                     counters().s_protocol_errors += 1;
                     break Some(text.unwrap_or("Unexpected Data").into());
                 }
-                None if q.closed.get() => break None,
-                None => {
+                Err(ReadEnd::Timeout) => {
                     counters().s_timeouts += 1;
                     break Some("Timeout".into());
                 }
             };
-            hb.received(clock::monotonic_secs());
             counters().s_bytes_received += n as u64;
-            pdus.clear();
-            let res = dec.feed(&buf[..n], &mut pdus);
             for p in pdus.drain(..) {
                 match p {
                     Pdu::Connect { version, id } if master.is_none() => {
@@ -1310,7 +1270,7 @@ impl Shard {
                         }
                         counters().s_master_id = id.str();
                         counters().s_state = "connected";
-                        dec.set_version(version);
+                        io.set_version(version);
                         s.slave_version.store(version, Ordering::SeqCst);
                         s.slave_connected.store(1, Ordering::SeqCst);
                         for to in 0..self.count {
@@ -1340,7 +1300,7 @@ impl Shard {
                     }
                     Pdu::Data { buckets, name } if master.is_some() => {
                         if name.is_empty() {
-                            if !buckets.is_empty() || !hb.pong() {
+                            if !buckets.is_empty() || !io.hb.pong() {
                                 counters().s_protocol_errors += 1;
                                 break 'conn Some("Unexpected Data".into());
                             }
@@ -1395,14 +1355,8 @@ impl Shard {
         }
         if let Some(text) = &reason {
             tracing::warn!(error = %text, "replication link closed");
-            q.closed.set(false);
-            q.push_pdu(&Pdu::error(text));
         }
-        q.close();
-        let _ = futures_lite::future::or(writer_task, async {
-            glommio::timer::sleep(Duration::from_secs(2)).await;
-        })
-        .await;
+        io.finish(reason.as_deref()).await;
         *self.repl().slave_link.borrow_mut() = None;
         s.slave_version.store(0, Ordering::SeqCst);
         // Every shard drops the connection's file state.

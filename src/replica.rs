@@ -1651,6 +1651,8 @@ impl Shard {
         let mut since_connect: Option<std::time::Instant> = None;
         let mut last_master_line = std::time::Instant::now();
         let mut prev_sent = 0i64;
+        let mut last_scrub_line = std::time::Instant::now();
+        let mut prev_scrub_ranges = 0i64;
         loop {
             glommio::timer::sleep(Duration::from_secs(10)).await;
             if SHUTDOWN.load(Ordering::SeqCst) {
@@ -1687,6 +1689,34 @@ impl Shard {
                     );
                 }
                 was_behind = behind > 0;
+                // A scrub pass: a line a minute while it runs, one when it ends.
+                let running = get(&v, "replication.scrub.running") > 0;
+                let was_running = get(&prev, "replication.scrub.running") > 0;
+                let ranges = get(&v, "replication.scrub.ranges_checked");
+                let line_due = last_scrub_line.elapsed() >= Duration::from_secs(60);
+                if (running && line_due) || (was_running && !running) {
+                    let dt = last_scrub_line.elapsed().as_secs_f64().max(0.001);
+                    last_scrub_line = std::time::Instant::now();
+                    let per_s = (ranges - prev_scrub_ranges) as f64 * 64.0 / dt;
+                    prev_scrub_ranges = ranges;
+                    tracing::info!(
+                        files_done = get(&v, "replication.scrub.files_done"),
+                        files_total = get(&v, "replication.scrub.files_total"),
+                        ranges_checked = ranges,
+                        ranges_differing = get(&v, "replication.scrub.ranges_differing"),
+                        ranges_repaired = get(&v, "replication.scrub.ranges_repaired"),
+                        buckets_per_s = per_s.round(),
+                        "{}",
+                        if running {
+                            "replication scrub"
+                        } else {
+                            "replication scrub pass ended"
+                        }
+                    );
+                } else if !running {
+                    last_scrub_line = std::time::Instant::now();
+                    prev_scrub_ranges = ranges;
+                }
             }
             if self.cfg.repl.port != 0 && last_master_line.elapsed() >= Duration::from_secs(60) {
                 let sent = get(&v, "replication.master.buckets_sent");

@@ -92,6 +92,21 @@ fn http_get(port: u16, path: &str) -> String {
     out
 }
 
+/// One round to the agent: 5 samples (the last 5 seconds) of each of `counters`
+/// counters `PREFIX.cN`, valued `round`, then the agent's flush, which waits until the
+/// bytes are forwarded.
+fn send_round(a: &Daemon, prefix: &str, counters: i64, round: i64) {
+    let mut lines = String::new();
+    for c in 0..counters {
+        for k in 0..5 {
+            lines.push_str(&format!("{prefix}.c{c} {} {}\n", now() - k, round));
+        }
+    }
+    a.send_tcp(&lines);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(a.admin("flush"), "ok\r\n");
+}
+
 #[test]
 fn agent_buckets_and_forwards_to_its_master() {
     let md = temp_dir("agent-m");
@@ -187,17 +202,7 @@ fn agent_fails_over_to_the_promoted_slave_without_losing_a_sample() {
     );
     let a = agent(&ad, 19836, "127.0.0.1:19830,127.0.0.1:19833");
     let counters = 20;
-    let send = |round: i64| {
-        let mut lines = String::new();
-        for c in 0..counters {
-            for k in 0..5 {
-                lines.push_str(&format!("fo.c{c} {} {}\n", now() - k, round));
-            }
-        }
-        a.send_tcp(&lines);
-        std::thread::sleep(Duration::from_millis(300));
-        assert_eq!(a.admin("flush"), "ok\r\n");
-    };
+    let send = |round: i64| send_round(&a, "fo", counters, round);
     send(1);
     send(2);
     let sent = 2 * counters * 5;
@@ -284,17 +289,7 @@ fn unplanned_failover_loss_is_counted() {
     let a = agent(&ad, 19846, "127.0.0.1:19840,127.0.0.1:19843");
     let counters = 20;
     let per_round = counters * 5;
-    let send = |round: i64| {
-        let mut lines = String::new();
-        for c in 0..counters {
-            for k in 0..5 {
-                lines.push_str(&format!("kill.c{c} {} {}\n", now() - k, round));
-            }
-        }
-        a.send_tcp(&lines);
-        std::thread::sleep(Duration::from_millis(300));
-        assert_eq!(a.admin("flush"), "ok\r\n");
-    };
+    let send = |round: i64| send_round(&a, "kill", counters, round);
     let total = |store: &Path| -> i64 {
         (0..counters)
             .map(|c| count_in(&store.join(format!("kill/c{c}/10s"))))

@@ -10,23 +10,9 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{converge, feed, repl_daemon, samples, temp_dir, wait_ports_free, Daemon, Proxy};
+use common::{converge, feed, repl_daemon, samples, temp_dir, wait_ports_free, Daemon, Proxy, Rng};
 
 const RET: &str = "10s:1h,5m:1d";
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
 
 fn master(dir: &Path) -> Daemon {
     repl_daemon(dir, 19880, RET, &["--replica-port", "19882"])

@@ -413,23 +413,14 @@ fn promote_then_fail_back() {
 fn link_cut_mid_transfer_and_partition() {
     let md = temp_dir("repl-cut-m");
     let sd = temp_dir("repl-cut-s");
-    let log = md.join("istatd.log").display().to_string();
     // Short timeouts on both sides, so that a partition shows within seconds.
-    let m = Daemon::start(
+    let m = repl_daemon(
         &md,
         19700,
-        19701,
+        RET,
         &[
-            "--log-file",
-            &log,
             "--replica-port",
             "19702",
-            "--flush",
-            "1",
-            "--retention",
-            RET,
-            "--shards",
-            "2",
             "--replica-keepalive",
             "2",
             "--replica-timeout",

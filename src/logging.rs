@@ -10,11 +10,18 @@ use std::sync::{Arc, Mutex};
 use tracing::Level;
 use tracing_subscriber::fmt::MakeWriter;
 
-static REOPEN: AtomicBool = AtomicBool::new(false);
+/// Asks the log writer to reopen its file before the next line (SIGHUP).
+#[derive(Debug, Clone, Default)]
+pub struct Reopen(Arc<AtomicBool>);
 
-/// Ask the log writer to reopen its file before the next line (SIGHUP).
-pub fn request_reopen() {
-    REOPEN.store(true, Ordering::SeqCst);
+impl Reopen {
+    pub fn request(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    fn take(&self) -> bool {
+        self.0.swap(false, Ordering::SeqCst)
+    }
 }
 
 /// The daemon's log level (`--log-level`: 0 error … 4 spam) as a tracing level.
@@ -34,6 +41,7 @@ type LogFile = Arc<Mutex<(PathBuf, Option<File>)>>;
 #[derive(Clone)]
 struct Sink {
     file: Option<LogFile>,
+    reopen: Reopen,
 }
 
 fn open_append(p: &PathBuf) -> Option<File> {
@@ -44,7 +52,7 @@ impl Write for Sink {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if let Some(f) = &self.file {
             let mut g = f.lock().unwrap_or_else(|e| e.into_inner());
-            if REOPEN.swap(false, Ordering::SeqCst) {
+            if self.reopen.take() {
                 let path = g.0.clone();
                 g.1 = open_append(&path);
             }
@@ -99,9 +107,12 @@ impl<'a> MakeWriter<'a> for Both {
     }
 }
 
-/// Install the global subscriber. `file`: the log file (None: stderr only).
-pub fn init(file: Option<PathBuf>, log_level: i32) {
+/// Install the global subscriber. `file`: the log file (None: stderr only). The
+/// handle reopens the file (log rotation by rename).
+pub fn init(file: Option<PathBuf>, log_level: i32) -> Reopen {
+    let reopen = Reopen::default();
     let sink = Sink {
+        reopen: reopen.clone(),
         file: file.map(|p| {
             let f = open_append(&p);
             Arc::new(Mutex::new((p, f)))
@@ -117,4 +128,5 @@ pub fn init(file: Option<PathBuf>, log_level: i32) {
         .with_target(false)
         .with_writer(writer)
         .try_init();
+    reopen
 }

@@ -48,5 +48,5 @@ fn main() {
         .iter()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
-    std::process::exit(istatd::run::daemon_main(&args));
+    std::process::exit(istatd::daemon::startup::daemon_main(&args));
 }

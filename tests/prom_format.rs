@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use istatd::admin::LoopbackCounters;
+use istatd::metrics::loopback::LoopbackCounters;
 use istatd::prom::{load_tag_names, render_internal, PromConfig, PromStore};
 use istatd::statline::{parse_line, LineOutcome, ParsedBatch};
 use prometheus_parse::{Scrape, Value};

@@ -8,11 +8,13 @@ use std::path::{Path, PathBuf};
 use istatd_shards::ShardSpec;
 use istatd_storage::store::Allocation;
 
+use istatd_shards::Shutdown;
+
+use super::config::ServerConfig;
+use super::process::{self, Fatal};
 use crate::clock;
-use crate::daemon::{self, Fatal};
 use crate::logging;
 use crate::options::{self, Options};
-use crate::server::ServerConfig;
 
 /// Built-in configuration for a bare `istatd` with no options and no `istatd.cfg`.
 pub const EMBEDDED_ARGS: &[&str] = &[
@@ -81,7 +83,7 @@ fn start(opts: &Options, cwd: &Path, embedded: bool) -> Result<(), Fatal> {
     let agent_targets = if opts.agent.is_empty() {
         Vec::new()
     } else {
-        crate::server::parse_agent_targets(&opts.agent).map_err(|e| Fatal::new(2, e))?
+        crate::agent::parse_targets(&opts.agent).map_err(|e| Fatal::new(2, e))?
     };
     let paths = opts.paths(cwd);
     if let Some(dir) = &paths.chdir_to {
@@ -91,7 +93,7 @@ fn start(opts: &Options, cwd: &Path, embedded: bool) -> Result<(), Fatal> {
         std::env::set_current_dir(dir)
             .map_err(|e| Fatal::new(1, format!("chdir {}: {e}", dir.display())))?;
     }
-    logging::init(Some(paths.log_file.clone()), opts.log_level);
+    let log = logging::init(Some(paths.log_file.clone()), opts.log_level);
     tracing::info!(
         "starting istatd: {}",
         std::env::args().collect::<Vec<_>>().join(" ")
@@ -134,18 +136,18 @@ fn start(opts: &Options, cwd: &Path, embedded: bool) -> Result<(), Fatal> {
         prometheus_port: opts.prometheus_port as u16,
         prom: prom_config(opts, &paths, shards),
         blacklist: match (&paths.blacklist_path, opts.blacklist_period) {
-            (Some(path), period) if period > 0 => Some(crate::meta::BlacklistConfig {
+            (Some(path), period) if period > 0 => Some(crate::ingest::meta::BlacklistConfig {
                 path: path.clone(),
                 period_secs: (period as u64) & 0xffff,
             }),
             _ => None,
         },
-        agent: crate::server::AgentConfig {
+        agent: crate::agent::AgentConfig {
             targets: agent_targets,
             connections: opts.agent_connections(),
             interval_secs: opts.agent_flush_interval(),
         },
-        repl: crate::server::ReplConfig {
+        repl: crate::replica::ReplConfig {
             port: opts.replica_port.max(0) as u16,
             of: v.replica_of.clone(),
             chunk_buckets: opts.replica_chunk_buckets,
@@ -174,12 +176,13 @@ fn start(opts: &Options, cwd: &Path, embedded: bool) -> Result<(), Fatal> {
         None
     };
     let notify = std::cell::RefCell::new(notify);
-    daemon::install_signal_thread(logging::request_reopen)
+    let shutdown = Shutdown::new(cfg.shards.count);
+    process::install_signal_thread(shutdown.clone(), move || log.request())
         .map_err(|e| Fatal::new(2, format!("signal thread: {e}")))?;
     let user = resolve_user(&opts.user)?;
     let store_for_chown = cfg.store.clone();
     let where_text = describe(&cfg, opts, embedded);
-    let result = daemon::run(cfg, paths.pid_file.clone(), || {
+    let result = process::run(cfg, shutdown, paths.pid_file.clone(), || {
         if let Some(uid) = user {
             // After the listeners are open, as the reference: chown the store, then
             // switch the effective uid.

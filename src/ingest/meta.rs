@@ -1,5 +1,6 @@
 //! Connection meta records (`#key value` lines, interfaces.md §2.7) and the host
-//! blacklist (§2.10).
+//! blacklist's configuration (§2.10; shard 0 loads the list and sends it to every
+//! shard).
 //!
 //! Each stat connection gets a record the first time it sends data; its keys are the
 //! meta keys plus `_peer`. Records go offline when the connection closes and are purged
@@ -10,8 +11,10 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::rc::Rc;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+use std::time::Duration;
 
+use crate::daemon::{Req, ShardCore};
 use crate::statline::Blacklist;
 
 #[derive(Debug, Clone)]
@@ -98,26 +101,13 @@ impl MetaRegistry {
     }
 }
 
-/// The blacklist in force, shared by every shard; replaced whole on reload.
-#[derive(Debug, Default)]
-pub struct SharedBlacklist {
-    list: RwLock<Option<Arc<Blacklist>>>,
-}
-
-impl SharedBlacklist {
-    pub const fn new() -> SharedBlacklist {
-        SharedBlacklist {
-            list: RwLock::new(None),
-        }
+/// Whether a record's `hostname` is on the blacklist (lower-cased comparison).
+pub fn is_blacklisted(rec: &MetaHandle, bl: &Blacklist) -> bool {
+    let r = rec.borrow();
+    if r.blacklisted {
+        return true;
     }
-    pub fn get(&self) -> Option<Arc<Blacklist>> {
-        self.list.read().ok().and_then(|g| g.clone())
-    }
-    pub fn set(&self, b: Blacklist) {
-        if let Ok(mut g) = self.list.write() {
-            *g = Some(Arc::new(b));
-        }
-    }
+    r.hostname().is_some_and(|h| bl.contains(h))
 }
 
 /// `--blacklist-path` and `--blacklist-period`.
@@ -125,6 +115,38 @@ impl SharedBlacklist {
 pub struct BlacklistConfig {
     pub path: PathBuf,
     pub period_secs: u64,
+}
+
+/// Shard 0: load the blacklist now and whenever its file's mtime changes
+/// (interfaces.md §2.10), and send it to every shard.
+pub async fn blacklist_loop(core: Rc<ShardCore>, cfg: BlacklistConfig) {
+    let mut last_mtime = None;
+    loop {
+        let path = cfg.path.clone();
+        let seen = last_mtime;
+        let loaded = glommio::executor()
+            .spawn_blocking(move || {
+                let mtime = std::fs::metadata(&path).and_then(|m| m.modified()).ok()?;
+                if Some(mtime) == seen {
+                    return None;
+                }
+                let text = std::fs::read(&path).ok()?;
+                Some((mtime, Blacklist::parse_bytes(&text)))
+            })
+            .await;
+        if let Some((mtime, list)) = loaded {
+            tracing::info!(path = %cfg.path.display(), hosts = list.len(), "blacklist loaded");
+            core.rpc.broadcast(Req::Blacklist(Arc::new(list))).await;
+            last_mtime = Some(mtime);
+        }
+        if core
+            .shutdown
+            .sleep(Duration::from_secs(cfg.period_secs.max(1)))
+            .await
+        {
+            return;
+        }
+    }
 }
 
 #[cfg(test)]

@@ -4,12 +4,13 @@
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener as StdTcpListener, UdpSocket as StdUdpSocket};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use nix::sys::signal::{SigSet, Signal};
 
-use crate::server::{self, ServerConfig, SHUTDOWN};
+use istatd_shards::Shutdown;
+
+use super::config::ServerConfig;
 
 /// A start-up failure with its exit code (1: usage/config/pid file, 2: run time).
 #[derive(Debug)]
@@ -105,7 +106,10 @@ pub fn probe_ports(cfg: &ServerConfig) -> Result<(), Fatal> {
 /// Block the termination signals in this thread (and every thread it starts), and
 /// handle them on a dedicated thread: SIGTERM/SIGINT begin a clean shutdown, SIGHUP
 /// calls `on_hup`.
-pub fn install_signal_thread(on_hup: impl Fn() + Send + 'static) -> std::io::Result<()> {
+pub fn install_signal_thread(
+    shutdown: Shutdown,
+    on_hup: impl Fn() + Send + 'static,
+) -> std::io::Result<()> {
     let mut set = SigSet::empty();
     set.add(Signal::SIGTERM);
     set.add(Signal::SIGINT);
@@ -118,7 +122,7 @@ pub fn install_signal_thread(on_hup: impl Fn() + Send + 'static) -> std::io::Res
                 Ok(Signal::SIGHUP) => on_hup(),
                 Ok(sig) => {
                     tracing::info!(signal = %sig, "shutting down");
-                    SHUTDOWN.store(true, Ordering::SeqCst);
+                    shutdown.request();
                 }
                 Err(_) => std::thread::sleep(Duration::from_millis(10)),
             }
@@ -129,25 +133,28 @@ pub fn install_signal_thread(on_hup: impl Fn() + Send + 'static) -> std::io::Res
 /// Run the shards until shutdown. `ready` is called once every listener is up.
 pub fn run(
     mut cfg: ServerConfig,
+    shutdown: Shutdown,
     pid_file: Option<PathBuf>,
     ready: impl FnOnce(),
 ) -> Result<(), Fatal> {
     // The store's replication markers decide whether this node starts as a slave.
     let store = cfg.store.clone();
-    server::init_replication(&mut cfg.repl, store.as_deref(), cfg.shards.count);
-    let replica_port = cfg.repl.port;
+    let repl = crate::replica::start(&mut cfg.repl, store.as_deref(), cfg.shards.count)
+        .map_err(|e| Fatal::new(2, format!("replication identity: {e}")))?;
     probe_ports(&cfg)?;
     if let Some(p) = &pid_file {
         claim_pid_file(p, std::process::id())?;
     }
     let shards = cfg.shards.count;
+    let late_root = repl.late.root.clone();
     let (tx, rx) = std::sync::mpsc::channel();
-    let handles = server::start(cfg, tx).map_err(|e| Fatal::new(2, e.to_string()))?;
+    let handles =
+        super::start(cfg, repl, shutdown.clone(), tx).map_err(|e| Fatal::new(2, e.to_string()))?;
     for _ in 0..shards {
         match rx.recv() {
             Ok(Ok(())) => {}
             Ok(Err(msg)) => {
-                SHUTDOWN.store(true, Ordering::SeqCst);
+                shutdown.request();
                 for h in handles {
                     let _ = h.join();
                 }
@@ -161,10 +168,18 @@ pub fn run(
         }
     }
     ready();
+    let mut marks = Vec::new();
     for h in handles {
-        let _ = h.join();
+        if let Ok(exit) = h.join() {
+            marks.extend(exit.late_marks);
+        }
     }
-    server::finish_replication(replica_port);
+    // After the shards stopped: the master's late marks, as of a clean stop.
+    if let Some(root) = late_root {
+        if let Err(e) = crate::replica::late::write(&root, "clean", &marks) {
+            tracing::error!(error = %e, "cannot write {}", crate::replica::late::LATE_FILE);
+        }
+    }
     remove_pid_file(pid_file.as_deref());
     let _ = std::io::stdout().flush();
     Ok(())

@@ -3,21 +3,22 @@
 //! timer, and the send queue with its writer task.
 
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use futures_lite::io::{ReadHalf, WriteHalf};
 use futures_lite::AsyncReadExt;
+use glommio::channels::local_channel::LocalReceiver;
 use glommio::net::TcpStream;
 use istatd_replication::link::Heartbeat;
 use istatd_replication::pdu::{FrameDecoder, Pdu, ProtocolError};
+use istatd_shards::Shutdown;
 
-use super::super::{clock, SHUTDOWN};
-use super::{writer, SendQueue};
+use super::send_queue::SendQueue;
+use crate::clock;
 
 /// Why a read brought nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum ReadEnd {
+pub enum ReadEnd {
     /// The peer closed the connection or the socket failed.
     Closed,
     /// The daemon is shutting down.
@@ -30,22 +31,34 @@ pub(super) enum ReadEnd {
     Stopped,
 }
 
-pub(super) struct LinkIo {
+pub struct LinkIo {
     rd: ReadHalf<TcpStream>,
     pub q: Rc<SendQueue>,
     writer: glommio::Task<()>,
     pub hb: Heartbeat,
     dec: FrameDecoder,
     buf: Vec<u8>,
+    shutdown: Shutdown,
 }
 
 impl LinkIo {
-    /// Split the stream, start its writer (`slave_side` picks the byte counters).
-    pub fn new(stream: TcpStream, keepalive: i64, timeout: i64, slave_side: bool) -> LinkIo {
+    /// Split the stream and start its writer (`spawn_writer` gets the queue, its
+    /// wake-up and the writing half).
+    pub fn new(
+        stream: TcpStream,
+        keepalive: i64,
+        timeout: i64,
+        shutdown: Shutdown,
+        spawn_writer: impl FnOnce(
+            Rc<SendQueue>,
+            LocalReceiver<()>,
+            WriteHalf<TcpStream>,
+        ) -> glommio::Task<()>,
+    ) -> LinkIo {
         let _ = stream.set_nodelay(true);
         let (rd, wr): (ReadHalf<TcpStream>, WriteHalf<TcpStream>) = futures_lite::io::split(stream);
         let (q, wake) = SendQueue::new();
-        let writer = glommio::spawn_local(writer(q.clone(), wake, wr, slave_side));
+        let writer = spawn_writer(q.clone(), wake, wr);
         LinkIo {
             rd,
             q,
@@ -53,6 +66,7 @@ impl LinkIo {
             hb: Heartbeat::new(clock::monotonic_secs(), keepalive, timeout),
             dec: FrameDecoder::new(),
             buf: vec![0u8; 64 * 1024],
+            shutdown,
         }
     }
 
@@ -71,14 +85,21 @@ impl LinkIo {
         out: &mut Vec<Pdu>,
         mut tick: impl FnMut(&mut Heartbeat, &SendQueue) -> bool,
     ) -> Result<(usize, Result<(), ProtocolError>), ReadEnd> {
-        let LinkIo { rd, q, hb, buf, .. } = self;
+        let LinkIo {
+            rd,
+            q,
+            hb,
+            buf,
+            shutdown,
+            ..
+        } = self;
         let read = futures_lite::future::or(async { Ok(rd.read(buf).await) }, async {
             loop {
                 glommio::timer::sleep(Duration::from_millis(50)).await;
-                if SHUTDOWN.load(Ordering::SeqCst) {
+                if shutdown.is_requested() {
                     return Err(ReadEnd::Shutdown);
                 }
-                if q.closed.get() {
+                if q.is_closed() {
                     return Err(ReadEnd::QueueClosed);
                 }
                 if tick(hb, q) {
@@ -104,7 +125,7 @@ impl LinkIo {
     /// the writer 2 s to put it on the wire.
     pub async fn finish(self, reason: Option<&str>) {
         if let Some(text) = reason {
-            self.q.closed.set(false);
+            self.q.reopen_for_last_words();
             self.q.push_pdu(&Pdu::error(text));
         }
         self.q.close();

@@ -1,0 +1,78 @@
+//! The pacing of a shard's flush round: every counter is flushed once per `--flush`
+//! period, spread evenly over it instead of all at once (no I/O storm at the top of the
+//! period), several per tick when there are more counters than ticks.
+
+use std::future::Future;
+use std::time::Duration;
+
+use crate::shutdown::Shutdown;
+
+/// Shortest and longest pause between two steps of a round.
+const MIN_TICK_MS: u64 = 2;
+const MAX_TICK_MS: u64 = 3000;
+
+/// What a shard flushes: its store, seen as a round of items.
+pub trait FlushRound {
+    /// Items in a round now (counters).
+    fn items(&self) -> usize;
+    /// Flush the next item of the round; false when there is nothing to flush now.
+    fn flush_next(&self) -> impl Future<Output = bool>;
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct FlushPacer {
+    period_ms: u64,
+}
+
+impl FlushPacer {
+    pub fn new(period: Duration) -> FlushPacer {
+        FlushPacer {
+            period_ms: (period.as_millis() as u64).max(1000),
+        }
+    }
+
+    /// The pause between steps and the items per step for a round of `items`.
+    pub fn step(&self, items: usize) -> (Duration, usize) {
+        let n = items.max(1) as u64;
+        let tick = (self.period_ms / (n + 1)).clamp(MIN_TICK_MS, MAX_TICK_MS);
+        let per_tick = ((n + 1) * tick).div_ceil(self.period_ms).max(1);
+        (Duration::from_millis(tick), per_tick as usize)
+    }
+
+    /// Flush `round` for ever, paced, until a shutdown is requested.
+    pub async fn run<F: FlushRound>(&self, round: &F, shutdown: &Shutdown) {
+        loop {
+            let (tick, per_tick) = self.step(round.items());
+            glommio::timer::sleep(tick).await;
+            if shutdown.is_requested() {
+                return;
+            }
+            for _ in 0..per_tick {
+                if !round.flush_next().await {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_round_takes_about_one_period() {
+        let p = FlushPacer::new(Duration::from_secs(10));
+        for items in [1usize, 10, 1000, 5000, 100_000, 500_000] {
+            let (tick, per) = p.step(items);
+            let ticks = (items as u64).div_ceil(per as u64);
+            let round_ms = ticks * tick.as_millis() as u64;
+            assert!(
+                (5_000..=11_000).contains(&round_ms) || items == 1,
+                "{items} items: {round_ms} ms"
+            );
+        }
+        // Few counters: long pauses, one at a time.
+        assert_eq!(p.step(1), (Duration::from_millis(3000), 1));
+    }
+}

@@ -1,0 +1,393 @@
+//! The path of a sample: bytes from the stat port (TCP and UDP alike, [`stat_port`])
+//! are split into lines and parsed on the shard that received them; every sample is
+//! batched for the shard owning its counter and sent once per read; the owner records
+//! its batches into its store. Parents ("rollups") are created ahead of their first
+//! child's sample, on their own owners, in input order.
+
+pub mod meta;
+pub mod stat_port;
+
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::ops::ControlFlow;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use istatd_shards::{Batch, Router};
+use istatd_storage::counter::{Reject, Sample};
+
+use crate::agent::AgentForwarder;
+use crate::clock;
+use crate::daemon::{DataMsg, ShardCore};
+use crate::metrics::loopback::Loopback;
+use crate::prom::PromStore;
+use crate::statline::{self, Blacklist, Frame, LineOutcome, ParsedBatch};
+use meta::{MetaHandle, MetaRegistry};
+
+/// What a sample record asks of the owner shard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// Record the sample.
+    Record,
+    /// Make the counter exist (a parent), with the sample's time as zero time.
+    Ensure,
+    /// Record an internal (`istatd.*`) counter sample.
+    Internal,
+}
+
+/// One sample bound for its owner.
+#[derive(Debug, Clone, Copy)]
+pub struct SampleRec {
+    pub event: bool,
+    pub op: Op,
+    pub sample: Sample,
+}
+
+pub type SampleBatch = Batch<SampleRec>;
+pub type SampleRouter = Router<SampleRec>;
+
+/// Bound of the keys a shard remembers having routed (for parent creation); past it
+/// the set starts over (parents are then only re-checked, which is harmless).
+const KNOWN_KEYS_MAX: usize = 1 << 20;
+
+/// This shard's ingest counters (published after the reference's loopback counters).
+#[derive(Debug, Default, Clone)]
+struct IngestCounters {
+    /// Samples from the stat port recorded by this shard (owner side).
+    samples: u64,
+    /// Samples the store could not record (a refused or unwritable file).
+    record_errors: u64,
+    /// When "cannot record" was last logged (monotonic seconds).
+    record_error_logged: i64,
+}
+
+pub struct Ingest {
+    core: Rc<ShardCore>,
+    counters: RefCell<IngestCounters>,
+    /// Keys this shard has routed at least once (for parent creation).
+    known: RefCell<HashSet<Box<str>>>,
+    /// Meta records of this shard's stat connections, and the one all of its UDP
+    /// traffic shares.
+    meta: RefCell<MetaRegistry>,
+    udp_meta: RefCell<Option<MetaHandle>>,
+    /// The blacklist in force (sent by shard 0 whenever it reloads the file).
+    blacklist: RefCell<Option<Arc<Blacklist>>>,
+    /// Prometheus exporter samples fed by this shard's stat lines (exporter on).
+    pub prom: Option<RefCell<PromStore>>,
+    /// Agent mode: this shard's bucketizers and forwarding.
+    agent: Option<Rc<AgentForwarder>>,
+}
+
+impl Ingest {
+    pub fn new(core: Rc<ShardCore>, agent: Option<Rc<AgentForwarder>>) -> Ingest {
+        let prom = (core.cfg.prometheus_port != 0).then(|| RefCell::new(PromStore::default()));
+        Ingest {
+            core,
+            counters: RefCell::new(IngestCounters::default()),
+            known: RefCell::new(HashSet::new()),
+            meta: RefCell::new(MetaRegistry::default()),
+            udp_meta: RefCell::new(None),
+            blacklist: RefCell::new(None),
+            prom,
+            agent,
+        }
+    }
+
+    pub fn router(&self) -> SampleRouter {
+        Router::new(self.core.id, self.core.count)
+    }
+
+    // ----- connections' meta records ---------------------------------------------
+
+    /// A new stat connection's meta record.
+    pub fn open_meta(&self, peer: String, now: i64) -> MetaHandle {
+        self.meta.borrow_mut().open(peer, now)
+    }
+
+    /// The record all of this shard's UDP traffic (and the local stats) shares.
+    pub fn udp_meta(&self, from: impl FnOnce() -> String, now: i64) -> MetaHandle {
+        self.udp_meta
+            .borrow_mut()
+            .get_or_insert_with(|| self.meta.borrow_mut().open(from(), now))
+            .clone()
+    }
+
+    pub fn existing_udp_meta(&self) -> Option<MetaHandle> {
+        self.udp_meta.borrow().clone()
+    }
+
+    pub fn purge_meta(&self, max_old: u64, max_age: i64) {
+        self.meta.borrow_mut().purge(max_old, max_age, clock::now());
+    }
+
+    pub fn meta_records(&self) -> Vec<meta::MetaRecord> {
+        self.meta
+            .borrow()
+            .records()
+            .map(|r| r.borrow().clone())
+            .collect()
+    }
+
+    /// Offline meta records purged every 300 s (interfaces.md §2.7, port rule).
+    pub async fn meta_purge_loop(&self) {
+        while !self.core.shutdown.sleep(Duration::from_secs(300)).await {
+            self.meta.borrow_mut().purge(100, 90_000, clock::now());
+        }
+    }
+
+    /// Exporter gauges expired every `--metrics-cleanup-period`, stale counters daily.
+    pub async fn prom_cleanup_loop(&self) {
+        let Some(prom) = &self.prom else { return };
+        let cfg = &self.core.cfg.prom;
+        let period = cfg.cleanup_period.max(1) as u64;
+        let mut elapsed = 0u64;
+        while !self.core.shutdown.sleep(Duration::from_secs(period)).await {
+            let now = clock::now();
+            let mut p = prom.borrow_mut();
+            p.expire_gauges(cfg, now);
+            elapsed += period;
+            if elapsed >= 86_400 {
+                elapsed = 0;
+                p.expire_counters(now);
+            }
+        }
+    }
+
+    pub fn set_blacklist(&self, list: Arc<Blacklist>) {
+        *self.blacklist.borrow_mut() = Some(list);
+    }
+
+    // ----- parsing (the shard that received the bytes) ----------------------------
+
+    /// One frame of a stat connection or datagram: parsed into `router`. `Break`
+    /// when its sender is blacklisted (nothing parsed).
+    pub fn frame(
+        &self,
+        frame: Frame<'_>,
+        now: i64,
+        parsed: &mut ParsedBatch,
+        router: &mut SampleRouter,
+        rec: &MetaHandle,
+    ) -> ControlFlow<()> {
+        if let Some(bl) = self.blacklist.borrow().as_ref() {
+            if meta::is_blacklisted(rec, bl) {
+                return ControlFlow::Break(());
+            }
+        }
+        match frame {
+            Frame::Line(line) => self.parse_line(line, now, parsed, router, Some(rec)),
+            Frame::Bad(_) => self
+                .core
+                .lb
+                .borrow_mut()
+                .incr(Loopback::StatServerCommandsBad),
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// Parse one line into `router` (samples), the meta record (meta lines), the
+    /// exporter and the agent's bucketizers.
+    pub fn parse_line(
+        &self,
+        line: &[u8],
+        now: i64,
+        parsed: &mut ParsedBatch,
+        router: &mut SampleRouter,
+        meta: Option<&MetaHandle>,
+    ) {
+        parsed.clear();
+        match statline::parse_line(line, now, parsed) {
+            LineOutcome::Meta { key, value } => {
+                if let Some(a) = &self.agent {
+                    let mut m = a.shard.meta.borrow_mut();
+                    m.push(b'#');
+                    m.extend_from_slice(key);
+                    m.push(b' ');
+                    m.extend_from_slice(value);
+                    m.extend_from_slice(b"\r\n");
+                }
+                if let Some(m) = meta {
+                    m.borrow_mut().keys.insert(
+                        String::from_utf8_lossy(key).into_owned(),
+                        String::from_utf8_lossy(value).into_owned(),
+                    );
+                }
+            }
+            LineOutcome::Samples { name, .. } => {
+                if let (Some(prom), Some(r)) = (&self.prom, parsed.records().last()) {
+                    let sample = r.sample;
+                    prom.borrow_mut()
+                        .record_sample(&self.core.cfg.prom, name, &sample, now);
+                }
+                if let Some(a) = &self.agent {
+                    for r in parsed.iter() {
+                        a.shard.add(r.name, r.event, &r.sample, now);
+                    }
+                    if self.core.store_less() {
+                        // An agent keeps nothing: a sample is handled once bucketed.
+                        self.counters.borrow_mut().samples += parsed.len() as u64;
+                        return;
+                    }
+                }
+                for r in parsed.iter() {
+                    self.ensure_parents(r.key, r.event, r.sample.time, router);
+                    let rec = SampleRec {
+                        event: r.event,
+                        op: Op::Record,
+                        sample: r.sample,
+                    };
+                    router.push(r.key, rec);
+                    self.core.lb.borrow_mut().incr(Loopback::CounterEnqueue);
+                }
+            }
+            LineOutcome::Reserved => self
+                .core
+                .lb
+                .borrow_mut()
+                .incr(Loopback::StatServerCommandsReserved),
+            other => {
+                let n = other.bad_commands() as i64;
+                if n > 0 {
+                    self.core
+                        .lb
+                        .borrow_mut()
+                        .add(Loopback::StatServerCommandsBad, n);
+                }
+            }
+        }
+    }
+
+    /// Parent ("rollup") creation, in input order: the first time this shard sees a
+    /// key, it asks each parent's owner to make the parent exist with this sample's
+    /// time and kind, ahead of anything later in the stream (interfaces.md §2.5 step 4).
+    pub fn ensure_parents(&self, key: &str, event: bool, time: i64, router: &mut SampleRouter) {
+        if !self.core.cfg.create_parents || self.core.store_less() {
+            return;
+        }
+        let mut known = self.known.borrow_mut();
+        if known.contains(key) {
+            return;
+        }
+        if known.len() >= KNOWN_KEYS_MAX {
+            known.clear();
+        }
+        known.insert(key.into());
+        let mut p = key;
+        while let Some(pos) = p.rfind('.') {
+            p = &p[..pos];
+            if !known.insert(p.into()) {
+                break;
+            }
+            let rec = SampleRec {
+                event,
+                op: Op::Ensure,
+                sample: Sample::value(time, 0.0),
+            };
+            router.push(p, rec);
+        }
+    }
+
+    /// Send the batches of one read to their owners (this shard's own recorded here),
+    /// and the agent's meta lines to shard 0.
+    pub async fn dispatch(&self, router: &mut SampleRouter) {
+        let (local, dropped) = router.send(&self.core.data, DataMsg::Samples).await;
+        for shard in dropped {
+            tracing::warn!(shard, "data channel closed; samples dropped");
+        }
+        if let Some(b) = local {
+            self.record_batch(&b).await;
+        }
+        if let Some(a) = &self.agent {
+            a.send_meta().await;
+        }
+    }
+
+    // ----- recording (the owner) --------------------------------------------------
+
+    pub async fn record_batch(&self, batch: &SampleBatch) {
+        let Some(store) = &self.core.store else {
+            return;
+        };
+        let now = clock::now();
+        // Counters this batch names for the first time are created together, in one
+        // trip to the blocking pool, each with its first sample's time and kind.
+        let mut new: Vec<(&str, bool, i64)> = Vec::new();
+        for (key, r) in batch.iter() {
+            if !store.has_counter(key) && !new.iter().any(|(k, _, _)| *k == key) {
+                new.push((key, r.event, r.sample.time));
+            }
+        }
+        if !new.is_empty() {
+            match store.create_counters(&new).await {
+                Ok(n) => self
+                    .core
+                    .lb
+                    .borrow_mut()
+                    .add(Loopback::CounterCreated, n as i64),
+                Err(e) => tracing::warn!(error = %e, "cannot create counters"),
+            }
+        }
+        // Counters on disk but not touched since start-up: read their headers together.
+        let mut cold: Vec<&str> = Vec::new();
+        for (key, _) in batch.iter() {
+            if !store.is_loaded(key) && !cold.contains(&key) {
+                cold.push(key);
+            }
+        }
+        if !cold.is_empty() {
+            store.preload(&cold).await;
+        }
+        for (key, r) in batch.iter() {
+            if r.op == Op::Ensure {
+                match store.create_counter(key, r.event, r.sample.time).await {
+                    Ok(true) => self.core.lb.borrow_mut().incr(Loopback::CounterCreated),
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(counter = %key, error = %e, "cannot create counter"),
+                }
+                continue;
+            }
+            match store.record(key, r.event, r.sample, now).await {
+                Ok(out) => {
+                    let mut lb = self.core.lb.borrow_mut();
+                    lb.incr(Loopback::CounterDequeue);
+                    if r.op == Op::Record {
+                        self.counters.borrow_mut().samples += 1;
+                    }
+                    if out.created {
+                        lb.incr(Loopback::CounterCreated);
+                    }
+                    match out.rejected {
+                        Some(Reject::FromFuture) => lb.incr(Loopback::CounterFromFuture),
+                        Some(Reject::FromPast) => lb.incr(Loopback::CounterFromPast),
+                        Some(Reject::Rejected) => lb.incr(Loopback::CounterRejected),
+                        None => {}
+                    }
+                }
+                Err(e) => self.record_failed(key, &e.to_string()),
+            }
+        }
+    }
+
+    /// Counted; logged once a minute per shard, not once per sample.
+    fn record_failed(&self, key: &str, error: &str) {
+        let mut c = self.counters.borrow_mut();
+        c.record_errors += 1;
+        let now = clock::monotonic_secs();
+        if now - c.record_error_logged >= 60 || c.record_errors == 1 {
+            c.record_error_logged = now;
+            tracing::warn!(
+                counter = %key,
+                error,
+                refused_so_far = c.record_errors,
+                "cannot record (samples refused: istatd.store.record_errors)"
+            );
+        }
+    }
+
+    pub fn stats(&self, out: &mut Vec<(String, i64)>) {
+        let c = self.counters.borrow();
+        out.push(("istatd.statserver.samples".into(), c.samples as i64));
+        out.push(("istatd.store.record_errors".into(), c.record_errors as i64));
+    }
+}

@@ -1,0 +1,219 @@
+//! The stat port (interfaces.md §2): TCP connections and UDP datagrams, split into
+//! frames and handed to [`Ingest`] through one path. The port has generations: a slave
+//! keeps it closed, a promotion opens a new one, `replication.of` closes it, and the
+//! listeners and connections of an older generation end by themselves.
+
+use std::cell::Cell;
+use std::net::SocketAddrV4;
+use std::ops::ControlFlow;
+use std::rc::Rc;
+use std::time::Duration;
+
+use futures_lite::AsyncReadExt;
+use glommio::net::{TcpListener, TcpStream, UdpSocket};
+
+use super::Ingest;
+use crate::clock;
+use crate::daemon::ShardCore;
+use crate::metrics::loopback::Loopback;
+use crate::statline::{self, LineSplitter, ParsedBatch};
+
+pub struct StatPort {
+    core: Rc<ShardCore>,
+    ingest: Rc<Ingest>,
+    /// The generation open now (0: closed).
+    epoch: Cell<u64>,
+    /// TCP connections being served.
+    active: Cell<usize>,
+    udp_packets: Cell<u64>,
+    udp_bad: Cell<u64>,
+}
+
+impl StatPort {
+    pub fn new(core: Rc<ShardCore>, ingest: Rc<Ingest>) -> StatPort {
+        StatPort {
+            core,
+            ingest,
+            epoch: Cell::new(0),
+            active: Cell::new(0),
+            udp_packets: Cell::new(0),
+            udp_bad: Cell::new(0),
+        }
+    }
+
+    /// Bind the TCP and UDP sockets of the stat port on this shard.
+    pub fn bind(&self) -> Result<(TcpListener, UdpSocket), String> {
+        let cfg = &self.core.cfg;
+        let a = SocketAddrV4::new(cfg.listen, cfg.stat_port);
+        let l = crate::net::tcp_listener(a, cfg.backlog).map_err(|e| format!("{a}: {e}"))?;
+        let mut u =
+            crate::net::udp_socket(a, cfg.udp_buffer_bytes).map_err(|e| format!("{a}/udp: {e}"))?;
+        u.set_buffer_size(65536);
+        Ok((l, u))
+    }
+
+    /// Serve bound sockets as generation `epoch`; the two tasks end when the
+    /// generation does (or at shutdown).
+    pub fn serve(
+        self: &Rc<Self>,
+        (l, u): (TcpListener, UdpSocket),
+        epoch: u64,
+    ) -> [glommio::Task<()>; 2] {
+        self.epoch.set(epoch);
+        let me = self.clone();
+        let tcp = glommio::spawn_local(async move { me.accept(l, epoch).await });
+        let me = self.clone();
+        let udp = glommio::spawn_local(async move { me.serve_udp(u, epoch).await });
+        [tcp, udp]
+    }
+
+    /// Close the port: every listener and connection of the open generation ends.
+    pub fn close(&self) {
+        self.epoch.set(0);
+    }
+
+    /// TCP connections still being served.
+    pub fn active(&self) -> usize {
+        self.active.get()
+    }
+
+    /// Resolves when a shutdown was requested or generation `epoch` ended.
+    async fn closed(&self, epoch: u64) {
+        while !self.core.shutdown.is_requested() && self.epoch.get() == epoch {
+            glommio::timer::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn accept(self: Rc<Self>, l: TcpListener, epoch: u64) {
+        loop {
+            let conn = futures_lite::future::or(
+                async { Some(l.accept().await.map_err(std::io::Error::from)) },
+                async {
+                    self.closed(epoch).await;
+                    None
+                },
+            )
+            .await;
+            let Some(conn) = conn else { return };
+            match conn {
+                Ok(stream) => {
+                    {
+                        let mut lb = self.core.lb.borrow_mut();
+                        lb.incr(Loopback::StatServerConnects);
+                        lb.incr(Loopback::CounterEagerconns);
+                    }
+                    self.active.set(self.active.get() + 1);
+                    let me = self.clone();
+                    glommio::spawn_local(async move {
+                        me.serve_conn(stream, epoch).await;
+                        {
+                            let mut lb = me.core.lb.borrow_mut();
+                            lb.incr(Loopback::StatServerDrops);
+                            lb.decr(Loopback::CounterEagerconns);
+                        }
+                        me.active.set(me.active.get() - 1);
+                    })
+                    .detach();
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "stat accept failed");
+                    glommio::timer::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        }
+    }
+
+    async fn serve_conn(&self, mut stream: TcpStream, epoch: u64) {
+        let mut buf = vec![0u8; 16384];
+        let mut splitter = LineSplitter::new();
+        let mut parsed = ParsedBatch::new();
+        let mut router = self.ingest.router();
+        let peer = stream
+            .peer_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let mut record = None;
+        loop {
+            let n = futures_lite::future::or(async { Some(stream.read(&mut buf).await) }, async {
+                self.closed(epoch).await;
+                None
+            })
+            .await;
+            let n = match n {
+                None | Some(Ok(0)) | Some(Err(_)) => break,
+                Some(Ok(n)) => n,
+            };
+            let now = clock::now();
+            let rec = record
+                .get_or_insert_with(|| self.ingest.open_meta(peer.clone(), now))
+                .clone();
+            rec.borrow_mut().last_seen = now;
+            let flow = splitter.try_push(&buf[..n], |frame| {
+                self.ingest
+                    .frame(frame, now, &mut parsed, &mut router, &rec)
+            });
+            self.ingest.dispatch(&mut router).await;
+            if flow.is_break() {
+                self.core.lb.borrow_mut().incr(Loopback::BlacklistCount);
+                rec.borrow_mut().blacklisted = true;
+                tracing::info!(peer = %peer, "closing a blacklisted host's connection");
+                break;
+            }
+        }
+        if let Some(rec) = record {
+            let mut r = rec.borrow_mut();
+            r.online = false;
+            r.last_seen = clock::now();
+        }
+    }
+
+    async fn serve_udp(&self, sock: UdpSocket, epoch: u64) {
+        let mut buf = vec![0u8; 65536];
+        let mut parsed = ParsedBatch::new();
+        let mut router = self.ingest.router();
+        loop {
+            let r =
+                futures_lite::future::or(async { Some(sock.recv_from(&mut buf).await) }, async {
+                    self.closed(epoch).await;
+                    None
+                })
+                .await;
+            let Some(r) = r else { return };
+            let (n, from) = match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "udp receive failed");
+                    continue;
+                }
+            };
+            self.udp_packets.set(self.udp_packets.get() + 1);
+            let now = clock::now();
+            let Ok(frames) = statline::split_datagram(&buf[..n]) else {
+                self.udp_bad.set(self.udp_bad.get() + 1);
+                continue;
+            };
+            let rec = self.ingest.udp_meta(|| from.to_string(), now);
+            rec.borrow_mut().last_seen = now;
+            for frame in frames {
+                let flow = self
+                    .ingest
+                    .frame(frame, now, &mut parsed, &mut router, &rec);
+                if flow == ControlFlow::Break(()) {
+                    self.core.lb.borrow_mut().incr(Loopback::BlacklistCount);
+                }
+            }
+            self.ingest.dispatch(&mut router).await;
+        }
+    }
+
+    pub fn stats(&self, out: &mut Vec<(String, i64)>) {
+        out.push((
+            "istatd.statserver.udp.packets".into(),
+            self.udp_packets.get() as i64,
+        ));
+        out.push((
+            "istatd.statserver.udp.bad".into(),
+            self.udp_bad.get() as i64,
+        ));
+    }
+}

@@ -1,0 +1,96 @@
+//! The daemon's own counters across shards: each shard answers `Stats` with its share
+//! of the reference's loopback counters and its port-specific extras; shard 0 merges
+//! them (sums, except `*_min` and ages as minimums and lags as maximums).
+
+use istatd_storage::store::StoreStats;
+
+use super::loopback::LoopbackCounters;
+use crate::daemon::{Rep, Req, ShardCore};
+
+/// The value of `key` in a list of extras (0 when absent).
+pub fn get(v: &[(String, i64)], key: &str) -> i64 {
+    v.iter().find(|(n, _)| n == key).map_or(0, |(_, x)| *x)
+}
+
+/// Every shard's counters: the merged loopback counters and the merged extras.
+pub async fn gather(core: &ShardCore) -> (LoopbackCounters, Vec<(String, i64)>) {
+    let names: Vec<String> = core.cfg.retentions.iter().map(|r| r.name.clone()).collect();
+    let mut lb = LoopbackCounters::new(&names);
+    let mut total: Vec<(String, i64)> = Vec::new();
+    for rep in core.rpc.broadcast(Req::Stats).await {
+        if let Rep::Stats(shard_lb, v) = rep {
+            lb.merge(&shard_lb);
+            merge_extras(&mut total, v);
+        }
+    }
+    (lb, total)
+}
+
+/// Add one shard's extras into the total.
+pub fn merge_extras(total: &mut Vec<(String, i64)>, shard: Vec<(String, i64)>) {
+    for (k, val) in shard {
+        match total.iter_mut().find(|(n, _)| *n == k) {
+            Some(e) if k.ends_with("_min") || k.ends_with("data_age_seconds") => e.1 = e.1.min(val),
+            Some(e) if k.ends_with("lag_seconds") => e.1 = e.1.max(val),
+            Some(e) => e.1 += val,
+            None => total.push((k, val)),
+        }
+    }
+}
+
+/// A store's counters as extras.
+pub fn store_stats(s: &StoreStats, out: &mut Vec<(String, i64)>) {
+    for (k, v) in [
+        ("counters", s.counters),
+        ("files", s.files),
+        ("bad_files", s.bad_files),
+        ("too_old", s.too_old),
+        ("page_hits", s.page_hits),
+        ("page_misses", s.page_misses),
+        ("page_writes", s.page_writes),
+        ("header_writes", s.header_writes),
+        ("write_errors", s.write_errors),
+        ("open_files", s.open_files),
+        ("open_files_peak", s.open_files_peak),
+        ("cached_pages", s.cached_pages),
+        // Merged across shards as a minimum.
+        ("flush_rounds_min", s.flush_rounds),
+    ] {
+        out.push((format!("istatd.store.{k}"), v as i64));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extras_merge_by_their_kind() {
+        let mut t = Vec::new();
+        merge_extras(
+            &mut t,
+            vec![
+                ("a".into(), 2),
+                ("x_min".into(), 5),
+                ("l.lag_seconds".into(), 3),
+                ("last_data_age_seconds".into(), 9),
+            ],
+        );
+        merge_extras(
+            &mut t,
+            vec![
+                ("a".into(), 3),
+                ("x_min".into(), 4),
+                ("l.lag_seconds".into(), 7),
+                ("last_data_age_seconds".into(), 2),
+                ("b".into(), 1),
+            ],
+        );
+        assert_eq!(get(&t, "a"), 5);
+        assert_eq!(get(&t, "x_min"), 4);
+        assert_eq!(get(&t, "l.lag_seconds"), 7);
+        assert_eq!(get(&t, "last_data_age_seconds"), 2);
+        assert_eq!(get(&t, "b"), 1);
+        assert_eq!(get(&t, "nothing"), 0);
+    }
+}

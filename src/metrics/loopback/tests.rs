@@ -1,0 +1,131 @@
+use super::*;
+
+// ---- loopback counters
+
+#[test]
+fn loopback_names_and_kinds() {
+    assert_eq!(Loopback::ALL.len(), 35);
+    let mut names: Vec<&str> = Loopback::ALL.iter().map(|c| c.name()).collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), 35);
+    assert_eq!(Loopback::AdminCommands.name(), "admin.commands");
+    assert_eq!(Loopback::AdminCommands.kind(), LoopbackKind::Event);
+    assert_eq!(Loopback::CounterQueuelen.kind(), LoopbackKind::Counted);
+    assert_eq!(Loopback::CounterEagerconns.kind(), LoopbackKind::Counted);
+    assert_eq!(Loopback::HttpCurrent.kind(), LoopbackKind::Gauge);
+    assert_eq!(Loopback::AppMemoryVmrss.name(), "app.memory.vmrss");
+    for (i, c) in Loopback::ALL.iter().enumerate() {
+        assert_eq!(*c as usize, i);
+    }
+    let counted: Vec<_> = Loopback::ALL
+        .iter()
+        .filter(|c| c.kind() == LoopbackKind::Counted)
+        .collect();
+    assert_eq!(counted.len(), 2);
+}
+
+#[test]
+fn loopback_merge_and_record() {
+    let mut a = LoopbackCounters::new(&["10s", "5m"]);
+    let mut b = LoopbackCounters::new(&["10s", "5m"]);
+    a.incr(Loopback::AdminCommands);
+    a.incr(Loopback::AdminCommands);
+    b.incr(Loopback::AdminCommands);
+    a.incr(Loopback::CounterQueuelen);
+    b.incr(Loopback::CounterQueuelen);
+    b.decr(Loopback::CounterQueuelen);
+    a.set(Loopback::HttpCurrent, 2);
+    b.set(Loopback::HttpCurrent, 1);
+    b.set(Loopback::AppMemoryVmsize, 4096);
+    a.add_pagecache(1, 5, 2);
+    a.add_pagecache(9, 1, 1); // out of range: ignored
+
+    let mut total = LoopbackCounters::default();
+    total.merge(&a);
+    total.merge(&b);
+    assert_eq!(total.get(Loopback::AdminCommands), 3);
+    assert_eq!(total.get(Loopback::CounterQueuelen), 1);
+    assert_eq!(total.get(Loopback::HttpCurrent), 3);
+    assert_eq!(total.get(Loopback::AppMemoryVmsize), 4096);
+    assert_eq!(total.pagecache(1), Some((5, 2)));
+
+    let mut rec = LoopbackRecorder::new();
+    let got = rec.samples(&total);
+    let want = [
+        ("istatd.http.current", 3),
+        ("*istatd.admin.commands", 3),
+        ("istatd.app.memory.vmsize", 4096),
+        ("istatd.counter.queuelen", 1),
+        ("*istatd.pagecache.hits.time_5m", 5),
+        ("*istatd.pagecache.misses.time_5m", 2),
+    ];
+    let mut got_pairs: Vec<(&str, i64)> = got.iter().map(|s| (s.key.as_str(), s.value)).collect();
+    let mut want_sorted = want.to_vec();
+    got_pairs.sort_unstable();
+    want_sorted.sort_unstable();
+    assert_eq!(got_pairs, want_sorted);
+
+    // Nothing new: only the non-zero counted level is recorded again.
+    let got = rec.samples(&total);
+    assert_eq!(
+        got,
+        vec![LoopbackSample {
+            key: "istatd.counter.queuelen".into(),
+            value: 1
+        }]
+    );
+
+    // More events on one shard: the increase is recorded; a gauge set to the same
+    // value is recorded again.
+    a.incr(Loopback::AdminCommands);
+    a.set(Loopback::HttpCurrent, 2);
+    a.decr(Loopback::CounterQueuelen);
+    let mut total = LoopbackCounters::default();
+    total.merge(&a);
+    total.merge(&b);
+    let got = rec.samples(&total);
+    assert_eq!(
+        got,
+        vec![
+            LoopbackSample {
+                key: "istatd.http.current".into(),
+                value: 3
+            },
+            LoopbackSample {
+                key: "*istatd.admin.commands".into(),
+                value: 1
+            },
+        ]
+    );
+    let stats = total.stats();
+    assert!(stats.contains(&("istatd.admin.commands".to_string(), 4)));
+    assert!(stats.contains(&("istatd.pagecache.hits.time_10s".to_string(), 0)));
+    assert_eq!(stats.len(), 35 + 4);
+}
+
+#[test]
+fn loopback_totals_from_sources() {
+    let mut a = LoopbackCounters::new(&["10s"]);
+    a.set(Loopback::CounterCreated, 10);
+    a.set_pagecache(0, 7, 3);
+    let mut rec = LoopbackRecorder::new();
+    let got = rec.samples(&a);
+    assert_eq!(got.len(), 3);
+    a.set(Loopback::CounterCreated, 12);
+    let got = rec.samples(&a);
+    assert_eq!(
+        got,
+        vec![LoopbackSample {
+            key: "*istatd.counter.created".into(),
+            value: 2
+        }]
+    );
+    // merging takes over retentions the target lacks
+    let mut t = LoopbackCounters::default();
+    t.merge(&a);
+    assert_eq!(t.pagecache(0), Some((7, 3)));
+    assert!(t
+        .iter()
+        .any(|(k, n, v)| k == LoopbackKind::Event && n == "pagecache.hits.time_10s" && v == 7));
+}

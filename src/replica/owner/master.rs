@@ -1,0 +1,454 @@
+//! The master side of one shard: its files' announcements (Discovers) to every
+//! connected slave, the answers to their Requests (Data within each connection's send
+//! window), the late marks, and the scrub's digests and repairs.
+//!
+//! A connection's window is this shard's share of the coordinator's send-queue high
+//! mark: frames handed to the coordinator count against it until the coordinator's
+//! writer puts them on the wire and gives the room back ([`ToOwner::Credit`]).
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
+
+use istatd_replication::master::{MasterConfig, MasterFiles, Visit, MAX_SCAN_SLOTS};
+use istatd_replication::name::normalise_path;
+use istatd_replication::pdu::{Pdu, RangeDigest, RANGE_BUCKETS};
+use istatd_replication::scrub;
+use istatd_storage::store::{FileId, Lookup};
+
+use super::{file_by_wire_name, read_range, ReadPacing};
+use crate::clock;
+use crate::daemon::{Event, ShardCore};
+use crate::replica::messages::{Mark, ToCoordinator, ToOwner};
+
+/// The coordinator's send-queue high mark per connection (replication.md §2.10),
+/// shared out among the shards.
+const HIGH_MARK: usize = 1 << 20;
+/// Most bucket reads per connection per pump tick.
+const READS_PER_TICK: usize = 64;
+/// Files of a new connection announced per pump tick.
+const SWEEP_PER_TICK: usize = 256;
+
+/// What this shard owes one connection.
+#[derive(Debug, Default)]
+struct Window {
+    /// Bytes handed to the coordinator and not yet written to the socket.
+    outstanding: usize,
+    /// Frames not yet handed over.
+    frames: Vec<u8>,
+    /// Requests answered (or parked) since the last message to the coordinator.
+    answered: u32,
+}
+
+/// A new connection and the files still to announce to it.
+type Sweep = (u64, Vec<(String, FileId)>);
+
+pub struct MasterSide {
+    core: Rc<ShardCore>,
+    files: RefCell<MasterFiles>,
+    sweeps: RefCell<VecDeque<Sweep>>,
+    windows: RefCell<HashMap<u64, Window>>,
+    pub pacing: Rc<ReadPacing>,
+    suspended: Cell<bool>,
+    /// Entries that waited more than a flush period (the last stall sweep).
+    stalled: Cell<u64>,
+    last_stall_sweep: Cell<i64>,
+    /// Digests and repairs answered; scrub requests held while suspended.
+    scrub_answered: Cell<(u64, u64)>,
+    scrub_held: RefCell<VecDeque<ToOwner>>,
+}
+
+impl MasterSide {
+    pub fn new(core: Rc<ShardCore>, marks: Vec<Mark>) -> MasterSide {
+        let repl = &core.cfg.repl;
+        let mut files = MasterFiles::new(MasterConfig {
+            chunk_buckets: repl.chunk_buckets.clamp(1, 2048) as u16,
+            margin: repl.overlap,
+            late_window: repl.late_window,
+            ..MasterConfig::default()
+        });
+        files.seed_marks(marks);
+        MasterSide {
+            pacing: Rc::new(ReadPacing::new(repl.read_rate, repl.shards)),
+            files: RefCell::new(files),
+            sweeps: RefCell::new(VecDeque::new()),
+            windows: RefCell::new(HashMap::new()),
+            suspended: Cell::new(false),
+            stalled: Cell::new(0),
+            last_stall_sweep: Cell::new(clock::now()),
+            scrub_answered: Cell::new((0, 0)),
+            scrub_held: RefCell::new(VecDeque::new()),
+            core,
+        }
+    }
+
+    fn window_size(&self) -> usize {
+        HIGH_MARK / self.core.count.max(1)
+    }
+
+    /// The connection's send queue as this shard sees it: its own share, scaled to
+    /// the whole queue (every shard fills its share alike).
+    fn queue_estimate(&self, conn: u64) -> usize {
+        self.windows.borrow().get(&conn).map_or(usize::MAX, |w| {
+            w.outstanding.saturating_mul(self.core.count)
+        })
+    }
+
+    fn has_room(&self, conn: u64, pending: usize) -> bool {
+        self.windows
+            .borrow()
+            .get(&conn)
+            .is_some_and(|w| w.outstanding + w.frames.len() + pending < self.window_size())
+    }
+
+    fn push_frames(&self, conn: u64, p: &Pdu, answers: u32) {
+        if let Some(w) = self.windows.borrow_mut().get_mut(&conn) {
+            p.encode(&mut w.frames);
+            w.answered += answers;
+        }
+    }
+
+    pub fn open(&self, conn: u64) {
+        self.files.borrow_mut().open(conn);
+        self.windows.borrow_mut().insert(conn, Window::default());
+        if let Some(store) = &self.core.store {
+            self.sweeps
+                .borrow_mut()
+                .push_back((conn, store.list_files()));
+        }
+    }
+
+    pub fn close(&self, conn: u64) {
+        self.files.borrow_mut().close(conn);
+        self.windows.borrow_mut().remove(&conn);
+        self.sweeps.borrow_mut().retain(|(c, _)| *c != conn);
+    }
+
+    pub fn credit(&self, conn: u64, bytes: usize) {
+        if let Some(w) = self.windows.borrow_mut().get_mut(&conn) {
+            w.outstanding = w.outstanding.saturating_sub(bytes);
+        }
+    }
+
+    pub fn set_suspended(&self, on: bool) {
+        self.suspended.set(on);
+        self.files.borrow_mut().suspended = on;
+    }
+
+    /// A file Request: served from the store, or parked as an answer for later.
+    pub async fn request(&self, conn: u64, name: Vec<u8>, from: i64, n: i64) {
+        let Some(store) = &self.core.store else {
+            return;
+        };
+        let rel = String::from_utf8_lossy(&name).into_owned();
+        let file = match store.lookup(&rel) {
+            Lookup::Found(id) => match store.load_header(id).await {
+                Ok(h) => {
+                    let newest = store.newest_bucket_time(id).await.unwrap_or(0);
+                    Some(((id.slot, id.gen), h.cfg_interval.max(1) as u32, newest))
+                }
+                Err(_) => None,
+            },
+            _ => None,
+        };
+        let gone = self.files.borrow_mut().request(conn, &name, from, n, file);
+        if !gone {
+            if let Some(w) = self.windows.borrow_mut().get_mut(&conn) {
+                w.answered += 1;
+            }
+        }
+    }
+
+    /// A DigestRequest or RepairRequest (held while suspended, §2.14).
+    pub async fn scrub_request(&self, m: ToOwner) {
+        if self.suspended.get() {
+            self.scrub_held.borrow_mut().push_back(m);
+        } else {
+            self.scrub_answer(m).await;
+        }
+    }
+
+    async fn scrub_answer(&self, m: ToOwner) {
+        let Some(store) = &self.core.store else {
+            return;
+        };
+        let pacing = Some(&*self.pacing);
+        let (conn, reply) = match m {
+            ToOwner::DigestRequest {
+                conn,
+                name,
+                from,
+                ranges,
+            } => {
+                let mut digests: Vec<RangeDigest> = Vec::new();
+                if let Some((id, iv)) = file_by_wire_name(store, &name).await {
+                    let end = from + i64::from(ranges) * RANGE_BUCKETS * iv;
+                    match read_range(store, id, iv, from, end, pacing).await {
+                        Ok(b) => digests = scrub::digests(from, iv, ranges as usize, &b),
+                        Err(()) => tracing::debug!("replication: scrub digest read failed"),
+                    }
+                }
+                let (d, p) = self.scrub_answered.get();
+                self.scrub_answered.set((d + 1, p));
+                let reply = Pdu::Digest {
+                    from,
+                    ranges: digests,
+                    name,
+                };
+                (conn, reply)
+            }
+            ToOwner::RepairRequest {
+                conn,
+                name,
+                from,
+                n,
+            } => {
+                let mut buckets = Vec::new();
+                if let Some((id, iv)) = file_by_wire_name(store, &name).await {
+                    if let Ok(b) = read_range(store, id, iv, from, from + n * iv, pacing).await {
+                        buckets = b;
+                    }
+                }
+                let (d, p) = self.scrub_answered.get();
+                self.scrub_answered.set((d, p + 1));
+                (conn, Pdu::RepairData { buckets, name })
+            }
+            _ => return,
+        };
+        self.push_frames(conn, &reply, 1);
+        self.hand_over(conn).await;
+    }
+
+    /// Hand a connection's frames and answer count to the coordinator.
+    async fn hand_over(&self, conn: u64) {
+        let taken = self.windows.borrow_mut().get_mut(&conn).and_then(|w| {
+            if w.frames.is_empty() && w.answered == 0 {
+                return None;
+            }
+            w.outstanding += w.frames.len();
+            Some((
+                std::mem::take(&mut w.frames),
+                std::mem::take(&mut w.answered),
+            ))
+        });
+        if let Some((frames, answered)) = taken {
+            let m = ToCoordinator::MasterOut {
+                conn,
+                shard: self.core.id,
+                frames,
+                answered,
+            };
+            self.core.send_event(0, Event::ToCoordinator(m)).await;
+        }
+    }
+
+    /// One pump tick: flush visits and deletions into the state, announcements for new
+    /// connections, then the answers of every connection within its window.
+    pub async fn pump(&self, now: i64) {
+        let Some(store) = &self.core.store else {
+            return;
+        };
+        if !self.suspended.get() {
+            let held = std::mem::take(&mut *self.scrub_held.borrow_mut());
+            for m in held {
+                self.scrub_answer(m).await;
+            }
+        }
+        let ev = store.take_replication_events();
+        let mut out: Vec<(u64, Pdu)> = Vec::new();
+        {
+            let queue = |c: u64| self.queue_estimate(c);
+            let mut m = self.files.borrow_mut();
+            for id in ev.deleted {
+                m.deleted((id.slot, id.gen));
+            }
+            for v in &ev.visits {
+                let name = normalise_path(&v.rel);
+                out.extend(m.visit(
+                    Visit {
+                        file: (v.id.slot, v.id.gen),
+                        name: name.as_deref(),
+                        header: &v.header,
+                        flushed_last: v.flushed_last,
+                        dirty_low: v.dirty_low,
+                    },
+                    now,
+                    &queue,
+                ));
+            }
+            m.wake_delayed(now);
+            if now - self.last_stall_sweep.get() >= self.core.cfg.flush_secs.max(1) as i64 {
+                self.last_stall_sweep.set(now);
+                self.stalled.set(m.sweep() as u64);
+            }
+        }
+        // Announce the files of a new connection, a slice per tick.
+        let job = self.sweeps.borrow_mut().front_mut().map(|(conn, files)| {
+            let n = files.len().min(SWEEP_PER_TICK);
+            (*conn, files.drain(..n).collect::<Vec<_>>())
+        });
+        if let Some((conn, batch)) = job {
+            self.sweeps.borrow_mut().retain(|(_, f)| !f.is_empty());
+            for (rel, id) in batch {
+                let Ok(h) = store.load_header(id).await else {
+                    continue;
+                };
+                let newest = store.newest_bucket_time(id).await.unwrap_or(0);
+                let name = normalise_path(&rel);
+                let queue = |c: u64| self.queue_estimate(c);
+                let mut m = self.files.borrow_mut();
+                out.extend(
+                    m.visit(
+                        Visit {
+                            file: (id.slot, id.gen),
+                            name: name.as_deref(),
+                            header: &h,
+                            flushed_last: newest,
+                            dirty_low: i64::MAX,
+                        },
+                        now,
+                        &queue,
+                    )
+                    .into_iter()
+                    .filter(|(c, _)| *c == conn),
+                );
+            }
+        }
+        for (conn, p) in out {
+            self.push_frames(conn, &p, 0);
+        }
+        let conns: Vec<u64> = self.files.borrow().connections().collect();
+        for conn in conns {
+            self.answer(conn).await;
+            self.hand_over(conn).await;
+        }
+    }
+
+    /// Gone answers, owed Discovers and Data for one connection while its window has
+    /// room.
+    async fn answer(&self, conn: u64) {
+        let Some(store) = &self.core.store else {
+            return;
+        };
+        if self.suspended.get() {
+            return;
+        }
+        while self.has_room(conn, 0) {
+            let gone = self.files.borrow_mut().next_gone(conn);
+            match gone {
+                Some(p) => self.push_frames(conn, &p, 1),
+                None => break,
+            }
+        }
+        let mut reads = 0;
+        while self.has_room(conn, 0) && reads < READS_PER_TICK {
+            let owed_turn = {
+                let queue = self.queue_estimate(conn);
+                let mut m = self.files.borrow_mut();
+                m.has_owed(conn) && (queue < m.cfg.discover_mark || m.discover_turn(conn))
+            };
+            if owed_turn {
+                let owed = self.files.borrow_mut().next_owed(conn);
+                if let Some(((slot, gen), name)) = owed {
+                    let id = FileId { slot, gen };
+                    if let Ok(h) = store.load_header(id).await {
+                        self.push_frames(conn, &Pdu::discover(&h, &name), 0);
+                    }
+                }
+                continue;
+            }
+            if !self.pacing.ready() {
+                self.pacing.throttled();
+                break;
+            }
+            let job = self.files.borrow_mut().next_read(conn);
+            let Some(job) = job else { break };
+            reads += 1;
+            let id = FileId {
+                slot: job.file.0,
+                gen: job.file.1,
+            };
+            let res = store
+                .read_valid_buckets(id, job.start, job.end, job.max, MAX_SCAN_SLOTS)
+                .await
+                .map_err(|_| ());
+            if let Ok((_, next)) = &res {
+                let iv = store.header(id).map_or(1, |h| h.cfg_interval.max(1) as i64);
+                self.pacing.spend(job.start, *next, iv);
+            }
+            let data = self.files.borrow_mut().read_done(&job, res, clock::now());
+            if let Some(p) = data {
+                self.push_frames(conn, &p, 0);
+            }
+        }
+    }
+
+    /// The late marks, when they changed since last asked.
+    pub fn changed_marks(&self) -> Option<Vec<Mark>> {
+        let mut m = self.files.borrow_mut();
+        m.take_marks_changed().then(|| m.marks())
+    }
+
+    /// The late marks after the store's final flush (its visits still count).
+    pub fn final_marks(&self) -> Vec<Mark> {
+        let Some(store) = &self.core.store else {
+            return Vec::new();
+        };
+        let ev = store.take_replication_events();
+        let mut m = self.files.borrow_mut();
+        for id in ev.deleted {
+            m.deleted((id.slot, id.gen));
+        }
+        for v in &ev.visits {
+            let name = normalise_path(&v.rel);
+            m.visit(
+                Visit {
+                    file: (v.id.slot, v.id.gen),
+                    name: name.as_deref(),
+                    header: &v.header,
+                    flushed_last: v.flushed_last,
+                    dirty_low: v.dirty_low,
+                },
+                clock::now(),
+                &|_| usize::MAX,
+            );
+        }
+        m.marks()
+    }
+
+    pub fn stats(&self, out: &mut Vec<(String, i64)>) {
+        let m = self.files.borrow();
+        let c = &m.counters;
+        let (parked, ready) = m.parked_ready();
+        let (read_bytes, read_ops, read_throttled) = self.pacing.stats();
+        for (k, v) in [
+            ("discover_sent", c.discover_sent),
+            ("discover_deferred", c.discover_deferred),
+            ("names_too_long", c.names_too_long),
+            ("requests", c.requests),
+            ("requests_unknown_file", c.requests_unknown_file),
+            ("requests_replaced", c.requests_replaced),
+            ("gone_dropped", c.gone_dropped),
+            ("late_seeded", c.late_seeded),
+            ("data_sent", c.data_sent),
+            ("buckets_sent", c.buckets_sent),
+            ("resent_buckets", c.resent_buckets),
+            ("read_errors", c.read_errors),
+            ("read_bytes", read_bytes),
+            ("read_ops", read_ops),
+            ("read_throttled", read_throttled),
+            ("stalled", self.stalled.get()),
+            ("late_marks", m.late_marks() as u64),
+            ("parked", parked as u64),
+            ("ready", ready as u64),
+            ("state_bytes", m.state_bytes() as u64),
+        ] {
+            out.push((format!("replication.master.{k}"), v as i64));
+        }
+    }
+
+    /// Digests and repairs answered (published with the scrub's metrics).
+    pub fn scrub_answered(&self) -> (u64, u64) {
+        self.scrub_answered.get()
+    }
+}

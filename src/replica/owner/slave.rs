@@ -1,0 +1,447 @@
+//! The slave side of one shard: Discovers create or check its local files, Data is
+//! written over its buckets, subscriptions and retries go out paced, and files that
+//! could not be created (disk full) are tried again with back-off.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
+use std::time::Duration;
+
+use istatd_replication::name::counter_key;
+use istatd_replication::pdu;
+use istatd_replication::slave::{DataAction, DiscoverAction, Local, SlaveConfig, SlaveFiles};
+use istatd_storage::format::{c_str, Bucket, CreateParams, Header, HEADER_SIZE, PAGE_SIZE};
+use istatd_storage::store::{FileId, Lookup, Store};
+
+use crate::clock;
+use crate::daemon::{Event, ShardCore};
+use crate::replica::messages::ToCoordinator;
+use crate::replica::pacing::TokenBucket;
+
+/// A Discover whose file could not be created: the header, when to try again, and
+/// the current delay (seconds).
+type CreateRetry = (Box<[u8; HEADER_SIZE]>, i64, i64);
+
+/// First and longest delay before a failed create is tried again, seconds.
+const CREATE_RETRY_FIRST: i64 = 1;
+const CREATE_RETRY_MAX: i64 = 30;
+/// Failed creates tried again per pump tick.
+const CREATE_RETRIES_PER_TICK: usize = 16;
+
+pub struct SlaveSide {
+    core: Rc<ShardCore>,
+    files: RefCell<SlaveFiles>,
+    /// The link generation whose messages count (0: the link is down) and its version.
+    gen: Cell<u64>,
+    version: Cell<u32>,
+    /// Requests to send, and file PDUs applied since the last message to the
+    /// coordinator.
+    out: RefCell<Vec<u8>>,
+    applied: Cell<u32>,
+    /// This shard's share of `--replica-create-rate` (files per second).
+    create_budget: RefCell<TokenBucket>,
+    /// Files created for retentions this node does not configure, and the names warned.
+    unknown_retention: Cell<u64>,
+    warned_retentions: RefCell<HashSet<String>>,
+    /// Discovers whose local file could not be created; the time creates started
+    /// failing and when that was last said in the log.
+    create_retry: RefCell<HashMap<String, CreateRetry>>,
+    create_failing: Cell<Option<(i64, i64)>>,
+}
+
+impl SlaveSide {
+    pub fn new(core: Rc<ShardCore>) -> SlaveSide {
+        let repl = &core.cfg.repl;
+        SlaveSide {
+            files: RefCell::new(SlaveFiles::new(SlaveConfig {
+                chunk_buckets: repl.chunk_buckets.clamp(1, 2048) as i64,
+                resume_overlap: repl.overlap as i64,
+                resume_from: repl.from,
+            })),
+            gen: Cell::new(0),
+            version: Cell::new(0),
+            out: RefCell::new(Vec::new()),
+            applied: Cell::new(0),
+            create_budget: RefCell::new(TokenBucket::share(repl.create_rate as u64, repl.shards)),
+            unknown_retention: Cell::new(0),
+            warned_retentions: RefCell::new(HashSet::new()),
+            create_retry: RefCell::new(HashMap::new()),
+            create_failing: Cell::new(None),
+            core,
+        }
+    }
+
+    pub fn gen(&self) -> u64 {
+        self.gen.get()
+    }
+
+    /// The link's protocol version (0 while it is down).
+    pub fn version(&self) -> u32 {
+        self.version.get()
+    }
+
+    /// (subscribed, behind, in error, rejected, queued) of the replication state.
+    pub fn gauges(&self) -> (usize, usize, usize, usize, usize) {
+        self.files.borrow().gauges()
+    }
+
+    /// A new link generation (every file state starts over), or the link is down.
+    pub fn link(&self, gen: u64, version: u32) {
+        self.gen.set(gen);
+        self.version.set(version);
+        self.files.borrow_mut().reset();
+        self.out.borrow_mut().clear();
+        self.applied.set(0);
+        // A new link announces every file again.
+        self.create_retry.borrow_mut().clear();
+    }
+
+    /// One file PDU of link `gen` was handled (whatever became of it).
+    pub fn applied(&self, gen: u64) {
+        if gen == self.gen.get() {
+            self.applied.set(self.applied.get() + 1);
+        }
+    }
+
+    pub fn set_resume(&self, from: Option<i64>) {
+        self.files.borrow_mut().cfg.resume_from = from;
+    }
+
+    /// `replication.resync PATH[,from=]`.
+    pub fn resync(&self, path: &str, from: Option<i64>) -> Result<(), &'static str> {
+        self.files.borrow_mut().resync(path, from)
+    }
+
+    /// Queue Requests for the link.
+    pub fn queue_frames(&self, frames: &[u8]) {
+        self.out.borrow_mut().extend_from_slice(frames);
+    }
+
+    /// Hand the queued Requests and the applied count to the coordinator.
+    pub async fn flush_out(&self) {
+        let gen = self.gen.get();
+        if gen == 0 {
+            return;
+        }
+        let frames = std::mem::take(&mut *self.out.borrow_mut());
+        let applied = self.applied.replace(0);
+        if frames.is_empty() && applied == 0 {
+            return;
+        }
+        let m = ToCoordinator::SlaveOut {
+            gen,
+            frames,
+            applied,
+        };
+        self.core.send_event(0, Event::ToCoordinator(m)).await;
+    }
+
+    /// The master broke the protocol (or most writes fail): close the link.
+    pub async fn fatal(&self, gen: u64, text: &'static str) {
+        let m = ToCoordinator::SlaveFatal { gen, text };
+        self.core.send_event(0, Event::ToCoordinator(m)).await;
+    }
+
+    pub async fn discover(&self, gen: u64, h: Box<[u8; HEADER_SIZE]>) {
+        let Some(store) = &self.core.store else {
+            return;
+        };
+        let name = String::from_utf8_lossy(pdu::discover_name(&h)).into_owned();
+        let local = match store.lookup(&name) {
+            Lookup::Found(id) => match store.load_header(id).await {
+                Ok(hd) => Local::Good(Box::new(hd)),
+                Err(_) => Local::Bad,
+            },
+            Lookup::Bad => Local::Bad,
+            Lookup::Absent => Local::Absent,
+        };
+        let action = self.files.borrow_mut().discover(&h, &local);
+        let hd = Header::parse_raw(&h[..]);
+        match action {
+            DiscoverAction::Rejected(why) => {
+                tracing::warn!(file = %name, why, "replication: Discover skipped");
+            }
+            DiscoverAction::Mismatch => {
+                tracing::warn!(file = %name, "replication: header differs from the local file's; left alone");
+            }
+            DiscoverAction::Nothing => {}
+            DiscoverAction::Known => {
+                if let Lookup::Found(id) = store.lookup(&name) {
+                    set_cumulative(store, id, &hd).await;
+                }
+                self.files.borrow_mut().queue(&name, false);
+            }
+            DiscoverAction::Create { aside } => {
+                self.note_retention(&name);
+                if aside {
+                    if let Err(e) = store.move_aside(&name).await {
+                        tracing::warn!(file = %name, error = %e, "replication: cannot move the local file aside");
+                        return;
+                    }
+                }
+                // `--replica-create-rate`: Discovers for new files wait here (the
+                // coordinator stops reading the link while too many are in flight).
+                while !self.create_budget.borrow_mut().ready() {
+                    glommio::timer::sleep(Duration::from_millis(5)).await;
+                }
+                self.create_budget.borrow_mut().spend(1.0);
+                match store
+                    .create_file_like(&name, create_params(&name, &hd))
+                    .await
+                {
+                    Ok(id) => {
+                        self.create_succeeded(&name);
+                        set_cumulative(store, id, &hd).await;
+                        self.files.borrow_mut().queue(&name, true);
+                    }
+                    Err(e) => self.create_failed(name, h, &e.to_string()),
+                }
+            }
+        }
+        let _ = gen;
+    }
+
+    /// Count (and say once per name) a retention this node does not configure.
+    fn note_retention(&self, name: &str) {
+        let retention = name.rsplit('/').next().unwrap_or("");
+        if self.core.cfg.retentions.iter().any(|x| x.name == retention) {
+            return;
+        }
+        self.unknown_retention.set(self.unknown_retention.get() + 1);
+        if self
+            .warned_retentions
+            .borrow_mut()
+            .insert(retention.to_string())
+        {
+            tracing::warn!(
+                retention,
+                "replication: the master has a retention this node does not configure; its files are kept all the same"
+            );
+        }
+    }
+
+    pub async fn data(&self, gen: u64, name: Vec<u8>, buckets: Vec<Bucket>) {
+        let Some(store) = &self.core.store else {
+            return;
+        };
+        let rel = String::from_utf8_lossy(&name).into_owned();
+        let found = match store.lookup(&rel) {
+            Lookup::Found(id) => store.load_header(id).await.ok().map(|h| (id, h)),
+            _ => None,
+        };
+        let (interval, zero) = found
+            .as_ref()
+            .map_or((1, 0), |(_, h)| (h.cfg_interval as i64, h.file_create_time));
+        let action = self
+            .files
+            .borrow_mut()
+            .data(&rel, buckets, interval, zero, clock::now());
+        match action {
+            Err(e) => self.fatal(gen, e.text()).await,
+            Ok(DataAction::Done) => {}
+            Ok(DataAction::Rediscover(h)) => Box::pin(self.discover(gen, h)).await,
+            Ok(DataAction::Apply { buckets }) => {
+                let result = match &found {
+                    Some((id, _)) => store
+                        .put_buckets_overwrite(*id, &buckets)
+                        .await
+                        .map(|rep| (rep.written, rep.too_old))
+                        .map_err(|_| ()),
+                    None => Err(()),
+                };
+                let next =
+                    self.files
+                        .borrow_mut()
+                        .applied(&rel, &buckets, result, interval, clock::now());
+                if next.is_none() && self.files.borrow().apply_failing() {
+                    tracing::error!(
+                        "replication: most writes fail on this slave; closing the link"
+                    );
+                    self.fatal(gen, "Apply failing").await;
+                }
+                let pending = self.files.borrow_mut().take_pending(&rel);
+                if let Some(h) = pending {
+                    Box::pin(self.discover(gen, h)).await;
+                }
+                if let Some(p) = next {
+                    p.encode(&mut self.out.borrow_mut());
+                }
+            }
+        }
+    }
+
+    /// A local file could not be created: try its Discover again later, say so in
+    /// the log once (and once a minute while it lasts), count it.
+    fn create_failed(&self, name: String, h: Box<[u8; HEADER_SIZE]>, error: &str) {
+        self.files.borrow_mut().create_failed(&name);
+        let now = clock::now();
+        let mut retry = self.create_retry.borrow_mut();
+        let delay = retry.get(&name).map_or(CREATE_RETRY_FIRST, |(_, _, d)| {
+            (d * 2).min(CREATE_RETRY_MAX)
+        });
+        retry.insert(name.clone(), (h, now + delay, delay));
+        match self.create_failing.get() {
+            None => {
+                self.create_failing.set(Some((now, now)));
+                tracing::error!(file = %name, error, "replication: cannot create files; this slave stops applying them and tries again (replication.slave.create_errors)");
+            }
+            Some((since, said)) if now - said >= 60 => {
+                self.create_failing.set(Some((since, now)));
+                tracing::error!(
+                    waiting = retry.len(),
+                    error,
+                    seconds = now - since,
+                    "replication: still cannot create files"
+                );
+            }
+            Some(_) => {}
+        }
+    }
+
+    fn create_succeeded(&self, name: &str) {
+        let was_waiting = self.create_retry.borrow_mut().remove(name).is_some();
+        if was_waiting && self.create_retry.borrow().is_empty() {
+            if let Some((since, _)) = self.create_failing.take() {
+                tracing::warn!(
+                    seconds = clock::now() - since,
+                    "replication: files can be created again; applying resumes"
+                );
+            }
+        }
+    }
+
+    /// One pump tick: subscriptions (paced by `--replica-subscribe-rate`), due
+    /// retries, and failed creates due again.
+    pub async fn pump(&self, now: i64) {
+        let Some(store) = &self.core.store else {
+            return;
+        };
+        let gen = self.gen.get();
+        if gen == 0 {
+            return;
+        }
+        let per_tick =
+            ((self.core.cfg.repl.subscribe_rate.max(1) as usize / self.core.count.max(1)) / 50)
+                .max(1);
+        let mut frames = Vec::new();
+        for _ in 0..per_tick {
+            let next = self.files.borrow_mut().next_queued();
+            let Some(name) = next else { break };
+            let Lookup::Found(id) = store.lookup(&name) else {
+                continue;
+            };
+            let Ok(h) = store.load_header(id).await else {
+                continue;
+            };
+            let newest = store.newest_bucket_time(id).await.unwrap_or(0);
+            let p = self.files.borrow_mut().subscribe(
+                &name,
+                newest,
+                h.cfg_interval as i64,
+                h.capacity(),
+            );
+            if let Some(p) = p {
+                p.encode(&mut frames);
+            }
+        }
+        for p in self.files.borrow_mut().due_retries(now) {
+            p.encode(&mut frames);
+        }
+        self.queue_frames(&frames);
+        self.retry_creates(gen, now).await;
+    }
+
+    /// Creates that failed, a few per tick (each re-runs its Discover).
+    async fn retry_creates(&self, gen: u64, now: i64) {
+        let due: Vec<(String, Box<[u8; HEADER_SIZE]>)> = self
+            .create_retry
+            .borrow()
+            .iter()
+            .filter(|(_, (_, at, _))| *at <= now)
+            .take(CREATE_RETRIES_PER_TICK)
+            .map(|(n, (h, _, _))| (n.clone(), h.clone()))
+            .collect();
+        for (name, h) in due {
+            if let Some(e) = self.create_retry.borrow_mut().get_mut(&name) {
+                // Not due again before a new failure sets its delay.
+                e.1 = i64::MAX;
+            }
+            self.discover(gen, h).await;
+            let mut retry = self.create_retry.borrow_mut();
+            if retry.get(&name).is_some_and(|e| e.1 == i64::MAX) {
+                // Created, or the Discover no longer asks for a creation.
+                retry.remove(&name);
+            }
+        }
+    }
+
+    pub fn stats(&self, out: &mut Vec<(String, i64)>) {
+        let sl = self.files.borrow();
+        let c = &sl.counters;
+        let (subscribed, behind, errors, rejected, queued) = sl.gauges();
+        for (k, v) in [
+            ("discover_received", c.discover_received),
+            ("discover_rejected", c.discover_rejected),
+            ("header_mismatch", c.header_mismatch),
+            ("unknown_retention", self.unknown_retention.get()),
+            ("incarnation_changed", c.incarnation_changed),
+            ("bad_local_files", c.bad_local_files),
+            ("files_created", c.files_created),
+            ("files_gone", c.files_gone),
+            ("apply_errors", c.apply_errors),
+            ("create_errors", c.create_errors),
+            ("create_waiting", self.create_retry.borrow().len() as u64),
+            ("retries", c.retries),
+            ("requests_sent", c.requests_sent),
+            ("data_received", c.data_received),
+            ("buckets_received", c.buckets_received),
+            ("buckets_written", c.buckets_written),
+            ("buckets_rejected", c.buckets_rejected),
+            ("buckets_too_old", c.buckets_too_old),
+            ("subscribed", subscribed as u64),
+            ("behind", behind as u64),
+            ("files_in_error", errors as u64),
+            ("rejected", rejected as u64),
+            ("pending_subscribe", queued as u64),
+            ("state_bytes", sl.state_bytes() as u64),
+            ("bytes_behind", sl.buckets_behind() * 32),
+        ] {
+            out.push((format!("replication.slave.{k}"), v as i64));
+        }
+        out.push(("replication.slave.tail_lag_seconds".into(), c.tail_lag));
+        // Shards that never got Data report no age (the merge keeps the minimum).
+        if c.last_data_at > 0 {
+            let age = (clock::now() - c.last_data_at).max(0);
+            out.push(("replication.slave.last_data_age_seconds".into(), age));
+        }
+    }
+}
+
+/// How to create the local copy of a master's file from its Discover header.
+fn create_params(name: &str, hd: &Header) -> CreateParams {
+    let slots = hd.page_count.saturating_mul(hd.page_size) / 32;
+    let per_page = (PAGE_SIZE / 32) as i64;
+    CreateParams {
+        interval: hd.cfg_interval,
+        page_count: (slots + per_page - 1) / per_page,
+        flags: hd.flags,
+        zero_time: hd.file_create_time,
+        lambda: hd.lambda,
+        season: hd.season,
+        fixed_count: hd.fixed_count,
+        unit: c_str(&hd.unit),
+        name: counter_key(name),
+    }
+}
+
+async fn set_cumulative(store: &Store, id: FileId, hd: &Header) {
+    let _ = store
+        .set_cumulative(
+            id,
+            hd.cumulative_sum,
+            hd.cumulative_sum_sq,
+            hd.cumulative_count,
+            hd.last_cumulative_clear_time,
+        )
+        .await;
+}

@@ -5,12 +5,16 @@ pub mod admin;
 pub mod clock;
 pub mod daemon;
 pub mod http;
-pub mod localstats;
 pub mod logging;
 pub mod meta;
+pub mod metrics;
 pub mod net;
 pub mod options;
-pub mod prom;
 pub mod run;
 pub mod server;
 pub mod statline;
+
+// compat: old path, removed at merge
+pub use metrics::localstats;
+// compat: old path, removed at merge
+pub use metrics::prom;

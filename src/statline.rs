@@ -1,6 +1,6 @@
 //! The stat port line protocol (interfaces.md §2): framing of TCP streams and UDP
 //! datagrams, classification and parsing of commands, counter-name caret expansion and
-//! munging, the host blacklist, and the names of the local stats.
+//! munging, and the host blacklist.
 //!
 //! Everything here is pure: bytes in, values out. No I/O, no clocks (the caller passes
 //! `now`), no counters (outcomes say what the caller has to count).
@@ -8,8 +8,7 @@
 //! Reference: imvu-open/istatd `daemon/StatServer.cpp` (`handle_inputData`,
 //! `handleCmd`, `handle_counter_cmd`, `handle_meta_info`, `on_udp_recv`, `to_double`),
 //! `lib/strfunc.cpp` (`extract_ctrs`, `munge`, `split`, `trim`), `daemon/StatStore.cpp`
-//! (`openCounter`: the `*` marker), `daemon/Blacklist.cpp`, `daemon/main.cpp`
-//! (`localStat`).
+//! (`openCounter`: the `*` marker), `daemon/Blacklist.cpp`.
 //!
 //! Hot path: [`parse_line`] appends to a caller-owned [`ParsedBatch`] whose two string
 //! arenas and record vector are reused between batches, so steady-state parsing does
@@ -20,6 +19,9 @@ use std::collections::HashSet;
 use std::ops::{ControlFlow, Range};
 
 use istatd_storage::counter::Sample;
+
+// compat: old path, removed at merge
+pub use crate::metrics::localstats::{local_stats_suffix, next_local_stats_time};
 
 /// Longest TCP command accepted (bytes before the LF, a CR included). Port limit,
 /// interfaces.md §2.8; the reference has none.
@@ -1066,83 +1068,6 @@ impl Blacklist {
 }
 
 // ---------------------------------------------------------------------------------------
-// Local stats
-// ---------------------------------------------------------------------------------------
-
-/// Seconds between local-stats samples; samples are taken at multiples of it.
-pub const LOCAL_STATS_INTERVAL: i64 = 5;
-
-/// The fixed local-stats metrics, in the reference's order. Per-device metrics come
-/// between `swap.free` and `process.total`: `disk.<dev>.<f>` for each
-/// [`LOCAL_STATS_DISK_FIELDS`] and then `net.<if>.<f>` for each
-/// [`LOCAL_STATS_NET_FIELDS`].
-pub const LOCAL_STATS_METRICS: &[&str] = &[
-    "cpu.user",
-    "cpu.kernel",
-    "cpu.idle",
-    "cpu.iowait",
-    "cpu.swap",
-    "cpu.nice",
-    "mem.total",
-    "mem.free",
-    "mem.used",
-    "mem.cache",
-    "load.min1",
-    "load.min5",
-    "load.min15",
-    "swap.total",
-    "swap.used",
-    "swap.free",
-    "process.total",
-    "process.running",
-    "process.sleeping",
-    "process.stopped",
-    "process.zombie",
-];
-
-/// Fields of each `disk.<dev>` local stat.
-pub const LOCAL_STATS_DISK_FIELDS: &[&str] = &["read", "write"];
-
-/// Fields of each `net.<if>` local stat.
-pub const LOCAL_STATS_NET_FIELDS: &[&str] = &[
-    "tx",
-    "rx",
-    "ipackets",
-    "opackets",
-    "ierrors",
-    "oerrors",
-    "collisions",
-];
-
-/// The suffix appended to every local stat name, from `--local-stats`: `None` when the
-/// option is empty (local stats off); a `.` is prepended unless it starts with `.` or
-/// `^` (`localhost` → `.localhost`, `^host.a` stays, giving caret expansion).
-pub fn local_stats_suffix(option: &str) -> Option<String> {
-    match option.as_bytes().first() {
-        None => None,
-        Some(b'.' | b'^') => Some(option.to_owned()),
-        Some(_) => Some(format!(".{option}")),
-    }
-}
-
-/// Append the command the reference feeds to its own command handler for one local
-/// stat: `localstat.<metric><suffix> <now> <value>\n`, the value printed as a C++
-/// `float` (6 significant digits, format g6).
-pub fn local_stat_line(out: &mut String, metric: &str, suffix: &str, now: i64, value: f32) {
-    use std::fmt::Write;
-    let _ = write!(out, "localstat.{metric}{suffix} {now} ");
-    istatd_storage::numfmt::push_g(out, f64::from(value), 6);
-    out.push('\n');
-}
-
-/// When the next local-stats sample is due after `now`: the next multiple of
-/// [`LOCAL_STATS_INTERVAL`] strictly after `now`.
-pub fn next_local_stats_time(now: i64) -> i64 {
-    let t = now + LOCAL_STATS_INTERVAL;
-    t - t.rem_euclid(LOCAL_STATS_INTERVAL)
-}
-
-// ---------------------------------------------------------------------------------------
 // Tests
 // ---------------------------------------------------------------------------------------
 
@@ -1799,37 +1724,5 @@ mod tests {
         assert!(!empty.contains("x"));
         assert_eq!(Blacklist::parse_bytes(b"H\xc9\n").len(), 1);
         assert!(Blacklist::parse_bytes(b"H\xc9\n").contains(b"h\xc9".as_slice()));
-    }
-
-    // ---- local stats (§2.11) ----
-
-    #[test]
-    fn local_stats() {
-        assert_eq!(local_stats_suffix(""), None);
-        assert_eq!(
-            local_stats_suffix("localhost").as_deref(),
-            Some(".localhost")
-        );
-        assert_eq!(local_stats_suffix(".x").as_deref(), Some(".x"));
-        assert_eq!(
-            local_stats_suffix("^host.NAME").as_deref(),
-            Some("^host.NAME")
-        );
-        let mut s = String::new();
-        local_stat_line(&mut s, "cpu.user", ".localhost", 1000, 12.5);
-        local_stat_line(&mut s, "mem.total", "^host.a", 1005, 8_123_456_789.0);
-        assert_eq!(
-            s,
-            "localstat.cpu.user.localhost 1000 12.5\n\
-             localstat.mem.total^host.a 1005 8.12346e+09\n"
-        );
-        let mut b = ParsedBatch::new();
-        let line = s.lines().nth(1).unwrap();
-        parse_line(line.as_bytes(), NOW, &mut b);
-        assert_eq!(b.get(0).unwrap().key, "localstat.mem.total.host.a");
-        assert_eq!(LOCAL_STATS_METRICS.len(), 21);
-        assert_eq!(next_local_stats_time(1000), 1005);
-        assert_eq!(next_local_stats_time(1003), 1005);
-        assert_eq!(next_local_stats_time(1004), 1005);
     }
 }

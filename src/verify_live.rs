@@ -103,7 +103,7 @@ pub fn verify_live(
     exclude: &[PathBuf],
     quiet: Duration,
 ) -> Result<Report, String> {
-    let (host, port) = istatd::options::parse_host_port(addr)?;
+    let (host, port) = istatd::options::parse_host_port(addr).map_err(|e| e.to_string())?;
     let sa = (host.as_str(), port)
         .to_socket_addrs()
         .map_err(|e| format!("{addr}: {e}"))?

@@ -1,3 +1,6 @@
+//! Unit tests of option parsing, config files, usage text, start-up checks and
+//! paths.
+
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 

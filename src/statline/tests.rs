@@ -1,3 +1,5 @@
+//! Unit tests of the stat line protocol: framing, classification, grammar, names, blacklist.
+
 use std::ops::ControlFlow;
 
 use istatd_storage::counter::Sample;

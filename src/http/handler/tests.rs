@@ -1,3 +1,6 @@
+//! Unit tests of the handlers' pure helpers: integer parameters, the key universe,
+//! static file types.
+
 use super::counter_data::lexical_int;
 use super::*;
 use crate::http::backend::CounterInfo;

@@ -1,3 +1,5 @@
+//! Unit tests of the JSON reader and writer against jsoncpp's behaviour and error texts.
+
 use std::collections::BTreeMap;
 
 use super::*;

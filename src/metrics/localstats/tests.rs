@@ -1,3 +1,6 @@
+//! Unit tests of the local stats: sampling from fixed /proc texts and from this
+//! machine, names and stat lines.
+
 use super::*;
 use crate::statline::{parse_line, ParsedBatch};
 

@@ -1,3 +1,6 @@
+//! Unit tests of the Prometheus exporter, including the reference's unit tests and
+//! ftest expectations.
+
 use super::*;
 use crate::statline::{parse_line, LineOutcome, ParsedBatch};
 

@@ -3,6 +3,7 @@
 //! and maps results to the reference tools' stderr text and exit codes.
 
 use std::ffi::OsString;
+use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::FileExt;
@@ -161,6 +162,45 @@ fn open_error_what(e: &ToolError, path: &str) -> String {
     }
 }
 
+/// Why `file import` stopped; shown as the reference's `Exception: <what>; for <file>`.
+#[derive(Debug)]
+enum ImportError {
+    /// The counter file could not be opened for reading or for writing back.
+    CannotOpen { name: String, cause: io::Error },
+    /// The counter file is not one the tool can use.
+    Refused { name: String, cause: ToolError },
+    /// Reading stdin or writing the file failed.
+    Io(io::Error),
+}
+
+impl fmt::Display for ImportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ImportError::CannotOpen { name, cause } => {
+                write!(f, "Could not open: {name}: {}", strerror(cause))
+            }
+            ImportError::Refused { name, cause } => f.write_str(&open_error_what(cause, name)),
+            ImportError::Io(e) => f.write_str(&strerror(e)),
+        }
+    }
+}
+
+impl std::error::Error for ImportError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ImportError::CannotOpen { cause, .. } => Some(cause),
+            ImportError::Io(e) => Some(e),
+            ImportError::Refused { .. } => None,
+        }
+    }
+}
+
+impl From<io::Error> for ImportError {
+    fn from(e: io::Error) -> Self {
+        ImportError::Io(e)
+    }
+}
+
 fn import(path: &Path, fill_empty: bool) -> i32 {
     let name = path.to_string_lossy();
     match import_inner(path, &name, fill_empty) {
@@ -172,32 +212,34 @@ fn import(path: &Path, fill_empty: bool) -> i32 {
     }
 }
 
-fn import_inner(path: &Path, name: &str, fill_empty: bool) -> Result<(), String> {
-    let original =
-        fs::read(path).map_err(|e| format!("Could not open: {name}: {}", strerror(&e)))?;
+fn import_inner(path: &Path, name: &str, fill_empty: bool) -> Result<(), ImportError> {
+    let cannot_open = |cause| ImportError::CannotOpen {
+        name: name.to_string(),
+        cause,
+    };
+    let refused = |cause| ImportError::Refused {
+        name: name.to_string(),
+        cause,
+    };
+    let original = fs::read(path).map_err(cannot_open)?;
     // Validate before reading stdin, as the reference opens the file first.
     Header::parse_checked(&original, original.len() as u64)
-        .map_err(|e| open_error_what(&ToolError::Format(e), name))?;
+        .map_err(|e| refused(ToolError::Format(e)))?;
     let mut input = Vec::new();
-    io::stdin()
-        .lock()
-        .read_to_end(&mut input)
-        .map_err(|e| strerror(&e))?;
+    io::stdin().lock().read_to_end(&mut input)?;
     let input = String::from_utf8_lossy(&input);
     let mut bytes = original.clone();
-    let report =
-        tools::import(&mut bytes, &input, fill_empty).map_err(|e| open_error_what(&e, name))?;
+    let report = tools::import(&mut bytes, &input, fill_empty).map_err(refused)?;
     eprint!("{}", report.stderr);
     // Write back the pages that changed (same length; the file is never truncated).
     let page = Header::parse_raw(&bytes).page_size as usize;
     let file = OpenOptions::new()
         .write(true)
         .open(path)
-        .map_err(|e| format!("Could not open: {name}: {}", strerror(&e)))?;
+        .map_err(cannot_open)?;
     for (i, (new, old)) in bytes.chunks(page).zip(original.chunks(page)).enumerate() {
         if new != old {
-            file.write_all_at(new, (i * page) as u64)
-                .map_err(|e| strerror(&e))?;
+            file.write_all_at(new, (i * page) as u64)?;
         }
     }
     Ok(())

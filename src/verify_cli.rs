@@ -3,11 +3,14 @@
 //! `istatd_storage::verify`; this module prints its report and maps it to an exit code:
 //! 0 identical, 1 different, 2 usage error or unreadable store directory.
 
+use std::fmt;
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
 use clap::Args;
 use istatd_storage::verify;
+
+use crate::verify_live::{verify_live, LiveError};
 
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
@@ -40,6 +43,49 @@ const DIFFERENT: i32 = 1;
 /// Exit code for a bad command line or an unreadable store directory.
 const USAGE: i32 = 2;
 
+/// Why `istatd verify` could not compare the stores (exit 2).
+#[derive(Debug)]
+pub enum VerifyError {
+    /// `--master` and two stores.
+    TwoStoresWithMaster,
+    /// One store and no `--master`.
+    OneStoreWithoutMaster,
+    /// A store directory could not be read (`istatd_storage::verify`'s reason).
+    Stores(String),
+    /// The live master could not be read.
+    Live(LiveError),
+}
+
+impl fmt::Display for VerifyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            VerifyError::TwoStoresWithMaster => {
+                f.write_str("with --master give only the slave's store")
+            }
+            VerifyError::OneStoreWithoutMaster => {
+                f.write_str("give the master's store and the slave's store")
+            }
+            VerifyError::Stores(why) => f.write_str(why),
+            VerifyError::Live(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for VerifyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            VerifyError::Live(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<LiveError> for VerifyError {
+    fn from(e: LiveError) -> Self {
+        VerifyError::Live(e)
+    }
+}
+
 /// A command line clap refused: its message, exit 2 (0 for `--help`).
 pub fn usage_error(e: clap::Error) -> i32 {
     let _ = e.print();
@@ -52,15 +98,18 @@ pub fn usage_error(e: clap::Error) -> i32 {
 
 pub fn run(args: VerifyArgs) -> i32 {
     let result = match (&args.master, args.stores.as_slice()) {
-        (Some(m), [b]) => crate::verify_live::verify_live(
+        (Some(m), [b]) => verify_live(
             m,
             b,
             &args.exclude,
             std::time::Duration::from_secs(args.quiet.max(1)),
-        ),
-        (None, [a, b]) => verify::verify_stores_excluding(a, b, &args.exclude),
-        (Some(_), _) => Err("with --master give only the slave's store".into()),
-        (None, _) => Err("give the master's store and the slave's store".into()),
+        )
+        .map_err(VerifyError::from),
+        (None, [a, b]) => {
+            verify::verify_stores_excluding(a, b, &args.exclude).map_err(VerifyError::Stores)
+        }
+        (Some(_), _) => Err(VerifyError::TwoStoresWithMaster),
+        (None, _) => Err(VerifyError::OneStoreWithoutMaster),
     };
     let report = match result {
         Ok(r) => r,

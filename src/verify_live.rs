@@ -7,19 +7,93 @@
 //! A command-line tool: plain blocking sockets.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::io::{Read, Write};
+use std::fmt;
+use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use istatd_replication::pdu::{discover_name, FrameDecoder, Pdu, UniqueId, VERSION};
-use istatd_storage::format::{Bucket, CreateParams, Header, HEADER_SIZE};
+use istatd::options::{parse_host_port, HostPortError};
+use istatd_replication::pdu::{discover_name, FrameDecoder, Pdu, ProtocolError, UniqueId, VERSION};
+use istatd_storage::format::{Bucket, CreateParams, FormatError, Header, HEADER_SIZE};
 use istatd_storage::statfile::{FileState, ImageSlots};
 use istatd_storage::verify::{compare_files, CounterFile, Finding, Report};
 
 /// Requests outstanding at once.
 const WINDOW: usize = 64;
 const CHUNK: i64 = 2048;
+
+/// Why the comparison with a live master stopped before it could be made.
+#[derive(Debug)]
+pub enum LiveError {
+    /// `--master` is not `HOST:PORT` or `[v6addr]:PORT`.
+    Address(HostPortError),
+    /// The master's address did not resolve.
+    Resolve { addr: String, cause: io::Error },
+    /// The master's address resolved to nothing.
+    NoAddress { addr: String },
+    /// The connection to the master failed.
+    Connect { addr: String, cause: io::Error },
+    /// No slave id could be made for the handshake.
+    SlaveId(io::Error),
+    /// Setting the read timeout of the connection failed.
+    ReadTimeout(io::Error),
+    /// Writing a PDU to the master failed.
+    Write(io::Error),
+    /// Reading from the master failed.
+    Read(io::Error),
+    /// The master closed the connection.
+    Closed,
+    /// The master sent bytes that are not PDUs.
+    Protocol(ProtocolError),
+    /// The master answered the handshake with an Error PDU.
+    Refused(Vec<u8>),
+    /// The master answered the handshake with something else than its Connect.
+    UnexpectedReply(Option<Pdu>),
+    /// The master sent an Error PDU while answering the requests.
+    Master(Vec<u8>),
+}
+
+impl fmt::Display for LiveError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LiveError::Address(e) => write!(f, "{e}"),
+            LiveError::Resolve { addr, cause } => write!(f, "{addr}: {cause}"),
+            LiveError::NoAddress { addr } => write!(f, "{addr}: no address"),
+            LiveError::Connect { addr, cause } => write!(f, "connect to {addr}: {cause}"),
+            LiveError::SlaveId(e) | LiveError::ReadTimeout(e) => write!(f, "{e}"),
+            LiveError::Write(e) => write!(f, "write to the master: {e}"),
+            LiveError::Read(e) => write!(f, "read from the master: {e}"),
+            LiveError::Closed => f.write_str("the master closed the connection"),
+            LiveError::Protocol(e) => write!(f, "from the master: {}", e.text("connected")),
+            LiveError::Refused(t) => {
+                write!(f, "the master refused: {}", String::from_utf8_lossy(t))
+            }
+            LiveError::UnexpectedReply(pdu) => write!(f, "unexpected handshake reply: {pdu:?}"),
+            LiveError::Master(t) => write!(f, "the master: {}", String::from_utf8_lossy(t)),
+        }
+    }
+}
+
+impl std::error::Error for LiveError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LiveError::Address(e) => Some(e),
+            LiveError::Resolve { cause, .. } | LiveError::Connect { cause, .. } => Some(cause),
+            LiveError::SlaveId(e)
+            | LiveError::ReadTimeout(e)
+            | LiveError::Write(e)
+            | LiveError::Read(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<HostPortError> for LiveError {
+    fn from(e: HostPortError) -> Self {
+        LiveError::Address(e)
+    }
+}
 
 struct Link {
     s: TcpStream,
@@ -29,14 +103,12 @@ struct Link {
 }
 
 impl Link {
-    fn send(&mut self, p: &Pdu) -> Result<(), String> {
-        self.s
-            .write_all(&p.to_frame())
-            .map_err(|e| format!("write to the master: {e}"))
+    fn send(&mut self, p: &Pdu) -> Result<(), LiveError> {
+        self.s.write_all(&p.to_frame()).map_err(LiveError::Write)
     }
 
     /// The next PDU, or None after `wait` without one.
-    fn next(&mut self, wait: Duration) -> Result<Option<Pdu>, String> {
+    fn next(&mut self, wait: Duration) -> Result<Option<Pdu>, LiveError> {
         let end = Instant::now() + wait;
         loop {
             if let Some(p) = self.ready.pop_front() {
@@ -48,15 +120,15 @@ impl Link {
             }
             self.s
                 .set_read_timeout(Some(left.min(Duration::from_millis(200))))
-                .map_err(|e| e.to_string())?;
+                .map_err(LiveError::ReadTimeout)?;
             match self.s.read(&mut self.buf) {
-                Ok(0) => return Err("the master closed the connection".into()),
+                Ok(0) => return Err(LiveError::Closed),
                 Ok(n) => {
                     let mut out = Vec::new();
                     let r = self.dec.feed(&self.buf[..n], &mut out);
                     self.ready.extend(out);
                     if let Err(e) = r {
-                        return Err(format!("from the master: {}", e.text("connected")));
+                        return Err(LiveError::Protocol(e));
                     }
                 }
                 Err(e)
@@ -64,14 +136,14 @@ impl Link {
                         e.kind(),
                         std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
                     ) => {}
-                Err(e) => return Err(format!("read from the master: {e}")),
+                Err(e) => return Err(LiveError::Read(e)),
             }
         }
     }
 }
 
 /// A master file rebuilt from its Discover header and the buckets it sent.
-fn master_image(h: &Header, buckets: &[Bucket]) -> Result<CounterFile, String> {
+fn master_image(h: &Header, buckets: &[Bucket]) -> Result<CounterFile, FormatError> {
     let p = CreateParams {
         interval: h.cfg_interval,
         page_count: h.page_count,
@@ -93,7 +165,7 @@ fn master_image(h: &Header, buckets: &[Bucket]) -> Result<CounterFile, String> {
     st.put_overwrite(&mut slots, buckets);
     st.absorb_overlay(&mut slots);
     img[..HEADER_SIZE].copy_from_slice(&st.header.to_bytes());
-    CounterFile::from_bytes(img).map_err(|e| e.to_string())
+    CounterFile::from_bytes(img)
 }
 
 /// Compare `slave_root` with the master at `addr`.
@@ -102,15 +174,24 @@ pub fn verify_live(
     slave_root: &Path,
     exclude: &[PathBuf],
     quiet: Duration,
-) -> Result<Report, String> {
-    let (host, port) = istatd::options::parse_host_port(addr)?;
+) -> Result<Report, LiveError> {
+    let (host, port) = parse_host_port(addr)?;
     let sa = (host.as_str(), port)
         .to_socket_addrs()
-        .map_err(|e| format!("{addr}: {e}"))?
+        .map_err(|cause| LiveError::Resolve {
+            addr: addr.to_string(),
+            cause,
+        })?
         .next()
-        .ok_or_else(|| format!("{addr}: no address"))?;
-    let s = TcpStream::connect_timeout(&sa, Duration::from_secs(10))
-        .map_err(|e| format!("connect to {addr}: {e}"))?;
+        .ok_or_else(|| LiveError::NoAddress {
+            addr: addr.to_string(),
+        })?;
+    let s = TcpStream::connect_timeout(&sa, Duration::from_secs(10)).map_err(|cause| {
+        LiveError::Connect {
+            addr: addr.to_string(),
+            cause,
+        }
+    })?;
     let _ = s.set_nodelay(true);
     let mut link = Link {
         s,
@@ -118,20 +199,15 @@ pub fn verify_live(
         buf: vec![0u8; 65536],
         ready: VecDeque::new(),
     };
-    let id = UniqueId::make(std::process::id()).map_err(|e| e.to_string())?;
+    let id = UniqueId::make(std::process::id()).map_err(LiveError::SlaveId)?;
     link.send(&Pdu::Connect {
         version: VERSION,
         id,
     })?;
     match link.next(Duration::from_secs(10))? {
         Some(Pdu::Connect { version, .. }) if version == VERSION => {}
-        Some(Pdu::Error(t)) => {
-            return Err(format!(
-                "the master refused: {}",
-                String::from_utf8_lossy(&t)
-            ))
-        }
-        other => return Err(format!("unexpected handshake reply: {other:?}")),
+        Some(Pdu::Error(t)) => return Err(LiveError::Refused(t)),
+        other => return Err(LiveError::UnexpectedReply(other)),
     }
     // Discovers until the master has been quiet for a while.
     let mut files: BTreeMap<String, Header> = BTreeMap::new();
@@ -185,9 +261,7 @@ pub fn verify_live(
                     outstanding.insert(name, last + iv);
                 }
             }
-            Some(Pdu::Error(t)) => {
-                return Err(format!("the master: {}", String::from_utf8_lossy(&t)))
-            }
+            Some(Pdu::Error(t)) => return Err(LiveError::Master(t)),
             Some(_) => {}
         }
     }

@@ -5,9 +5,9 @@
 use std::path::PathBuf;
 
 use istatd::admin::{
-    help_text, parse_command, pattern_match, AdminCommand, AdminFramer, AdminInput, DebugOptions,
-    OK,
+    help_text, parse_command, AdminCommand, AdminFramer, AdminInput, DebugOptions, OK,
 };
+use istatd::pattern::pattern_match;
 
 fn golden_dir() -> Option<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -1,5 +1,5 @@
-//! The `/metrics` bodies (`istatd::prom::PromStore::render` and
-//! `istatd::prom::render_internal`) checked as Prometheus text format 0.0.4 twice:
+//! The `/metrics` bodies (`istatd::metrics::prom::PromStore::render` and
+//! `istatd::metrics::prom::render_internal`) checked as Prometheus text format 0.0.4 twice:
 //!
 //! - by the `prometheus-parse` crate, a real parser of the format: every sample line must
 //!   come back as a sample with the same name, type, value, timestamp and labels, and
@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use istatd::metrics::loopback::LoopbackCounters;
-use istatd::prom::{load_tag_names, render_internal, PromConfig, PromStore};
+use istatd::metrics::prom::{load_tag_names, render_internal, PromConfig, PromStore};
 use istatd::statline::{parse_line, LineOutcome, ParsedBatch};
 use prometheus_parse::{Scrape, Value};
 

@@ -41,8 +41,6 @@ pub use debug::{DebugOptions, DEBUG_OPTION_NAMES};
 pub use framer::{AdminFramer, AdminInput, MAX_LINE};
 pub use reply::{echo_line, help_text, render_loglevel, AdminReply, LEXICAL_CAST_ERROR, OK};
 pub use stats::{render_stats, HttpStats, ReplicaOfStats, ReplicaServerStats, StatsInfo};
-// compat: old path of the pattern language, used by http/ until the merge
-pub use crate::pattern::pattern_match;
 
 #[cfg(test)]
 mod tests;

@@ -43,7 +43,7 @@ pub struct ServerConfig {
     /// `--prometheus-port` (0 = exporter off).
     pub prometheus_port: u16,
     /// The exporter's settings (per shard: the entry cap is split across shards).
-    pub prom: crate::prom::PromConfig,
+    pub prom: crate::metrics::prom::PromConfig,
     /// `--blacklist-path` (resolved) and `--blacklist-period`; `None` = off.
     pub blacklist: Option<BlacklistConfig>,
     /// Agent (forwarding) mode; no targets: off.

@@ -12,7 +12,7 @@ use super::shard::Shard;
 use crate::clock;
 use crate::http::backend::{AgentInfo, Backend, CounterData, CounterInfo, LocalFut};
 use crate::http::HttpConfig;
-use crate::prom::PromStore;
+use crate::metrics::prom::PromStore;
 
 /// Accept HTTP connections until shutdown.
 pub async fn accept_loop(shard: Rc<Shard>, l: TcpListener, cfg: Option<Rc<HttpConfig>>) {
@@ -106,7 +106,7 @@ impl Backend for ShardBackend {
             } else {
                 let (lb, extras) = self.0.all_stats().await;
                 let all: Vec<(String, i64)> = lb.stats().into_iter().chain(extras).collect();
-                Some(crate::prom::render_internal(&all))
+                Some(crate::metrics::prom::render_internal(&all))
             }
         })
     }

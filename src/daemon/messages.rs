@@ -8,7 +8,7 @@ use istatd_storage::query::QueryParams;
 use crate::http::backend::{AgentInfo, CounterData, CounterInfo};
 use crate::ingest::SampleBatch;
 use crate::metrics::loopback::LoopbackCounters;
-use crate::prom::PromStore;
+use crate::metrics::prom::PromStore;
 use crate::replica::messages::{ToCoordinator, ToOwner};
 use crate::statline::Blacklist;
 

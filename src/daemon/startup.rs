@@ -128,7 +128,7 @@ fn start(opts: &Options, cwd: &Path, embedded: bool) -> Result<(), Fatal> {
         max_open_files,
         udp_buffer_bytes: opts.udp_buffer_size.max(1) as usize * 1024,
         backlog: opts.listen_overflow_backlog,
-        local_stats: crate::statline::local_stats_suffix(&opts.local_stats),
+        local_stats: crate::metrics::localstats::local_stats_suffix(&opts.local_stats),
         http_port: opts.http_port as u16,
         files_dir: paths.files_dir.clone(),
         settings_dir: paths.settings.clone(),
@@ -262,11 +262,15 @@ fn describe(cfg: &ServerConfig, opts: &Options, embedded: bool) -> String {
 }
 
 /// The Prometheus exporter's settings; the entry cap is split across the shards.
-fn prom_config(opts: &Options, paths: &options::Paths, shards: usize) -> crate::prom::PromConfig {
+fn prom_config(
+    opts: &Options,
+    paths: &options::Paths,
+    shards: usize,
+) -> crate::metrics::prom::PromConfig {
     let host = nix::unistd::gethostname()
         .map(|h| h.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let mut c = crate::prom::PromConfig::new(host);
+    let mut c = crate::metrics::prom::PromConfig::new(host);
     c.translate_names = !opts.dont_translate_metric_names;
     c.cleanup_period = opts.metrics_cleanup_period.max(1) as i64;
     c.max_entries = if opts.max_matrics_count > 0 {
@@ -276,7 +280,7 @@ fn prom_config(opts: &Options, paths: &options::Paths, shards: usize) -> crate::
     };
     if let Some(p) = &paths.tagnames_path {
         match std::fs::read_to_string(p) {
-            Ok(text) => c.extra_tag_names = crate::prom::load_tag_names(&text),
+            Ok(text) => c.extra_tag_names = crate::metrics::prom::load_tag_names(&text),
             Err(e) => {
                 tracing::warn!(path = %p.display(), error = %e, "cannot read --tagnames-path")
             }

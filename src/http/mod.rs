@@ -2,8 +2,8 @@
 //!
 //! - [`request`]: head parsing ([`parse_head`]) as the reference reads heads, with the
 //!   port's limits.
-//! - [`handler`]: dispatch and every handler; [`handle`] turns a parsed request into the
-//!   exact response bytes, independent of sockets.
+//! - [`handler`]: dispatch, with a module per endpoint family; [`handle`] turns a parsed
+//!   request into the exact response bytes, independent of sockets.
 //! - [`response`]: framing, `Accept-Encoding`, gzip / zlib.
 //! - [`json`]: jsoncpp-compatible reading of request bodies and string quoting.
 //! - [`settings`]: the process-wide settings store (`?s=`).

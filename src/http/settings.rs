@@ -304,7 +304,7 @@ impl SettingsStore {
             group
                 .values
                 .iter()
-                .filter(|(k, _)| crate::admin::pattern_match(&pat, &latin1(k)))
+                .filter(|(k, _)| crate::pattern::pattern_match(&pat, &latin1(k)))
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
         )

@@ -21,7 +21,7 @@ use crate::agent::AgentForwarder;
 use crate::clock;
 use crate::daemon::{DataMsg, ShardCore};
 use crate::metrics::loopback::Loopback;
-use crate::prom::PromStore;
+use crate::metrics::prom::PromStore;
 use crate::statline::{self, Blacklist, Frame, LineOutcome, ParsedBatch};
 use meta::{MetaHandle, MetaRegistry};
 

@@ -13,7 +13,7 @@ use super::loopback::{Loopback, LoopbackRecorder, RECORD_INTERVAL_MS};
 use crate::clock;
 use crate::daemon::ShardCore;
 use crate::ingest::{Ingest, Op, SampleRec};
-use crate::statline::{self, ParsedBatch};
+use crate::statline::ParsedBatch;
 
 pub struct Recording {
     core: Rc<ShardCore>,
@@ -86,14 +86,15 @@ impl Recording {
     /// `--local-stats`: sample the host every 5 s (aligned) and feed the lines through
     /// the stat-line path (interfaces.md §2.11). The first sample only initializes.
     pub async fn local_stats_loop(&self, suffix: String) {
-        let mut sampler = crate::localstats::Sampler::new();
+        let mut sampler = crate::metrics::localstats::Sampler::new();
         let mut first = true;
         let mut parsed = ParsedBatch::new();
         let mut router = self.ingest.router();
         loop {
             if !first {
                 let now = clock::now();
-                let wait = (statline::next_local_stats_time(now) - now).max(1) as u64;
+                let wait =
+                    (crate::metrics::localstats::next_local_stats_time(now) - now).max(1) as u64;
                 glommio::timer::sleep(Duration::from_secs(wait)).await;
             }
             if self.core.shutdown.is_requested() {
@@ -103,7 +104,7 @@ impl Recording {
                 continue;
             }
             let texts = glommio::executor()
-                .spawn_blocking(crate::localstats::read_proc)
+                .spawn_blocking(crate::metrics::localstats::read_proc)
                 .await;
             let Ok(texts) = texts else { continue };
             let metrics = sampler.sample_from(&texts);
@@ -112,7 +113,7 @@ impl Recording {
             }
             let now = clock::now();
             let rec = self.ingest.existing_udp_meta();
-            for line in crate::localstats::lines(&metrics, &suffix, now) {
+            for line in crate::metrics::localstats::lines(&metrics, &suffix, now) {
                 self.ingest.parse_line(
                     line.as_bytes(),
                     now,

@@ -1,4 +1,5 @@
-//! Host sampling for `--local-stats SUFFIX` (interfaces.md §2.11).
+//! The local stats of `--local-stats SUFFIX` (interfaces.md §2.11): their names, suffix
+//! and stat lines, and the host sampling behind them.
 //!
 //! The reference (`daemon/main.cpp`, `collectLocalStats`) asks libstatgrab every 5 s for
 //! CPU percentages, memory, load, swap, disk and network I/O and process counts, and
@@ -30,7 +31,86 @@ use std::fs;
 use std::io;
 use std::path::Path;
 
-use crate::statline;
+// ---------------------------------------------------------------------------------------
+// Names and lines
+// ---------------------------------------------------------------------------------------
+
+/// Seconds between local-stats samples; samples are taken at multiples of it.
+pub const LOCAL_STATS_INTERVAL: i64 = 5;
+
+/// The fixed local-stats metrics, in the reference's order. Per-device metrics come
+/// between `swap.free` and `process.total`: `disk.<dev>.<f>` for each
+/// [`LOCAL_STATS_DISK_FIELDS`] and then `net.<if>.<f>` for each
+/// [`LOCAL_STATS_NET_FIELDS`].
+pub const LOCAL_STATS_METRICS: &[&str] = &[
+    "cpu.user",
+    "cpu.kernel",
+    "cpu.idle",
+    "cpu.iowait",
+    "cpu.swap",
+    "cpu.nice",
+    "mem.total",
+    "mem.free",
+    "mem.used",
+    "mem.cache",
+    "load.min1",
+    "load.min5",
+    "load.min15",
+    "swap.total",
+    "swap.used",
+    "swap.free",
+    "process.total",
+    "process.running",
+    "process.sleeping",
+    "process.stopped",
+    "process.zombie",
+];
+
+/// Fields of each `disk.<dev>` local stat.
+pub const LOCAL_STATS_DISK_FIELDS: &[&str] = &["read", "write"];
+
+/// Fields of each `net.<if>` local stat.
+pub const LOCAL_STATS_NET_FIELDS: &[&str] = &[
+    "tx",
+    "rx",
+    "ipackets",
+    "opackets",
+    "ierrors",
+    "oerrors",
+    "collisions",
+];
+
+/// The suffix appended to every local stat name, from `--local-stats`: `None` when the
+/// option is empty (local stats off); a `.` is prepended unless it starts with `.` or
+/// `^` (`localhost` → `.localhost`, `^host.a` stays, giving caret expansion).
+pub fn local_stats_suffix(option: &str) -> Option<String> {
+    match option.as_bytes().first() {
+        None => None,
+        Some(b'.' | b'^') => Some(option.to_owned()),
+        Some(_) => Some(format!(".{option}")),
+    }
+}
+
+/// Append the command the reference feeds to its own command handler for one local
+/// stat: `localstat.<metric><suffix> <now> <value>\n`, the value printed as a C++
+/// `float` (6 significant digits, format g6).
+pub fn local_stat_line(out: &mut String, metric: &str, suffix: &str, now: i64, value: f32) {
+    use std::fmt::Write;
+    let _ = write!(out, "localstat.{metric}{suffix} {now} ");
+    istatd_storage::numfmt::push_g(out, f64::from(value), 6);
+    out.push('\n');
+}
+
+/// When the next local-stats sample is due after `now`: the next multiple of
+/// [`LOCAL_STATS_INTERVAL`] strictly after `now`.
+pub fn next_local_stats_time(now: i64) -> i64 {
+    let t = now + LOCAL_STATS_INTERVAL;
+    t - t.rem_euclid(LOCAL_STATS_INTERVAL)
+}
+
+// ---------------------------------------------------------------------------------------
+// Sampling
+// ---------------------------------------------------------------------------------------
 
 /// The raw text of the /proc files one sample is computed from.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -194,7 +274,7 @@ impl Sampler {
                 d.oerrors,
                 d.collisions,
             ];
-            for (field, v) in statline::LOCAL_STATS_NET_FIELDS.iter().zip(values) {
+            for (field, v) in LOCAL_STATS_NET_FIELDS.iter().zip(values) {
                 push(&format!("net.{name}.{field}"), v as f32);
             }
         }
@@ -255,7 +335,7 @@ pub fn lines(metrics: &[(String, f32)], suffix: &str, now: i64) -> Vec<String> {
         .iter()
         .map(|(metric, value)| {
             let mut s = String::with_capacity(metric.len() + suffix.len() + 40);
-            statline::local_stat_line(&mut s, metric, suffix, now, *value);
+            local_stat_line(&mut s, metric, suffix, now, *value);
             if s.ends_with('\n') {
                 s.pop();
             }
@@ -480,336 +560,5 @@ fn count_processes(pid_stats: &str) -> ProcessCount {
     c
 }
 
-// ---------------------------------------------------------------------------------------
-// Tests
-// ---------------------------------------------------------------------------------------
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const NET_HEADER: &str = "Inter-|   Receive                                                |  Transmit\n \
-         face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n";
-
-    const MEMINFO: &str = "MemTotal:           1000 kB\n\
-         MemFree:             200 kB\n\
-         MemAvailable:        600 kB\n\
-         Buffers:              10 kB\n\
-         Cached:              300 kB\n\
-         SwapCached:           50 kB\n\
-         SwapTotal:           400 kB\n\
-         SwapFree:            100 kB\n\
-         HugePages_Total:       0\n";
-
-    const PIDS: &str = "1 (systemd) S 0 1 1 0 -1 4194560 1 2 3\n\
-         2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0\n\
-         10 (a) b) R 1 10 10 0 -1 0 0 0 0\n\
-         11 (zomb) Z 1 11 11 0 -1 0 0 0 0\n\
-         12 (stop) T 1 12 12 0 -1 0 0 0 0\n\
-         13 (disk) D 1 13 13 0 -1 0 0 0 0\n\
-         14 (kworker/0:0-events) I 2 0 0 0 -1 0 0 0 0\n\
-         15 (truncated\n";
-
-    fn first() -> ProcTexts {
-        ProcTexts {
-            stat: "cpu  2000 500 1500 6000 300 7 9 0 0 0\n\
-                   cpu0 1000 250 750 3000 150 3 4 0 0 0\n\
-                   intr 12345 0 0\nctxt 999\nprocs_running 2\n"
-                .into(),
-            meminfo: MEMINFO.into(),
-            loadavg: "0.50 1.25 2.00 3/120 4567\n".into(),
-            diskstats: "   8       0 sda 100 5 2000 50 200 10 4000 80 0 100 130 0 0 0 0 0 0\n   \
-                        8       1 sda1 10 0 100 5 20 0 300 8 0 10 13 0 0 0 0\n   \
-                        7       0 loop0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n"
-                .into(),
-            net_dev: format!(
-                "{NET_HEADER}    lo:    1000      10    0    0    0     0          0         0     1000      10    0    0    0     0       0          0\n  \
-                 eth0:   50000     400    1    0    0     0          0         0    20000     300    2    0    0     3       0          0\n"
-            ),
-            pid_stats: PIDS.into(),
-        }
-    }
-
-    fn second() -> ProcTexts {
-        ProcTexts {
-            stat: "cpu  2100 520 1580 6200 340 9 12 0 0 0\n\
-                   cpu0 1050 260 790 3100 170 4 6 0 0 0\n\
-                   intr 12400 0 0\nctxt 1010\nprocs_running 1\n"
-                .into(),
-            meminfo: MEMINFO.replace("MemFree:             200", "MemFree:             100"),
-            loadavg: "0.75 1.00 1.50 1/121 4600\n".into(),
-            // sda moved, sda1 did not, loop0 went away, nvme0n1 is new.
-            diskstats: "   8       0 sda 110 5 2010 50 230 10 4100 80 0 100 130 0 0 0 0 0 0\n   \
-                        8       1 sda1 10 0 100 5 20 0 300 8 0 10 13 0 0 0 0\n \
-                        259       0 nvme0n1 1 0 8 1 2 0 16 1 0 1 2 0 0 0 0 0 0\n"
-                .into(),
-            net_dev: format!(
-                "{NET_HEADER}    lo:    1500      15    0    0    0     0          0         0     1500      15    0    0    0     0       0          0\n  \
-                 eth0:   60000     500    1    0    0     0          0         0    25000     350    4    0    0     5       0          0\n"
-            ),
-            pid_stats: "1 (systemd) S 0 1 1\n2 (kthreadd) R 0 0 0\n".into(),
-        }
-    }
-
-    fn owned(v: &[(&str, f32)]) -> Vec<(String, f32)> {
-        v.iter().map(|(n, x)| (n.to_string(), *x)).collect()
-    }
-
-    #[test]
-    fn first_call_is_since_boot_like_libstatgrab() {
-        let mut s = Sampler::new();
-        let got = s.sample_from(&first());
-        let want = owned(&[
-            // cpu total = 2000 + 500 + 1500 + 6000 = 10000 ticks since boot
-            ("cpu.user", 20.0),
-            ("cpu.kernel", 15.0),
-            ("cpu.idle", 60.0),
-            ("cpu.iowait", 3.0),
-            ("cpu.swap", 0.0),
-            ("cpu.nice", 5.0),
-            ("mem.total", 1_024_000.0),
-            ("mem.free", 512_000.0),
-            ("mem.used", 512_000.0),
-            ("mem.cache", 307_200.0),
-            ("load.min1", 0.5),
-            ("load.min5", 1.25),
-            ("load.min15", 2.0),
-            ("swap.total", 409_600.0),
-            ("swap.used", 307_200.0),
-            ("swap.free", 102_400.0),
-            ("disk.sda.read", 1_024_000.0),
-            ("disk.sda.write", 2_048_000.0),
-            ("disk.sda1.read", 51_200.0),
-            ("disk.sda1.write", 153_600.0),
-            ("disk.loop0.read", 0.0),
-            ("disk.loop0.write", 0.0),
-            ("net.lo.tx", 1000.0),
-            ("net.lo.rx", 1000.0),
-            ("net.lo.ipackets", 10.0),
-            ("net.lo.opackets", 10.0),
-            ("net.lo.ierrors", 0.0),
-            ("net.lo.oerrors", 0.0),
-            ("net.lo.collisions", 0.0),
-            ("net.eth0.tx", 20000.0),
-            ("net.eth0.rx", 50000.0),
-            ("net.eth0.ipackets", 400.0),
-            ("net.eth0.opackets", 300.0),
-            ("net.eth0.ierrors", 1.0),
-            ("net.eth0.oerrors", 2.0),
-            ("net.eth0.collisions", 3.0),
-            ("process.total", 7.0),
-            ("process.running", 1.0),
-            ("process.sleeping", 2.0),
-            ("process.stopped", 2.0),
-            ("process.zombie", 1.0),
-        ]);
-        assert_eq!(got, want);
-    }
-
-    #[test]
-    fn second_call_is_the_interval() {
-        let mut s = Sampler::new();
-        s.sample_from(&first());
-        let got = s.sample_from(&second());
-        let want = owned(&[
-            // deltas: user 100, nice 20, system 80, idle 200 (total 400), iowait 40
-            ("cpu.user", 25.0),
-            ("cpu.kernel", 20.0),
-            ("cpu.idle", 50.0),
-            ("cpu.iowait", 10.0),
-            ("cpu.swap", 0.0),
-            ("cpu.nice", 5.0),
-            ("mem.total", 1_024_000.0),
-            ("mem.free", 409_600.0),
-            ("mem.used", 614_400.0),
-            ("mem.cache", 307_200.0),
-            ("load.min1", 0.75),
-            ("load.min5", 1.0),
-            ("load.min15", 1.5),
-            ("swap.total", 409_600.0),
-            ("swap.used", 307_200.0),
-            ("swap.free", 102_400.0),
-            ("disk.sda.read", 5120.0),
-            ("disk.sda.write", 51_200.0),
-            ("disk.sda1.read", 0.0),
-            ("disk.sda1.write", 0.0),
-            // new device: its totals, as libstatgrab's diff does
-            ("disk.nvme0n1.read", 4096.0),
-            ("disk.nvme0n1.write", 8192.0),
-            ("net.lo.tx", 500.0),
-            ("net.lo.rx", 500.0),
-            ("net.lo.ipackets", 5.0),
-            ("net.lo.opackets", 5.0),
-            ("net.lo.ierrors", 0.0),
-            ("net.lo.oerrors", 0.0),
-            ("net.lo.collisions", 0.0),
-            ("net.eth0.tx", 5000.0),
-            ("net.eth0.rx", 10000.0),
-            ("net.eth0.ipackets", 100.0),
-            ("net.eth0.opackets", 50.0),
-            ("net.eth0.ierrors", 0.0),
-            ("net.eth0.oerrors", 2.0),
-            ("net.eth0.collisions", 2.0),
-            ("process.total", 2.0),
-            ("process.running", 1.0),
-            ("process.sleeping", 1.0),
-            ("process.stopped", 0.0),
-            ("process.zombie", 0.0),
-        ]);
-        assert_eq!(got, want);
-
-        // The order follows statline's list of fixed names.
-        let fixed: Vec<&str> = got
-            .iter()
-            .map(|(n, _)| n.as_str())
-            .filter(|n| !n.starts_with("disk.") && !n.starts_with("net."))
-            .collect();
-        assert_eq!(fixed, statline::LOCAL_STATS_METRICS);
-    }
-
-    #[test]
-    fn idle_interval_and_missing_sources() {
-        let mut s = Sampler::new();
-        s.sample_from(&first());
-        // No tick between samples: no cpu.* (libstatgrab would divide by zero).
-        let got = s.sample_from(&first());
-        assert!(!got.iter().any(|(n, _)| n.starts_with("cpu.")));
-        assert!(got.iter().all(|(_, v)| v.is_finite()));
-        assert_eq!(
-            got.iter().find(|(n, _)| n == "disk.sda.read").unwrap().1,
-            0.0
-        );
-
-        // Nothing parsable: only the process counts remain.
-        let got = Sampler::new().sample_from(&ProcTexts::default());
-        assert_eq!(
-            got,
-            owned(&[
-                ("process.total", 0.0),
-                ("process.running", 0.0),
-                ("process.sleeping", 0.0),
-                ("process.stopped", 0.0),
-                ("process.zombie", 0.0),
-            ])
-        );
-
-        // Swap needs both SwapTotal and SwapFree; a 4-number cpu line (no iowait) works.
-        let t = ProcTexts {
-            stat: "cpu 1 1 1 1\n".into(),
-            meminfo: "MemTotal: 10 kB\nSwapTotal: 4 kB\n".into(),
-            loadavg: "1.0 2.0\n".into(),
-            ..ProcTexts::default()
-        };
-        let got = Sampler::new().sample_from(&t);
-        let names: Vec<&str> = got.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(&names[..10], &statline::LOCAL_STATS_METRICS[..10]);
-        assert_eq!(names[10], "process.total");
-        assert_eq!(got[0].1, 25.0);
-        assert_eq!(got[3].1, 0.0);
-        assert_eq!(got[7].1, 0.0); // mem.free = MemFree 0 + Cached 0
-        assert_eq!(got[8].1, 10240.0); // mem.used = total
-    }
-
-    #[test]
-    fn cpu_line_needs_a_blank_after_cpu() {
-        assert_eq!(parse_cpu("cpu0 1 2 3 4 5\n"), None);
-        assert_eq!(parse_cpu("cpu 1 2 3\n"), None);
-        assert_eq!(
-            parse_cpu("cpu\t1 2 3 4 5 6\n"),
-            Some(CpuTicks {
-                user: 1,
-                nice: 2,
-                kernel: 3,
-                idle: 4,
-                iowait: 5
-            })
-        );
-    }
-
-    #[test]
-    fn counters_wrap_at_32_bits_or_reset() {
-        assert_eq!(counter_delta(10, 4), 6);
-        assert_eq!(counter_delta(704, 4_294_967_000), 1000);
-        assert_eq!(counter_delta(5, 1 << 40), 5);
-
-        let mut s = Sampler::new();
-        let net = |rx: u64| ProcTexts {
-            net_dev: format!("{NET_HEADER}eth1:{rx} 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n"),
-            ..ProcTexts::default()
-        };
-        s.sample_from(&net(4_294_967_000));
-        let got = s.sample_from(&net(704));
-        assert_eq!(got[1], ("net.eth1.rx".to_string(), 1000.0));
-    }
-
-    #[test]
-    fn malformed_device_lines_are_skipped() {
-        let d =
-            parse_diskstats("8 0 sda 1 2 3\nx 0 sdb 1 2 3 4 5 6 7 8\n8 0 sdc 1 2 3 4 5 6 7 8\n");
-        assert_eq!(
-            d,
-            vec![("sdc".to_string(), DiskSectors { read: 3, write: 7 })]
-        );
-        let n = parse_net_dev(&format!(
-            "{NET_HEADER}  bad: 1 2 3\n: 1 2 3 4 5 6 7 8 9 10 11 12 13 14\nwlan0:1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16\n"
-        ));
-        assert_eq!(n.len(), 1);
-        assert_eq!(n[0].0, "wlan0");
-        assert_eq!(
-            n[0].1,
-            NetCounters {
-                rx: 1,
-                ipackets: 2,
-                ierrors: 3,
-                tx: 9,
-                opackets: 10,
-                oerrors: 11,
-                collisions: 14
-            }
-        );
-    }
-
-    #[test]
-    fn lines_are_stat_commands() {
-        let m = owned(&[("cpu.user", 12.5), ("mem.total", 8_123_456_789.0)]);
-        let l = lines(&m, ".localhost", 1000);
-        assert_eq!(
-            l,
-            vec![
-                "localstat.cpu.user.localhost 1000 12.5".to_string(),
-                "localstat.mem.total.localhost 1000 8.12346e+09".to_string(),
-            ]
-        );
-        let mut b = statline::ParsedBatch::new();
-        statline::parse_line(l[0].as_bytes(), 1000, &mut b);
-        assert_eq!(b.get(0).unwrap().key, "localstat.cpu.user.localhost");
-    }
-
-    #[test]
-    fn read_proc_on_this_machine() {
-        let mut s = Sampler::new();
-        let a = read_proc().expect("read /proc");
-        let first = s.sample_from(&a);
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        let second = s.sample_from(&read_proc().expect("read /proc"));
-        for sample in [&first, &second] {
-            assert!(sample.iter().all(|(_, v)| v.is_finite()), "{sample:?}");
-            let names: Vec<&str> = sample.iter().map(|(n, _)| n.as_str()).collect();
-            for m in statline::LOCAL_STATS_METRICS {
-                if m.starts_with("cpu.") && sample == &second {
-                    continue; // may be absent when no tick passed in 50 ms
-                }
-                assert!(names.contains(m), "{m} missing from {names:?}");
-            }
-        }
-        let get = |n: &str| first.iter().find(|(m, _)| m == n).unwrap().1;
-        assert!(get("mem.total") > 0.0);
-        assert!(get("process.total") >= 1.0);
-        let cpu: f32 = ["cpu.user", "cpu.kernel", "cpu.idle", "cpu.nice"]
-            .iter()
-            .map(|n| get(n))
-            .sum();
-        assert!((cpu - 100.0).abs() < 0.01, "{cpu}");
-        assert!(!lines(&second, ".h", 5).is_empty());
-    }
-}
+mod tests;

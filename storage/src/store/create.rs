@@ -46,8 +46,28 @@ pub(super) fn checked_counter_dir(key: &str) -> Result<String, StoreError> {
     Ok(dir)
 }
 
+/// Relative path and header of each missing retention file (`missing`: indices into
+/// `retentions`) of the counter in `dir`.
+pub(super) fn plan_files(
+    retentions: &[Retention],
+    dir: &str,
+    missing: &[usize],
+    event: bool,
+    zero_time: i64,
+    abs_path: impl Fn(&str) -> PathBuf,
+) -> Vec<(usize, String, Header)> {
+    missing
+        .iter()
+        .map(|&i| {
+            let rel = format!("{dir}/{}", retentions[i].name);
+            let header = retention_file_header(retentions, i, event, zero_time, &abs_path(&rel));
+            (i, rel, header)
+        })
+        .collect()
+}
+
 /// The header of a new retention file: retention `i` of `retentions`, named `path`.
-pub(super) fn retention_file_header(
+fn retention_file_header(
     retentions: &[Retention],
     i: usize,
     event: bool,

@@ -538,49 +538,22 @@ impl Files {
         Ok(out)
     }
 
-    /// `count` consecutive indices from `start_index` (the count clamped to the file's
-    /// capacity), and the header they were read under.
-    pub(super) async fn read_indices(
+    /// Read a loaded file through private copies of the pages `pages_of` names, from
+    /// the cache or disk, without filling the cache.
+    pub(super) async fn read_view<R>(
         &self,
         id: FileId,
-        start_index: i64,
-        count: i64,
-    ) -> Result<(Header, Vec<Bucket>), StoreError> {
+        pages_of: impl FnOnce(&FileState, &mut Vec<u32>),
+        read: impl FnOnce(&FileState, &dyn Slots) -> R,
+    ) -> Result<R, StoreError> {
         let mut need = Vec::new();
-        let count = count.clamp(0, self.with_state(id, |st| st.capacity())?);
-        let (lo, hi) = (start_index, start_index + count - 1);
-        self.with_state(id, |st| st.pages_for_indices(lo, count, &mut need))?;
+        self.with_state(id, |st| pages_of(st, &mut need))?;
         let view = self.page_view(id, &need).await?;
         let st = self.with_state(id, |st| st.clone())?;
         let slots = ViewSlots {
             pages: &view,
             st: &st,
         };
-        let buckets: Vec<Bucket> = (lo..=hi)
-            .map(|ix| st.read_slot(&slots, st.slot_of_index(ix)))
-            .collect();
-        Ok((st.header, buckets))
-    }
-
-    /// `read_valid_buckets` on a loaded file: never modifies anything.
-    pub(super) async fn read_valid(
-        &self,
-        id: FileId,
-        start: i64,
-        end: i64,
-        max: usize,
-        max_slots: usize,
-    ) -> Result<(Vec<Bucket>, i64), StoreError> {
-        let mut need = Vec::new();
-        self.with_state(id, |st| {
-            st.pages_for_valid(start, end, max_slots, &mut need)
-        })?;
-        let view = self.page_view(id, &need).await?;
-        let st = self.with_state(id, |st| st.clone())?;
-        let slots = ViewSlots {
-            pages: &view,
-            st: &st,
-        };
-        Ok(st.read_valid(&slots, start, end, max, max_slots))
+        Ok(read(&st, &slots))
     }
 }

@@ -311,21 +311,14 @@ impl Store {
                 event = is_event_header(&h);
             }
         }
-        let files = missing
-            .iter()
-            .map(|&i| {
-                let rel = format!("{dir}/{}", self.opts.retentions[i].name);
-                let path = self.files.abs_path(&rel);
-                let header = create::retention_file_header(
-                    &self.opts.retentions,
-                    i,
-                    event,
-                    zero_time,
-                    &path,
-                );
-                (i, rel, header)
-            })
-            .collect();
+        let files = create::plan_files(
+            &self.opts.retentions,
+            &dir,
+            &missing,
+            event,
+            zero_time,
+            |rel| self.files.abs_path(rel),
+        );
         Ok(Some(CounterPlan {
             key: key.into(),
             dir: self.files.abs_path(&dir),
@@ -616,13 +609,27 @@ impl Store {
         let Some(fi) = plan.file else {
             return Ok(Some(query::finish(&plan, &headers[0], &[])));
         };
+        let id = ids[fi];
         // The plan already clamped the range: to the window's low end always, to
         // `last_bucket` for gauges only (event counters read past it and zero-fill).
-        let (header, buckets) = self
+        let count = plan
+            .read_count
+            .clamp(0, self.files.with_state(id, |st| st.capacity())?);
+        let (lo, hi) = (plan.read_start_index, plan.read_start_index + count - 1);
+        let result = self
             .files
-            .read_indices(ids[fi], plan.read_start_index, plan.read_count)
+            .read_view(
+                id,
+                |st, need| st.pages_for_indices(lo, count, need),
+                |st, slots| {
+                    let buckets: Vec<Bucket> = (lo..=hi)
+                        .map(|ix| st.read_slot(slots, st.slot_of_index(ix)))
+                        .collect();
+                    query::finish(&plan, &st.header, &buckets)
+                },
+            )
             .await?;
-        Ok(Some(query::finish(&plan, &header, &buckets)))
+        Ok(Some(result))
     }
 
     // ----- operations for replication (storage.md §8) --------------------------------
@@ -662,7 +669,13 @@ impl Store {
         max_slots: usize,
     ) -> Result<(Vec<Bucket>, i64), StoreError> {
         self.files.ensure_loaded(id).await?;
-        self.files.read_valid(id, start, end, max, max_slots).await
+        self.files
+            .read_view(
+                id,
+                |st, need| st.pages_for_valid(start, end, max_slots, need),
+                |st, slots| st.read_valid(slots, start, end, max, max_slots),
+            )
+            .await
     }
 
     /// `put_buckets_overwrite`: replicated buckets stored verbatim, idempotently.
@@ -721,16 +734,10 @@ impl Store {
             let rel = self.files.remove(id);
             self.events.deleted(id);
             if let Some(rel) = rel {
-                self.move_to_backup(&rel).await?;
+                replica_ops::move_to_backup(self.root(), &rel).await?;
             }
         }
-        // The directory goes if it is empty now, and so do emptied ancestors up to the
-        // store root (a parent that is still a counter keeps its files).
-        let root = self.root().to_path_buf();
-        let dir = self.files.abs_path(&counter_dir(key));
-        let _ = glommio::executor()
-            .spawn_blocking(move || replica_ops::remove_empty_dirs(&dir, &root))
-            .await;
+        replica_ops::remove_emptied_dirs(self.files.abs_path(&counter_dir(key)), self.root()).await;
         Ok(true)
     }
 
@@ -743,16 +750,7 @@ impl Store {
             self.events.deleted(id);
         }
         self.files.forget_bad(rel);
-        self.move_to_backup(rel).await
-    }
-
-    async fn move_to_backup(&self, rel: &str) -> Result<(), StoreError> {
-        let src = self.files.abs_path(rel);
-        let dst = replica_ops::backup_path(self.root(), rel);
-        glommio::executor()
-            .spawn_blocking(move || replica_ops::move_file(&src, &dst))
-            .await
-            .map_err(StoreError::Io)
+        replica_ops::move_to_backup(self.root(), rel).await
     }
 
     /// Counter keys for which `f` holds.

@@ -1,6 +1,6 @@
 //! What the operations for replication (storage.md §8) and counter deletion do without
-//! the store's state: checking a peer's file parameters, and the blocking moves into
-//! the backup tree `<store>.bak`.
+//! the store's state: checking a peer's file parameters, moving files into the backup
+//! tree `<store>.bak`, and removing emptied directories.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -31,31 +31,40 @@ pub(super) fn check_file_like(rel: &str, p: &CreateParams) -> Result<(), StoreEr
     Ok(())
 }
 
-/// Where a file of the store at `root` goes when moved aside: `<root>.bak/<rel>`.
-pub(super) fn backup_path(root: &Path, rel: &str) -> PathBuf {
+/// Move a file of the store at `root` to the backup tree, `<root>.bak/<rel>`, by hard
+/// link and unlink, replacing an older copy there.
+pub(super) async fn move_to_backup(root: &Path, rel: &str) -> Result<(), StoreError> {
+    let src = root.join(rel);
     let mut bak_root = root.as_os_str().to_owned();
     bak_root.push(".bak");
-    PathBuf::from(bak_root).join(rel)
+    let dst = PathBuf::from(bak_root).join(rel);
+    glommio::executor()
+        .spawn_blocking(move || -> io::Result<()> {
+            if let Some(parent) = dst.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            let _ = std::fs::remove_file(&dst);
+            std::fs::hard_link(&src, &dst)?;
+            std::fs::remove_file(&src)
+        })
+        .await
+        .map_err(StoreError::Io)
 }
 
-/// Blocking: move `src` to `dst` by hard link and unlink, replacing an older `dst`.
-pub(super) fn move_file(src: &Path, dst: &Path) -> io::Result<()> {
-    if let Some(parent) = dst.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    let _ = std::fs::remove_file(dst);
-    std::fs::hard_link(src, dst)?;
-    std::fs::remove_file(src)
-}
-
-/// Blocking: remove `dir` if it is empty, then each ancestor emptied by that, up to
-/// `root` (exclusive).
-pub(super) fn remove_empty_dirs(dir: &Path, root: &Path) {
-    let mut d = dir;
-    while d != root && d.starts_with(root) && std::fs::remove_dir(d).is_ok() {
-        match d.parent() {
-            Some(p) => d = p,
-            None => break,
-        }
-    }
+/// After a counter's files were moved aside: its directory goes if it is empty now, and
+/// so do emptied ancestors up to the store root (a parent that is still a counter keeps
+/// its files).
+pub(super) async fn remove_emptied_dirs(dir: PathBuf, root: &Path) {
+    let root = root.to_path_buf();
+    let _ = glommio::executor()
+        .spawn_blocking(move || {
+            let mut d = dir.as_path();
+            while d != root && d.starts_with(&root) && std::fs::remove_dir(d).is_ok() {
+                match d.parent() {
+                    Some(p) => d = p,
+                    None => break,
+                }
+            }
+        })
+        .await;
 }

@@ -19,5 +19,7 @@ pub mod query;
 pub mod retention;
 pub mod statfile;
 pub mod store;
+#[cfg(any(test, feature = "test-fixtures"))]
+pub mod testimage;
 pub mod tools;
 pub mod verify;

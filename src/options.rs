@@ -952,7 +952,7 @@ impl Options {
     /// Step 8 of §7.5: the parsed `--retention`. An error is the message, exit 1 (port;
     /// the reference aborts).
     pub fn retentions(&self) -> Result<Vec<Retention>, OptionsError> {
-        parse_retentions(&self.retention).map_err(OptionsError::exit1)
+        parse_retentions(&self.retention).map_err(|e| OptionsError::exit1(e.to_string()))
     }
 
     /// Step 9 of §7.5: every port in 0..=65535, checked in the reference's listener

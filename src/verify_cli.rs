@@ -58,7 +58,9 @@ pub fn run(args: VerifyArgs) -> i32 {
             &args.exclude,
             std::time::Duration::from_secs(args.quiet.max(1)),
         ),
-        (None, [a, b]) => verify::verify_stores_excluding(a, b, &args.exclude),
+        (None, [a, b]) => {
+            verify::verify_stores_excluding(a, b, &args.exclude).map_err(|e| e.to_string())
+        }
         (Some(_), _) => Err("with --master give only the slave's store".into()),
         (None, _) => Err("give the master's store and the slave's store".into()),
     };

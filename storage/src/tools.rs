@@ -332,35 +332,79 @@ pub fn dump_full(bytes: &[u8], force: bool) -> (String, String, bool) {
 // file info
 // ---------------------------------------------------------------------------------------
 
-/// `istatd_fileinfo PATH` for one path (storage.md §7.3). `Err` is the stderr line
-/// (without its newline). A unit that is not UTF-8 is shown lossily; [`info_bytes`] has
-/// the exact bytes.
-pub fn info(path_arg: &str, bytes: &[u8]) -> Result<String, String> {
-    let lossy = |v: Vec<u8>| String::from_utf8_lossy(&v).into_owned();
-    info_bytes(path_arg.as_bytes(), bytes)
-        .map(lossy)
-        .map_err(lossy)
+/// Why `file info` refused a file (its message follows the path on stderr).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InfoRefusal {
+    /// Shorter than a header (the file's length).
+    TooShort(usize),
+    BadMagic,
+    /// A reader version newer than the tools'.
+    Version(i32),
 }
 
-/// [`info`] on raw bytes: the path argument and the unit are copied byte for byte.
+impl fmt::Display for InfoRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InfoRefusal::TooShort(n) => write!(f, "file too short ({n} bytes)"),
+            InfoRefusal::BadMagic => write!(f, "bad magic value (not a counter file)"),
+            InfoRefusal::Version(v) => {
+                write!(
+                    f,
+                    "version {v} cannot be read by version {TOOL_VERSION} tools."
+                )
+            }
+        }
+    }
+}
+
+/// `file info` failed for a path; the text is the stderr line (without its newline).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InfoError {
+    pub path: String,
+    pub refusal: InfoRefusal,
+}
+
+impl fmt::Display for InfoError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.refusal)
+    }
+}
+
+impl std::error::Error for InfoError {}
+
+/// `istatd_fileinfo PATH` for one path (storage.md §7.3). A unit that is not UTF-8 is
+/// shown lossily; [`info_bytes`] has the exact bytes.
+pub fn info(path_arg: &str, bytes: &[u8]) -> Result<String, InfoError> {
+    match info_report(path_arg.as_bytes(), bytes) {
+        Ok(v) => Ok(String::from_utf8_lossy(&v).into_owned()),
+        Err(refusal) => Err(InfoError {
+            path: path_arg.to_string(),
+            refusal,
+        }),
+    }
+}
+
+/// [`info`] on raw bytes: the path argument and the unit are copied byte for byte. `Err`
+/// is the stderr line (without its newline).
 pub fn info_bytes(path_arg: &[u8], bytes: &[u8]) -> Result<Vec<u8>, Vec<u8>> {
-    let fail = |msg: String| {
+    info_report(path_arg, bytes).map_err(|refusal| {
         let mut e = path_arg.to_vec();
-        e.extend_from_slice(msg.as_bytes());
-        Err(e)
-    };
+        e.extend_from_slice(format!(": {refusal}").as_bytes());
+        e
+    })
+}
+
+/// The report of `file info`, or why the file is refused.
+fn info_report(path_arg: &[u8], bytes: &[u8]) -> Result<Vec<u8>, InfoRefusal> {
     if bytes.len() < HEADER_SIZE {
-        return fail(format!(": file too short ({} bytes)", bytes.len()));
+        return Err(InfoRefusal::TooShort(bytes.len()));
     }
     let h = Header::parse_raw(bytes);
     if h.magic != MAGIC {
-        return fail(": bad magic value (not a counter file)".to_string());
+        return Err(InfoRefusal::BadMagic);
     }
     if h.rd_version > TOOL_VERSION {
-        return fail(format!(
-            ": version {} cannot be read by version {TOOL_VERSION} tools.",
-            h.rd_version
-        ));
+        return Err(InfoRefusal::Version(h.rd_version));
     }
     // `unit` is printed as a C string: up to the first NUL, even past the field.
     let tail = &bytes[OFF_UNIT..HEADER_SIZE];

@@ -181,19 +181,19 @@ fn info_output_and_errors() {
     assert_eq!(lines[19], "                  bucketsize= 32");
     assert_eq!(lines.len(), 20);
     assert_eq!(
-        info("p", &f[..100]),
+        info("p", &f[..100]).map_err(|e| e.to_string()),
         Err("p: file too short (100 bytes)".into())
     );
     let mut b = f.clone();
     b[0] = 0;
     assert_eq!(
-        info("p", &b),
+        info("p", &b).map_err(|e| e.to_string()),
         Err("p: bad magic value (not a counter file)".into())
     );
     b = f.clone();
     b[32..36].copy_from_slice(&12i32.to_le_bytes());
     assert_eq!(
-        info("p", &b),
+        info("p", &b).map_err(|e| e.to_string()),
         Err("p: version 12 cannot be read by version 8 tools.".into())
     );
     // info does not validate the length or anything else

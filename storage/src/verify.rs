@@ -220,58 +220,50 @@ impl FileDiff {
 /// old versions). Floating-point fields are compared bit for bit.
 pub fn header_diffs(master: &Header, slave: &Header) -> Vec<HeaderDiff> {
     let mut out = Vec::new();
-    let mut check = |field: &'static str, equal: bool, m: String, s: String| {
-        if !equal {
-            out.push(HeaderDiff {
-                field,
-                master: m,
-                slave: s,
-            });
-        }
-    };
     let (m, s) = (master, slave);
-    check(
-        "cfg_interval",
-        m.cfg_interval == s.cfg_interval,
-        m.cfg_interval.to_string(),
-        s.cfg_interval.to_string(),
-    );
-    check(
-        "flags",
-        m.flags == s.flags,
-        m.flags.to_string(),
-        s.flags.to_string(),
-    );
-    check(
+    push_if_differs(&mut out, "cfg_interval", m.cfg_interval, s.cfg_interval);
+    push_if_differs(&mut out, "flags", m.flags, s.flags);
+    push_if_differs(
+        &mut out,
         "file_create_time",
-        m.file_create_time == s.file_create_time,
-        m.file_create_time.to_string(),
-        s.file_create_time.to_string(),
+        m.file_create_time,
+        s.file_create_time,
     );
-    let (ml, sl) = (m.lambda.to_string(), s.lambda.to_string());
-    let (ml, sl) = if ml == sl {
-        // Same text, different bits (NaN payloads): show the bits.
-        (
-            format!("{ml}(0x{:016x})", m.lambda.to_bits()),
-            format!("{sl}(0x{:016x})", s.lambda.to_bits()),
-        )
-    } else {
-        (ml, sl)
-    };
-    check("lambda", m.lambda.to_bits() == s.lambda.to_bits(), ml, sl);
-    check(
-        "season",
-        m.season == s.season,
-        m.season.to_string(),
-        s.season.to_string(),
-    );
-    check(
-        "fixed_count",
-        m.fixed_count == s.fixed_count,
-        m.fixed_count.to_string(),
-        s.fixed_count.to_string(),
-    );
+    if m.lambda.to_bits() != s.lambda.to_bits() {
+        let (ml, sl) = (m.lambda.to_string(), s.lambda.to_string());
+        let (ml, sl) = if ml == sl {
+            // Same text, different bits (NaN payloads): show the bits.
+            (
+                format!("{ml}(0x{:016x})", m.lambda.to_bits()),
+                format!("{sl}(0x{:016x})", s.lambda.to_bits()),
+            )
+        } else {
+            (ml, sl)
+        };
+        out.push(HeaderDiff {
+            field: "lambda",
+            master: ml,
+            slave: sl,
+        });
+    }
+    push_if_differs(&mut out, "season", m.season, s.season);
+    push_if_differs(&mut out, "fixed_count", m.fixed_count, s.fixed_count);
     out
+}
+
+fn push_if_differs<T: PartialEq + ToString>(
+    out: &mut Vec<HeaderDiff>,
+    field: &'static str,
+    master: T,
+    slave: T,
+) {
+    if master != slave {
+        out.push(HeaderDiff {
+            field,
+            master: master.to_string(),
+            slave: slave.to_string(),
+        });
+    }
 }
 
 /// Compare a slave file with its master file by replica equality.

@@ -9,6 +9,9 @@
 //! - [`store`]: the directory tree of one shard, through glommio DMA files, with a
 //!   bounded descriptor cache and page cache.
 //!
+//! `testimage`, built for tests only (the crate's own, and with the `test-fixtures`
+//! feature other crates'), writes counter-file images in memory without the store.
+//!
 //! This crate knows nothing of sockets, stat lines, HTTP or the replication protocol.
 
 pub mod counter;

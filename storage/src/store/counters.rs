@@ -11,6 +11,7 @@ pub fn counter_dir(key: &str) -> String {
     key.replace('.', "/")
 }
 
+/// One counter: its retention files and, for an event counter, its collation window.
 struct CounterEntry {
     /// Retention files in `--retention` order; `None` = not on disk yet.
     files: Vec<Option<FileId>>,
@@ -27,6 +28,7 @@ pub(super) struct CounterStats {
     pub(super) rejected: u64,
 }
 
+/// Counter keys with their files; lookups by key, in no order.
 #[derive(Default)]
 pub(super) struct Counters {
     map: HashMap<Box<str>, CounterEntry>,

@@ -23,6 +23,8 @@ impl Drop for OpenFile {
     }
 }
 
+/// At most `capacity` cached descriptors; an evicted one closes when its last user
+/// drops it.
 pub(super) struct FdCache {
     fds: RefCell<Lru<FileId, Rc<OpenFile>>>,
     /// Descriptors open now, cached or still held by an in-flight user.

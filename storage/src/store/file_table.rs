@@ -30,6 +30,8 @@ pub(super) struct FileEntry {
     pub(super) dirty_pages: Vec<u32>,
 }
 
+/// Files by slot (a removed file's slot is reused with the next generation, so a stale
+/// [`FileId`] finds nothing) and by relative path.
 #[derive(Default)]
 pub(super) struct FileTable {
     files: Vec<Option<FileEntry>>,

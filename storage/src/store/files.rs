@@ -32,6 +32,7 @@ struct FileStats {
     write_errors: u64,
 }
 
+/// Every file of a store, with the caches that serve them.
 pub(super) struct Files {
     root: PathBuf,
     allocation: Allocation,

@@ -18,6 +18,7 @@ pub(super) const SECTOR: usize = 512;
 
 pub(super) type PageKey = (FileId, u32);
 
+/// One cached bucket page.
 pub(super) struct Page {
     pub(super) data: Box<[u8]>,
     /// 512-byte sectors changed since the page was read or last written (bit i =
@@ -26,6 +27,7 @@ pub(super) struct Page {
     pub(super) dirty: u16,
 }
 
+/// At most `capacity` pages; an evicted dirty page is written back by its evictor.
 pub(super) struct PageCache {
     pages: Lru<PageKey, Page>,
     /// Page images being written; loads take them from here, not from disk.

@@ -614,22 +614,12 @@ fn compare_one(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::{CreateParams, PAGE_SIZE};
+    use crate::format::PAGE_SIZE;
     use crate::statfile::ImageSlots;
+    use crate::testimage;
 
     fn image(interval: i32, zero: i64, buckets: &[Bucket]) -> Vec<u8> {
-        let h = Header::new_file(&CreateParams {
-            interval,
-            page_count: 2,
-            flags: 0,
-            zero_time: zero,
-            lambda: 0.0,
-            season: 0,
-            fixed_count: 0,
-            unit: String::new(),
-            name: "t".into(),
-        });
-        let mut st = FileState::new_created(h);
+        let mut st = FileState::new_created(testimage::header(interval, 2, 0, zero, "t"));
         let mut img = vec![0u8; PAGE_SIZE * 3];
         let mut s = ImageSlots {
             image: &mut img,

@@ -105,9 +105,8 @@ pub fn run(args: VerifyArgs) -> i32 {
             std::time::Duration::from_secs(args.quiet.max(1)),
         )
         .map_err(VerifyError::from),
-        (None, [a, b]) => {
-            verify::verify_stores_excluding(a, b, &args.exclude).map_err(VerifyError::Stores)
-        }
+        (None, [a, b]) => verify::verify_stores_excluding(a, b, &args.exclude)
+            .map_err(|e| VerifyError::Stores(e.to_string())),
         (Some(_), _) => Err(VerifyError::TwoStoresWithMaster),
         (None, _) => Err(VerifyError::OneStoreWithoutMaster),
     };

@@ -13,7 +13,8 @@ use istatd_replication::pdu::{discover_name, FrameDecoder, Pdu, UniqueId, MAX_PA
 use istatd_replication::slave::{
     check_discover, DataAction, DiscoverAction, Local, SState, SlaveConfig, SlaveFiles,
 };
-use istatd_storage::format::{Bucket, CreateParams, Header, HEADER_SIZE, NAME_LEN, OFF_NAME};
+use istatd_storage::format::{Bucket, Header, HEADER_SIZE, NAME_LEN, OFF_NAME};
+use istatd_storage::testimage::header;
 use proptest::prelude::*;
 
 const TIME_LIMIT: i64 = 1 << 32;
@@ -104,20 +105,6 @@ fn bucket_count() -> impl Strategy<Value = i64> {
         1 => Just(i64::MIN),
         1 => Just(i64::MAX),
     ]
-}
-
-fn header(interval: i32, page_count: i64, flags: i32, zero: i64, name: &str) -> Header {
-    Header::new_file(&CreateParams {
-        interval,
-        page_count,
-        flags,
-        zero_time: zero,
-        lambda: 0.0,
-        season: 0,
-        fixed_count: 0,
-        unit: String::new(),
-        name: name.into(),
-    })
 }
 
 /// Header bytes with `name` (any bytes) as the Discover name, NUL-padded.

@@ -63,7 +63,7 @@ pub fn listen_ipv4(opts: &Options) -> Result<Option<Ipv4Addr>, OptionsError> {
 /// Step 8 of §7.5: the parsed `--retention`. An error is the message, exit 1 (port;
 /// the reference aborts).
 pub fn retentions(opts: &Options) -> Result<Vec<Retention>, OptionsError> {
-    parse_retentions(&opts.retention).map_err(OptionsError::exit1)
+    parse_retentions(&opts.retention).map_err(|e| OptionsError::exit1(e.to_string()))
 }
 
 /// `Error in main() [<what>]`, exit 2: how the reference reports a bad port or a bad

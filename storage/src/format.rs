@@ -622,45 +622,29 @@ mod tests {
             Header::parse_checked(&good[..100], len),
             Err(FormatError::TooShort(100))
         );
-        let mut b = good;
-        b[3] = b'X';
-        assert_eq!(Header::parse_checked(&b, len), Err(FormatError::BadMagic));
-        let mut b = good;
-        b[32..36].copy_from_slice(&9i32.to_le_bytes());
-        assert_eq!(
-            Header::parse_checked(&b, len),
-            Err(FormatError::VersionTooNew(9))
-        );
-        let mut b = good;
-        b[16..20].copy_from_slice(&460i32.to_le_bytes());
-        assert_eq!(
-            Header::parse_checked(&b, len),
-            Err(FormatError::HeaderSizeChanged(460))
-        );
-        let mut b = good;
-        b[20..24].copy_from_slice(&0i32.to_le_bytes());
-        assert_eq!(
-            Header::parse_checked(&b, len),
-            Err(FormatError::BadInterval(0))
-        );
-        let mut b = good;
-        b[40..48].copy_from_slice(&1000i64.to_le_bytes());
-        assert_eq!(
-            Header::parse_checked(&b, len),
-            Err(FormatError::BadPageSize(1000))
-        );
-        let mut b = good;
-        b[48..56].copy_from_slice(&1i64.to_le_bytes());
-        assert_eq!(
-            Header::parse_checked(&b, len),
-            Err(FormatError::BadPageCount(1))
-        );
-        let mut b = good;
-        b[24..28].copy_from_slice(&8i32.to_le_bytes());
-        assert_eq!(
-            Header::parse_checked(&b, len),
-            Err(FormatError::BadFlags(8))
-        );
+        // Each bad field alone, written over a good header at its offset.
+        let bad_fields: [(usize, &[u8], FormatError); 7] = [
+            (3, b"X", FormatError::BadMagic),
+            (32, &9i32.to_le_bytes(), FormatError::VersionTooNew(9)),
+            (
+                16,
+                &460i32.to_le_bytes(),
+                FormatError::HeaderSizeChanged(460),
+            ),
+            (20, &0i32.to_le_bytes(), FormatError::BadInterval(0)),
+            (40, &1000i64.to_le_bytes(), FormatError::BadPageSize(1000)),
+            (48, &1i64.to_le_bytes(), FormatError::BadPageCount(1)),
+            (24, &8i32.to_le_bytes(), FormatError::BadFlags(8)),
+        ];
+        for (offset, field, want) in bad_fields {
+            let mut b = good;
+            b[offset..offset + field.len()].copy_from_slice(field);
+            assert_eq!(
+                Header::parse_checked(&b, len),
+                Err(want),
+                "field at offset {offset}"
+            );
+        }
         assert_eq!(
             Header::parse_checked(&good, len - 1),
             Err(FormatError::LengthMismatch {

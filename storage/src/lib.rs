@@ -9,6 +9,9 @@
 //! - [`store`]: the directory tree of one shard, through glommio DMA files, with a
 //!   bounded descriptor cache and page cache.
 //!
+//! `testimage`, built for tests only (the crate's own, and with the `test-fixtures`
+//! feature other crates'), writes counter-file images in memory without the store.
+//!
 //! This crate knows nothing of sockets, stat lines, HTTP or the replication protocol.
 
 pub mod counter;
@@ -19,5 +22,7 @@ pub mod query;
 pub mod retention;
 pub mod statfile;
 pub mod store;
+#[cfg(any(test, feature = "test-fixtures"))]
+pub mod testimage;
 pub mod tools;
 pub mod verify;

@@ -62,6 +62,87 @@ impl Retention {
     }
 }
 
+/// Why a duration or a retention list was refused. The text is the reference's message
+/// where the reference refuses the same input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RetentionError {
+    /// Not `<digits><unit>` repeated (the text as given).
+    BadDuration(String),
+    UnknownUnit(String),
+    /// A duration, or an interval, beyond what fits (the text as given).
+    TooLarge(String),
+    /// An entry without its `:keep` field.
+    NoRetention(String),
+    ZeroInterval(String),
+    /// `keep` shorter than one interval (the `keep` text).
+    ZeroSamples(String),
+    /// Not a number in (0, 1) (the lambda text).
+    BadLambda(String),
+    /// Not a plain file name.
+    BadName(String),
+    /// A trailing retention's season outside [10 s, 373 d] (the entry).
+    BadSeason(String),
+    /// More pages than a file may have.
+    TooLong {
+        pages: i64,
+        entry: String,
+    },
+    Empty,
+    NotIncreasing,
+    RegularAfterTrailing,
+    DuplicateName {
+        name: String,
+        entry: String,
+    },
+}
+
+impl std::fmt::Display for RetentionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RetentionError::BadDuration(t) => write!(f, "invalid interval format: {t}"),
+            RetentionError::UnknownUnit(u) => write!(f, "Unknown time unit: {u}"),
+            RetentionError::TooLarge(t) => write!(f, "interval too large: {t}"),
+            RetentionError::NoRetention(e) => {
+                write!(f, "must specify at least interval:retention: {e}")
+            }
+            RetentionError::ZeroInterval(t) => write!(f, "interval cannot be 0: {t}"),
+            RetentionError::ZeroSamples(k) => {
+                write!(f, "interval samples cannot be 0, based on retention: {k}")
+            }
+            RetentionError::BadLambda(l) => {
+                write!(f, "lambda must be > 0 and < 1 if specified: '{l}'")
+            }
+            RetentionError::BadName(n) => {
+                write!(f, "retention name must be a plain file name: '{n}'")
+            }
+            RetentionError::BadSeason(e) => write!(
+                f,
+                "season of a trailing retention must be between 10s and 373d: {e}"
+            ),
+            RetentionError::TooLong { pages, entry } => write!(
+                f,
+                "retention too long ({pages} pages, at most {MAX_PAGES}): {entry}"
+            ),
+            RetentionError::Empty => write!(f, "retention list is empty"),
+            RetentionError::NotIncreasing => {
+                write!(
+                    f,
+                    "Each retention interval must be longer than the previous."
+                )
+            }
+            RetentionError::RegularAfterTrailing => write!(
+                f,
+                "Season retention intervals must be specified after regular intervals."
+            ),
+            RetentionError::DuplicateName { name, entry } => {
+                write!(f, "duplicate retention name '{name}': {entry}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for RetentionError {}
+
 /// Seconds per unit letter (`s`, `m`, `h`, `d`, `y` = 365 days).
 fn unit_seconds(unit: &str) -> Option<i64> {
     match unit {
@@ -78,8 +159,8 @@ fn unit_seconds(unit: &str) -> Option<i64> {
 ///
 /// Same acceptance as the reference's `interval_to_seconds`: digits then a unit, repeated;
 /// anything else ("", "10", "s10", " 5m", "10sec", "-1s") is an error.
-pub fn parse_duration(text: &str) -> Result<i64, String> {
-    let invalid = || format!("invalid interval format: {text}");
+pub fn parse_duration(text: &str) -> Result<i64, RetentionError> {
+    let invalid = || RetentionError::BadDuration(text.to_string());
     let b = text.as_bytes();
     if b.is_empty() {
         return Err(invalid());
@@ -107,45 +188,44 @@ pub fn parse_duration(text: &str) -> Result<i64, String> {
         if i == b.len() && unit.len() != 1 {
             return Err(invalid());
         }
-        let mul = unit_seconds(unit).ok_or_else(|| format!("Unknown time unit: {unit}"))?;
+        let mul =
+            unit_seconds(unit).ok_or_else(|| RetentionError::UnknownUnit(unit.to_string()))?;
         let n: i64 = text[ds..us]
             .parse()
-            .map_err(|_| format!("interval too large: {text}"))?;
+            .map_err(|_| RetentionError::TooLarge(text.to_string()))?;
         total = n
             .checked_mul(mul)
             .and_then(|v| total.checked_add(v))
-            .ok_or_else(|| format!("interval too large: {text}"))?;
+            .ok_or_else(|| RetentionError::TooLarge(text.to_string()))?;
     }
     Ok(total)
 }
 
 /// Parse one `interval:keep[:name[:lambda]]` entry (the reference's
 /// `RetentionPolicy::addInterval(std::string)`), without the list-order checks.
-fn parse_one(entry: &str) -> Result<Retention, String> {
+fn parse_one(entry: &str) -> Result<Retention, RetentionError> {
     // splitn semantics: the fourth field is the rest of the line.
     let mut parts = entry.splitn(4, ':');
     let interval_s = parts.next().unwrap_or("");
     let keep_s = match parts.next() {
         Some(k) => k,
-        None => return Err(format!("must specify at least interval:retention: {entry}")),
+        None => return Err(RetentionError::NoRetention(entry.to_string())),
     };
     let name_s = parts.next().unwrap_or("");
     let lambda_s = parts.next().unwrap_or("");
 
     let interval = parse_duration(interval_s)?;
     if interval == 0 {
-        return Err(format!("interval cannot be 0: {interval_s}"));
+        return Err(RetentionError::ZeroInterval(interval_s.to_string()));
     }
     if interval > i32::MAX as i64 {
         // Port: the header stores the interval as an i32.
-        return Err(format!("interval too large: {interval_s}"));
+        return Err(RetentionError::TooLarge(interval_s.to_string()));
     }
     let keep = parse_duration(keep_s)?;
     let samples = keep / interval;
     if samples == 0 {
-        return Err(format!(
-            "interval samples cannot be 0, based on retention: {keep_s}"
-        ));
+        return Err(RetentionError::ZeroSamples(keep_s.to_string()));
     }
     let lambda = if lambda_s.is_empty() {
         0.0
@@ -154,9 +234,7 @@ fn parse_one(entry: &str) -> Result<Retention, String> {
         // let NaN through).
         let l: f64 = lambda_s.trim().parse().unwrap_or(f64::NAN);
         if l.is_nan() || l <= 0.0 || l >= 1.0 {
-            return Err(format!(
-                "lambda must be > 0 and < 1 if specified: '{lambda_s}'"
-            ));
+            return Err(RetentionError::BadLambda(lambda_s.to_string()));
         }
         l
     };
@@ -167,9 +245,7 @@ fn parse_one(entry: &str) -> Result<Retention, String> {
     };
     // Port: the name is a file name inside the counter directory.
     if name == "." || name == ".." || name.contains('/') || name.contains('\0') {
-        return Err(format!(
-            "retention name must be a plain file name: '{name}'"
-        ));
+        return Err(RetentionError::BadName(name));
     }
     let r = Retention {
         interval,
@@ -182,17 +258,16 @@ fn parse_one(entry: &str) -> Result<Retention, String> {
         // Port: the reference only fails later, when it creates each counter's file.
         let season = r.season();
         if !(MIN_SEASON..=MAX_SEASON).contains(&season) {
-            return Err(format!(
-                "season of a trailing retention must be between 10s and 373d: {entry}"
-            ));
+            return Err(RetentionError::BadSeason(entry.to_string()));
         }
     }
     // Port: a file the header check (storage.md §1.3) would refuse.
     let pages = (samples + format::BUCKETS_PER_PAGE as i64 - 1) / format::BUCKETS_PER_PAGE as i64;
     if pages > MAX_PAGES {
-        return Err(format!(
-            "retention too long ({pages} pages, at most {MAX_PAGES}): {entry}"
-        ));
+        return Err(RetentionError::TooLong {
+            pages,
+            entry: entry.to_string(),
+        });
     }
     Ok(r)
 }
@@ -208,9 +283,9 @@ fn parse_one(entry: &str) -> Result<Retention, String> {
 /// duplicate names (two retentions writing the same file), names that are not plain file
 /// names, intervals over i32, lambda fields that are not entirely a number, trailing
 /// seasons outside [10 s, 373 d] and files over 2^24 pages are errors.
-pub fn parse_retentions(s: &str) -> Result<Vec<Retention>, String> {
+pub fn parse_retentions(s: &str) -> Result<Vec<Retention>, RetentionError> {
     if s.is_empty() {
-        return Err("retention list is empty".to_string());
+        return Err(RetentionError::Empty);
     }
     let mut entries: Vec<&str> = s.split(',').collect();
     if entries.len() > 1 && entries.last() == Some(&"") {
@@ -221,16 +296,17 @@ pub fn parse_retentions(s: &str) -> Result<Vec<Retention>, String> {
         let r = parse_one(entry)?;
         if let Some(prev) = out.last() {
             if !r.is_trailing() && prev.interval >= r.interval {
-                return Err("Each retention interval must be longer than the previous.".into());
+                return Err(RetentionError::NotIncreasing);
             }
             if !r.is_trailing() && prev.is_trailing() {
-                return Err(
-                    "Season retention intervals must be specified after regular intervals.".into(),
-                );
+                return Err(RetentionError::RegularAfterTrailing);
             }
         }
         if out.iter().any(|o| o.name == r.name) {
-            return Err(format!("duplicate retention name '{}': {entry}", r.name));
+            return Err(RetentionError::DuplicateName {
+                name: r.name,
+                entry: entry.to_string(),
+            });
         }
         out.push(r);
     }
@@ -301,15 +377,15 @@ mod tests {
             assert!(parse_duration(bad).is_err(), "{bad:?} accepted");
         }
         assert_eq!(
-            parse_duration("10x"),
+            parse_duration("10x").map_err(|e| e.to_string()),
             Err("Unknown time unit: x".to_string())
         );
         assert_eq!(
-            parse_duration("10"),
+            parse_duration("10").map_err(|e| e.to_string()),
             Err("invalid interval format: 10".to_string())
         );
         assert_eq!(
-            parse_duration("10ms1s"),
+            parse_duration("10ms1s").map_err(|e| e.to_string()),
             Err("Unknown time unit: ms".to_string())
         );
         assert!(parse_duration("99999999999999999999s").is_err());
@@ -317,7 +393,7 @@ mod tests {
     }
 
     fn err(s: &str) -> String {
-        parse_retentions(s).unwrap_err()
+        parse_retentions(s).unwrap_err().to_string()
     }
 
     #[test]

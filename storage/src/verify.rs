@@ -42,7 +42,7 @@
 //!
 //! This is command-line code: it reads files with plain `std::fs`, one pair at a time.
 
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -53,6 +53,49 @@ use crate::statfile::{FileState, Slots};
 // ---------------------------------------------------------------------------------------
 // One file
 // ---------------------------------------------------------------------------------------
+
+/// Why a file, a pair of files or a store could not be compared.
+#[derive(Debug)]
+pub enum VerifyError {
+    /// A file could not be read.
+    Io(io::Error),
+    /// A file was refused by validation (storage.md §1.3).
+    Format(FormatError),
+    /// One side of a comparison (`master` or `slave`) was refused by validation.
+    Refused {
+        side: &'static str,
+        error: FormatError,
+    },
+    /// A store's root directory could not be listed.
+    Store { root: PathBuf, error: io::Error },
+}
+
+impl fmt::Display for VerifyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            VerifyError::Io(e) => write!(f, "{e}"),
+            VerifyError::Format(e) => write!(f, "{e}"),
+            VerifyError::Refused { side, error } => write!(f, "{side}: {error}"),
+            VerifyError::Store { root, error } => {
+                write!(f, "cannot read store {}: {error}", root.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for VerifyError {}
+
+impl From<io::Error> for VerifyError {
+    fn from(e: io::Error) -> Self {
+        VerifyError::Io(e)
+    }
+}
+
+impl From<FormatError> for VerifyError {
+    fn from(e: FormatError) -> Self {
+        VerifyError::Format(e)
+    }
+}
 
 /// A whole counter file read into memory, its header validated (storage.md §1.3).
 pub struct CounterFile {
@@ -91,20 +134,17 @@ impl CounterFile {
 
     /// Read and validate a file. The header is checked against the file's length before
     /// the rest is read, so a huge file with a bad header is not read in full.
-    pub fn read(path: &Path) -> Result<CounterFile, String> {
-        let mut f = File::open(path).map_err(|e| e.to_string())?;
-        let len = f.metadata().map_err(|e| e.to_string())?.len();
+    pub fn read(path: &Path) -> Result<CounterFile, VerifyError> {
+        let mut f = File::open(path)?;
+        let len = f.metadata()?.len();
         let mut head = Vec::with_capacity(HEADER_SIZE);
-        (&mut f)
-            .take(HEADER_SIZE as u64)
-            .read_to_end(&mut head)
-            .map_err(|e| e.to_string())?;
-        Header::parse_checked(&head, len).map_err(|e| e.to_string())?;
+        (&mut f).take(HEADER_SIZE as u64).read_to_end(&mut head)?;
+        Header::parse_checked(&head, len)?;
         let mut bytes = head;
         bytes.reserve(len.saturating_sub(HEADER_SIZE as u64) as usize);
-        f.read_to_end(&mut bytes).map_err(|e| e.to_string())?;
+        f.read_to_end(&mut bytes)?;
         // The file may have changed between the two reads: validate the whole image.
-        CounterFile::from_bytes(bytes).map_err(|e| e.to_string())
+        Ok(CounterFile::from_bytes(bytes)?)
     }
 
     pub fn header(&self) -> &Header {
@@ -180,58 +220,50 @@ impl FileDiff {
 /// old versions). Floating-point fields are compared bit for bit.
 pub fn header_diffs(master: &Header, slave: &Header) -> Vec<HeaderDiff> {
     let mut out = Vec::new();
-    let mut check = |field: &'static str, equal: bool, m: String, s: String| {
-        if !equal {
-            out.push(HeaderDiff {
-                field,
-                master: m,
-                slave: s,
-            });
-        }
-    };
     let (m, s) = (master, slave);
-    check(
-        "cfg_interval",
-        m.cfg_interval == s.cfg_interval,
-        m.cfg_interval.to_string(),
-        s.cfg_interval.to_string(),
-    );
-    check(
-        "flags",
-        m.flags == s.flags,
-        m.flags.to_string(),
-        s.flags.to_string(),
-    );
-    check(
+    push_if_differs(&mut out, "cfg_interval", m.cfg_interval, s.cfg_interval);
+    push_if_differs(&mut out, "flags", m.flags, s.flags);
+    push_if_differs(
+        &mut out,
         "file_create_time",
-        m.file_create_time == s.file_create_time,
-        m.file_create_time.to_string(),
-        s.file_create_time.to_string(),
+        m.file_create_time,
+        s.file_create_time,
     );
-    let (ml, sl) = (m.lambda.to_string(), s.lambda.to_string());
-    let (ml, sl) = if ml == sl {
-        // Same text, different bits (NaN payloads): show the bits.
-        (
-            format!("{ml}(0x{:016x})", m.lambda.to_bits()),
-            format!("{sl}(0x{:016x})", s.lambda.to_bits()),
-        )
-    } else {
-        (ml, sl)
-    };
-    check("lambda", m.lambda.to_bits() == s.lambda.to_bits(), ml, sl);
-    check(
-        "season",
-        m.season == s.season,
-        m.season.to_string(),
-        s.season.to_string(),
-    );
-    check(
-        "fixed_count",
-        m.fixed_count == s.fixed_count,
-        m.fixed_count.to_string(),
-        s.fixed_count.to_string(),
-    );
+    if m.lambda.to_bits() != s.lambda.to_bits() {
+        let (ml, sl) = (m.lambda.to_string(), s.lambda.to_string());
+        let (ml, sl) = if ml == sl {
+            // Same text, different bits (NaN payloads): show the bits.
+            (
+                format!("{ml}(0x{:016x})", m.lambda.to_bits()),
+                format!("{sl}(0x{:016x})", s.lambda.to_bits()),
+            )
+        } else {
+            (ml, sl)
+        };
+        out.push(HeaderDiff {
+            field: "lambda",
+            master: ml,
+            slave: sl,
+        });
+    }
+    push_if_differs(&mut out, "season", m.season, s.season);
+    push_if_differs(&mut out, "fixed_count", m.fixed_count, s.fixed_count);
     out
+}
+
+fn push_if_differs<T: PartialEq + ToString>(
+    out: &mut Vec<HeaderDiff>,
+    field: &'static str,
+    master: T,
+    slave: T,
+) {
+    if master != slave {
+        out.push(HeaderDiff {
+            field,
+            master: master.to_string(),
+            slave: slave.to_string(),
+        });
+    }
 }
 
 /// Compare a slave file with its master file by replica equality.
@@ -272,10 +304,15 @@ pub fn compare_files(master: &CounterFile, slave: &CounterFile) -> FileDiff {
 
 /// Compare two whole file images (master, slave); `Err` names the side that failed
 /// validation.
-pub fn compare_images(master: &[u8], slave: &[u8]) -> Result<FileDiff, String> {
-    let m = CounterFile::from_bytes(master.to_vec()).map_err(|e| format!("master: {e}"))?;
-    let s = CounterFile::from_bytes(slave.to_vec()).map_err(|e| format!("slave: {e}"))?;
-    Ok(compare_files(&m, &s))
+pub fn compare_images(master: &[u8], slave: &[u8]) -> Result<FileDiff, VerifyError> {
+    let read = |side, image: &[u8]| {
+        CounterFile::from_bytes(image.to_vec())
+            .map_err(|error| VerifyError::Refused { side, error })
+    };
+    Ok(compare_files(
+        &read("master", master)?,
+        &read("slave", slave)?,
+    ))
 }
 
 /// A bucket's fields as shown in a report line.
@@ -472,7 +509,7 @@ impl Report {
 
 /// Compare the store at `slave_root` with the master's store at `master_root`. `Err`
 /// when either root directory cannot be read (the message names it).
-pub fn verify_stores(master_root: &Path, slave_root: &Path) -> Result<Report, String> {
+pub fn verify_stores(master_root: &Path, slave_root: &Path) -> Result<Report, VerifyError> {
     verify_stores_excluding(master_root, slave_root, &[])
 }
 
@@ -482,7 +519,7 @@ pub fn verify_stores_excluding(
     master_root: &Path,
     slave_root: &Path,
     exclude: &[PathBuf],
-) -> Result<Report, String> {
+) -> Result<Report, VerifyError> {
     let read = |root: &Path| {
         list_store(root)
             .map(|mut l| {
@@ -490,7 +527,10 @@ pub fn verify_stores_excluding(
                     .retain(|f| !exclude.iter().any(|x| f.starts_with(x)));
                 l
             })
-            .map_err(|e| format!("cannot read store {}: {e}", root.display()))
+            .map_err(|error| VerifyError::Store {
+                root: root.to_path_buf(),
+                error,
+            })
     };
     let a = read(master_root)?;
     let b = read(slave_root)?;
@@ -574,22 +614,12 @@ fn compare_one(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::{CreateParams, PAGE_SIZE};
+    use crate::format::PAGE_SIZE;
     use crate::statfile::ImageSlots;
+    use crate::testimage;
 
     fn image(interval: i32, zero: i64, buckets: &[Bucket]) -> Vec<u8> {
-        let h = Header::new_file(&CreateParams {
-            interval,
-            page_count: 2,
-            flags: 0,
-            zero_time: zero,
-            lambda: 0.0,
-            season: 0,
-            fixed_count: 0,
-            unit: String::new(),
-            name: "t".into(),
-        });
-        let mut st = FileState::new_created(h);
+        let mut st = FileState::new_created(testimage::header(interval, 2, 0, zero, "t"));
         let mut img = vec![0u8; PAGE_SIZE * 3];
         let mut s = ImageSlots {
             image: &mut img,

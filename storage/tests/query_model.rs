@@ -1,69 +1,19 @@
 //! Model tests of the query path (storage::query) over an in-memory ring.
 //!
 //! (a) Ring wrap-around: gauge samples written over more than two laps of a 512-slot ring
-//!     by a minimal writer; `plan` + `finish` for random ranges must equal a naive model
+//!     by the reference file-image writer (`testimage`); `plan` + `finish` for random ranges must equal a naive model
 //!     (a map from bucket time to merged bucket, restricted to the ring window and the
 //!     range, merged into the reported interval).
 //! (b) Merge order: merging a set of buckets in any order gives the same count, min and
 //!     max, and the same sum up to f64 rounding.
 
-use istatd_storage::format::{self, Bucket, CreateParams, Header, BUCKET_SIZE};
+use istatd_storage::format::{self, Bucket};
 use istatd_storage::query::{self, QueryParams};
+use istatd_storage::testimage::{Image, PutMode};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 
 const INTERVAL: i64 = 10;
-
-/// A gauge file image plus the minimal writer of storage.md §2.6 / §3.1.
-struct Ring {
-    h: Header,
-    bytes: Vec<u8>,
-}
-
-impl Ring {
-    fn new(zero: i64) -> Ring {
-        let h = Header::new_file(&CreateParams {
-            interval: INTERVAL as i32,
-            page_count: 2,
-            flags: 0,
-            zero_time: zero,
-            lambda: 0.0,
-            season: 0,
-            fixed_count: 0,
-            unit: String::new(),
-            name: "model".into(),
-        });
-        let bytes = vec![0u8; h.file_len() as usize];
-        Ring { h, bytes }
-    }
-
-    fn write(&mut self, t: i64, v: f64) {
-        let ix = format::bucket_index(t, self.h.file_create_time, INTERVAL);
-        let bt = format::bucket_time(t, INTERVAL);
-        let c = self.h.capacity();
-        if ix > self.h.last_bucket {
-            self.h.last_bucket = ix;
-            self.h.last_time = bt;
-            if self.h.first_bucket + c <= self.h.last_bucket {
-                self.h.first_bucket = self.h.last_bucket - c + 1;
-            }
-        }
-        if ix <= self.h.last_bucket - c {
-            return;
-        }
-        if ix < self.h.first_bucket {
-            self.h.first_bucket = ix;
-        }
-        let off = format::slot_offset(format::slot_of(ix, c), self.h.page_size) as usize;
-        let slot = &mut self.bytes[off..off + BUCKET_SIZE];
-        let mut b = Bucket::from_bytes(slot);
-        if b.time != bt {
-            b = Bucket::EMPTY;
-        }
-        b.merge(&Bucket::sample(bt, v));
-        b.write_to(slot);
-    }
-}
 
 fn floor_to(t: i64, iv: i64) -> i64 {
     t - t.rem_euclid(iv)
@@ -131,29 +81,29 @@ proptest! {
         queries in prop::collection::vec((0i64..9000, 0i64..30000, samples()), 12),
     ) {
         let zero = zero_k * INTERVAL;
-        let mut ring = Ring::new(zero);
+        let mut ring = Image::new(INTERVAL as i32, 2, 0, zero, 0);
         let mut model: BTreeMap<i64, Bucket> = BTreeMap::new();
         let mut t = zero - lead;
         for (i, g) in gaps.iter().enumerate() {
             t += g;
             let v = values[i] as f64 / 8.0;
-            ring.write(t, v);
+            ring.put(Bucket::sample(t, v), PutMode::Merge);
             let bt = format::bucket_time(t, INTERVAL);
             model.entry(bt).or_insert(Bucket::empty_at(bt)).merge(&Bucket::sample(bt, v));
         }
-        let c = ring.h.capacity();
+        let c = ring.header.capacity();
         prop_assert_eq!(c, 512);
         let first_ix = format::bucket_index(zero - lead, zero, INTERVAL);
-        prop_assume!(ring.h.last_bucket - first_ix > 2 * c);
+        prop_assume!(ring.header.last_bucket - first_ix > 2 * c);
 
-        let win_lo = zero + (ring.h.last_bucket - c + 1) * INTERVAL;
-        let win_hi = zero + ring.h.last_bucket * INTERVAL;
+        let win_lo = zero + (ring.header.last_bucket - c + 1) * INTERVAL;
+        let win_hi = zero + ring.header.last_bucket * INTERVAL;
         let now = win_hi + 100;
         for (off, len, n) in queries {
             let start = win_lo - 2000 + off;
             let end = start + len;
             let p = QueryParams { start, end, max_samples: n, trailing: false };
-            let pl = query::plan(&[&ring.h], &p, now);
+            let pl = query::plan(&[&ring.header], &p, now);
             let (ns, ne, iv) = query::normalize(start, end, INTERVAL, n);
             prop_assert_eq!((pl.start, pl.end, pl.interval), (ns, ne, iv));
             prop_assert!(pl.read_count >= 0 && pl.read_count <= c);
@@ -162,9 +112,9 @@ proptest! {
                 Some(i) => {
                     prop_assert_eq!(i, 0);
                     let slots = query::read_slots_from_image(
-                        &ring.h, &ring.bytes, pl.read_start_index, pl.read_count);
+                        &ring.header, &ring.bytes, pl.read_start_index, pl.read_count);
                     prop_assert_eq!(slots.len() as i64, pl.read_count);
-                    query::finish(&pl, &ring.h, &slots).buckets
+                    query::finish(&pl, &ring.header, &slots).buckets
                 }
             };
             let want = model_answer(&model, win_lo, win_hi, start, ns, ne, iv);

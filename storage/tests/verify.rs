@@ -472,7 +472,9 @@ fn dot_names_and_root_files_are_not_part_of_a_store() {
 fn an_unreadable_store_root_is_an_error_of_the_whole_run() {
     let a = TempDir::new("root");
     let missing = a.path().join("nope");
-    let e = verify::verify_stores(a.path(), &missing).unwrap_err();
+    let e = verify::verify_stores(a.path(), &missing)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("cannot read store") && e.contains("nope"), "{e}");
     assert!(verify::verify_stores(&missing, a.path()).is_err());
 }

@@ -1,0 +1,560 @@
+//! The store's files, one file at a time: the file table, descriptor cache and page
+//! cache together, and what is done to a file — loading and validating its header,
+//! making its pages resident, writing buckets, flushing, and reading without filling
+//! the cache.
+
+use std::cell::{Ref, RefCell};
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use super::create::create_file_blocking;
+use super::fd_cache::{FdCache, OpenFile};
+use super::file_table::FileTable;
+use super::flush::{join_all, FlushVisit};
+use super::page_cache::{self, Page, PageCache, PageKey};
+use super::slots::ViewSlots;
+use super::{Allocation, FileId, StoreError, StoreOptions, StoreStats};
+use crate::format::{Bucket, CreateParams, FormatError, Header, HEADER_SIZE, PAGE_SIZE};
+use crate::statfile::{FileState, Mode, NeedPage, PutReport, Slots};
+
+/// Counts of file and page work (part of [`StoreStats`]).
+#[derive(Debug, Default, Clone, Copy)]
+struct FileStats {
+    files_created: u64,
+    bad_files: u64,
+    too_old: u64,
+    page_hits: u64,
+    page_misses: u64,
+    page_writes: u64,
+    header_writes: u64,
+    write_errors: u64,
+}
+
+/// Every file of a store, with the caches that serve them.
+pub(super) struct Files {
+    root: PathBuf,
+    allocation: Allocation,
+    table: RefCell<FileTable>,
+    pages: RefCell<PageCache>,
+    fds: FdCache,
+    stats: RefCell<FileStats>,
+}
+
+impl Files {
+    pub(super) fn new(root: PathBuf, opts: &StoreOptions) -> Files {
+        Files {
+            root,
+            allocation: opts.allocation,
+            table: RefCell::new(FileTable::default()),
+            pages: RefCell::new(PageCache::new(opts.page_cache_pages.max(16))),
+            fds: FdCache::new(opts.max_open_files.max(4)),
+            stats: RefCell::new(FileStats::default()),
+        }
+    }
+
+    pub(super) fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub(super) fn abs_path(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    pub(super) fn table(&self) -> Ref<'_, FileTable> {
+        self.table.borrow()
+    }
+
+    /// Fill in the counts of files, pages and descriptors.
+    pub(super) fn add_stats(&self, s: &mut StoreStats) {
+        let f = *self.stats.borrow();
+        s.files = self.table.borrow().len() as u64;
+        s.files_created = f.files_created;
+        s.bad_files = f.bad_files;
+        s.too_old = f.too_old;
+        s.page_hits = f.page_hits;
+        s.page_misses = f.page_misses;
+        s.page_writes = f.page_writes;
+        s.header_writes = f.header_writes;
+        s.write_errors = f.write_errors;
+        s.open_files = self.fds.open_now();
+        s.open_files_peak = self.fds.peak();
+        s.fd_opens = self.fds.opens();
+        s.cached_pages = self.pages.borrow().len() as u64;
+    }
+
+    /// Index a file found on disk.
+    pub(super) fn add(&self, rel: Box<str>) -> FileId {
+        self.table.borrow_mut().add(rel)
+    }
+
+    /// Index a file this process just created (all zeros on disk but its header).
+    pub(super) fn add_created(&self, rel: Box<str>, header: Header) -> FileId {
+        self.stats.borrow_mut().files_created += 1;
+        let mut table = self.table.borrow_mut();
+        let id = table.add(rel);
+        if let Some(e) = table.entry_mut(id) {
+            e.state = Some(Box::new(FileState::new_created(header)));
+        }
+        id
+    }
+
+    /// Forget a file: its slot is reused with a new generation, its pages and
+    /// descriptor are dropped. Returns its relative path.
+    pub(super) fn remove(&self, id: FileId) -> Option<Box<str>> {
+        let (rel, page_count) = self.table.borrow_mut().remove(id)?;
+        self.fds.remove(id);
+        self.pages.borrow_mut().remove_file(id, page_count);
+        Some(rel)
+    }
+
+    /// Forget that a file was refused as bad.
+    pub(super) fn forget_bad(&self, rel: &str) {
+        self.table.borrow_mut().forget_bad(rel);
+    }
+
+    /// Whether a file's header is in memory.
+    pub(super) fn is_loaded(&self, id: FileId) -> bool {
+        self.table
+            .borrow()
+            .entry(id)
+            .is_some_and(|e| e.state.is_some())
+    }
+
+    /// Whether a file is known, not loaded yet and not refused.
+    pub(super) fn needs_load(&self, id: FileId) -> bool {
+        self.table
+            .borrow()
+            .entry(id)
+            .is_some_and(|e| e.state.is_none() && !e.bad)
+    }
+
+    /// Files with dirty pages or buckets in memory.
+    pub(super) fn dirty_ids(&self) -> Vec<FileId> {
+        let table = self.table.borrow();
+        table
+            .ids()
+            .into_iter()
+            .filter(|&id| {
+                table.entry(id).is_some_and(|e| {
+                    !e.dirty_pages.is_empty() || e.state.as_ref().is_some_and(|s| s.has_overlay())
+                })
+            })
+            .collect()
+    }
+
+    pub(super) fn with_state<R>(
+        &self,
+        id: FileId,
+        f: impl FnOnce(&FileState) -> R,
+    ) -> Result<R, StoreError> {
+        let table = self.table.borrow();
+        let e = table.entry(id).ok_or(StoreError::Gone)?;
+        let st = e.state.as_ref().ok_or(StoreError::Gone)?;
+        Ok(f(st))
+    }
+
+    /// Change a loaded file's state in memory (no page is touched).
+    pub(super) fn with_state_mut<R>(
+        &self,
+        id: FileId,
+        f: impl FnOnce(&mut FileState) -> R,
+    ) -> Result<R, StoreError> {
+        let mut table = self.table.borrow_mut();
+        let e = table.entry_mut(id).ok_or(StoreError::Gone)?;
+        let st = e.state.as_mut().ok_or(StoreError::Gone)?;
+        Ok(f(st))
+    }
+
+    /// The in-memory header of a loaded file.
+    pub(super) fn header(&self, id: FileId) -> Option<Header> {
+        self.with_state(id, |s| s.header.clone()).ok()
+    }
+
+    /// Run `f` on a loaded file's state with its cached pages as slots.
+    fn with_slots<R>(
+        &self,
+        id: FileId,
+        f: impl FnOnce(&mut FileState, &mut dyn Slots) -> R,
+    ) -> Result<R, StoreError> {
+        let mut table = self.table.borrow_mut();
+        let e = table.entry_mut(id).ok_or(StoreError::Gone)?;
+        let st = e.state.as_mut().ok_or(StoreError::Gone)?;
+        let mut pages = self.pages.borrow_mut();
+        let mut slots = pages.slots(id, &mut e.dirty_pages);
+        Ok(f(st, &mut slots))
+    }
+
+    // ----- descriptors and pages -----------------------------------------------------
+
+    async fn fd(&self, id: FileId) -> Result<Rc<OpenFile>, StoreError> {
+        if let Some(f) = self.fds.cached(id) {
+            return Ok(f);
+        }
+        let rel = self
+            .table
+            .borrow()
+            .entry(id)
+            .ok_or(StoreError::Gone)?
+            .rel
+            .clone();
+        self.fds.open(id, &self.abs_path(&rel)).await
+    }
+
+    /// Read one bucket page from disk (or from an in-flight write of it).
+    async fn read_page(&self, id: FileId, page: u32) -> Result<Box<[u8]>, StoreError> {
+        if let Some(data) = self.pages.borrow().copy_in_flight(&(id, page)) {
+            return Ok(data);
+        }
+        let fd = self.fd(id).await?;
+        Ok(page_cache::read_page(&fd.file, page).await?)
+    }
+
+    /// Make `pages` of a file resident in the page cache.
+    async fn ensure_pages(&self, id: FileId, pages: &[u32]) -> Result<(), StoreError> {
+        for &p in pages {
+            if self.pages.borrow_mut().touch(&(id, p)) {
+                self.stats.borrow_mut().page_hits += 1;
+                continue;
+            }
+            self.stats.borrow_mut().page_misses += 1;
+            let fresh = self
+                .table
+                .borrow()
+                .entry(id)
+                .and_then(|e| e.state.as_ref())
+                .is_some_and(|s| s.fresh);
+            let data = if fresh {
+                vec![0u8; PAGE_SIZE].into_boxed_slice()
+            } else {
+                self.read_page(id, p).await?
+            };
+            let evicted = {
+                let mut cache = self.pages.borrow_mut();
+                if cache.contains(&(id, p)) {
+                    continue; // someone else loaded it meanwhile: theirs may be newer
+                }
+                cache.insert((id, p), Page { data, dirty: 0 })
+            };
+            self.write_back_evicted(evicted).await;
+        }
+        Ok(())
+    }
+
+    async fn write_back_evicted(&self, evicted: Vec<(PageKey, Page)>) {
+        for ((id, p), page) in evicted {
+            if page.dirty == 0 {
+                continue;
+            }
+            let mask = page.dirty;
+            let data: Rc<[u8]> = Rc::from(page.data);
+            let seq = self.pages.borrow_mut().begin_write((id, p), data.clone());
+            if let Some(e) = self.table.borrow_mut().entry_mut(id) {
+                e.dirty_pages.retain(|&x| x != p);
+                if let Some(st) = e.state.as_mut() {
+                    st.fresh = false;
+                }
+            }
+            if let Err(e) = self.write_page(id, p, &data, mask).await {
+                tracing::error!(error = %e, "page write-back failed");
+                self.stats.borrow_mut().write_errors += 1;
+            }
+            self.pages.borrow_mut().finish_write((id, p), seq);
+        }
+    }
+
+    async fn write_page(
+        &self,
+        id: FileId,
+        page: u32,
+        data: &[u8],
+        mask: u16,
+    ) -> Result<(), StoreError> {
+        let fd = self.fd(id).await?;
+        page_cache::write_page(&fd.file, page, data, mask).await?;
+        self.stats.borrow_mut().page_writes += 1;
+        Ok(())
+    }
+
+    async fn write_header(&self, id: FileId, header: &[u8; HEADER_SIZE]) -> Result<(), StoreError> {
+        let fd = self.fd(id).await?;
+        page_cache::write_header(&fd.file, header).await?;
+        self.stats.borrow_mut().header_writes += 1;
+        Ok(())
+    }
+
+    // ----- loading and creating files ------------------------------------------------
+
+    /// Make sure a file's header is in memory (validating it on first touch).
+    pub(super) async fn ensure_loaded(&self, id: FileId) -> Result<(), StoreError> {
+        {
+            let table = self.table.borrow();
+            let e = table.entry(id).ok_or(StoreError::Gone)?;
+            if e.state.is_some() {
+                return Ok(());
+            }
+            if e.bad {
+                return Err(StoreError::Bad(e.rel.to_string(), FormatError::BadMagic));
+            }
+        }
+        let fd = self.fd(id).await?;
+        let len = fd.file.file_size().await.map_err(io::Error::from)?;
+        let head = fd
+            .file
+            .read_at_aligned(0, 512)
+            .await
+            .map_err(io::Error::from)?;
+        // The store's page cache works in 8 KiB pages, the only size the reference
+        // writes on x86-64; another page size is refused like any bad header.
+        let parsed = Header::parse_checked(&head, len).and_then(|h| {
+            if h.page_size == PAGE_SIZE as i64 {
+                Ok(h)
+            } else {
+                Err(FormatError::BadPageSize(h.page_size))
+            }
+        });
+        let index0_page = {
+            let mut table = self.table.borrow_mut();
+            let rel = table.entry(id).ok_or(StoreError::Gone)?.rel.clone();
+            match parsed {
+                Err(err) => {
+                    tracing::error!(file = %self.abs_path(&rel).display(), %err, "refusing counter file");
+                    self.stats.borrow_mut().bad_files += 1;
+                    table.mark_bad(id);
+                    return Err(StoreError::Bad(rel.to_string(), err));
+                }
+                Ok(mut h) => {
+                    let e = table.entry_mut(id).ok_or(StoreError::Gone)?;
+                    if e.state.is_some() {
+                        return Ok(());
+                    }
+                    h.set_name(self.abs_path(&rel).as_os_str().as_encoded_bytes());
+                    let st = FileState::new(h);
+                    let mut need = Vec::new();
+                    if st.header.last_bucket >= 0 && st.header.last_bucket < st.capacity() {
+                        need.push(st.page_of_index0());
+                    }
+                    st.tail_pages(&mut need);
+                    need.sort_unstable();
+                    need.dedup();
+                    e.state = Some(Box::new(st));
+                    need
+                }
+            }
+        };
+        self.ensure_pages(id, &index0_page).await?;
+        let mut table = self.table.borrow_mut();
+        if let Some(e) = table.slot_mut(id.slot) {
+            if let Some(st) = e.state.as_mut() {
+                let mut pages = self.pages.borrow_mut();
+                let view = pages.slots(id, &mut e.dirty_pages);
+                st.detect_index0(&view);
+                st.verify_tail(&view);
+            }
+        }
+        Ok(())
+    }
+
+    /// Create a new counter file (blocking system calls run off the executor).
+    pub(super) async fn create_file(
+        &self,
+        rel: &str,
+        p: CreateParams,
+    ) -> Result<FileId, StoreError> {
+        let path = self.abs_path(rel);
+        let alloc = self.allocation;
+        let header = Header::new_file(&CreateParams {
+            name: path.to_string_lossy().into_owned(),
+            ..p
+        });
+        let hdr = header.to_bytes();
+        let len = header.file_len();
+        let path2 = path.clone();
+        glommio::executor()
+            .spawn_blocking(move || create_file_blocking(&path2, &hdr, len, alloc))
+            .await
+            .map_err(|e| {
+                if e.kind() == io::ErrorKind::AlreadyExists {
+                    StoreError::Exists(rel.to_string())
+                } else {
+                    StoreError::Io(io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+                }
+            })?;
+        Ok(self.add_created(rel.into(), header))
+    }
+
+    // ----- writing -------------------------------------------------------------------
+
+    /// One AGGREGATE write, loading the page it needs if any, then keeping the overlay
+    /// within its bound.
+    pub(super) async fn apply_write(&self, id: FileId, b: Bucket) -> Result<(), StoreError> {
+        loop {
+            let r = self.with_slots(id, |st, slots| st.write(slots, &b, Mode::Aggregate))?;
+            match r {
+                Ok(true) => break,
+                Ok(false) => {
+                    self.stats.borrow_mut().too_old += 1;
+                    break;
+                }
+                Err(NeedPage(p)) => self.ensure_pages(id, &[p]).await?,
+            }
+        }
+        if self.with_state(id, |st| st.overlay_spill_page().is_some())? {
+            self.spill_overlay(id).await?;
+        }
+        Ok(())
+    }
+
+    /// `put_buckets_overwrite` on a loaded file.
+    pub(super) async fn put_overwrite(
+        &self,
+        id: FileId,
+        buckets: &[Bucket],
+    ) -> Result<PutReport, StoreError> {
+        let r = self.with_slots(id, |st, slots| st.put_overwrite(slots, buckets))?;
+        self.spill_overlay(id).await?;
+        Ok(r)
+    }
+
+    /// Keep a file's overlay within its bound by moving it into pages.
+    async fn spill_overlay(&self, id: FileId) -> Result<(), StoreError> {
+        while let Some(p) = self.with_state(id, |st| st.overlay_spill_page())? {
+            self.ensure_pages(id, &[p]).await?;
+            self.with_slots(id, |st, slots| st.absorb_overlay(slots))?;
+        }
+        Ok(())
+    }
+
+    /// Move all of a file's overlay into pages (before a flush snapshot).
+    async fn drain_overlay(&self, id: FileId) -> Result<(), StoreError> {
+        let mut need = Vec::new();
+        for _ in 0..8 {
+            need.clear();
+            self.with_state(id, |st| st.overlay_pages(&mut need))?;
+            if need.is_empty() {
+                return Ok(());
+            }
+            self.ensure_pages(id, &need).await?;
+            self.with_slots(id, |st, slots| st.absorb_overlay(slots))?;
+        }
+        Ok(())
+    }
+
+    // ----- flushing ------------------------------------------------------------------
+
+    /// A trailing file pushes out one entry of its window (a no-op for other files).
+    pub(super) async fn trailing_flush(&self, id: FileId) -> Result<(), StoreError> {
+        loop {
+            let r = self.with_slots(id, |st, slots| st.trailing_flush(slots))?;
+            match r {
+                Ok(()) => return self.spill_overlay(id).await,
+                Err(NeedPage(p)) => self.ensure_pages(id, &[p]).await?,
+            }
+        }
+    }
+
+    /// Write a file's dirty pages, then its header (storage.md §5.3, Port S-6).
+    /// Returns the flush visit (storage.md §8); `None` for a file not loaded.
+    pub(super) async fn flush_file(&self, id: FileId) -> Result<Option<FlushVisit>, StoreError> {
+        if self.with_state(id, |st| st.has_overlay()).unwrap_or(false) {
+            self.drain_overlay(id).await?;
+        }
+        let (snapshot, visit) = {
+            let mut table = self.table.borrow_mut();
+            let e = table.entry_mut(id).ok_or(StoreError::Gone)?;
+            let Some(st) = e.state.as_mut() else {
+                return Ok(None);
+            };
+            let mut pages = self.pages.borrow_mut();
+            let mut snapshot = Vec::new();
+            for p in e.dirty_pages.drain(..) {
+                if let Some((data, mask, seq)) = pages.take_dirty((id, p)) {
+                    snapshot.push((p, data, mask, seq));
+                }
+            }
+            if !snapshot.is_empty() {
+                st.fresh = false;
+            }
+            let visit = FlushVisit {
+                id,
+                rel: e.rel.clone(),
+                header: st.header.clone(),
+                flushed_last: st.newest_bucket_time(),
+                dirty_low: st.take_dirty_low(),
+            };
+            (snapshot, visit)
+        };
+        // Pages of one snapshot go out together; the header only after all completed.
+        let writes = snapshot
+            .iter()
+            .map(|(p, data, mask, _)| self.write_page(id, *p, data, *mask));
+        let mut result = Ok(());
+        for r in join_all(writes.collect()).await {
+            if r.is_err() {
+                result = r;
+            }
+        }
+        if result.is_ok() {
+            result = self.write_header(id, &visit.header.to_bytes()).await;
+        }
+        {
+            let mut pages = self.pages.borrow_mut();
+            for (p, _, _, seq) in &snapshot {
+                pages.finish_write((id, *p), *seq);
+            }
+        }
+        if result.is_err() {
+            self.stats.borrow_mut().write_errors += 1;
+        }
+        result.map(|()| Some(visit))
+    }
+
+    // ----- reading -------------------------------------------------------------------
+
+    /// Pages of a file, from the cache or disk, without filling the cache.
+    async fn page_view(
+        &self,
+        id: FileId,
+        pages: &[u32],
+    ) -> Result<HashMap<u32, Box<[u8]>>, StoreError> {
+        let mut out = HashMap::with_capacity(pages.len());
+        for &p in pages {
+            let cached = self.pages.borrow().peek_data(&(id, p)).map(Box::from);
+            let data = match cached {
+                Some(d) => d,
+                None => self.read_page(id, p).await?,
+            };
+            out.insert(p, data);
+        }
+        // Pages written meanwhile are newer in the cache: prefer them.
+        let cache = self.pages.borrow();
+        for (&p, data) in out.iter_mut() {
+            if let Some(d) = cache.peek_data(&(id, p)) {
+                if **data != *d {
+                    *data = Box::from(d);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Read a loaded file through private copies of the pages `pages_of` names, from
+    /// the cache or disk, without filling the cache.
+    pub(super) async fn read_view<R>(
+        &self,
+        id: FileId,
+        pages_of: impl FnOnce(&FileState, &mut Vec<u32>),
+        read: impl FnOnce(&FileState, &dyn Slots) -> R,
+    ) -> Result<R, StoreError> {
+        let mut need = Vec::new();
+        self.with_state(id, |st| pages_of(st, &mut need))?;
+        let view = self.page_view(id, &need).await?;
+        let st = self.with_state(id, |st| st.clone())?;
+        let slots = ViewSlots {
+            pages: &view,
+            st: &st,
+        };
+        Ok(read(&st, &slots))
+    }
+}

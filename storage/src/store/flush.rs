@@ -1,0 +1,134 @@
+//! Flush bookkeeping (storage.md §5, §8): the round-robin position of the periodic
+//! flush, the flush visits and deletions collected for replication, and running
+//! flushes concurrently.
+
+use std::cell::{Cell, RefCell};
+
+use super::FileId;
+use crate::format::Header;
+
+/// Counters flushed at once by [`Store::flush_all`](super::Store::flush_all).
+pub const FLUSH_CONCURRENCY: usize = 32;
+
+/// Poll futures concurrently on the current executor; results in input order.
+pub async fn join_all<T, F: std::future::Future<Output = T>>(futs: Vec<F>) -> Vec<T> {
+    use std::pin::Pin;
+    use std::task::Poll;
+    let mut futs: Vec<Option<Pin<Box<F>>>> = futs.into_iter().map(|f| Some(Box::pin(f))).collect();
+    let mut out: Vec<Option<T>> = futs.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (slot, res) in futs.iter_mut().zip(out.iter_mut()) {
+            if let Some(f) = slot {
+                match f.as_mut().poll(cx) {
+                    Poll::Ready(v) => {
+                        *res = Some(v);
+                        *slot = None;
+                    }
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter()
+        .map(|v| v.expect("every future completed"))
+        .collect()
+}
+
+/// A file flushed (storage.md §8 "flush visit"): its header as flushed, its newest
+/// bucket time then, and the lowest bucket time written since its previous visit
+/// (`i64::MAX`: none). Clean files are visited too.
+#[derive(Debug, Clone)]
+pub struct FlushVisit {
+    pub id: FileId,
+    /// The file's path relative to the store root.
+    pub rel: Box<str>,
+    pub header: Header,
+    pub flushed_last: i64,
+    pub dirty_low: i64,
+}
+
+/// What replication takes from the store: visits and deletions since it last looked.
+#[derive(Debug, Default)]
+pub struct ReplicationEvents {
+    pub visits: Vec<FlushVisit>,
+    pub deleted: Vec<FileId>,
+}
+
+/// [`ReplicationEvents`] collected only once enabled.
+#[derive(Default)]
+pub(super) struct EventLog(RefCell<Option<ReplicationEvents>>);
+
+impl EventLog {
+    pub(super) fn enable(&self) {
+        let mut ev = self.0.borrow_mut();
+        if ev.is_none() {
+            *ev = Some(ReplicationEvents::default());
+        }
+    }
+
+    /// The events collected since the last call.
+    pub(super) fn take(&self) -> ReplicationEvents {
+        self.0
+            .borrow_mut()
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    pub(super) fn visited(&self, visit: FlushVisit) {
+        if let Some(ev) = self.0.borrow_mut().as_mut() {
+            ev.visits.push(visit);
+        }
+    }
+
+    pub(super) fn deleted(&self, id: FileId) {
+        if let Some(ev) = self.0.borrow_mut().as_mut() {
+            ev.deleted.push(id);
+        }
+    }
+}
+
+/// Round-robin position of the periodic flush: a snapshot of the counter keys and the
+/// index of the next one.
+#[derive(Default)]
+pub(super) struct FlushCursor {
+    keys: RefCell<(Vec<Box<str>>, usize)>,
+    /// Completed rounds.
+    rounds: Cell<u64>,
+}
+
+impl FlushCursor {
+    /// The next key to flush, and whether a new round starts with it (the keys are then
+    /// taken from `snapshot`). `None` when there are no keys.
+    pub(super) fn next(
+        &self,
+        snapshot: impl FnOnce() -> Vec<Box<str>>,
+    ) -> Option<(Box<str>, bool)> {
+        let mut cur = self.keys.borrow_mut();
+        let mut wrapped = false;
+        if cur.1 >= cur.0.len() {
+            wrapped = true;
+            if !cur.0.is_empty() {
+                self.rounds.set(self.rounds.get() + 1);
+            }
+            *cur = (snapshot(), 0);
+        }
+        if cur.0.is_empty() {
+            return None;
+        }
+        let k = cur.0[cur.1].clone();
+        cur.1 += 1;
+        Some((k, wrapped))
+    }
+
+    pub(super) fn rounds(&self) -> u64 {
+        self.rounds.get()
+    }
+}

@@ -1,0 +1,783 @@
+//! The on-disk store of one shard: a directory tree of counter files, read and written
+//! through glommio DMA files (storage.md §4, §5, §8, §9).
+//!
+//! Memory per file is kept small and files stay closed when idle:
+//! - every known file has an entry in the file table (its relative path, and once
+//!   touched, its [`FileState`](crate::statfile::FileState): the header and a few
+//!   bookkeeping fields);
+//! - bucket pages live in one bounded LRU page cache per store; dirty pages stay there
+//!   until a flush (or an eviction) writes them;
+//! - descriptors live in a bounded LRU; a file is reopened on demand.
+//!
+//! A `Store` belongs to one executor (it is `!Send`); every method runs on it and never
+//! blocks: disk I/O goes through glommio, directory work through `spawn_blocking`.
+//!
+//! [`Store`] (this file) works on counters: creating them, recording, flush rounds,
+//! queries, and the operations for replication. It is made of the counter table
+//! (`counters`), the files (`files`, over the file table of `file_table`, the
+//! descriptors of `fd_cache` and the pages of `page_cache`, read and written through
+//! `slots`) and the flush bookkeeping (`flush`). `create` and `replica_ops` hold what
+//! those operations do without the store's state; `walk` lists the tree at start-up.
+
+mod counters;
+mod create;
+mod error;
+mod fd_cache;
+mod file_table;
+mod files;
+mod flush;
+mod options;
+mod page_cache;
+mod replica_ops;
+mod slots;
+mod stats;
+mod walk;
+
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use glommio::sync::{Permit, Semaphore};
+
+use crate::counter::{gauge_bucket, Reject, Sample, Writes};
+use crate::format::{Bucket, CreateParams, Header, FLAG_COLLATED};
+use crate::query::{self, QueryParams, QueryResult};
+use crate::statfile::PutReport;
+use counters::{Counters, FileIds};
+use create::{CounterPlan, FileJob};
+use fd_cache::{prime_iopoll_probe, prime_probe_file};
+use files::Files;
+use flush::{EventLog, FlushCursor};
+
+pub use counters::counter_dir;
+pub use error::StoreError;
+pub use file_table::{FileId, Lookup};
+pub use flush::{join_all, FlushVisit, ReplicationEvents, FLUSH_CONCURRENCY};
+pub use options::{Allocation, KeyFilter, StoreOptions};
+pub use stats::StoreStats;
+pub use walk::{walk_store, StoreListing};
+
+/// What `record` did with a sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordOutcome {
+    /// The counter did not exist before this sample.
+    pub created: bool,
+    /// Why the sample was not stored (counted in the store's stats).
+    pub rejected: Option<Reject>,
+}
+
+/// The store of one shard.
+pub struct Store {
+    opts: StoreOptions,
+    files: Files,
+    counters: RefCell<Counters>,
+    /// Serializes mutations that await between computing and applying writes.
+    write_lock: Semaphore,
+    flush_cursor: FlushCursor,
+    /// Flush visits and deletions for replication, collected only once enabled.
+    events: EventLog,
+    /// Replica mode (storage.md §8): no collation or trailing logic runs on any file.
+    replica: Cell<bool>,
+}
+
+fn is_event_header(h: &Header) -> bool {
+    h.flags & FLAG_COLLATED != 0
+}
+
+impl Store {
+    /// Hold the write lock until the permit drops.
+    async fn lock_writes(&self) -> Result<Permit<'_>, StoreError> {
+        Ok(self.write_lock.acquire_permit(1).await?)
+    }
+
+    /// Open (creating if needed) the store directory and scan it.
+    pub async fn open(opts: StoreOptions) -> Result<Store, StoreError> {
+        if opts.retentions.is_empty() {
+            return Err(StoreError::Invalid("no retention given".into()));
+        }
+        let root = opts.root.clone();
+        let root2 = root.clone();
+        let root = glommio::executor()
+            .spawn_blocking(move || -> io::Result<PathBuf> {
+                std::fs::create_dir_all(&root2)?;
+                prime_probe_file(&root2)?;
+                std::fs::canonicalize(&root2)
+            })
+            .await
+            .map_err(|e| {
+                StoreError::Io(io::Error::new(e.kind(), format!("{}: {e}", root.display())))
+            })?;
+        prime_iopoll_probe(&root).await;
+        let store = Store {
+            files: Files::new(root, &opts),
+            counters: RefCell::new(Counters::default()),
+            opts,
+            write_lock: Semaphore::new(1),
+            flush_cursor: FlushCursor::default(),
+            events: EventLog::default(),
+            replica: Cell::new(false),
+        };
+        store.scan().await?;
+        Ok(store)
+    }
+
+    pub fn root(&self) -> &Path {
+        self.files.root()
+    }
+
+    pub fn options(&self) -> &StoreOptions {
+        &self.opts
+    }
+
+    pub fn stats(&self) -> StoreStats {
+        let counters = self.counters.borrow();
+        let c = counters.stats;
+        let mut s = StoreStats {
+            counters: counters.len() as u64,
+            counters_created: c.counters_created,
+            from_future: c.from_future,
+            from_past: c.from_past,
+            rejected: c.rejected,
+            flush_rounds: self.flush_cursor.rounds(),
+            ..StoreStats::default()
+        };
+        self.files.add_stats(&mut s);
+        s
+    }
+
+    /// Counter keys known to this store, sorted.
+    pub fn counter_keys(&self) -> Vec<String> {
+        self.counters.borrow().keys_matching(|_| true)
+    }
+
+    /// The finest retention file of a counter, if the counter and that file exist.
+    fn finest_file(&self, key: &str) -> Option<FileId> {
+        self.counters
+            .borrow()
+            .files(key)?
+            .first()
+            .copied()
+            .flatten()
+    }
+
+    /// Whether a counter is an event counter, loading its finest file's header if needed.
+    pub async fn load_counter_kind(&self, key: &str) -> Result<bool, StoreError> {
+        let id = self.finest_file(key).ok_or(StoreError::Gone)?;
+        self.files.ensure_loaded(id).await?;
+        self.files.with_state(id, |s| is_event_header(&s.header))
+    }
+
+    /// Whether a counter is an event counter (None when unknown or not yet loaded).
+    pub fn is_event_counter(&self, key: &str) -> Option<bool> {
+        let id = self.finest_file(key)?;
+        self.files
+            .with_state(id, |s| is_event_header(&s.header))
+            .ok()
+    }
+
+    // ----- start-up scan -------------------------------------------------------------
+
+    async fn scan(&self) -> Result<(), StoreError> {
+        let root = self.root().to_path_buf();
+        let started = Instant::now();
+        let dirs: Arc<StoreListing> = match &self.opts.listing {
+            Some(l) => l.clone(),
+            None => Arc::new(
+                glommio::executor()
+                    .spawn_blocking(move || walk_store(&root))
+                    .await
+                    .map_err(StoreError::Io)?,
+            ),
+        };
+        let mut counters = self.counters.borrow_mut();
+        let nfiles = walk::index_listing(&dirs, &self.opts, &self.files, &mut counters);
+        let secs = started.elapsed().as_secs_f64();
+        tracing::info!(
+            root = %self.root().display(),
+            counters = counters.len(),
+            files = nfiles,
+            seconds = secs,
+            "store scan done"
+        );
+        Ok(())
+    }
+
+    // ----- creating counters ---------------------------------------------------------
+
+    /// Make a counter exist with all its retention files; returns whether it was new.
+    async fn ensure_counter(
+        &self,
+        key: &str,
+        event: bool,
+        zero_time: i64,
+    ) -> Result<bool, StoreError> {
+        let Some(plan) = self.plan_counter(key, event, zero_time).await? else {
+            return Ok(false);
+        };
+        let is_new = plan.is_new;
+        self.create_planned(vec![plan]).await?;
+        Ok(is_new)
+    }
+
+    /// Create many counters' missing files in one trip to the blocking pool (a batch
+    /// of samples naming new counters). Each entry: key, event flag, zero time (its
+    /// first sample's). Returns how many counters were new.
+    pub async fn create_counters(&self, list: &[(&str, bool, i64)]) -> Result<usize, StoreError> {
+        let _permit = self.lock_writes().await?;
+        let mut plans = Vec::new();
+        for &(key, event, zero) in list {
+            if plans.iter().any(|p: &CounterPlan| &*p.key == key) {
+                continue;
+            }
+            match self.plan_counter(key, event, zero).await {
+                Ok(Some(p)) => plans.push(p),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(counter = %key, error = %e, "cannot create counter"),
+            }
+        }
+        let new = plans.iter().filter(|p| p.is_new).count();
+        if !plans.is_empty() {
+            self.create_planned(plans).await?;
+        }
+        Ok(new)
+    }
+
+    /// Load the headers of these counters' files concurrently (up to
+    /// [`FLUSH_CONCURRENCY`] files in flight), so a batch naming many counters not yet
+    /// touched since start-up waits for one round of reads, not one per file.
+    pub async fn preload(&self, keys: &[&str]) {
+        let ids: Vec<FileId> = {
+            let counters = self.counters.borrow();
+            keys.iter()
+                .flat_map(|k| counters.existing_files(k))
+                .filter(|&id| self.files.needs_load(id))
+                .collect()
+        };
+        for chunk in ids.chunks(FLUSH_CONCURRENCY) {
+            let loads = chunk
+                .iter()
+                .map(|&id| self.files.ensure_loaded(id))
+                .collect();
+            for r in join_all(loads).await {
+                if let Err(e) = r {
+                    tracing::debug!(error = %e, "preload");
+                }
+            }
+        }
+    }
+
+    /// Whether every retention file of a counter exists and is loaded.
+    pub fn is_loaded(&self, key: &str) -> bool {
+        self.counters.borrow().files(key).is_some_and(|files| {
+            files
+                .iter()
+                .all(|f| f.is_some_and(|id| self.files.is_loaded(id)))
+        })
+    }
+
+    /// Whether a counter exists with all its retention files.
+    pub fn has_counter(&self, key: &str) -> bool {
+        self.counters
+            .borrow()
+            .files(key)
+            .is_some_and(|files| files.iter().all(Option::is_some))
+    }
+
+    /// What creating a counter's missing files takes (None: nothing is missing). A new
+    /// counter is registered right away (its files follow in `create_planned`).
+    async fn plan_counter(
+        &self,
+        key: &str,
+        event: bool,
+        zero_time: i64,
+    ) -> Result<Option<CounterPlan>, StoreError> {
+        let n = self.opts.retentions.len();
+        let missing = self.counters.borrow().missing_files(key, n);
+        if missing.is_empty() {
+            return Ok(None);
+        }
+        let dir = create::checked_counter_dir(key)?;
+        let is_new = !self.counters.borrow().contains(key);
+        if is_new {
+            self.counters.borrow_mut().register(key, n);
+        }
+        // The finest file's flag decides event-ness for an existing counter.
+        let mut event = event;
+        if let Some(id) = self.finest_file(key) {
+            self.files.ensure_loaded(id).await?;
+            if let Some(h) = self.files.header(id) {
+                event = is_event_header(&h);
+            }
+        }
+        let files = create::plan_files(
+            &self.opts.retentions,
+            &dir,
+            &missing,
+            event,
+            zero_time,
+            |rel| self.files.abs_path(rel),
+        );
+        Ok(Some(CounterPlan {
+            key: key.into(),
+            dir: self.files.abs_path(&dir),
+            is_new,
+            files,
+        }))
+    }
+
+    /// Create the planned directories and files (one blocking call), then register them.
+    async fn create_planned(&self, plans: Vec<CounterPlan>) -> Result<(), StoreError> {
+        let alloc = self.opts.allocation;
+        let jobs: Vec<(PathBuf, Vec<FileJob>)> = plans
+            .iter()
+            .map(|p| p.job(|rel| self.files.abs_path(rel)))
+            .collect();
+        let results = glommio::executor()
+            .spawn_blocking(move || create::create_counter_files(&jobs, alloc))
+            .await;
+        let mut first_err = None;
+        for (plan, result) in plans.into_iter().zip(results) {
+            let (created_dir, created) = match result {
+                Ok(r) => r,
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                    continue;
+                }
+            };
+            for ((i, rel, header), new_file) in plan.files.into_iter().zip(created) {
+                let id = if new_file {
+                    self.files.add_created(rel.into(), header)
+                } else {
+                    self.files.add(rel.into())
+                };
+                self.counters.borrow_mut().set_file(&plan.key, i, id);
+            }
+            if created_dir {
+                self.counters.borrow_mut().stats.counters_created += 1;
+            }
+        }
+        match first_err {
+            Some(e) => Err(StoreError::Io(e)),
+            None => Ok(()),
+        }
+    }
+
+    /// Load every retention file of a counter; returns their ids, whether the counter is
+    /// an event counter, and the finest file's interval.
+    async fn load_counter(&self, key: &str) -> Result<(FileIds, bool, i64), StoreError> {
+        let ids = self
+            .counters
+            .borrow()
+            .all_files(key)
+            .ok_or(StoreError::Gone)?;
+        for &id in ids.as_slice() {
+            self.files.ensure_loaded(id).await?;
+        }
+        let (event, finest) = self.files.with_state(ids.as_slice()[0], |s| {
+            (is_event_header(&s.header), s.interval())
+        })?;
+        Ok((ids, event, finest))
+    }
+
+    // ----- recording -----------------------------------------------------------------
+
+    /// Record a sample into counter `key` (already munged, without `*`), creating it
+    /// (and, with `create_parents`, its parents) on first use (storage.md §3.5–§3.7,
+    /// §4.3). A rejected sample still creates the counter, as in the reference.
+    pub async fn record(
+        &self,
+        key: &str,
+        event: bool,
+        s: Sample,
+        now: i64,
+    ) -> Result<RecordOutcome, StoreError> {
+        let _permit = self.lock_writes().await?;
+        let created = self.ensure_counter(key, event, s.time).await?;
+        if created && self.opts.create_parents {
+            let mut parent = key;
+            while let Some(pos) = parent.rfind('.') {
+                parent = &parent[..pos];
+                self.ensure_counter(parent, event, s.time).await?;
+            }
+        }
+        let (ids, is_event, finest) = self.load_counter(key).await?;
+        let ids = ids.as_slice();
+        let outcome = |rejected| Ok(RecordOutcome { created, rejected });
+        let writes: Writes = if is_event {
+            let mut counters = self.counters.borrow_mut();
+            let col = counters
+                .collation_or_new(key, finest)
+                .ok_or(StoreError::Gone)?;
+            match col.record(s.time, s.sum, now, ids.len()) {
+                Ok(w) => w,
+                Err(r) => {
+                    counters.count_reject(r);
+                    return outcome(Some(r));
+                }
+            }
+        } else {
+            // A gauge writes the same bucket into every file, without a list per sample.
+            match gauge_bucket(&s, now) {
+                Ok(b) => {
+                    for &id in ids {
+                        self.files.apply_write(id, b).await?;
+                    }
+                    return outcome(None);
+                }
+                Err(r) => {
+                    self.counters.borrow_mut().count_reject(r);
+                    return outcome(Some(r));
+                }
+            }
+        };
+        self.apply_writes(ids, &writes).await?;
+        outcome(None)
+    }
+
+    /// Make a counter exist (with empty files) without recording anything: parent
+    /// creation when parents live on other shards. Returns whether it was created.
+    pub async fn create_counter(
+        &self,
+        key: &str,
+        event: bool,
+        zero_time: i64,
+    ) -> Result<bool, StoreError> {
+        let _permit = self.lock_writes().await?;
+        self.ensure_counter(key, event, zero_time).await
+    }
+
+    async fn apply_writes(&self, ids: &[FileId], writes: &Writes) -> Result<(), StoreError> {
+        for &(fi, b) in writes {
+            self.files.apply_write(ids[fi], b).await?;
+        }
+        Ok(())
+    }
+
+    /// The in-memory header of a loaded file.
+    pub fn header(&self, id: FileId) -> Option<Header> {
+        self.files.header(id)
+    }
+
+    // ----- flushing ------------------------------------------------------------------
+
+    /// Flush one counter: event counters shift their collation window (admin `flush`
+    /// when `force`), trailing files push out one entry, then dirty pages and headers
+    /// are written (storage.md §5).
+    pub async fn flush_counter(&self, key: &str, force: bool, now: i64) -> Result<(), StoreError> {
+        let ids: Vec<FileId> = match self.counters.borrow().files(key) {
+            Some(files) => files.iter().flatten().copied().collect(),
+            None => return Ok(()),
+        };
+        let loaded = ids.iter().all(|&id| self.files.is_loaded(id));
+        if loaded && ids.len() == self.opts.retentions.len() && !self.replica.get() {
+            let _permit = self.lock_writes().await?;
+            let writes = self
+                .counters
+                .borrow_mut()
+                .flush_writes(key, force, now, ids.len());
+            self.apply_writes(&ids, &writes).await?;
+            for &id in &ids {
+                self.files.trailing_flush(id).await?;
+            }
+        }
+        for &id in &ids {
+            self.flush_file(id).await?;
+        }
+        Ok(())
+    }
+
+    /// Write a file's dirty pages, then its header (storage.md §5.3, Port S-6).
+    /// Returns the flushed header and `dirty_low` (the flush visit of storage.md §8).
+    pub async fn flush_file(&self, id: FileId) -> Result<Option<(Header, i64)>, StoreError> {
+        let Some(visit) = self.files.flush_file(id).await? else {
+            return Ok(None);
+        };
+        let flushed = (visit.header.clone(), visit.dirty_low);
+        self.events.visited(visit);
+        Ok(Some(flushed))
+    }
+
+    /// Start collecting flush visits and deletions for replication.
+    pub fn enable_replication_events(&self) {
+        self.events.enable();
+    }
+
+    /// The visits and deletions collected since the last call.
+    pub fn take_replication_events(&self) -> ReplicationEvents {
+        self.events.take()
+    }
+
+    /// Replica mode on or off (storage.md §8): while on, flushes run no collation or
+    /// trailing logic, so only replicated buckets change a file.
+    pub fn set_replica_mode(&self, on: bool) {
+        self.replica.set(on);
+    }
+
+    pub fn replica_mode(&self) -> bool {
+        self.replica.get()
+    }
+
+    /// The periodic flush's step: flush the next counter in round-robin order
+    /// (storage.md §5.2). Returns the key flushed, if any.
+    pub async fn flush_next(&self, now: i64) -> Result<Option<String>, StoreError> {
+        let next = self
+            .flush_cursor
+            .next(|| self.counters.borrow().key_snapshot());
+        let Some((key, wrapped)) = next else {
+            return Ok(None);
+        };
+        if wrapped {
+            // Once a round: files that belong to no counter's retention set (a
+            // replica's files of retentions this node does not configure) flush too.
+            self.flush_dirty_files().await?;
+        }
+        self.flush_counter(&key, false, now).await?;
+        Ok(Some(key.to_string()))
+    }
+
+    /// Flush every counter (admin `flush` when `force`), then every other file, with up
+    /// to [`FLUSH_CONCURRENCY`] counters in flight.
+    pub async fn flush_all(&self, force: bool, now: i64) -> Result<(), StoreError> {
+        // Each flush in flight may hold an evicted descriptor a moment longer.
+        let concurrency = (self.opts.max_open_files / 4).clamp(1, FLUSH_CONCURRENCY);
+        let keys = self.counter_keys();
+        for chunk in keys.chunks(concurrency) {
+            let flushes = chunk
+                .iter()
+                .map(|k| self.flush_counter(k, force, now))
+                .collect();
+            for r in join_all(flushes).await {
+                r?;
+            }
+        }
+        self.flush_dirty_files().await
+    }
+
+    /// Flush every file with dirty pages or buckets in memory.
+    async fn flush_dirty_files(&self) -> Result<(), StoreError> {
+        let concurrency = (self.opts.max_open_files / 4).clamp(1, FLUSH_CONCURRENCY);
+        let dirty = self.files.dirty_ids();
+        for chunk in dirty.chunks(concurrency) {
+            for r in join_all(chunk.iter().map(|&id| self.flush_file(id)).collect()).await {
+                r?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Clean shutdown: close every event counter's window, then flush everything.
+    pub async fn close(&self, now: i64) -> Result<(), StoreError> {
+        for key in self.counter_keys() {
+            let Some(ids) = self.counters.borrow().collated_files(&key) else {
+                continue;
+            };
+            let writes = self
+                .counters
+                .borrow_mut()
+                .collation(&key)
+                .map(|col| col.close(now, ids.len()))
+                .unwrap_or_default();
+            let _permit = self.lock_writes().await?;
+            self.apply_writes(&ids, &writes).await?;
+        }
+        self.flush_all(false, now).await
+    }
+
+    // ----- reading -------------------------------------------------------------------
+
+    /// A counter query (interfaces.md §3.5.3). `None` for an unknown counter.
+    pub async fn query(
+        &self,
+        key: &str,
+        p: &QueryParams,
+        now: i64,
+    ) -> Result<Option<QueryResult>, StoreError> {
+        if !self.counters.borrow().contains(key) {
+            return Ok(None);
+        }
+        let (ids, _, _) = match self.load_counter(key).await {
+            Ok(x) => x,
+            Err(StoreError::Gone) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let ids = ids.as_slice();
+        let headers: Vec<Header> = ids.iter().filter_map(|&id| self.files.header(id)).collect();
+        let refs: Vec<&Header> = headers.iter().collect();
+        let plan = query::plan(&refs, p, now);
+        let Some(fi) = plan.file else {
+            return Ok(Some(query::finish(&plan, &headers[0], &[])));
+        };
+        let id = ids[fi];
+        // The plan already clamped the range: to the window's low end always, to
+        // `last_bucket` for gauges only (event counters read past it and zero-fill).
+        let count = plan
+            .read_count
+            .clamp(0, self.files.with_state(id, |st| st.capacity())?);
+        let (lo, hi) = (plan.read_start_index, plan.read_start_index + count - 1);
+        let result = self
+            .files
+            .read_view(
+                id,
+                |st, need| st.pages_for_indices(lo, count, need),
+                |st, slots| {
+                    let buckets: Vec<Bucket> = (lo..=hi)
+                        .map(|ix| st.read_slot(slots, st.slot_of_index(ix)))
+                        .collect();
+                    query::finish(&plan, &st.header, &buckets)
+                },
+            )
+            .await?;
+        Ok(Some(result))
+    }
+
+    // ----- operations for replication (storage.md §8) --------------------------------
+
+    pub fn lookup(&self, rel: &str) -> Lookup {
+        self.files.table().lookup(rel)
+    }
+
+    /// Every indexed file: relative path and id.
+    pub fn list_files(&self) -> Vec<(String, FileId)> {
+        self.files.table().list()
+    }
+
+    /// Header of a file, loading (and validating) it if needed.
+    pub async fn load_header(&self, id: FileId) -> Result<Header, StoreError> {
+        self.files.ensure_loaded(id).await?;
+        self.files.header(id).ok_or(StoreError::Gone)
+    }
+
+    pub async fn newest_bucket_time(&self, id: FileId) -> Result<i64, StoreError> {
+        self.files.ensure_loaded(id).await?;
+        self.files.with_state(id, |s| s.newest_bucket_time())
+    }
+
+    pub async fn oldest_kept_time(&self, id: FileId) -> Result<i64, StoreError> {
+        self.files.ensure_loaded(id).await?;
+        self.files.with_state(id, |s| s.oldest_kept_time())
+    }
+
+    /// `read_valid_buckets`: never modifies anything.
+    pub async fn read_valid_buckets(
+        &self,
+        id: FileId,
+        start: i64,
+        end: i64,
+        max: usize,
+        max_slots: usize,
+    ) -> Result<(Vec<Bucket>, i64), StoreError> {
+        self.files.ensure_loaded(id).await?;
+        self.files
+            .read_view(
+                id,
+                |st, need| st.pages_for_valid(start, end, max_slots, need),
+                |st, slots| st.read_valid(slots, start, end, max, max_slots),
+            )
+            .await
+    }
+
+    /// `put_buckets_overwrite`: replicated buckets stored verbatim, idempotently.
+    pub async fn put_buckets_overwrite(
+        &self,
+        id: FileId,
+        buckets: &[Bucket],
+    ) -> Result<PutReport, StoreError> {
+        let _permit = self.lock_writes().await?;
+        self.files.ensure_loaded(id).await?;
+        self.files.put_overwrite(id, buckets).await
+    }
+
+    /// `create_file_like`: a new file from a peer's parameters (zero time used exactly).
+    pub async fn create_file_like(&self, rel: &str, p: CreateParams) -> Result<FileId, StoreError> {
+        replica_ops::check_file_like(rel, &p)?;
+        if self.files.table().id_of(rel).is_some() {
+            return Err(StoreError::Exists(rel.into()));
+        }
+        let dir = self
+            .files
+            .abs_path(rel)
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        glommio::executor()
+            .spawn_blocking(move || std::fs::create_dir_all(dir))
+            .await?;
+        let page_count = p.page_count.max(2);
+        let id = self
+            .files
+            .create_file(rel, CreateParams { page_count, ..p })
+            .await?;
+        // Register the counter when this completes a retention set.
+        let (dir_rel, name) = rel.rsplit_once('/').unwrap_or(("", rel));
+        if let Some(i) = self.opts.retentions.iter().position(|r| r.name == name) {
+            let key = dir_rel.replace('/', ".");
+            let mut counters = self.counters.borrow_mut();
+            counters.register(&key, self.opts.retentions.len());
+            counters.set_file(&key, i, id);
+        }
+        Ok(id)
+    }
+
+    /// Delete a counter (admin `delete.ctr`): flush its files, then move each to
+    /// `<store>.bak/<relative path>` by hard link and unlink, replacing an older copy
+    /// there. Returns false when the counter is unknown.
+    pub async fn delete_counter(&self, key: &str) -> Result<bool, StoreError> {
+        let _permit = self.lock_writes().await?;
+        let removed = self.counters.borrow_mut().remove(key);
+        let Some(ids) = removed else {
+            return Ok(false);
+        };
+        for id in ids {
+            let _ = self.flush_file(id).await;
+            let rel = self.files.remove(id);
+            self.events.deleted(id);
+            if let Some(rel) = rel {
+                replica_ops::move_to_backup(self.root(), &rel).await?;
+            }
+        }
+        replica_ops::remove_emptied_dirs(self.files.abs_path(&counter_dir(key)), self.root()).await;
+        Ok(true)
+    }
+
+    /// `move_aside` (storage.md §8): move a file, good or refused as bad, to the backup
+    /// tree and forget it.
+    pub async fn move_aside(&self, rel: &str) -> Result<(), StoreError> {
+        let id = self.files.table().id_of(rel);
+        if let Some(id) = id {
+            self.files.remove(id);
+            self.events.deleted(id);
+        }
+        self.files.forget_bad(rel);
+        replica_ops::move_to_backup(self.root(), rel).await
+    }
+
+    /// Counter keys for which `f` holds.
+    pub fn counters_matching(&self, f: impl Fn(&str) -> bool) -> Vec<String> {
+        self.counters.borrow().keys_matching(f)
+    }
+
+    /// Overwrite the informational cumulative fields.
+    pub async fn set_cumulative(
+        &self,
+        id: FileId,
+        sum: f64,
+        sum_sq: f64,
+        count: i64,
+        clear_time: i64,
+    ) -> Result<(), StoreError> {
+        self.files.ensure_loaded(id).await?;
+        self.files.with_state_mut(id, |st| {
+            st.header.cumulative_sum = sum;
+            st.header.cumulative_sum_sq = sum_sq;
+            st.header.cumulative_count = count;
+            st.header.last_cumulative_clear_time = clear_time;
+        })
+    }
+
+    /// Bytes of heap this store holds per indexed file, roughly (for the perf report).
+    pub fn approx_bytes_per_file(&self) -> usize {
+        self.files.table().approx_bytes_per_file()
+    }
+}

@@ -1,0 +1,179 @@
+//! The page cache: one bounded LRU of 8 KiB bucket pages per store, with a dirty bitmap
+//! per page, the images of pages being written, and the O_DIRECT writes of pages and
+//! headers.
+
+use std::collections::HashMap;
+use std::io;
+use std::rc::Rc;
+
+use glommio::io::DmaFile;
+
+use super::slots::CacheSlots;
+use super::FileId;
+use crate::format::{HEADER_SIZE, PAGE_SIZE};
+use crate::lru::Lru;
+
+/// Sector size of the dirty bitmap: the smallest O_DIRECT unit.
+pub(super) const SECTOR: usize = 512;
+
+pub(super) type PageKey = (FileId, u32);
+
+/// One cached bucket page.
+pub(super) struct Page {
+    pub(super) data: Box<[u8]>,
+    /// 512-byte sectors changed since the page was read or last written (bit i =
+    /// sector i). Only those are written, so a sparse file keeps its holes and a flush
+    /// writes what changed, not whole pages.
+    pub(super) dirty: u16,
+}
+
+/// At most `capacity` pages; an evicted dirty page is written back by its evictor.
+pub(super) struct PageCache {
+    pages: Lru<PageKey, Page>,
+    /// Page images being written; loads take them from here, not from disk.
+    writing: HashMap<PageKey, (u64, Rc<[u8]>)>,
+    write_seq: u64,
+}
+
+impl PageCache {
+    pub(super) fn new(capacity: usize) -> PageCache {
+        PageCache {
+            pages: Lru::new(capacity),
+            writing: HashMap::new(),
+            write_seq: 0,
+        }
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.pages.len()
+    }
+
+    /// Whether a page is cached; a cached page becomes the most recently used.
+    pub(super) fn touch(&mut self, key: &PageKey) -> bool {
+        self.pages.get_mut(key).is_some()
+    }
+
+    pub(super) fn contains(&self, key: &PageKey) -> bool {
+        self.pages.contains(key)
+    }
+
+    /// Cache a page; returns the pages evicted for it.
+    pub(super) fn insert(&mut self, key: PageKey, page: Page) -> Vec<(PageKey, Page)> {
+        self.pages.insert(key, page)
+    }
+
+    /// A cached page's bytes, leaving its recency alone.
+    pub(super) fn peek_data(&self, key: &PageKey) -> Option<&[u8]> {
+        self.pages.peek(key).map(|pg| &pg.data[..])
+    }
+
+    /// A copy of the image of a page being written.
+    pub(super) fn copy_in_flight(&self, key: &PageKey) -> Option<Box<[u8]>> {
+        self.writing
+            .get(key)
+            .map(|(_, data)| data.to_vec().into_boxed_slice())
+    }
+
+    /// Take a cached page's dirty sectors and an image of it for writing, which loads
+    /// see until [`PageCache::finish_write`]. `None` when the page is not cached.
+    pub(super) fn take_dirty(&mut self, key: PageKey) -> Option<(Rc<[u8]>, u16, u64)> {
+        let page = self.pages.peek_mut(&key)?;
+        let mask = std::mem::take(&mut page.dirty);
+        let data: Rc<[u8]> = Rc::from(page.data.to_vec());
+        let seq = self.begin_write(key, data.clone());
+        Some((data, mask, seq))
+    }
+
+    /// Register the image of a page being written; returns its write sequence number.
+    pub(super) fn begin_write(&mut self, key: PageKey, data: Rc<[u8]>) -> u64 {
+        self.write_seq += 1;
+        self.writing.insert(key, (self.write_seq, data));
+        self.write_seq
+    }
+
+    /// The write `seq` of a page completed: loads read the page again, unless a later
+    /// write of it is still in flight.
+    pub(super) fn finish_write(&mut self, key: PageKey, seq: u64) {
+        if self
+            .writing
+            .get(&key)
+            .map(|(s, _)| *s == seq)
+            .unwrap_or(false)
+        {
+            self.writing.remove(&key);
+        }
+    }
+
+    /// Drop the cached pages of a file.
+    pub(super) fn remove_file(&mut self, id: FileId, page_count: u32) {
+        for p in 0..page_count {
+            self.pages.remove(&(id, p));
+        }
+    }
+
+    /// The cached pages of one file as slots; writes mark pages dirty in `dirty`.
+    pub(super) fn slots<'a>(&'a mut self, id: FileId, dirty: &'a mut Vec<u32>) -> CacheSlots<'a> {
+        CacheSlots::new(&mut self.pages, id, dirty)
+    }
+}
+
+pub(super) fn page_offset(page: u32) -> u64 {
+    (PAGE_SIZE as u64) * (page as u64 + 1)
+}
+
+/// Read one bucket page.
+pub(super) async fn read_page(file: &DmaFile, page: u32) -> io::Result<Box<[u8]>> {
+    let r = file.read_at_aligned(page_offset(page), PAGE_SIZE).await?;
+    let mut data = vec![0u8; PAGE_SIZE].into_boxed_slice();
+    let n = r.len().min(PAGE_SIZE);
+    data[..n].copy_from_slice(&r[..n]);
+    Ok(data)
+}
+
+/// Write the dirty sectors of a page (`mask`, see [`Page::dirty`]), one write per run
+/// of consecutive sectors, each widened to the file's O_DIRECT alignment.
+pub(super) async fn write_page(
+    file: &DmaFile,
+    page: u32,
+    data: &[u8],
+    mask: u16,
+) -> io::Result<()> {
+    let align = (file.alignment() as usize).clamp(SECTOR, PAGE_SIZE);
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    let sectors = PAGE_SIZE / SECTOR;
+    let mut i = 0;
+    while i < sectors {
+        if mask & (1 << i) == 0 {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < sectors && mask & (1 << i) != 0 {
+            i += 1;
+        }
+        let lo = (start * SECTOR) / align * align;
+        let hi = (i * SECTOR).div_ceil(align) * align;
+        match runs.last_mut() {
+            Some(last) if last.1 >= lo => last.1 = hi,
+            _ => runs.push((lo, hi)),
+        }
+    }
+    for (lo, hi) in runs {
+        let mut buf = file.alloc_dma_buffer(hi - lo);
+        buf.as_bytes_mut().copy_from_slice(&data[lo..hi]);
+        file.write_at(buf, page_offset(page) + lo as u64).await?;
+    }
+    Ok(())
+}
+
+/// Write the header: its 464 bytes padded to one O_DIRECT unit (the rest of the
+/// header page is zeros and never changes).
+pub(super) async fn write_header(file: &DmaFile, header: &[u8; HEADER_SIZE]) -> io::Result<()> {
+    let len = (file.alignment() as usize).clamp(SECTOR, PAGE_SIZE);
+    let mut buf = file.alloc_dma_buffer(len);
+    let b = buf.as_bytes_mut();
+    b.fill(0);
+    b[..HEADER_SIZE].copy_from_slice(header);
+    file.write_at(buf, 0).await?;
+    Ok(())
+}

@@ -109,22 +109,43 @@ pub enum RequestKind {
     File { from: i64, n: i64 },
 }
 
-/// A fatal problem with a Request (§2.8): the Error text to send.
-pub fn check_request(from: i64, n: i64, name: &[u8]) -> Result<RequestKind, String> {
+/// A request the master refuses (§2.8): fatal for the link; its text is the Error the
+/// master sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadRequest {
+    /// Fields out of range for the PDU of this id.
+    Malformed(u32),
+    /// The name is not a valid wire name.
+    BadName,
+}
+
+impl std::fmt::Display for BadRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BadRequest::Malformed(id) => f.write_str(&ProtocolError::Malformed(*id).text("")),
+            BadRequest::BadName => f.write_str("Bad file name"),
+        }
+    }
+}
+
+impl std::error::Error for BadRequest {}
+
+/// A fatal problem with a Request (§2.8).
+pub fn check_request(from: i64, n: i64, name: &[u8]) -> Result<RequestKind, BadRequest> {
     if from >= 1 << 32 {
-        return Err(ProtocolError::Malformed(3).text(""));
+        return Err(BadRequest::Malformed(3));
     }
     if name.is_empty() {
         if n != 0 {
-            return Err(ProtocolError::Malformed(3).text(""));
+            return Err(BadRequest::Malformed(3));
         }
         return Ok(RequestKind::Ping);
     }
     if n < 1 {
-        return Err(ProtocolError::Malformed(3).text(""));
+        return Err(BadRequest::Malformed(3));
     }
     if !is_valid_name(name) {
-        return Err("Bad file name".into());
+        return Err(BadRequest::BadName);
     }
     Ok(RequestKind::File { from, n })
 }

@@ -34,10 +34,10 @@ use std::collections::VecDeque;
 
 use istatd_storage::format::Bucket;
 
+use crate::link::BadRequest;
 use crate::name::is_valid_name;
 use crate::pdu::{
-    Pdu, ProtocolError, RangeDigest, DIGEST_REQUEST, MAX_BUCKETS, MAX_RANGES, RANGE_BUCKETS,
-    REPAIR_REQUEST,
+    Pdu, RangeDigest, DIGEST_REQUEST, MAX_BUCKETS, MAX_RANGES, RANGE_BUCKETS, REPAIR_REQUEST,
 };
 
 /// Times on the wire stay below 2^32 (as for Request).
@@ -107,24 +107,24 @@ pub fn differing(from: i64, interval: i64, remote: &[RangeDigest], local: &[Buck
         .collect()
 }
 
-/// The master's check of a DigestRequest: the Error text for a fatal one.
-pub fn check_digest_request(from: i64, ranges: u32, name: &[u8]) -> Result<(), String> {
+/// The master's check of a DigestRequest.
+pub fn check_digest_request(from: i64, ranges: u32, name: &[u8]) -> Result<(), BadRequest> {
     if !(0..TIME_LIMIT).contains(&from) || ranges == 0 || ranges as usize > MAX_RANGES {
-        return Err(ProtocolError::Malformed(DIGEST_REQUEST).text(""));
+        return Err(BadRequest::Malformed(DIGEST_REQUEST));
     }
     if !is_valid_name(name) {
-        return Err("Bad file name".into());
+        return Err(BadRequest::BadName);
     }
     Ok(())
 }
 
-/// The master's check of a RepairRequest: the Error text for a fatal one.
-pub fn check_repair_request(from: i64, n: i64, name: &[u8]) -> Result<(), String> {
+/// The master's check of a RepairRequest.
+pub fn check_repair_request(from: i64, n: i64, name: &[u8]) -> Result<(), BadRequest> {
     if !(0..TIME_LIMIT).contains(&from) || !(1..=MAX_BUCKETS as i64).contains(&n) {
-        return Err(ProtocolError::Malformed(REPAIR_REQUEST).text(""));
+        return Err(BadRequest::Malformed(REPAIR_REQUEST));
     }
     if !is_valid_name(name) {
-        return Err("Bad file name".into());
+        return Err(BadRequest::BadName);
     }
     Ok(())
 }

@@ -148,27 +148,36 @@ fn version_3_only_when_both_speak_it() {
 
 #[test]
 fn request_checks() {
-    assert_eq!(check_digest_request(100, 1, b"a/10s"), Ok(()));
-    assert_eq!(check_digest_request(100, 256, b"a/10s"), Ok(()));
+    assert_eq!(
+        check_digest_request(100, 1, b"a/10s").map_err(|e| e.to_string()),
+        Ok(())
+    );
+    assert_eq!(
+        check_digest_request(100, 256, b"a/10s").map_err(|e| e.to_string()),
+        Ok(())
+    );
     for (from, ranges) in [(100, 0), (100, 257), (-1, 1), (1 << 32, 1)] {
         assert_eq!(
-            check_digest_request(from, ranges, b"a/10s"),
+            check_digest_request(from, ranges, b"a/10s").map_err(|e| e.to_string()),
             Err("Malformed PDU id 6".to_string())
         );
     }
     assert_eq!(
-        check_digest_request(1, 1, b"../10s"),
+        check_digest_request(1, 1, b"../10s").map_err(|e| e.to_string()),
         Err("Bad file name".to_string())
     );
-    assert_eq!(check_repair_request(100, 64, b"a/10s"), Ok(()));
+    assert_eq!(
+        check_repair_request(100, 64, b"a/10s").map_err(|e| e.to_string()),
+        Ok(())
+    );
     for (from, n) in [(100, 0), (100, 2049), (-5, 1)] {
         assert_eq!(
-            check_repair_request(from, n, b"a/10s"),
+            check_repair_request(from, n, b"a/10s").map_err(|e| e.to_string()),
             Err("Malformed PDU id 8".to_string())
         );
     }
     assert_eq!(
-        check_repair_request(1, 1, b""),
+        check_repair_request(1, 1, b"").map_err(|e| e.to_string()),
         Err("Bad file name".to_string())
     );
 }

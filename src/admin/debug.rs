@@ -25,6 +25,18 @@ pub const DEBUG_OPTION_NAMES: [&str; 15] = [
     "segv",
 ];
 
+/// A name that is no debug option (`--debug` then fails with this text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownDebugOption(pub String);
+
+impl std::fmt::Display for UnknownDebugOption {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "No such debug option: {}", self.0)
+    }
+}
+
+impl std::error::Error for UnknownDebugOption {}
+
 /// The on/off state of every debug option (all off by default).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DebugOptions {
@@ -36,10 +48,8 @@ impl DebugOptions {
         DebugOptions::default()
     }
 
-    /// Exactly the named options on (the reference's `DebugOption::setOptions`); an
-    /// unknown name is returned as the error (`--debug` then fails with
-    /// `No such debug option: X`).
-    pub fn from_names<I, S>(names: I) -> Result<DebugOptions, String>
+    /// Exactly the named options on (the reference's `DebugOption::setOptions`).
+    pub fn from_names<I, S>(names: I) -> Result<DebugOptions, UnknownDebugOption>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
@@ -48,7 +58,7 @@ impl DebugOptions {
         for n in names {
             let n = n.as_ref();
             if !o.set(n, true) {
-                return Err(n.to_owned());
+                return Err(UnknownDebugOption(n.to_owned()));
             }
         }
         Ok(o)

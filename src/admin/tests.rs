@@ -1,4 +1,5 @@
 use super::command::explode;
+use super::debug::UnknownDebugOption;
 use super::*;
 use crate::metrics::loopback::{Loopback, LoopbackCounters};
 
@@ -321,10 +322,9 @@ fn debug_from_names() {
     assert_eq!(d.get("http"), Some(false));
     assert_eq!(d.get("nope"), None);
     assert_eq!(d.iter().filter(|(_, on)| *on).count(), 2);
-    assert_eq!(
-        DebugOptions::from_names(["http", "bad"]),
-        Err("bad".to_string())
-    );
+    let bad = DebugOptions::from_names(["http", "bad"]);
+    assert_eq!(bad, Err(UnknownDebugOption("bad".to_string())));
+    assert_eq!(bad.unwrap_err().to_string(), "No such debug option: bad");
 }
 
 // ---- faketime

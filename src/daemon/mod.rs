@@ -23,7 +23,7 @@ use std::sync::Arc;
 pub use self::core::{CtlMsg, ShardCore, ShardRpc};
 pub use config::ServerConfig;
 pub use messages::{DataMsg, Event, Rep, Req};
-pub use shard::{Shard, ShardExit, Startup};
+pub use shard::{BindError, Shard, ShardExit, StartError, Startup};
 
 use istatd_shards::Shutdown;
 
@@ -34,7 +34,7 @@ pub fn start(
     cfg: ServerConfig,
     repl: ReplStart,
     shutdown: Shutdown,
-    ready: std::sync::mpsc::Sender<Result<(), String>>,
+    ready: std::sync::mpsc::Sender<Result<(), StartError>>,
 ) -> std::io::Result<Vec<glommio::ExecutorJoinHandle<ShardExit>>> {
     // Walk the store once here (not on an executor) and give every shard the listing;
     // each keeps the counters it owns.

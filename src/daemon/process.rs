@@ -153,13 +153,13 @@ pub fn run(
     for _ in 0..shards {
         match rx.recv() {
             Ok(Ok(())) => {}
-            Ok(Err(msg)) => {
+            Ok(Err(e)) => {
                 shutdown.request();
                 for h in handles {
                     let _ = h.join();
                 }
                 remove_pid_file(pid_file.as_deref());
-                return Err(Fatal::new(2, msg));
+                return Err(Fatal::new(2, e.to_string()));
             }
             Err(_) => {
                 remove_pid_file(pid_file.as_deref());

@@ -41,8 +41,63 @@ pub struct Startup {
     pub repl: Arc<ReplStart>,
     pub shutdown: Shutdown,
     /// Where a shard reports that its listeners are up (or why not).
-    pub ready: std::sync::mpsc::Sender<Result<(), String>>,
+    pub ready: std::sync::mpsc::Sender<Result<(), StartError>>,
 }
+
+/// Why a shard could not start.
+#[derive(Debug)]
+pub enum StartError {
+    Mesh(usize, std::io::Error),
+    Store(std::path::PathBuf, istatd_storage::store::StoreError),
+    Bind(BindError),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Mesh(id, e) => write!(f, "shard {id}: {e}"),
+            StartError::Store(root, e) => write!(f, "store {}: {e}", root.display()),
+            StartError::Bind(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// A port that could not be bound.
+#[derive(Debug)]
+pub struct BindError {
+    what: &'static str,
+    addr: std::net::SocketAddrV4,
+    udp: bool,
+    error: std::io::Error,
+}
+
+impl BindError {
+    pub fn new(what: &'static str, addr: std::net::SocketAddrV4, error: std::io::Error) -> Self {
+        BindError {
+            what,
+            addr,
+            udp: false,
+            error,
+        }
+    }
+
+    /// The UDP socket of the port.
+    pub fn udp(mut self) -> Self {
+        self.udp = true;
+        self
+    }
+}
+
+impl std::fmt::Display for BindError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let udp = if self.udp { "/udp" } else { "" };
+        write!(f, "{} port {}{udp}: {}", self.what, self.addr, self.error)
+    }
+}
+
+impl std::error::Error for BindError {}
 
 /// What a shard gives back when it stops.
 #[derive(Debug, Default)]
@@ -214,7 +269,7 @@ impl Shard {
                     }
                     Rep::Done
                 }
-                Err(e) => Rep::Failed(e),
+                Err(e) => Rep::Failed(e.to_string()),
             },
             Req::CloseStat => {
                 self.stat_port.close();
@@ -347,25 +402,21 @@ struct Listeners {
     replica: Option<TcpListener>,
 }
 
-fn bind_listeners(shard: &Shard, stat_open: bool) -> Result<Listeners, String> {
+fn bind_listeners(shard: &Shard, stat_open: bool) -> Result<Listeners, BindError> {
     let cfg = &shard.core.cfg;
     let id = shard.id();
-    let tcp = |what: &str, port: u16, here: bool| -> Result<Option<TcpListener>, String> {
-        if port == 0 || !here {
-            return Ok(None);
-        }
-        let a = std::net::SocketAddrV4::new(cfg.listen, port);
-        crate::net::tcp_listener(a, cfg.backlog)
-            .map(Some)
-            .map_err(|e| format!("{what} port {a}: {e}"))
-    };
+    let tcp =
+        |what: &'static str, port: u16, here: bool| -> Result<Option<TcpListener>, BindError> {
+            if port == 0 || !here {
+                return Ok(None);
+            }
+            let a = std::net::SocketAddrV4::new(cfg.listen, port);
+            crate::net::tcp_listener(a, cfg.backlog)
+                .map(Some)
+                .map_err(|e| BindError::new(what, a, e))
+        };
     let stat = if stat_open && cfg.stat_port != 0 {
-        Some(
-            shard
-                .stat_port
-                .bind()
-                .map_err(|e| format!("stat port {e}"))?,
-        )
+        Some(shard.stat_port.bind()?)
     } else {
         None
     };
@@ -379,7 +430,11 @@ fn bind_listeners(shard: &Shard, stat_open: bool) -> Result<Listeners, String> {
 }
 
 /// Open this shard's slice of the store.
-async fn open_store(ctx_id: usize, count: usize, st: &Startup) -> Result<Option<Store>, String> {
+async fn open_store(
+    ctx_id: usize,
+    count: usize,
+    st: &Startup,
+) -> Result<Option<Store>, StartError> {
     let cfg = &st.cfg;
     let Some(root) = &cfg.store else {
         return Ok(None);
@@ -401,7 +456,7 @@ async fn open_store(ctx_id: usize, count: usize, st: &Startup) -> Result<Option<
     Store::open(o)
         .await
         .map(Some)
-        .map_err(|e| format!("store {}: {e}", root.display()))
+        .map_err(|e| StartError::Store(root.clone(), e))
 }
 
 /// A shard's whole life.
@@ -410,7 +465,7 @@ pub async fn shard_main(ctx: ShardContext<DataMsg, CtlMsg>, st: Startup) -> Shar
     let (mut data, mut ctl) = match ctx.join().await {
         Ok(m) => m,
         Err(e) => {
-            let _ = st.ready.send(Err(format!("shard {id}: {e}")));
+            let _ = st.ready.send(Err(StartError::Mesh(id, e)));
             return ShardExit::default();
         }
     };
@@ -447,8 +502,8 @@ pub async fn shard_main(ctx: ShardContext<DataMsg, CtlMsg>, st: Startup) -> Shar
     // Listeners first, so a bind failure is reported before anything else runs.
     let listeners = match bind_listeners(&shard, !st.repl.control.acting_slave()) {
         Ok(l) => l,
-        Err(msg) => {
-            let _ = st.ready.send(Err(msg));
+        Err(e) => {
+            let _ = st.ready.send(Err(StartError::Bind(e)));
             return ShardExit::default();
         }
     };

@@ -14,7 +14,7 @@ use glommio::net::{TcpListener, TcpStream, UdpSocket};
 
 use super::Ingest;
 use crate::clock;
-use crate::daemon::ShardCore;
+use crate::daemon::{BindError, ShardCore};
 use crate::metrics::loopback::Loopback;
 use crate::statline::{self, LineSplitter, ParsedBatch};
 
@@ -42,12 +42,13 @@ impl StatPort {
     }
 
     /// Bind the TCP and UDP sockets of the stat port on this shard.
-    pub fn bind(&self) -> Result<(TcpListener, UdpSocket), String> {
+    pub fn bind(&self) -> Result<(TcpListener, UdpSocket), BindError> {
         let cfg = &self.core.cfg;
         let a = SocketAddrV4::new(cfg.listen, cfg.stat_port);
-        let l = crate::net::tcp_listener(a, cfg.backlog).map_err(|e| format!("{a}: {e}"))?;
-        let mut u =
-            crate::net::udp_socket(a, cfg.udp_buffer_bytes).map_err(|e| format!("{a}/udp: {e}"))?;
+        let l =
+            crate::net::tcp_listener(a, cfg.backlog).map_err(|e| BindError::new("stat", a, e))?;
+        let mut u = crate::net::udp_socket(a, cfg.udp_buffer_bytes)
+            .map_err(|e| BindError::new("stat", a, e).udp())?;
         u.set_buffer_size(65536);
         Ok((l, u))
     }

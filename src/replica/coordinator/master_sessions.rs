@@ -240,24 +240,42 @@ impl MasterSessions {
                                 };
                                 self.core.send_event(owner, Event::ToOwner(m)).await;
                             }
-                            Err(text) => {
+                            Err(e) => {
                                 self.counters.borrow_mut().m_protocol_errors += 1;
-                                break 'conn Some(text);
+                                break 'conn Some(e.to_string());
                             }
                         }
                     }
                     // Only decoded on a version 3 link.
-                    p @ (Pdu::DigestRequest { .. } | Pdu::RepairRequest { .. }) if connected => {
-                        match scrub_request(gen, p, self.core.count) {
-                            Ok((owner, m)) => {
-                                session.requests.set(session.requests.get() + 1);
-                                self.core.send_event(owner, Event::ToOwner(m)).await;
-                            }
-                            Err(text) => {
-                                self.counters.borrow_mut().m_protocol_errors += 1;
-                                break 'conn Some(text);
-                            }
+                    Pdu::DigestRequest { from, ranges, name } if connected => {
+                        if let Err(e) = scrub::check_digest_request(from, ranges, &name) {
+                            self.counters.borrow_mut().m_protocol_errors += 1;
+                            break 'conn Some(e.to_string());
                         }
+                        let owner = owner_of(&name, self.core.count);
+                        let m = ToOwner::DigestRequest {
+                            conn: gen,
+                            name,
+                            from,
+                            ranges,
+                        };
+                        session.requests.set(session.requests.get() + 1);
+                        self.core.send_event(owner, Event::ToOwner(m)).await;
+                    }
+                    Pdu::RepairRequest { from, n, name } if connected => {
+                        if let Err(e) = scrub::check_repair_request(from, n, &name) {
+                            self.counters.borrow_mut().m_protocol_errors += 1;
+                            break 'conn Some(e.to_string());
+                        }
+                        let owner = owner_of(&name, self.core.count);
+                        let m = ToOwner::RepairRequest {
+                            conn: gen,
+                            name,
+                            from,
+                            n,
+                        };
+                        session.requests.set(session.requests.get() + 1);
+                        self.core.send_event(owner, Event::ToOwner(m)).await;
                     }
                     Pdu::Error(t) => {
                         self.counters.borrow_mut().m_errors_received += 1;
@@ -294,39 +312,5 @@ impl MasterSessions {
             self.to_every_shard(|| ToOwner::MasterClose(gen)).await;
             tracing::info!(conn = gen, "replication slave disconnected");
         }
-    }
-}
-
-/// A DigestRequest or RepairRequest checked (the Error text when it is fatal), as the
-/// message for its file's shard.
-fn scrub_request(conn: u64, p: Pdu, shards: usize) -> Result<(usize, ToOwner), String> {
-    match p {
-        Pdu::DigestRequest { from, ranges, name } => {
-            scrub::check_digest_request(from, ranges, &name)?;
-            let owner = owner_of(&name, shards);
-            let m = ToOwner::DigestRequest {
-                conn,
-                name,
-                from,
-                ranges,
-            };
-            Ok((owner, m))
-        }
-        Pdu::RepairRequest { from, n, name } => {
-            scrub::check_repair_request(from, n, &name)?;
-            let owner = owner_of(&name, shards);
-            let m = ToOwner::RepairRequest {
-                conn,
-                name,
-                from,
-                n,
-            };
-            Ok((owner, m))
-        }
-        other => Err(format!(
-            "Unhandled PDU id {} in {}",
-            other.id(),
-            link::CONNECTED
-        )),
     }
 }

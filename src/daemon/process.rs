@@ -139,6 +139,10 @@ pub fn run(
 ) -> Result<(), Fatal> {
     // The store's replication markers decide whether this node starts as a slave.
     let store = cfg.store.clone();
+    if let Some(root) = &store {
+        std::fs::create_dir_all(root)
+            .map_err(|e| Fatal::new(2, format!("store {}: {e}", root.display())))?;
+    }
     let repl = crate::replica::start(&mut cfg.repl, store.as_deref(), cfg.shards.count)
         .map_err(|e| Fatal::new(2, format!("replication identity: {e}")))?;
     probe_ports(&cfg)?;

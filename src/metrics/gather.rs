@@ -38,24 +38,28 @@ pub fn merge_extras(total: &mut Vec<(String, i64)>, shard: Vec<(String, i64)>) {
     }
 }
 
-/// A store's counters as extras.
+/// A store's counters as extras, `istatd.store.<name>`.
 pub fn store_stats(s: &StoreStats, out: &mut Vec<(String, i64)>) {
-    for (k, v) in [
-        ("counters", s.counters),
-        ("files", s.files),
-        ("bad_files", s.bad_files),
-        ("too_old", s.too_old),
-        ("page_hits", s.page_hits),
-        ("page_misses", s.page_misses),
-        ("page_writes", s.page_writes),
-        ("header_writes", s.header_writes),
-        ("write_errors", s.write_errors),
-        ("open_files", s.open_files),
-        ("open_files_peak", s.open_files_peak),
-        ("cached_pages", s.cached_pages),
-        // Merged across shards as a minimum.
-        ("flush_rounds_min", s.flush_rounds),
-    ] {
+    // `flush_rounds_min` is merged across shards as a minimum.
+    let names = "counters files bad_files too_old page_hits page_misses page_writes \
+                 header_writes write_errors open_files open_files_peak cached_pages \
+                 flush_rounds_min";
+    let values = [
+        s.counters,
+        s.files,
+        s.bad_files,
+        s.too_old,
+        s.page_hits,
+        s.page_misses,
+        s.page_writes,
+        s.header_writes,
+        s.write_errors,
+        s.open_files,
+        s.open_files_peak,
+        s.cached_pages,
+        s.flush_rounds,
+    ];
+    for (k, v) in names.split_whitespace().zip(values) {
         out.push((format!("istatd.store.{k}"), v as i64));
     }
 }

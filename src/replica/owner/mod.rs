@@ -61,9 +61,16 @@ impl Owner {
         })
     }
 
-    /// A message from the coordinator (queued; never waits).
+    /// A message from the coordinator (never waits). Room given back in a send window
+    /// is taken at once: queued behind Requests whose storage lookups wait on the disk,
+    /// it would hold answers back for no reason.
     pub fn deliver(&self, m: ToOwner) {
-        let _ = self.inbox.try_send(m);
+        match m {
+            ToOwner::Credit { conn, bytes } => self.master.credit(conn, bytes),
+            m => {
+                let _ = self.inbox.try_send(m);
+            }
+        }
     }
 
     /// Start the message task and the pump.

@@ -9,3 +9,12 @@ pub mod localstats;
 pub mod loopback;
 pub mod prom;
 pub mod recording;
+
+/// Push `<prefix>.<name>` = value for each of the whitespace-separated `names` and its
+/// value, in order.
+pub fn push_named(out: &mut Vec<(String, i64)>, prefix: &str, names: &str, values: &[u64]) {
+    debug_assert_eq!(names.split_whitespace().count(), values.len());
+    for (k, v) in names.split_whitespace().zip(values) {
+        out.push((format!("{prefix}.{k}"), *v as i64));
+    }
+}

@@ -14,37 +14,48 @@ use crate::replica::ReplConfig;
 /// Link-level metrics (shard 0) for `stats` and `/metrics`.
 pub fn link_stats(c: &Coordinator, out: &mut Vec<(String, i64)>) {
     let lc = c.counters.borrow().clone();
-    for (k, v) in [
-        ("master.connections", c.master.connections() as u64),
-        ("master.accepted", lc.m_accepted),
-        ("master.handshakes", lc.m_handshakes),
-        ("master.rejected_version", lc.m_rejected_version),
-        ("master.rejected_self", lc.m_rejected_self),
-        ("master.rejected_cycle", lc.m_rejected_cycle),
-        ("master.rejected_too_many", lc.m_rejected_too_many),
-        ("master.protocol_errors", lc.m_protocol_errors),
-        ("master.errors_received", lc.m_errors_received),
-        ("master.timeouts", lc.m_timeouts),
-        ("master.pings", lc.m_pings),
-        ("master.unclean_starts", c.unclean_starts()),
-        ("master.bytes_sent", lc.m_bytes_sent),
-        ("master.bytes_received", lc.m_bytes_received),
-        ("slave.connected", u64::from(c.slave.is_connected())),
-        ("slave.connect_attempts", lc.s_connect_attempts),
-        ("slave.connect_failures", lc.s_connect_failures),
-        ("slave.handshake_failures", lc.s_handshake_failures),
-        ("slave.disconnects", lc.s_disconnects),
-        ("slave.backoff_seconds", lc.s_backoff_seconds),
-        ("slave.master_changes", lc.s_master_changes),
-        ("slave.protocol_errors", lc.s_protocol_errors),
-        ("slave.errors_received", lc.s_errors_received),
-        ("slave.timeouts", lc.s_timeouts),
-        ("slave.pings_sent", lc.s_pings_sent),
-        ("slave.bytes_sent", lc.s_bytes_sent),
-        ("slave.bytes_received", lc.s_bytes_received),
-    ] {
-        out.push((format!("replication.{k}"), v as i64));
-    }
+    crate::metrics::push_named(
+        out,
+        "replication",
+        "master.connections master.accepted master.handshakes \
+         master.rejected_version master.rejected_self master.rejected_cycle \
+         master.rejected_too_many master.protocol_errors master.errors_received \
+         master.timeouts master.pings master.unclean_starts master.bytes_sent \
+         master.bytes_received slave.connected slave.connect_attempts \
+         slave.connect_failures slave.handshake_failures slave.disconnects \
+         slave.backoff_seconds slave.master_changes slave.protocol_errors \
+         slave.errors_received slave.timeouts slave.pings_sent slave.bytes_sent \
+         slave.bytes_received",
+        &[
+            c.master.connections() as u64,
+            lc.m_accepted,
+            lc.m_handshakes,
+            lc.m_rejected_version,
+            lc.m_rejected_self,
+            lc.m_rejected_cycle,
+            lc.m_rejected_too_many,
+            lc.m_protocol_errors,
+            lc.m_errors_received,
+            lc.m_timeouts,
+            lc.m_pings,
+            c.unclean_starts(),
+            lc.m_bytes_sent,
+            lc.m_bytes_received,
+            u64::from(c.slave.is_connected()),
+            lc.s_connect_attempts,
+            lc.s_connect_failures,
+            lc.s_handshake_failures,
+            lc.s_disconnects,
+            lc.s_backoff_seconds,
+            lc.s_master_changes,
+            lc.s_protocol_errors,
+            lc.s_errors_received,
+            lc.s_timeouts,
+            lc.s_pings_sent,
+            lc.s_bytes_sent,
+            lc.s_bytes_received,
+        ],
+    );
 }
 
 /// The `replication.status` lines.

@@ -421,30 +421,36 @@ impl MasterSide {
         let c = &m.counters;
         let (parked, ready) = m.parked_ready();
         let (read_bytes, read_ops, read_throttled) = self.pacing.stats();
-        for (k, v) in [
-            ("discover_sent", c.discover_sent),
-            ("discover_deferred", c.discover_deferred),
-            ("names_too_long", c.names_too_long),
-            ("requests", c.requests),
-            ("requests_unknown_file", c.requests_unknown_file),
-            ("requests_replaced", c.requests_replaced),
-            ("gone_dropped", c.gone_dropped),
-            ("late_seeded", c.late_seeded),
-            ("data_sent", c.data_sent),
-            ("buckets_sent", c.buckets_sent),
-            ("resent_buckets", c.resent_buckets),
-            ("read_errors", c.read_errors),
-            ("read_bytes", read_bytes),
-            ("read_ops", read_ops),
-            ("read_throttled", read_throttled),
-            ("stalled", self.stalled.get()),
-            ("late_marks", m.late_marks() as u64),
-            ("parked", parked as u64),
-            ("ready", ready as u64),
-            ("state_bytes", m.state_bytes() as u64),
-        ] {
-            out.push((format!("replication.master.{k}"), v as i64));
-        }
+        crate::metrics::push_named(
+            out,
+            "replication.master",
+            "discover_sent discover_deferred names_too_long requests \
+             requests_unknown_file requests_replaced gone_dropped late_seeded \
+             data_sent buckets_sent resent_buckets read_errors read_bytes read_ops \
+             read_throttled stalled late_marks parked ready state_bytes",
+            &[
+                c.discover_sent,
+                c.discover_deferred,
+                c.names_too_long,
+                c.requests,
+                c.requests_unknown_file,
+                c.requests_replaced,
+                c.gone_dropped,
+                c.late_seeded,
+                c.data_sent,
+                c.buckets_sent,
+                c.resent_buckets,
+                c.read_errors,
+                read_bytes,
+                read_ops,
+                read_throttled,
+                self.stalled.get(),
+                m.late_marks() as u64,
+                parked as u64,
+                ready as u64,
+                m.state_bytes() as u64,
+            ],
+        );
     }
 
     /// Digests and repairs answered (published with the scrub's metrics).

@@ -208,28 +208,34 @@ impl ScrubSide {
         let c = &sc.counters;
         let (done, total) = sc.progress();
         let running = u64::from(sc.state() == ScrubState::Running);
-        for (k, v) in [
-            ("running", running),
-            ("stopped", u64::from(sc.state() == ScrubState::Stopped)),
-            ("passes_started", c.passes_started),
-            ("passes_done", c.passes_done),
-            ("files_total", total as u64),
-            ("files_done", done as u64),
-            ("files_checked", c.files_checked),
-            ("files_missing", c.files_missing),
-            ("digests_sent", c.digests_sent),
-            ("ranges_checked", c.ranges_checked),
-            ("ranges_differing", c.ranges_differing),
-            ("repairs_sent", c.repairs_sent),
-            ("ranges_repaired", c.ranges_repaired),
-            ("buckets_repaired", c.buckets_repaired),
-            ("buckets_rejected", c.buckets_rejected),
-            ("apply_errors", self.apply_errors.get()),
-            ("bytes", c.bytes),
-            ("digests_answered", answered.0),
-            ("repairs_answered", answered.1),
-        ] {
-            out.push((format!("replication.scrub.{k}"), v as i64));
-        }
+        crate::metrics::push_named(
+            out,
+            "replication.scrub",
+            "running stopped passes_started passes_done files_total files_done \
+             files_checked files_missing digests_sent ranges_checked ranges_differing \
+             repairs_sent ranges_repaired buckets_repaired buckets_rejected \
+             apply_errors bytes digests_answered repairs_answered",
+            &[
+                running,
+                u64::from(sc.state() == ScrubState::Stopped),
+                c.passes_started,
+                c.passes_done,
+                total as u64,
+                done as u64,
+                c.files_checked,
+                c.files_missing,
+                c.digests_sent,
+                c.ranges_checked,
+                c.ranges_differing,
+                c.repairs_sent,
+                c.ranges_repaired,
+                c.buckets_repaired,
+                c.buckets_rejected,
+                self.apply_errors.get(),
+                c.bytes,
+                answered.0,
+                answered.1,
+            ],
+        );
     }
 }

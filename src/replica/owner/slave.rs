@@ -379,35 +379,43 @@ impl SlaveSide {
         let sl = self.files.borrow();
         let c = &sl.counters;
         let (subscribed, behind, errors, rejected, queued) = sl.gauges();
-        for (k, v) in [
-            ("discover_received", c.discover_received),
-            ("discover_rejected", c.discover_rejected),
-            ("header_mismatch", c.header_mismatch),
-            ("unknown_retention", self.unknown_retention.get()),
-            ("incarnation_changed", c.incarnation_changed),
-            ("bad_local_files", c.bad_local_files),
-            ("files_created", c.files_created),
-            ("files_gone", c.files_gone),
-            ("apply_errors", c.apply_errors),
-            ("create_errors", c.create_errors),
-            ("create_waiting", self.create_retry.borrow().len() as u64),
-            ("retries", c.retries),
-            ("requests_sent", c.requests_sent),
-            ("data_received", c.data_received),
-            ("buckets_received", c.buckets_received),
-            ("buckets_written", c.buckets_written),
-            ("buckets_rejected", c.buckets_rejected),
-            ("buckets_too_old", c.buckets_too_old),
-            ("subscribed", subscribed as u64),
-            ("behind", behind as u64),
-            ("files_in_error", errors as u64),
-            ("rejected", rejected as u64),
-            ("pending_subscribe", queued as u64),
-            ("state_bytes", sl.state_bytes() as u64),
-            ("bytes_behind", sl.buckets_behind() * 32),
-        ] {
-            out.push((format!("replication.slave.{k}"), v as i64));
-        }
+        crate::metrics::push_named(
+            out,
+            "replication.slave",
+            "discover_received discover_rejected header_mismatch unknown_retention \
+             incarnation_changed bad_local_files files_created files_gone \
+             apply_errors create_errors create_waiting retries requests_sent \
+             data_received buckets_received buckets_written buckets_rejected \
+             buckets_too_old subscribed behind files_in_error rejected \
+             pending_subscribe state_bytes bytes_behind",
+            &[
+                c.discover_received,
+                c.discover_rejected,
+                c.header_mismatch,
+                self.unknown_retention.get(),
+                c.incarnation_changed,
+                c.bad_local_files,
+                c.files_created,
+                c.files_gone,
+                c.apply_errors,
+                c.create_errors,
+                self.create_retry.borrow().len() as u64,
+                c.retries,
+                c.requests_sent,
+                c.data_received,
+                c.buckets_received,
+                c.buckets_written,
+                c.buckets_rejected,
+                c.buckets_too_old,
+                subscribed as u64,
+                behind as u64,
+                errors as u64,
+                rejected as u64,
+                queued as u64,
+                sl.state_bytes() as u64,
+                sl.buckets_behind() * 32,
+            ],
+        );
         out.push(("replication.slave.tail_lag_seconds".into(), c.tail_lag));
         // Shards that never got Data report no age (the merge keeps the minimum).
         if c.last_data_at > 0 {

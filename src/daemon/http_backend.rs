@@ -104,7 +104,7 @@ impl Backend for ShardBackend {
                 }
                 Some(all.render(clock::now()))
             } else {
-                let (lb, extras) = self.0.all_stats().await;
+                let (lb, extras) = self.0.all_stats_anywhere().await;
                 let all: Vec<(String, i64)> = lb.stats().into_iter().chain(extras).collect();
                 Some(crate::metrics::prom::render_internal(&all))
             }

@@ -24,6 +24,9 @@ pub enum Req {
     Flush { force: bool },
     /// The shard's internal counters.
     Stats,
+    /// To shard 0: every shard's internal counters with the replication links' and the
+    /// agent's, as `stats` shows them.
+    AllStats,
     /// Admin `purge maxOld,maxAge` of connection meta records.
     Purge { max_old: u64, max_age: i64 },
     /// Query one counter owned by the receiving shard (HTTP).

@@ -236,6 +236,10 @@ impl Shard {
                 let (lb, extras) = self.shard_stats();
                 Rep::Stats(Box::new(lb), extras)
             }
+            Req::AllStats => {
+                let (lb, extras) = self.all_stats().await;
+                Rep::Stats(Box::new(lb), extras)
+            }
             Req::Delete(keys) => {
                 if let Some(store) = store {
                     for k in keys {
@@ -345,6 +349,18 @@ impl Shard {
         lb.add(Loopback::HttpErrorsServer, (sv - s0) as i64);
         lb.set(Loopback::HttpCurrent, st.current.get());
         self.http_reported.set((r, h, sv));
+    }
+
+    /// Every shard's counters with the agent's and the replication links', from any
+    /// shard (shard 0 owns the links).
+    pub async fn all_stats_anywhere(&self) -> (LoopbackCounters, Vec<(String, i64)>) {
+        if self.id() == 0 {
+            return self.all_stats().await;
+        }
+        match self.core.rpc.call(0, Req::AllStats).await {
+            Some(Rep::Stats(lb, extras)) => (*lb, extras),
+            _ => gather::gather(&self.core).await,
+        }
     }
 
     /// Every shard's counters with the agent's and the replication links' (shard 0);

@@ -75,7 +75,10 @@ struct Conn {
     /// Slots with an item in `ready` (kept across a delete and a reuse of the slot,
     /// so a file never has two items: replication.md §2.8 `in_queue`).
     in_ready: HashSet<u32>,
-    gone: VecDeque<Vec<u8>>,
+    /// Owed "no such file" answers: the name, and whether it answers a Request the
+    /// connection still counts in flight (an unknown file's) rather than one already
+    /// parked (a deleted file's).
+    gone: VecDeque<(Vec<u8>, bool)>,
     delayed: Vec<(i64, u32)>,
     reads: usize,
     data_since_discover: u32,
@@ -253,6 +256,32 @@ impl MasterFiles {
         now: i64,
         send_queue: &dyn Fn(u64) -> usize,
     ) -> Vec<(u64, Pdu)> {
+        self.visit_inner(v, now, send_queue, None)
+    }
+
+    /// A file announced to one new connection only (the sweep of its files): the
+    /// file's state is updated as by a visit, the other connections are not touched.
+    /// The Discover to send now, if any (else it is owed).
+    pub fn announce_to(
+        &mut self,
+        conn: u64,
+        v: Visit<'_>,
+        now: i64,
+        send_queue: &dyn Fn(u64) -> usize,
+    ) -> Option<Pdu> {
+        self.visit_inner(v, now, send_queue, Some(conn))
+            .into_iter()
+            .next()
+            .map(|(_, p)| p)
+    }
+
+    fn visit_inner(
+        &mut self,
+        v: Visit<'_>,
+        now: i64,
+        send_queue: &dyn Fn(u64) -> usize,
+        only: Option<u64>,
+    ) -> Vec<(u64, Pdu)> {
         let (slot, gen) = v.file;
         let Some(name) = v.name else {
             if self.too_long.insert(v.file) {
@@ -297,6 +326,9 @@ impl MasterFiles {
         }
         let mut out = Vec::new();
         for (&cid, c) in self.conns.iter_mut() {
+            if only.is_some_and(|o| o != cid) {
+                continue;
+            }
             if !c.announced.contains(&slot) && !c.owed_set.contains(&slot) {
                 if send_queue(cid) < self.cfg.discover_mark && !self.suspended {
                     c.announced.insert(slot);
@@ -354,6 +386,22 @@ impl MasterFiles {
         None
     }
 
+    /// A Discover handed out by [`MasterFiles::next_owed`] could not be built (its
+    /// header could not be read): owe it again, at the back.
+    pub fn owe_again(&mut self, conn: u64, file: FileKey) {
+        let (slot, gen) = file;
+        if self.files.get(&slot).is_none_or(|i| i.gen != gen) {
+            return;
+        }
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.announced.remove(&slot);
+            if c.owed_set.insert(slot) {
+                c.owed.push_back(file);
+            }
+            self.counters.discover_sent = self.counters.discover_sent.saturating_sub(1);
+        }
+    }
+
     /// Whether a connection has owed Discovers.
     pub fn has_owed(&self, conn: u64) -> bool {
         self.conns.get(&conn).is_some_and(|c| !c.owed.is_empty())
@@ -376,7 +424,7 @@ impl MasterFiles {
         };
         let Some(((slot, gen), interval, newest)) = file else {
             self.counters.requests_unknown_file += 1;
-            c.gone.push_back(name.to_vec());
+            c.gone.push_back((name.to_vec(), true));
             return true;
         };
         let info = match self.files.get_mut(&slot) {
@@ -465,13 +513,18 @@ impl MasterFiles {
         }
     }
 
-    /// The next owed "no such file" answer of a connection.
-    pub fn next_gone(&mut self, conn: u64) -> Option<Pdu> {
-        let name = self.conns.get_mut(&conn)?.gone.pop_front()?;
-        Some(Pdu::Data {
-            buckets: Vec::new(),
-            name,
-        })
+    /// The next owed "no such file" answer of a connection, and whether it answers a
+    /// Request still in flight (see [`MasterFiles::request`]; a deleted file's answer
+    /// does not: its Request was parked when it came).
+    pub fn next_gone(&mut self, conn: u64) -> Option<(Pdu, bool)> {
+        let (name, in_flight) = self.conns.get_mut(&conn)?.gone.pop_front()?;
+        Some((
+            Pdu::Data {
+                buckets: Vec::new(),
+                name,
+            },
+            in_flight,
+        ))
     }
 
     pub fn gone_len(&self, conn: u64) -> usize {
@@ -668,7 +721,7 @@ impl MasterFiles {
                 if matches!(e.state, MState::Parked | MState::Ready | MState::Reading) {
                     if let Some(n) = &name {
                         if c.gone.len() < GONE_QUEUE_MAX {
-                            c.gone.push_back(n.as_bytes().to_vec());
+                            c.gone.push_back((n.as_bytes().to_vec(), false));
                         } else {
                             self.counters.gone_dropped += 1;
                         }

@@ -95,6 +95,18 @@ pub enum DiscoverAction {
     Create { aside: bool },
 }
 
+/// What `replication.resync PATH` did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Resync {
+    /// An idle or error file is queued for subscription again.
+    Queued,
+    /// An outstanding file's next Request asks from the resync time.
+    Flagged,
+    /// A rejected file: check its local copy again against the master's header kept in
+    /// the rejected table, as a Discover would ([`SlaveFiles::discover`]).
+    Recheck(Box<[u8; HEADER_SIZE]>),
+}
+
 /// What a Data asks the driver to do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum DataAction {
@@ -128,6 +140,9 @@ pub struct SlaveConfig {
     pub resume_overlap: i64,
     /// Resume time R in force (`--replica-from`, `replication.of ...,from=`).
     pub resume_from: Option<i64>,
+    /// Discover headers of rejected files kept for `replication.resync` (this shard's
+    /// share of 1,024).
+    pub rejected_headers: usize,
 }
 
 impl Default for SlaveConfig {
@@ -136,6 +151,7 @@ impl Default for SlaveConfig {
             chunk_buckets: 256,
             resume_overlap: 600,
             resume_from: None,
+            rejected_headers: 1024,
         }
     }
 }
@@ -221,6 +237,8 @@ pub struct SlaveFiles {
     pub cfg: SlaveConfig,
     entries: HashMap<Box<str>, Entry>,
     queue: VecDeque<Box<str>>,
+    /// The rejected table: each rejected file's Discover header, oldest first.
+    rejected: VecDeque<(Box<str>, Box<[u8; HEADER_SIZE]>)>,
     pub counters: SlaveCounters,
 }
 
@@ -335,10 +353,21 @@ impl SlaveFiles {
                 if e.state == SState::Outstanding {
                     e.state = SState::Draining;
                 }
+                let name: Box<str> = String::from_utf8_lossy(discover_name(h)).into();
+                self.rejected.retain(|(n, _)| *n != name);
+                if self.cfg.rejected_headers > 0 {
+                    if self.rejected.len() >= self.cfg.rejected_headers {
+                        self.rejected.pop_front();
+                    }
+                    self.rejected.push_back((name, Box::new(*h)));
+                }
                 DiscoverAction::Mismatch
             }
             Local::Good(_) => {
-                e.rejected = false;
+                if std::mem::take(&mut e.rejected) {
+                    let name = String::from_utf8_lossy(discover_name(h));
+                    self.rejected.retain(|(n, _)| **n != *name);
+                }
                 DiscoverAction::Known
             }
             Local::Bad => {
@@ -608,24 +637,41 @@ impl SlaveFiles {
         out
     }
 
-    /// `replication.resync PATH[,from=TIME]`: an idle, error or rejected file is queued
-    /// again (from min(resume point, TIME)); an outstanding one keeps its Request.
-    pub fn resync(&mut self, name: &str, from: Option<i64>) -> Result<(), &'static str> {
+    /// `replication.resync PATH[,from=TIME]` (§2.14): an idle or error file is queued
+    /// again (from min(resume point, TIME)); an outstanding one keeps its Request,
+    /// whose follow-up asks from TIME; a rejected one is checked again against the
+    /// header in the rejected table.
+    pub fn resync(&mut self, name: &str, from: Option<i64>) -> Result<Resync, &'static str> {
         let e = self.entries.get_mut(name).ok_or("unknown file")?;
+        if e.rejected {
+            let h = self
+                .rejected
+                .iter()
+                .find(|(n, _)| **n == *name)
+                .map(|(_, h)| h.clone())
+                .ok_or("no header; use replication.resync all")?;
+            e.resync_from = from;
+            e.redo = true;
+            return Ok(Resync::Recheck(h));
+        }
         e.resync_from = from;
         match e.state {
             SState::Idle | SState::Error => {
-                e.rejected = false;
                 e.state = SState::Queued;
                 e.retry_delay = 0;
                 self.counters.retries += 1;
                 self.queue.push_back(name.into());
+                Ok(Resync::Queued)
             }
             // Its next Request uses min(follow-up, TIME); a queued file subscribes
             // with it.
-            _ => {}
+            _ => Ok(Resync::Flagged),
         }
-        Ok(())
+    }
+
+    /// Whether a file is rejected (its local copy differs from the master's header).
+    pub fn is_rejected(&self, name: &str) -> bool {
+        self.entries.get(name).is_some_and(|e| e.rejected)
     }
 
     /// A Discover that waited for a file's answer, once [`SlaveFiles::applied`] made it

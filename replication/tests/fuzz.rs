@@ -647,7 +647,7 @@ fn run_master(
                 let Some(c) = pick(&open, i) else {
                     continue;
                 };
-                if let Some(p) = m.next_gone(c) {
+                if let Some((p, _)) = m.next_gone(c) {
                     let Pdu::Data { buckets, name } = &p else {
                         return Err(TestCaseError::fail(format!("next_gone gave {p:?}")));
                     };
@@ -1061,6 +1061,7 @@ fn slave_cfg() -> impl Strategy<Value = SlaveConfig> {
             chunk_buckets,
             resume_overlap,
             resume_from,
+            ..SlaveConfig::default()
         })
 }
 
@@ -1572,7 +1573,7 @@ impl Dispatch {
                             prop_assert!(!buckets.is_empty() && buckets.len() <= job.max);
                         }
                     }
-                    while let Some(p) = self.m.next_gone(self.conn) {
+                    while let Some((p, _)) = self.m.next_gone(self.conn) {
                         let Pdu::Data { name, .. } = p else {
                             return Err(TestCaseError::fail("gone is not a Data"));
                         };

@@ -378,10 +378,14 @@ fn u_ma_09_unknown_file() {
     assert_eq!(m.gone_len(C), 1);
     assert_eq!(
         m.next_gone(C),
-        Some(Pdu::Data {
-            buckets: vec![],
-            name: b"no/such/10s".to_vec()
-        })
+        Some((
+            Pdu::Data {
+                buckets: vec![],
+                name: b"no/such/10s".to_vec()
+            },
+            true
+        )),
+        "an unknown file's answer answers a Request still in flight"
     );
     assert_eq!(m.next_gone(C), None);
     assert!(m.next_read(C).is_none());
@@ -397,10 +401,14 @@ fn u_ma_09_deleted_parked_entry_is_answered_gone() {
     assert_eq!(r.m.entry_state(C, SLOT), None);
     assert_eq!(
         r.m.next_gone(C),
-        Some(Pdu::Data {
-            buckets: vec![],
-            name: NAME.as_bytes().to_vec()
-        })
+        Some((
+            Pdu::Data {
+                buckets: vec![],
+                name: NAME.as_bytes().to_vec()
+            },
+            false
+        )),
+        "a parked Request was already counted answered"
     );
     assert_eq!(r.m.next_gone(C), None);
     assert_eq!(r.m.late_marks(), 0);
@@ -413,7 +421,7 @@ fn u_ma_09_deleted_while_reading() {
     r.request(100, 10);
     let job = r.m.next_read(C).unwrap();
     r.m.deleted(KEY);
-    assert_eq!(r.m.next_gone(C).map(|p| times(&p)), Some(vec![]));
+    assert_eq!(r.m.next_gone(C).map(|(p, _)| times(&p)), Some(vec![]));
     let res = r.file.read(job.start, job.end, job.max, 2048);
     assert_eq!(
         r.m.read_done(&job, Ok(res), 0),
@@ -461,10 +469,13 @@ fn u_ma_09_slot_reused_before_the_item_is_popped() {
     // The old entry's gone answer is for the old name.
     assert_eq!(
         r.m.next_gone(C),
-        Some(Pdu::Data {
-            buckets: vec![],
-            name: NAME.as_bytes().to_vec()
-        })
+        Some((
+            Pdu::Data {
+                buckets: vec![],
+                name: NAME.as_bytes().to_vec()
+            },
+            false
+        ))
     );
     // A Request for g works normally.
     r.m.request(C, b"g/h/10s", 100, 5, Some(((SLOT, 2), 10, 1000)));
@@ -942,4 +953,46 @@ fn names_too_long_counts_files_once() {
         assert!(out.is_empty(), "never announced");
     }
     assert_eq!(m.counters.names_too_long, 1, "one file, counted once");
+}
+
+#[test]
+fn announce_to_one_connection_leaves_the_others_alone() {
+    let mut m = MasterFiles::new(MasterConfig::default());
+    m.open(1);
+    m.open(2);
+    let h = header("/var/store/a/b/10s");
+    let v = Visit {
+        file: KEY,
+        name: Some(NAME),
+        header: &h,
+        flushed_last: 1000,
+        dirty_low: NONE,
+    };
+    assert!(
+        m.announce_to(1, v, 0, &|_| 0).is_some(),
+        "told to connection 1"
+    );
+    assert!(m.announce_to(1, v, 0, &|_| 0).is_none(), "only once");
+    // Connection 2 was not told: the next visit announces the file there, only there.
+    let out = m.visit(v, 0, &|_| 0);
+    assert_eq!(out.iter().map(|(c, _)| *c).collect::<Vec<_>>(), vec![2]);
+    assert_eq!(m.counters.discover_sent, 2);
+}
+
+#[test]
+fn a_discover_that_could_not_be_built_is_owed_again() {
+    let mut r = Rig::new(FakeFile::with_range(100, 1000));
+    r.queue = 256 * 1024;
+    assert!(r.visit(1000, NONE, 0).is_empty(), "deferred");
+    assert_eq!(r.m.next_owed(C).map(|(k, _)| k), Some(KEY));
+    assert!(!r.m.has_owed(C));
+    r.m.owe_again(C, KEY);
+    assert!(r.m.has_owed(C));
+    assert_eq!(r.m.counters.discover_sent, 0);
+    assert_eq!(r.m.next_owed(C).map(|(k, _)| k), Some(KEY));
+    assert_eq!(r.m.counters.discover_sent, 1);
+    // A deleted file is not owed again.
+    r.m.deleted(KEY);
+    r.m.owe_again(C, KEY);
+    assert!(!r.m.has_owed(C));
 }

@@ -3,7 +3,7 @@
 
 use istatd_replication::pdu::Pdu;
 use istatd_replication::slave::{
-    check_discover, master_newest, DataAction, DiscoverAction, Local, SState, SlaveConfig,
+    check_discover, master_newest, DataAction, DiscoverAction, Local, Resync, SState, SlaveConfig,
     SlaveError, SlaveFiles,
 };
 use istatd_storage::format::{Bucket, CreateParams, Header, HEADER_SIZE};
@@ -648,7 +648,7 @@ fn gone_then_idle() -> SlaveFiles {
 fn resync_path_requeues_an_idle_file_from_time() {
     let mut s = gone_then_idle();
     assert_eq!(s.resync("x/y/10s", None), Err("unknown file"));
-    assert_eq!(s.resync(NAME, Some(100)), Ok(()));
+    assert_eq!(s.resync(NAME, Some(100)), Ok(Resync::Queued));
     assert_eq!(s.state(NAME), Some(SState::Queued));
     assert_eq!(s.next_queued().as_deref(), Some(NAME));
     let p = s.subscribe(NAME, 36_000, 10, BIG_CAP).unwrap();
@@ -683,7 +683,7 @@ fn resync_path_from_applies_to_that_file_only() {
 
 fn resync_path_outstanding_next_request_uses_time() {
     let mut s = outstanding_at_35400();
-    assert_eq!(s.resync(NAME, Some(1_000)), Ok(()));
+    assert_eq!(s.resync(NAME, Some(1_000)), Ok(Resync::Flagged));
     let p = apply(&mut s, &[35_400, 35_410], 0).unwrap();
     assert_eq!(req(&p).0, 1_000);
 }
@@ -713,4 +713,63 @@ fn u_sl_15_apply_failing_when_most_writes_fail() {
     assert!(!s.apply_failing(), "100 of 1000 is not more than 10%");
     fail(&mut s, &names[100]);
     assert!(s.apply_failing(), "101 of 1000 is");
+}
+
+#[test]
+fn resync_path_rechecks_a_rejected_file_against_its_kept_header() {
+    let master = mh(0, 10, 10_000);
+    let mut local = master.clone();
+    local.fixed_count = 9;
+    let mut s = SlaveFiles::new(SlaveConfig::default());
+    assert_eq!(
+        s.discover(&disc(&master), &good(&local)),
+        DiscoverAction::Mismatch
+    );
+    assert!(s.is_rejected(NAME));
+    // Still different: the recheck rejects it again.
+    let Ok(Resync::Recheck(h)) = s.resync(NAME, Some(500)) else {
+        panic!("a rejected file is rechecked")
+    };
+    assert_eq!(s.discover(&h, &good(&local)), DiscoverAction::Mismatch);
+    assert!(s.is_rejected(NAME));
+    assert_eq!(
+        s.counters.discover_received, 1,
+        "a recheck is no new Discover"
+    );
+    // The operator fixed the local file: it passes and is queued from TIME.
+    let Ok(Resync::Recheck(h)) = s.resync(NAME, Some(500)) else {
+        panic!("rechecked again")
+    };
+    assert_eq!(s.discover(&h, &good(&master)), DiscoverAction::Known);
+    assert!(!s.is_rejected(NAME));
+    s.queue(NAME, false);
+    assert_eq!(s.next_queued().as_deref(), Some(NAME));
+    let p = s.subscribe(NAME, 36_000, 10, BIG_CAP).unwrap();
+    assert_eq!(req(&p).0, 500);
+}
+
+#[test]
+fn resync_of_a_rejected_file_whose_header_was_dropped_asks_for_resync_all() {
+    let master = mh(0, 10, 10_000);
+    let mut local = master.clone();
+    local.season = 7;
+    let mut s = SlaveFiles::new(SlaveConfig {
+        rejected_headers: 1,
+        ..SlaveConfig::default()
+    });
+    assert_eq!(
+        s.discover(&disc(&master), &good(&local)),
+        DiscoverAction::Mismatch
+    );
+    // A second rejected file pushes the first one's header out of the table.
+    let other = "c/d/10s";
+    assert_eq!(
+        s.discover(&disc_named(&master, other), &good(&local)),
+        DiscoverAction::Mismatch
+    );
+    assert_eq!(
+        s.resync(NAME, None),
+        Err("no header; use replication.resync all")
+    );
+    assert!(matches!(s.resync(other, None), Ok(Resync::Recheck(_))));
 }

@@ -148,8 +148,8 @@ async fn resync(
     let from = from.map(i64::from);
     match target {
         ResyncTarget::All => {
-            let resume = from.or(c.control().from);
-            to_every_shard(shard, || ToOwner::SetResume(resume)).await;
+            // On the next link every subscription uses T (runtime only, that link).
+            to_every_shard(shard, || ToOwner::ResyncNextLink(from)).await;
             c.update_control(|c| {
                 c.epoch += 1;
                 c.close_reason = Some("Resync requested");

@@ -279,13 +279,13 @@ impl Shard {
                 self.stat_port.close();
                 Rep::Done
             }
-            Req::Resync(path, from) => {
-                match self.owner.as_ref().map(|o| o.slave.resync(&path, from)) {
-                    Some(Ok(())) => Rep::Done,
-                    Some(Err(e)) => Rep::Failed(e.into()),
-                    None => Rep::Failed("unknown file".into()),
-                }
-            }
+            Req::Resync(path, from) => match &self.owner {
+                Some(o) => match o.slave.resync(&path, from).await {
+                    Ok(()) => Rep::Done,
+                    Err(e) => Rep::Failed(e),
+                },
+                None => Rep::Failed("unknown file".into()),
+            },
             Req::Scrub(start) => {
                 if let Some(o) = &self.owner {
                     o.scrub.start_stop(start, clock::now());
@@ -300,8 +300,14 @@ impl Shard {
     }
 
     async fn delete_one(&self, store: &Store, key: &str) {
+        let paths = store.counter_paths(key);
         match store.delete_counter(key).await {
-            Ok(true) => self.core.lb.borrow_mut().incr(Loopback::CounterClosed),
+            Ok(true) => {
+                self.core.lb.borrow_mut().incr(Loopback::CounterClosed);
+                if let Some(o) = &self.owner {
+                    o.slave.deleted_locally(&paths);
+                }
+            }
             Ok(false) => {}
             Err(e) => tracing::error!(counter = %key, error = %e, "delete failed"),
         }

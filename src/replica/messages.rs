@@ -69,6 +69,8 @@ pub enum ToOwner {
     ReplicaMode(bool),
     /// The resume time R for subscriptions from now on.
     SetResume(Option<i64>),
+    /// `replication.resync all,from=T`: T for every subscription of the next link only.
+    ResyncNextLink(Option<i64>),
 }
 
 /// An owning shard to the coordinator.

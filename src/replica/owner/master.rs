@@ -14,7 +14,7 @@ use istatd_replication::master::{MasterConfig, MasterFiles, Visit, MAX_SCAN_SLOT
 use istatd_replication::name::normalise_path;
 use istatd_replication::pdu::{Pdu, RangeDigest, RANGE_BUCKETS};
 use istatd_replication::scrub;
-use istatd_storage::store::{FileId, Lookup};
+use istatd_storage::store::{FileId, FlushVisit, Lookup, ReplicationEvent, Store, StoreError};
 
 use super::{file_by_wire_name, read_range, ReadPacing};
 use crate::clock;
@@ -56,6 +56,41 @@ pub struct MasterSide {
     /// Digests and repairs answered; scrub requests held while suspended.
     scrub_answered: Cell<(u64, u64)>,
     scrub_held: RefCell<VecDeque<ToOwner>>,
+    /// Requests whose file could not be read (oldest first).
+    retry_requests: RefCell<VecDeque<PendingRequest>>,
+}
+
+/// A Request that waits for its file to be readable again.
+struct PendingRequest {
+    due: i64,
+    conn: u64,
+    name: Vec<u8>,
+    from: i64,
+    n: i64,
+}
+
+/// A file's interval and newest bucket time.
+async fn file_facts(store: &Store, id: FileId) -> Result<(u32, i64), StoreError> {
+    let h = store.load_header(id).await?;
+    let newest = store.newest_bucket_time(id).await?;
+    Ok((h.cfg_interval.max(1) as u32, newest))
+}
+
+/// A store error that may go away by itself (descriptors, I/O), unlike a bad file or
+/// one that is gone.
+pub fn is_transient(e: &StoreError) -> bool {
+    matches!(e, StoreError::Io(_))
+}
+
+/// The master state's view of a flush visit.
+fn visit_of<'a>(v: &'a FlushVisit, name: Option<&'a str>) -> Visit<'a> {
+    Visit {
+        file: (v.id.slot, v.id.gen),
+        name,
+        header: &v.header,
+        flushed_last: v.flushed_last,
+        dirty_low: v.dirty_low,
+    }
 }
 
 impl MasterSide {
@@ -78,6 +113,7 @@ impl MasterSide {
             last_stall_sweep: Cell::new(clock::now()),
             scrub_answered: Cell::new((0, 0)),
             scrub_held: RefCell::new(VecDeque::new()),
+            retry_requests: RefCell::new(VecDeque::new()),
             core,
         }
     }
@@ -142,19 +178,50 @@ impl MasterSide {
         };
         let rel = String::from_utf8_lossy(&name).into_owned();
         let file = match store.lookup(&rel) {
-            Lookup::Found(id) => match store.load_header(id).await {
-                Ok(h) => {
-                    let newest = store.newest_bucket_time(id).await.unwrap_or(0);
-                    Some(((id.slot, id.gen), h.cfg_interval.max(1) as u32, newest))
+            Lookup::Found(id) => match file_facts(store, id).await {
+                Ok(facts) => Some((id, facts)),
+                Err(e) if is_transient(&e) => {
+                    // The file is there but could not be read now (descriptors, I/O):
+                    // the Request waits and comes back, instead of a "no such file"
+                    // that would leave the slave's copy idle for the whole link.
+                    tracing::debug!(file = %rel, error = %e, "replication: Request retried");
+                    self.retry_requests.borrow_mut().push_back(PendingRequest {
+                        due: clock::monotonic_secs() + 1,
+                        conn,
+                        name,
+                        from,
+                        n,
+                    });
+                    return;
                 }
                 Err(_) => None,
             },
             _ => None,
         };
+        // The lookups above waited on the store: a file deleted meanwhile (its
+        // deletion already seen, or its slot already reused) is no such file.
+        let file = file
+            .filter(|(id, _)| store.lookup(&rel) == Lookup::Found(*id))
+            .map(|(id, (interval, newest))| ((id.slot, id.gen), interval, newest));
         let gone = self.files.borrow_mut().request(conn, &name, from, n, file);
         if !gone {
             if let Some(w) = self.windows.borrow_mut().get_mut(&conn) {
                 w.answered += 1;
+            }
+        }
+    }
+
+    /// Requests whose file could not be read, due again.
+    async fn retry_due_requests(&self) {
+        let now = clock::monotonic_secs();
+        let due: Vec<PendingRequest> = {
+            let mut q = self.retry_requests.borrow_mut();
+            let n = q.iter().take_while(|r| r.due <= now).count();
+            q.drain(..n).collect()
+        };
+        for r in due {
+            if self.windows.borrow().contains_key(&r.conn) {
+                self.request(r.conn, r.name, r.from, r.n).await;
             }
         }
     }
@@ -254,27 +321,19 @@ impl MasterSide {
                 self.scrub_answer(m).await;
             }
         }
-        let ev = store.take_replication_events();
+        self.retry_due_requests().await;
         let mut out: Vec<(u64, Pdu)> = Vec::new();
         {
             let queue = |c: u64| self.queue_estimate(c);
             let mut m = self.files.borrow_mut();
-            for id in ev.deleted {
-                m.deleted((id.slot, id.gen));
-            }
-            for v in &ev.visits {
-                let name = normalise_path(&v.rel);
-                out.extend(m.visit(
-                    Visit {
-                        file: (v.id.slot, v.id.gen),
-                        name: name.as_deref(),
-                        header: &v.header,
-                        flushed_last: v.flushed_last,
-                        dirty_low: v.dirty_low,
-                    },
-                    now,
-                    &queue,
-                ));
+            for ev in store.take_replication_events() {
+                match ev {
+                    ReplicationEvent::Deleted { id, .. } => m.deleted((id.slot, id.gen)),
+                    ReplicationEvent::Visit(v) => {
+                        let name = normalise_path(&v.rel);
+                        out.extend(m.visit(visit_of(&v, name.as_deref()), now, &queue));
+                    }
+                }
             }
             m.wake_delayed(now);
             if now - self.last_stall_sweep.get() >= self.core.cfg.flush_secs.max(1) as i64 {
@@ -282,38 +341,7 @@ impl MasterSide {
                 self.stalled.set(m.sweep() as u64);
             }
         }
-        // Announce the files of a new connection, a slice per tick.
-        let job = self.sweeps.borrow_mut().front_mut().map(|(conn, files)| {
-            let n = files.len().min(SWEEP_PER_TICK);
-            (*conn, files.drain(..n).collect::<Vec<_>>())
-        });
-        if let Some((conn, batch)) = job {
-            self.sweeps.borrow_mut().retain(|(_, f)| !f.is_empty());
-            for (rel, id) in batch {
-                let Ok(h) = store.load_header(id).await else {
-                    continue;
-                };
-                let newest = store.newest_bucket_time(id).await.unwrap_or(0);
-                let name = normalise_path(&rel);
-                let queue = |c: u64| self.queue_estimate(c);
-                let mut m = self.files.borrow_mut();
-                out.extend(
-                    m.visit(
-                        Visit {
-                            file: (id.slot, id.gen),
-                            name: name.as_deref(),
-                            header: &h,
-                            flushed_last: newest,
-                            dirty_low: i64::MAX,
-                        },
-                        now,
-                        &queue,
-                    )
-                    .into_iter()
-                    .filter(|(c, _)| *c == conn),
-                );
-            }
-        }
+        self.sweep_step(store, now, &mut out).await;
         for (conn, p) in out {
             self.push_frames(conn, &p, 0);
         }
@@ -321,6 +349,47 @@ impl MasterSide {
         for conn in conns {
             self.answer(conn).await;
             self.hand_over(conn).await;
+        }
+    }
+
+    /// Announce a slice of a new connection's files to that connection only.
+    async fn sweep_step(&self, store: &Store, now: i64, out: &mut Vec<(u64, Pdu)>) {
+        let job = self.sweeps.borrow_mut().front_mut().map(|(conn, files)| {
+            let n = files.len().min(SWEEP_PER_TICK);
+            (*conn, files.drain(..n).collect::<Vec<_>>())
+        });
+        let Some((conn, batch)) = job else { return };
+        self.sweeps.borrow_mut().retain(|(_, f)| !f.is_empty());
+        let mut again = Vec::new();
+        for (rel, id) in batch {
+            let h = match store.load_header(id).await {
+                Ok(h) => h,
+                Err(e) if is_transient(&e) => {
+                    again.push((rel, id));
+                    continue;
+                }
+                Err(_) => continue,
+            };
+            let newest = store.newest_bucket_time(id).await.unwrap_or(0);
+            let name = normalise_path(&rel);
+            let v = Visit {
+                file: (id.slot, id.gen),
+                name: name.as_deref(),
+                header: &h,
+                flushed_last: newest,
+                dirty_low: i64::MAX,
+            };
+            let queue = |c: u64| self.queue_estimate(c);
+            let p = self.files.borrow_mut().announce_to(conn, v, now, &queue);
+            out.extend(p.map(|p| (conn, p)));
+        }
+        if !again.is_empty() {
+            // Files that could not be read now are announced at the end of the sweep.
+            let mut sweeps = self.sweeps.borrow_mut();
+            match sweeps.iter_mut().find(|(c, _)| *c == conn) {
+                Some((_, files)) => files.extend(again),
+                None => sweeps.push_back((conn, again)),
+            }
         }
     }
 
@@ -336,7 +405,7 @@ impl MasterSide {
         while self.has_room(conn, 0) {
             let gone = self.files.borrow_mut().next_gone(conn);
             match gone {
-                Some(p) => self.push_frames(conn, &p, 1),
+                Some((p, in_flight)) => self.push_frames(conn, &p, u32::from(in_flight)),
                 None => break,
             }
         }
@@ -351,8 +420,13 @@ impl MasterSide {
                 let owed = self.files.borrow_mut().next_owed(conn);
                 if let Some(((slot, gen), name)) = owed {
                     let id = FileId { slot, gen };
-                    if let Ok(h) = store.load_header(id).await {
-                        self.push_frames(conn, &Pdu::discover(&h, &name), 0);
+                    match store.load_header(id).await {
+                        Ok(h) => self.push_frames(conn, &Pdu::discover(&h, &name), 0),
+                        Err(e) if is_transient(&e) => {
+                            self.files.borrow_mut().owe_again(conn, (slot, gen));
+                            break;
+                        }
+                        Err(_) => {}
                     }
                 }
                 continue;
@@ -394,24 +468,15 @@ impl MasterSide {
         let Some(store) = &self.core.store else {
             return Vec::new();
         };
-        let ev = store.take_replication_events();
         let mut m = self.files.borrow_mut();
-        for id in ev.deleted {
-            m.deleted((id.slot, id.gen));
-        }
-        for v in &ev.visits {
-            let name = normalise_path(&v.rel);
-            m.visit(
-                Visit {
-                    file: (v.id.slot, v.id.gen),
-                    name: name.as_deref(),
-                    header: &v.header,
-                    flushed_last: v.flushed_last,
-                    dirty_low: v.dirty_low,
-                },
-                clock::now(),
-                &|_| usize::MAX,
-            );
+        for ev in store.take_replication_events() {
+            match ev {
+                ReplicationEvent::Deleted { id, .. } => m.deleted((id.slot, id.gen)),
+                ReplicationEvent::Visit(v) => {
+                    let name = normalise_path(&v.rel);
+                    m.visit(visit_of(&v, name.as_deref()), clock::now(), &|_| usize::MAX);
+                }
+            }
         }
         m.marks()
     }

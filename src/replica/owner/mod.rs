@@ -152,6 +152,7 @@ impl Owner {
                 }
             }
             ToOwner::SetResume(from) => self.slave.set_resume(from),
+            ToOwner::ResyncNextLink(from) => self.slave.resync_next_link(from),
         }
     }
 

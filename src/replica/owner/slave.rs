@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use istatd_replication::name::counter_key;
 use istatd_replication::pdu;
-use istatd_replication::slave::{DataAction, DiscoverAction, Local, SlaveConfig, SlaveFiles};
+use istatd_replication::slave::{
+    DataAction, DiscoverAction, Local, Resync, SlaveConfig, SlaveFiles,
+};
 use istatd_storage::format::{c_str, Bucket, CreateParams, Header, HEADER_SIZE, PAGE_SIZE};
 use istatd_storage::store::{FileId, Lookup, Store};
 
@@ -34,6 +36,10 @@ pub struct SlaveSide {
     /// The link generation whose messages count (0: the link is down) and its version.
     gen: Cell<u64>,
     version: Cell<u32>,
+    /// The resume time R in force, and one for the next link only
+    /// (`replication.resync all,from=T`).
+    resume_from: Cell<Option<i64>>,
+    next_link_from: Cell<Option<i64>>,
     /// Requests to send, and file PDUs applied since the last message to the
     /// coordinator.
     out: RefCell<Vec<u8>>,
@@ -57,9 +63,12 @@ impl SlaveSide {
                 chunk_buckets: repl.chunk_buckets.clamp(1, 2048) as i64,
                 resume_overlap: repl.overlap as i64,
                 resume_from: repl.from,
+                rejected_headers: (1024 / repl.shards.max(1)).max(1),
             })),
             gen: Cell::new(0),
             version: Cell::new(0),
+            resume_from: Cell::new(repl.from),
+            next_link_from: Cell::new(None),
             out: RefCell::new(Vec::new()),
             applied: Cell::new(0),
             create_budget: RefCell::new(TokenBucket::share(repl.create_rate as u64, repl.shards)),
@@ -89,7 +98,18 @@ impl SlaveSide {
     pub fn link(&self, gen: u64, version: u32) {
         self.gen.set(gen);
         self.version.set(version);
-        self.files.borrow_mut().reset();
+        let mut files = self.files.borrow_mut();
+        files.reset();
+        // A resync time for one link applies to this one, then the R in force again.
+        files.cfg.resume_from = match (self.resume_from.get(), self.next_link_from.get()) {
+            (r, None) => r,
+            (r, Some(t)) if gen != 0 => {
+                self.next_link_from.set(None);
+                Some(r.map_or(t, |r| r.min(t)))
+            }
+            (r, Some(_)) => r,
+        };
+        drop(files);
         self.out.borrow_mut().clear();
         self.applied.set(0);
         // A new link announces every file again.
@@ -103,13 +123,39 @@ impl SlaveSide {
         }
     }
 
+    /// The resume time R in force from now on (`replication.of ...,from=`).
     pub fn set_resume(&self, from: Option<i64>) {
+        self.resume_from.set(from);
         self.files.borrow_mut().cfg.resume_from = from;
     }
 
-    /// `replication.resync PATH[,from=]`.
-    pub fn resync(&self, path: &str, from: Option<i64>) -> Result<(), &'static str> {
-        self.files.borrow_mut().resync(path, from)
+    /// `replication.resync all[,from=T]`: T for every subscription of the next link.
+    pub fn resync_next_link(&self, from: Option<i64>) {
+        self.next_link_from.set(from);
+    }
+
+    /// `replication.resync PATH[,from=]`; a rejected file is checked again against the
+    /// master's header kept for it.
+    pub async fn resync(&self, path: &str, from: Option<i64>) -> Result<(), String> {
+        let action = self.files.borrow_mut().resync(path, from)?;
+        let Resync::Recheck(h) = action else {
+            return Ok(());
+        };
+        let gen = self.gen.get();
+        self.discover(gen, h).await;
+        if self.files.borrow().is_rejected(path) {
+            return Err("the local file still differs from the master's header".into());
+        }
+        Ok(())
+    }
+
+    /// Files deleted on this slave (admin `delete.ctr`): outstanding ones drain, the
+    /// others go idle until a later link announces them again (§2.9).
+    pub fn deleted_locally(&self, paths: &[String]) {
+        let mut files = self.files.borrow_mut();
+        for p in paths {
+            files.deleted_locally(p);
+        }
     }
 
     /// Queue Requests for the link.
@@ -150,6 +196,11 @@ impl SlaveSide {
         let local = match store.lookup(&name) {
             Lookup::Found(id) => match store.load_header(id).await {
                 Ok(hd) => Local::Good(Box::new(hd)),
+                Err(e) if super::master::is_transient(&e) => {
+                    // Unreadable now (descriptors, I/O), not bad: moving a healthy file
+                    // aside would copy it again from 0. Its Discover waits and comes back.
+                    return self.create_failed(name, h, &e.to_string());
+                }
                 Err(_) => Local::Bad,
             },
             Lookup::Bad => Local::Bad,

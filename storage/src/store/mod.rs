@@ -54,7 +54,7 @@ use flush::{EventLog, FlushCursor};
 pub use counters::counter_dir;
 pub use error::StoreError;
 pub use file_table::{FileId, Lookup};
-pub use flush::{join_all, FlushVisit, ReplicationEvents, FLUSH_CONCURRENCY};
+pub use flush::{join_all, FlushVisit, ReplicationEvent, FLUSH_CONCURRENCY};
 pub use options::{Allocation, KeyFilter, StoreOptions};
 pub use stats::StoreStats;
 pub use walk::{walk_store, StoreListing};
@@ -504,8 +504,8 @@ impl Store {
         self.events.enable();
     }
 
-    /// The visits and deletions collected since the last call.
-    pub fn take_replication_events(&self) -> ReplicationEvents {
+    /// The visits and deletions collected since the last call, oldest first.
+    pub fn take_replication_events(&self) -> Vec<ReplicationEvent> {
         self.events.take()
     }
 
@@ -731,9 +731,8 @@ impl Store {
         };
         for id in ids {
             let _ = self.flush_file(id).await;
-            let rel = self.files.remove(id);
-            self.events.deleted(id);
-            if let Some(rel) = rel {
+            if let Some(rel) = self.files.remove(id) {
+                self.events.deleted(id, rel.clone());
                 replica_ops::move_to_backup(self.root(), &rel).await?;
             }
         }
@@ -746,11 +745,24 @@ impl Store {
     pub async fn move_aside(&self, rel: &str) -> Result<(), StoreError> {
         let id = self.files.table().id_of(rel);
         if let Some(id) = id {
-            self.files.remove(id);
-            self.events.deleted(id);
+            if let Some(rel) = self.files.remove(id) {
+                self.events.deleted(id, rel);
+            }
         }
         self.files.forget_bad(rel);
         replica_ops::move_to_backup(self.root(), rel).await
+    }
+
+    /// The paths (relative to the store root) of a counter's files.
+    pub fn counter_paths(&self, key: &str) -> Vec<String> {
+        let ids: Vec<FileId> = match self.counters.borrow().files(key) {
+            Some(files) => files.iter().flatten().copied().collect(),
+            None => return Vec::new(),
+        };
+        let table = self.files.table();
+        ids.iter()
+            .filter_map(|&id| table.entry(id).map(|e| e.rel.to_string()))
+            .collect()
     }
 
     /// Counter keys for which `f` holds.

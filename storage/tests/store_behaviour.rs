@@ -268,3 +268,57 @@ fn replication_operations() {
     });
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Replicated chunks that fill whole pages are written without reading those pages,
+/// over a file that is on disk (not fresh) and out of a tiny page cache; slots a chunk
+/// does not fill keep what they held (gaps never erase).
+#[test]
+fn whole_page_overwrites_skip_the_read_and_keep_other_slots() {
+    let dir = temp_dir("wholepage");
+    let d = dir.clone();
+    run(move || async move {
+        let mut o = opts(&d);
+        o.page_cache_pages = 2;
+        let store = Store::open(o).await.unwrap();
+        let params = CreateParams {
+            interval: 10,
+            page_count: 8,
+            flags: 0,
+            zero_time: NOW,
+            lambda: 0.0,
+            season: 0,
+            fixed_count: 0,
+            unit: String::new(),
+            name: String::new(),
+        };
+        let id = store.create_file_like("w/10s", params).await.unwrap();
+        // Old data in every slot, flushed: the file is no longer fresh.
+        let old: Vec<Bucket> = (0..2048)
+            .map(|k| Bucket::sample(NOW + 10 * k, -1.0))
+            .collect();
+        store.put_buckets_overwrite(id, &old).await.unwrap();
+        store.flush_file(id).await.unwrap();
+        // New data for all of pages 0-3 (256 slots each), and every other slot of
+        // pages 4-7.
+        let new: Vec<Bucket> = (0..2048)
+            .filter(|&k| k < 1024 || k % 2 == 0)
+            .map(|k| Bucket::sample(NOW + 10 * k, k as f64))
+            .collect();
+        let misses_before = store.stats().page_misses;
+        let r = store.put_buckets_overwrite(id, &new).await.unwrap();
+        assert_eq!(r.written as usize, new.len());
+        let misses = store.stats().page_misses - misses_before;
+        assert!(misses <= 4, "only the partly filled pages are read: {misses} misses");
+        store.flush_file(id).await.unwrap();
+        let (got, _) = store
+            .read_valid_buckets(id, NOW, NOW + 10 * 2047, 2048, 2048)
+            .await
+            .unwrap();
+        assert_eq!(got.len(), 2048);
+        for (k, b) in got.iter().enumerate() {
+            let want = if k < 1024 || k % 2 == 0 { k as f64 } else { -1.0 };
+            assert_eq!((b.time, b.sum), (NOW + 10 * k as i64, want), "slot {k}");
+        }
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}

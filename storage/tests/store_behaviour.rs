@@ -308,7 +308,10 @@ fn whole_page_overwrites_skip_the_read_and_keep_other_slots() {
         let r = store.put_buckets_overwrite(id, &new).await.unwrap();
         assert_eq!(r.written as usize, new.len());
         let misses = store.stats().page_misses - misses_before;
-        assert!(misses <= 4, "only the partly filled pages are read: {misses} misses");
+        assert!(
+            misses <= 4,
+            "only the partly filled pages are read: {misses} misses"
+        );
         store.flush_file(id).await.unwrap();
         let (got, _) = store
             .read_valid_buckets(id, NOW, NOW + 10 * 2047, 2048, 2048)
@@ -316,7 +319,11 @@ fn whole_page_overwrites_skip_the_read_and_keep_other_slots() {
             .unwrap();
         assert_eq!(got.len(), 2048);
         for (k, b) in got.iter().enumerate() {
-            let want = if k < 1024 || k % 2 == 0 { k as f64 } else { -1.0 };
+            let want = if k < 1024 || k % 2 == 0 {
+                k as f64
+            } else {
+                -1.0
+            };
             assert_eq!((b.time, b.sum), (NOW + 10 * k as i64, want), "slot {k}");
         }
     });

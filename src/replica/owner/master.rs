@@ -9,12 +9,17 @@
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
+use std::time::Duration;
+
+use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 
 use istatd_replication::master::{MasterConfig, MasterFiles, Visit, MAX_SCAN_SLOTS};
 use istatd_replication::name::normalise_path;
 use istatd_replication::pdu::{Pdu, RangeDigest, RANGE_BUCKETS};
 use istatd_replication::scrub;
-use istatd_storage::store::{FileId, FlushVisit, Lookup, ReplicationEvent, Store, StoreError};
+use istatd_storage::store::{
+    join_all, FileId, FlushVisit, Lookup, ReplicationEvent, Store, StoreError,
+};
 
 use super::{file_by_wire_name, read_range, ReadPacing};
 use crate::clock;
@@ -24,8 +29,12 @@ use crate::replica::messages::{Mark, ToCoordinator, ToOwner};
 /// The coordinator's send-queue high mark per connection (replication.md §2.10),
 /// shared out among the shards.
 const HIGH_MARK: usize = 1 << 20;
-/// Most bucket reads per connection per pump tick.
-const READS_PER_TICK: usize = 64;
+/// Most bucket reads per connection per pump round.
+const READS_PER_TICK: usize = 256;
+/// Bucket reads of one connection in flight at once (queue depth for the disk).
+pub const READS_IN_FLIGHT: usize = 8;
+/// The largest Data frame: 2,048 buckets and a name.
+const MAX_DATA_FRAME: usize = 66 * 1024;
 /// Files of a new connection announced per pump tick.
 const SWEEP_PER_TICK: usize = 256;
 
@@ -58,6 +67,9 @@ pub struct MasterSide {
     scrub_held: RefCell<VecDeque<ToOwner>>,
     /// Requests whose file could not be read (oldest first).
     retry_requests: RefCell<VecDeque<PendingRequest>>,
+    /// Wakes the pump before its next tick: room came back in a window, a Request came.
+    wake: LocalSender<()>,
+    wake_rx: RefCell<Option<LocalReceiver<()>>>,
 }
 
 /// A Request that waits for its file to be readable again.
@@ -100,9 +112,11 @@ impl MasterSide {
             chunk_buckets: repl.chunk_buckets.clamp(1, 2048) as u16,
             margin: repl.overlap,
             late_window: repl.late_window,
+            max_reads: READS_IN_FLIGHT,
             ..MasterConfig::default()
         });
         files.seed_marks(marks);
+        let (wake, wake_rx) = local_channel::new_bounded(1);
         MasterSide {
             pacing: Rc::new(ReadPacing::new(repl.read_rate, repl.shards)),
             files: RefCell::new(files),
@@ -114,6 +128,8 @@ impl MasterSide {
             scrub_answered: Cell::new((0, 0)),
             scrub_held: RefCell::new(VecDeque::new()),
             retry_requests: RefCell::new(VecDeque::new()),
+            wake,
+            wake_rx: RefCell::new(Some(wake_rx)),
             core,
         }
     }
@@ -131,10 +147,15 @@ impl MasterSide {
     }
 
     fn has_room(&self, conn: u64, pending: usize) -> bool {
-        self.windows
-            .borrow()
-            .get(&conn)
-            .is_some_and(|w| w.outstanding + w.frames.len() + pending < self.window_size())
+        self.room(conn) > pending
+    }
+
+    /// Bytes a connection's window still has room for.
+    fn room(&self, conn: u64) -> usize {
+        self.windows.borrow().get(&conn).map_or(0, |w| {
+            self.window_size()
+                .saturating_sub(w.outstanding + w.frames.len())
+        })
     }
 
     fn push_frames(&self, conn: u64, p: &Pdu, answers: u32) {
@@ -163,6 +184,31 @@ impl MasterSide {
     pub fn credit(&self, conn: u64, bytes: usize) {
         if let Some(w) = self.windows.borrow_mut().get_mut(&conn) {
             w.outstanding = w.outstanding.saturating_sub(bytes);
+        }
+        self.wake();
+    }
+
+    fn wake(&self) {
+        let _ = self.wake.try_send(());
+    }
+
+    /// The pump: every 20 ms, and at once when woken.
+    pub async fn run(&self) {
+        let Some(rx) = self.wake_rx.borrow_mut().take() else {
+            return;
+        };
+        loop {
+            futures_lite::future::or(
+                async {
+                    let _ = rx.recv().await;
+                },
+                glommio::timer::sleep(Duration::from_millis(20)),
+            )
+            .await;
+            if self.core.shutdown.is_requested() {
+                return;
+            }
+            self.pump(clock::now()).await;
         }
     }
 
@@ -209,6 +255,7 @@ impl MasterSide {
                 w.answered += 1;
             }
         }
+        self.wake();
     }
 
     /// Requests whose file could not be read, due again.
@@ -435,24 +482,45 @@ impl MasterSide {
                 self.pacing.throttled();
                 break;
             }
-            let job = self.files.borrow_mut().next_read(conn);
-            let Some(job) = job else { break };
-            reads += 1;
-            let id = FileId {
-                slot: job.file.0,
-                gen: job.file.1,
-            };
-            let res = store
-                .read_valid_buckets(id, job.start, job.end, job.max, MAX_SCAN_SLOTS)
-                .await
-                .map_err(|_| ());
-            if let Ok((_, next)) = &res {
-                let iv = store.header(id).map_or(1, |h| h.cfg_interval.max(1) as i64);
-                self.pacing.spend(job.start, *next, iv);
+            // A batch of reads, as many as the window has room for, run together.
+            let batch = (self.room(conn) / MAX_DATA_FRAME).clamp(1, READS_IN_FLIGHT);
+            let mut jobs = Vec::with_capacity(batch);
+            while jobs.len() < batch {
+                match self.files.borrow_mut().next_read(conn) {
+                    Some(job) => jobs.push(job),
+                    None => break,
+                }
             }
-            let data = self.files.borrow_mut().read_done(&job, res, clock::now());
-            if let Some(p) = data {
-                self.push_frames(conn, &p, 0);
+            if jobs.is_empty() {
+                break;
+            }
+            reads += jobs.len();
+            let results = join_all(
+                jobs.iter()
+                    .map(|job| {
+                        let id = FileId {
+                            slot: job.file.0,
+                            gen: job.file.1,
+                        };
+                        store.read_valid_buckets(id, job.start, job.end, job.max, MAX_SCAN_SLOTS)
+                    })
+                    .collect(),
+            )
+            .await;
+            for (job, res) in jobs.iter().zip(results) {
+                let res = res.map_err(|_| ());
+                if let Ok((_, next)) = &res {
+                    let id = FileId {
+                        slot: job.file.0,
+                        gen: job.file.1,
+                    };
+                    let iv = store.header(id).map_or(1, |h| h.cfg_interval.max(1) as i64);
+                    self.pacing.spend(job.start, *next, iv);
+                }
+                let data = self.files.borrow_mut().read_done(job, res, clock::now());
+                if let Some(p) = data {
+                    self.push_frames(conn, &p, 0);
+                }
             }
         }
     }

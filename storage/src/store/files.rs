@@ -430,9 +430,8 @@ impl Files {
             (st.put_plan(buckets), st.slots_per_page(), st.capacity())
         })?;
         // The last page of a file may hold fewer slots than a page has room for.
-        let full_page = |p: u32, n: usize| {
-            n == per_page && (p as i64 + 1) * per_page as i64 <= capacity
-        };
+        let full_page =
+            |p: u32, n: usize| n == per_page && (p as i64 + 1) * per_page as i64 <= capacity;
         let partial: Vec<u32> = plan
             .iter()
             .filter(|&&(p, n)| !full_page(p, n))

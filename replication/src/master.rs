@@ -6,7 +6,9 @@
 //! takes Discover/Data PDUs and read jobs out. Times are u32 seconds with
 //! [`INF`] meaning "none"; arithmetic saturates.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
+
+use istatd_storage::hashing::{FastMap, FastSet};
 
 use istatd_storage::format::{Bucket, Header};
 
@@ -67,14 +69,14 @@ struct FileInfo {
 
 #[derive(Debug, Default)]
 struct Conn {
-    entries: HashMap<u32, Entry>,
-    announced: HashSet<u32>,
+    entries: FastMap<u32, Entry>,
+    announced: FastSet<u32>,
     owed: VecDeque<FileKey>,
-    owed_set: HashSet<u32>,
+    owed_set: FastSet<u32>,
     ready: VecDeque<u32>,
     /// Slots with an item in `ready` (kept across a delete and a reuse of the slot,
     /// so a file never has two items: replication.md §2.8 `in_queue`).
-    in_ready: HashSet<u32>,
+    in_ready: FastSet<u32>,
     /// Owed "no such file" answers: the name, and whether it answers a Request the
     /// connection still counts in flight (an unknown file's) rather than one already
     /// parked (a deleted file's).
@@ -155,12 +157,12 @@ pub struct Visit<'a> {
 #[derive(Debug, Default)]
 pub struct MasterFiles {
     pub cfg: MasterConfig,
-    files: HashMap<u32, FileInfo>,
-    conns: HashMap<u64, Conn>,
+    files: FastMap<u32, FileInfo>,
+    conns: FastMap<u64, Conn>,
     /// Files counted in `names_too_long` (each once).
-    too_long: HashSet<FileKey>,
+    too_long: FastSet<FileKey>,
     /// Late marks loaded at start-up, by name, until the file is first seen.
-    seeded: HashMap<Box<str>, (u32, u32)>,
+    seeded: FastMap<Box<str>, (u32, u32)>,
     /// A late mark was set or cleared since [`MasterFiles::take_marks_changed`].
     marks_changed: bool,
     pub counters: MasterCounters,

@@ -5,7 +5,10 @@
 //! Sans I/O: the driver looks files up in storage, feeds Discover and Data in, does the
 //! creations and writes the core asks for, and sends the Requests it returns.
 
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+
+use istatd_storage::hashing::FastMap;
 
 use istatd_storage::format::{Bucket, Header, FLAGS_KNOWN, HEADER_SIZE, MAGIC};
 
@@ -235,10 +238,13 @@ fn same_kind(a: &Header, b: &Header) -> bool {
 #[derive(Debug, Default)]
 pub struct SlaveFiles {
     pub cfg: SlaveConfig,
-    entries: HashMap<Box<str>, Entry>,
+    entries: FastMap<Box<str>, Entry>,
     queue: VecDeque<Box<str>>,
     /// The rejected table: each rejected file's Discover header, oldest first.
     rejected: VecDeque<(Box<str>, Box<[u8; HEADER_SIZE]>)>,
+    /// Files in state error by retry time, soonest first (an item is stale when its
+    /// file is no longer in error at that time).
+    retry_due: BinaryHeap<Reverse<(i64, Box<str>)>>,
     pub counters: SlaveCounters,
 }
 
@@ -253,6 +259,7 @@ impl SlaveFiles {
     /// A connection ended: every entry goes back to idle.
     pub fn reset(&mut self) {
         self.queue.clear();
+        self.retry_due.clear();
         self.entries.retain(|_, e| e.rejected);
         for e in self.entries.values_mut() {
             e.state = SState::Idle;
@@ -537,13 +544,14 @@ impl SlaveFiles {
         }
         e.behind = full;
         if keep.is_empty() {
-            Self::fail(e, e.from, now);
+            let due = Self::fail(e, e.from, now);
+            self.retry_due.push(Reverse((due, name.into())));
             return Ok(DataAction::Done);
         }
         Ok(DataAction::Apply { buckets: keep })
     }
 
-    fn fail(e: &mut Entry, from: i64, now: i64) {
+    fn fail(e: &mut Entry, from: i64, now: i64) -> i64 {
         e.state = SState::Error;
         e.from = from.clamp(0, TIME_LIMIT - 1);
         e.retry_delay = if e.retry_delay == 0 {
@@ -552,6 +560,7 @@ impl SlaveFiles {
             (e.retry_delay * 2).min(RETRY_MAX)
         };
         e.retry_due = now + e.retry_delay;
+        e.retry_due
     }
 
     /// The outcome of writing an [`DataAction::Apply`]: the follow-up Request, or
@@ -578,7 +587,8 @@ impl SlaveFiles {
             Err(()) => {
                 self.counters.apply_errors += 1;
                 let first = buckets.first().map_or(e.from, |b| b.time);
-                Self::fail(e, e.from.min(first), now);
+                let due = Self::fail(e, e.from.min(first), now);
+                self.retry_due.push(Reverse((due, name.into())));
                 None
             }
             Ok((written, too_old)) => {
@@ -622,17 +632,27 @@ impl SlaveFiles {
     /// Requests of files whose retry is due.
     pub fn due_retries(&mut self, now: i64) -> Vec<Pdu> {
         let mut out = Vec::new();
-        for (name, e) in self.entries.iter_mut() {
-            if e.state == SState::Error && e.retry_due <= now {
-                e.state = SState::Outstanding;
-                self.counters.retries += 1;
-                self.counters.requests_sent += 1;
-                out.push(Pdu::Request {
-                    from: e.from,
-                    n: e.n.max(1),
-                    name: name.as_bytes().to_vec(),
-                });
+        while let Some(Reverse((due, _))) = self.retry_due.peek() {
+            if *due > now {
+                break;
             }
+            let Some(Reverse((due, name))) = self.retry_due.pop() else {
+                break;
+            };
+            let Some(e) = self.entries.get_mut(&name) else {
+                continue;
+            };
+            if e.state != SState::Error || e.retry_due != due {
+                continue;
+            }
+            e.state = SState::Outstanding;
+            self.counters.retries += 1;
+            self.counters.requests_sent += 1;
+            out.push(Pdu::Request {
+                from: e.from,
+                n: e.n.max(1),
+                name: name.as_bytes().to_vec(),
+            });
         }
         out
     }

@@ -1,7 +1,7 @@
 //! A small O(1) least-recently-used map (slab + doubly linked list), used for the
 //! descriptor cache and the page cache.
 
-use std::collections::HashMap;
+use crate::hashing::FastMap;
 use std::hash::Hash;
 
 const NIL: usize = usize::MAX;
@@ -14,7 +14,7 @@ struct Node<K, V> {
 }
 
 pub struct Lru<K, V> {
-    map: HashMap<K, usize>,
+    map: FastMap<K, usize>,
     nodes: Vec<Option<Node<K, V>>>,
     free: Vec<usize>,
     head: usize, // most recent
@@ -25,7 +25,7 @@ pub struct Lru<K, V> {
 impl<K: Hash + Eq + Clone, V> Lru<K, V> {
     pub fn new(capacity: usize) -> Lru<K, V> {
         Lru {
-            map: HashMap::new(),
+            map: FastMap::default(),
             nodes: Vec::new(),
             free: Vec::new(),
             head: NIL,

@@ -66,7 +66,7 @@ impl MasterSessions {
     }
 
     /// A shard's answers for connection `conn`.
-    pub fn out(&self, conn: u64, shard: usize, frames: &[u8], answered: u32) {
+    pub fn out(&self, conn: u64, shard: usize, frames: Vec<u8>, answered: u32) {
         let s = self.sessions.borrow().get(&conn).cloned();
         if let Some(s) = s {
             s.requests

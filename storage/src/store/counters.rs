@@ -1,7 +1,7 @@
 //! The counter table: every counter key a store knows, with its retention files and,
 //! for event counters, its collation window.
 
-use std::collections::HashMap;
+use crate::hashing::FastMap;
 
 use super::FileId;
 use crate::counter::{Collation, Reject, Writes};
@@ -31,7 +31,7 @@ pub(super) struct CounterStats {
 /// Counter keys with their files; lookups by key, in no order.
 #[derive(Default)]
 pub(super) struct Counters {
-    map: HashMap<Box<str>, CounterEntry>,
+    map: FastMap<Box<str>, CounterEntry>,
     pub(super) stats: CounterStats,
 }
 

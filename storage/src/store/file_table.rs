@@ -1,7 +1,7 @@
 //! The file table: every file a store knows, by dense slot and by relative path, with
 //! the per-file state kept while the store runs (storage.md §8 file handles).
 
-use std::collections::HashMap;
+use crate::hashing::FastMap;
 
 use crate::statfile::FileState;
 
@@ -37,8 +37,8 @@ pub(super) struct FileTable {
     files: Vec<Option<FileEntry>>,
     /// Freed slots with the generation their next occupant gets.
     free_slots: Vec<(u32, u32)>,
-    by_rel: HashMap<Box<str>, FileId>,
-    bad_rel: HashMap<Box<str>, ()>,
+    by_rel: FastMap<Box<str>, FileId>,
+    bad_rel: FastMap<Box<str>, ()>,
 }
 
 impl FileTable {

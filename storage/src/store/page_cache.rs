@@ -2,7 +2,7 @@
 //! per page, the images of pages being written, and the O_DIRECT writes of pages and
 //! headers.
 
-use std::collections::HashMap;
+use crate::hashing::FastMap;
 use std::io;
 use std::rc::Rc;
 
@@ -31,7 +31,7 @@ pub(super) struct Page {
 pub(super) struct PageCache {
     pages: Lru<PageKey, Page>,
     /// Page images being written; loads take them from here, not from disk.
-    writing: HashMap<PageKey, (u64, Rc<[u8]>)>,
+    writing: FastMap<PageKey, (u64, Rc<[u8]>)>,
     write_seq: u64,
 }
 
@@ -39,7 +39,7 @@ impl PageCache {
     pub(super) fn new(capacity: usize) -> PageCache {
         PageCache {
             pages: Lru::new(capacity),
-            writing: HashMap::new(),
+            writing: FastMap::default(),
             write_seq: 0,
         }
     }

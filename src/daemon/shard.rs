@@ -392,6 +392,10 @@ impl Shard {
 struct StoreFlush<'a> {
     core: &'a ShardCore,
     store: &'a Store,
+    /// Failed flushes, and when that was last said in the log (a failing disk fails
+    /// every counter's flush: one line a minute, not one per counter).
+    failures: Cell<u64>,
+    said_at: Cell<i64>,
 }
 
 impl FlushRound for StoreFlush<'_> {
@@ -408,7 +412,17 @@ impl FlushRound for StoreFlush<'_> {
             }
             Ok(None) => false,
             Err(e) => {
-                tracing::error!(shard = self.core.id, error = %e, "periodic flush failed");
+                self.failures.set(self.failures.get() + 1);
+                let now = clock::monotonic_secs();
+                if self.failures.get() == 1 || now - self.said_at.get() >= 60 {
+                    self.said_at.set(now);
+                    tracing::error!(
+                        shard = self.core.id,
+                        error = %e,
+                        failed_so_far = self.failures.get(),
+                        "periodic flush failed; the data stays in memory and is written when it can be (istatd.store.write_errors)"
+                    );
+                }
                 false
             }
         }
@@ -546,7 +560,15 @@ pub async fn shard_main(ctx: ShardContext<DataMsg, CtlMsg>, st: Startup) -> Shar
             let Some(store) = &core.store else { return };
             let pacer = FlushPacer::new(Duration::from_secs(core.cfg.flush_secs.max(1)));
             pacer
-                .run(&StoreFlush { core: &core, store }, &core.shutdown)
+                .run(
+                    &StoreFlush {
+                        core: &core,
+                        store,
+                        failures: Cell::new(0),
+                        said_at: Cell::new(0),
+                    },
+                    &core.shutdown,
+                )
                 .await;
         })
     });

@@ -254,6 +254,8 @@ impl Files {
         Ok(())
     }
 
+    /// Write evicted dirty pages back. A page whose write fails goes back into the
+    /// cache with its sectors dirty: its data is not dropped.
     async fn write_back_evicted(&self, evicted: Vec<(PageKey, Page)>) {
         for ((id, p), page) in evicted {
             if page.dirty == 0 {
@@ -268,11 +270,23 @@ impl Files {
                     st.fresh = false;
                 }
             }
-            if let Err(e) = self.write_page(id, p, &data, mask).await {
-                tracing::error!(error = %e, "page write-back failed");
-                self.stats.borrow_mut().write_errors += 1;
-            }
+            let result = self.write_page(id, p, &data, mask).await;
             self.pages.borrow_mut().finish_write((id, p), seq);
+            if let Err(e) = result {
+                tracing::error!(error = %e, "page write-back failed; the page stays dirty");
+                self.stats.borrow_mut().write_errors += 1;
+                self.pages.borrow_mut().redirty((id, p), &data, mask);
+                self.mark_dirty_page(id, p);
+            }
+        }
+    }
+
+    /// Note a page of a file as dirty (for the file's next flush).
+    fn mark_dirty_page(&self, id: FileId, p: u32) {
+        if let Some(e) = self.table.borrow_mut().entry_mut(id) {
+            if !e.dirty_pages.contains(&p) {
+                e.dirty_pages.push(p);
+            }
         }
     }
 
@@ -527,23 +541,30 @@ impl Files {
         let writes = snapshot
             .iter()
             .map(|(p, data, mask, _)| self.write_page(id, *p, data, *mask));
+        let written = join_all(writes.collect()).await;
         let mut result = Ok(());
-        for r in join_all(writes.collect()).await {
-            if r.is_err() {
-                result = r;
-            }
-        }
-        if result.is_ok() {
-            result = self.write_header(id, &visit.header.to_bytes()).await;
-        }
         {
             let mut pages = self.pages.borrow_mut();
             for (p, _, _, seq) in &snapshot {
                 pages.finish_write((id, *p), *seq);
             }
         }
+        // A page that could not be written keeps its sectors dirty, and the file keeps
+        // its lowest written time, so that the next flush writes them and its visit
+        // tells replication of them: a failed write loses nothing.
+        for ((p, data, mask, _), r) in snapshot.iter().zip(written) {
+            if let Err(e) = r {
+                result = Err(e);
+                self.pages.borrow_mut().redirty((id, *p), data, *mask);
+                self.mark_dirty_page(id, *p);
+            }
+        }
+        if result.is_ok() {
+            result = self.write_header(id, &visit.header.to_bytes()).await;
+        }
         if result.is_err() {
             self.stats.borrow_mut().write_errors += 1;
+            let _ = self.with_state_mut(id, |st| st.dirty_low = st.dirty_low.min(visit.dirty_low));
         }
         result.map(|()| Some(visit))
     }

@@ -104,6 +104,19 @@ impl PageCache {
         }
     }
 
+    /// A write of a page failed: its sectors are dirty again, so that a later flush or
+    /// eviction writes them. A page no longer cached comes back from the image that
+    /// failed, above the capacity if need be (evicting now would only start another
+    /// write that may fail the same way).
+    pub(super) fn redirty(&mut self, key: PageKey, image: &[u8], mask: u16) {
+        if let Some(page) = self.pages.peek_mut(&key) {
+            page.dirty |= mask;
+            return;
+        }
+        let data = image.to_vec().into_boxed_slice();
+        self.pages.insert_over(key, Page { data, dirty: mask });
+    }
+
     /// Drop the cached pages of a file.
     pub(super) fn remove_file(&mut self, id: FileId, page_count: u32) {
         for p in 0..page_count {

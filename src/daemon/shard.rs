@@ -481,6 +481,8 @@ async fn open_store(
     o.create_parents = false;
     // A replica indexes every file it holds (replication.md §2.2).
     o.load_incomplete = cfg.create_parents || st.repl.control.acting_slave();
+    // A promoted replica's files hold replicated buckets: event windows start from them.
+    o.seed_windows = st.repl.control.promoted.is_some();
     o.listing = st.listing.clone();
     o.page_cache_pages = (cfg.page_cache_pages / count).max(64);
     o.max_open_files = (cfg.max_open_files / count).max(16);

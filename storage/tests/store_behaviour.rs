@@ -329,3 +329,68 @@ fn whole_page_overwrites_skip_the_read_and_keep_other_slots() {
     });
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A store that becomes a replica closes its event windows first, and after leaving
+/// replica mode (a promotion) a new window starts from the replicated buckets: no
+/// empty bucket ever replaces a replicated one.
+#[test]
+fn event_windows_never_write_over_replicated_buckets() {
+    let dir = temp_dir("eventrepl");
+    let d = dir.clone();
+    run(move || async move {
+        let store = Store::open(opts(&d)).await.unwrap();
+        // Local events, then the store becomes a replica.
+        for k in 0..3 {
+            let t = NOW + 10 * k;
+            store
+                .record("ev", true, Sample::value(t, 10.0), t)
+                .await
+                .unwrap();
+        }
+        store.enter_replica_mode(NOW + 30).await.unwrap();
+        let Lookup::Found(id) = store.lookup("ev/10s") else {
+            panic!("the event counter's 10s file")
+        };
+        // The local events were written when the window closed.
+        let (local, _) = store
+            .read_valid_buckets(id, NOW, NOW + 20, 10, 10)
+            .await
+            .unwrap();
+        assert_eq!(local.len(), 3, "local events written before replicating");
+        // Replicated buckets from the master, later in time.
+        let t1 = NOW + 600;
+        // Collated buckets as the master writes them: one value (a rate), count 1.
+        let replicated: Vec<Bucket> = (0..20).map(|k| Bucket::sample(t1 + 10 * k, 0.5)).collect();
+        store.put_buckets_overwrite(id, &replicated).await.unwrap();
+        store.flush_all(false, t1 + 200).await.unwrap();
+        // Promotion: replica mode off, then events inside the replicated range.
+        store.set_replica_mode(false);
+        let t = t1 + 100;
+        store
+            .record("ev", true, Sample::value(t, 10.0), t)
+            .await
+            .unwrap();
+        store.flush_all(true, t + 300).await.unwrap();
+        store.close(t + 300).await.unwrap();
+        let (got, _) = store
+            .read_valid_buckets(id, t1, t1 + 190, 100, 100)
+            .await
+            .unwrap();
+        assert_eq!(got.len(), 20, "every replicated bucket still valid");
+        for b in &got {
+            assert!(
+                b.count == 1 && b.sum >= 0.5,
+                "bucket at {}: count {}, sum {}",
+                b.time,
+                b.count,
+                b.sum
+            );
+        }
+        let at_t = got.iter().find(|b| b.time == t).unwrap();
+        assert_eq!(
+            at_t.sum, 1.5,
+            "the new event (10 / 10 s) added to the replicated rate"
+        );
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}

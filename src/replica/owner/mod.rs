@@ -209,7 +209,14 @@ impl Owner {
             }
             ToOwner::ReplicaMode(on) => {
                 if let Some(store) = &self.core.store {
-                    store.set_replica_mode(on);
+                    if on {
+                        if let Err(e) = store.enter_replica_mode(clock::now()).await {
+                            tracing::error!(error = %e, "closing event windows before replicating");
+                            store.set_replica_mode(true);
+                        }
+                    } else {
+                        store.set_replica_mode(false);
+                    }
                 }
             }
             ToOwner::SetResume(from) => self.slave.set_resume(from),

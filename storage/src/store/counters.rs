@@ -154,6 +154,25 @@ impl Counters {
         self.map.get_mut(key)?.collation.as_deref_mut()
     }
 
+    /// Whether an event counter has a collation window.
+    pub(super) fn has_collation(&self, key: &str) -> bool {
+        self.map.get(key).is_some_and(|c| c.collation.is_some())
+    }
+
+    /// Open an event counter's collation window as given.
+    pub(super) fn set_collation(&mut self, key: &str, col: Collation) {
+        if let Some(c) = self.map.get_mut(key) {
+            c.collation = Some(Box::new(col));
+        }
+    }
+
+    /// Drop every collation window (nothing is written).
+    pub(super) fn drop_collations(&mut self) {
+        for c in self.map.values_mut() {
+            c.collation = None;
+        }
+    }
+
     /// An event counter's collation window, opened with `interval` on first use.
     pub(super) fn collation_or_new(&mut self, key: &str, interval: i64) -> Option<&mut Collation> {
         let c = self.map.get_mut(key)?;

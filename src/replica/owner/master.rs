@@ -69,6 +69,8 @@ pub struct MasterSide {
     retry_requests: RefCell<VecDeque<PendingRequest>>,
     /// Wakes the pump before its next tick: room came back in a window, a Request came.
     wake: LocalSender<()>,
+    /// `ISTATD_TEST_REPLICA_READ_DELAY_MS`: tests make replication reads this slow.
+    test_read_delay: Option<Duration>,
     wake_rx: RefCell<Option<LocalReceiver<()>>>,
 }
 
@@ -130,6 +132,10 @@ impl MasterSide {
             retry_requests: RefCell::new(VecDeque::new()),
             wake,
             wake_rx: RefCell::new(Some(wake_rx)),
+            test_read_delay: std::env::var("ISTATD_TEST_REPLICA_READ_DELAY_MS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .map(Duration::from_millis),
             core,
         }
     }
@@ -495,6 +501,10 @@ impl MasterSide {
                 break;
             }
             reads += jobs.len();
+            if let Some(delay) = self.test_read_delay {
+                // Test hook: a slow disk, so that flushes land while reads are in flight.
+                glommio::timer::sleep(delay).await;
+            }
             let results = join_all(
                 jobs.iter()
                     .map(|job| {

@@ -521,11 +521,6 @@ fn run_master(
                 };
                 prop_assert!(!m.suspended, "read issued while suspended");
                 prop_assert_eq!(job.conn, c);
-                prop_assert!(
-                    is_valid_name(job.name.as_bytes()),
-                    "storage read with a bad name {:?}",
-                    job.name
-                );
                 let (s, gen) = job.file;
                 let st = &store[s as usize];
                 prop_assert!(
@@ -533,7 +528,6 @@ fn run_master(
                     "read of a file that is gone: {:?}",
                     job
                 );
-                prop_assert_eq!(job.name.to_string(), slot_name(s as usize, gen));
                 prop_assert!(
                     job.max >= 1 && job.max <= chunk,
                     "read of {} buckets",
@@ -587,17 +581,9 @@ fn run_master(
                     }
                 };
                 let sent = result.as_ref().ok().map(|(b, _)| b.clone());
-                let out = m.read_done(&job, result, now);
-                if let Some(p) = out {
-                    let Pdu::Data { buckets, name } = &p else {
-                        return Err(TestCaseError::fail(format!("read_done gave {p:?}")));
-                    };
-                    prop_assert!(
-                        is_valid_name(name),
-                        "Data for a bad name {:?}",
-                        str_of(name)
-                    );
-                    prop_assert_eq!(name.as_slice(), job.name.as_bytes());
+                let iv = store[job.file.0 as usize].interval.max(1) as u32;
+                let out = m.read_done(&job, iv, result, now);
+                if let Some(buckets) = &out {
                     prop_assert!(open.contains(&job.conn), "Data on a closed connection");
                     let (s, gen) = job.file;
                     let st = &store[s as usize];
@@ -626,7 +612,7 @@ fn run_master(
                 let s = slot as usize % nslots;
                 let st = &mut store[s];
                 if st.alive {
-                    m.deleted((s as u32, st.gen));
+                    m.deleted((s as u32, st.gen), slot_name(s, st.gen).as_bytes());
                     for c in &open {
                         *deletions.entry(*c).or_default() += 1;
                     }
@@ -663,24 +649,18 @@ fn run_master(
                 let Some(c) = pick(&open, i) else {
                     continue;
                 };
-                if let Some(((s, gen), name)) = m.next_owed(c) {
+                if let Some((s, gen)) = m.next_owed(c) {
                     prop_assert!(!m.suspended, "owed Discover while suspended");
-                    prop_assert!(
-                        is_valid_name(name.as_bytes()),
-                        "owed Discover of {:?}",
-                        name
-                    );
                     let st = &store[s as usize];
                     prop_assert!(
                         st.alive && st.gen == gen,
                         "owed Discover of a file that is gone: {:?}",
                         (s, gen)
                     );
-                    prop_assert_eq!(name.to_string(), slot_name(s as usize, gen));
                     prop_assert!(
                         announced.insert((c, s, gen)),
                         "second Discover of {} on connection {}",
-                        name,
+                        slot_name(s as usize, gen),
                         c
                     );
                 }
@@ -702,9 +682,10 @@ fn run_master(
         for &c in &open {
             let _ = (m.has_ready(c), m.has_owed(c), m.gone_len(c));
         }
-        // §2.7: one FileInfo per file; per file and connection at most one entry, one
-        // announce bit or owed item (never both) and one ready-queue item.
-        let mut bound = nslots * per_file + open.len() * nslots * (per_entry + 12 + 4);
+        // §2.7: one file slot per file; per file and connection at most one entry, and
+        // at most one of each side item: a read in flight (16), a resend time (8), a
+        // delayed-read item (12), an owed item (8) and a ready-queue item (4).
+        let mut bound = nslots * per_file + open.len() * nslots * (per_entry + 48);
         if !strict {
             bound += 4 * open
                 .iter()
@@ -1554,7 +1535,7 @@ impl Dispatch {
                         .map(|i| ((i as u32, 1), 10, 10_000));
                     self.m.request(self.conn, &name, from, n, file);
                     while let Some(job) = self.m.next_read(self.conn) {
-                        prop_assert!(is_valid_name(job.name.as_bytes()));
+                        prop_assert!(self.files.get(job.file.0 as usize).is_some());
                         let mut b = Vec::new();
                         let mut t = job.start.div_euclid(10) * 10;
                         if t < job.start {
@@ -1566,10 +1547,7 @@ impl Dispatch {
                             }
                             t += 10;
                         }
-                        if let Some(Pdu::Data { buckets, name }) =
-                            self.m.read_done(&job, Ok((b, t)), 0)
-                        {
-                            prop_assert!(is_valid_name(&name));
+                        if let Some(buckets) = self.m.read_done(&job, 10, Ok((b, t)), 0) {
                             prop_assert!(!buckets.is_empty() && buckets.len() <= job.max);
                         }
                     }

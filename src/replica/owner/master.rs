@@ -117,7 +117,15 @@ impl MasterSide {
             max_reads: READS_IN_FLIGHT,
             ..MasterConfig::default()
         });
-        files.seed_marks(marks);
+        // Late marks name files; the state keeps them by the store's file slot.
+        if let Some(store) = &core.store {
+            files.seed_marks(marks.into_iter().filter_map(|(name, low, at)| {
+                match store.lookup(&name) {
+                    Lookup::Found(id) => Some(((id.slot, id.gen), low, at)),
+                    _ => None,
+                }
+            }));
+        }
         let (wake, wake_rx) = local_channel::new_bounded(1);
         MasterSide {
             pacing: Rc::new(ReadPacing::new(repl.read_rate, repl.shards)),
@@ -381,7 +389,10 @@ impl MasterSide {
             let mut m = self.files.borrow_mut();
             for ev in store.take_replication_events() {
                 match ev {
-                    ReplicationEvent::Deleted { id, .. } => m.deleted((id.slot, id.gen)),
+                    ReplicationEvent::Deleted { id, rel } => {
+                        let name = normalise_path(&rel).unwrap_or_default();
+                        m.deleted((id.slot, id.gen), name.as_bytes());
+                    }
                     ReplicationEvent::Visit(v) => {
                         let name = normalise_path(&v.rel);
                         out.extend(m.visit(visit_of(&v, name.as_deref()), now, &queue));
@@ -471,15 +482,17 @@ impl MasterSide {
             };
             if owed_turn {
                 let owed = self.files.borrow_mut().next_owed(conn);
-                if let Some(((slot, gen), name)) = owed {
+                if let Some((slot, gen)) = owed {
                     let id = FileId { slot, gen };
-                    match store.load_header(id).await {
-                        Ok(h) => self.push_frames(conn, &Pdu::discover(&h, &name), 0),
-                        Err(e) if is_transient(&e) => {
+                    let name = store.path_of(id).and_then(|rel| normalise_path(&rel));
+                    let header = store.load_header(id).await;
+                    match (header, name) {
+                        (Ok(h), Some(name)) => self.push_frames(conn, &Pdu::discover(&h, &name), 0),
+                        (Err(e), _) if is_transient(&e) => {
                             self.files.borrow_mut().owe_again(conn, (slot, gen));
                             break;
                         }
-                        Err(_) => {}
+                        _ => {}
                     }
                 }
                 continue;
@@ -519,16 +532,26 @@ impl MasterSide {
             .await;
             for (job, res) in jobs.iter().zip(results) {
                 let res = res.map_err(|_| ());
+                let id = FileId {
+                    slot: job.file.0,
+                    gen: job.file.1,
+                };
+                let iv = store.header(id).map_or(1, |h| h.cfg_interval.max(1) as u32);
                 if let Ok((_, next)) = &res {
-                    let id = FileId {
-                        slot: job.file.0,
-                        gen: job.file.1,
-                    };
-                    let iv = store.header(id).map_or(1, |h| h.cfg_interval.max(1) as i64);
-                    self.pacing.spend(job.start, *next, iv);
+                    self.pacing.spend(job.start, *next, iv as i64);
                 }
-                let data = self.files.borrow_mut().read_done(job, res, clock::now());
-                if let Some(p) = data {
+                let answer = self
+                    .files
+                    .borrow_mut()
+                    .read_done(job, iv, res, clock::now());
+                let named = answer.and_then(|buckets| {
+                    let name = store.path_of(id).and_then(|rel| normalise_path(&rel))?;
+                    Some(Pdu::Data {
+                        buckets,
+                        name: name.into_bytes(),
+                    })
+                });
+                if let Some(p) = named {
                     self.push_frames(conn, &p, 0);
                 }
             }
@@ -537,8 +560,23 @@ impl MasterSide {
 
     /// The late marks, when they changed since last asked.
     pub fn changed_marks(&self) -> Option<Vec<Mark>> {
-        let mut m = self.files.borrow_mut();
-        m.take_marks_changed().then(|| m.marks())
+        let changed = self.files.borrow_mut().take_marks_changed();
+        changed.then(|| self.named_marks())
+    }
+
+    /// The late marks by wire name (as `.replication_late` keeps them).
+    fn named_marks(&self) -> Vec<Mark> {
+        let Some(store) = &self.core.store else {
+            return Vec::new();
+        };
+        let marks = self.files.borrow().marks();
+        marks
+            .into_iter()
+            .filter_map(|((slot, gen), low, at)| {
+                let rel = store.path_of(FileId { slot, gen })?;
+                Some((normalise_path(&rel)?.into(), low, at))
+            })
+            .collect()
     }
 
     /// The late marks after the store's final flush (its visits still count).
@@ -549,14 +587,18 @@ impl MasterSide {
         let mut m = self.files.borrow_mut();
         for ev in store.take_replication_events() {
             match ev {
-                ReplicationEvent::Deleted { id, .. } => m.deleted((id.slot, id.gen)),
+                ReplicationEvent::Deleted { id, rel } => {
+                    let name = normalise_path(&rel).unwrap_or_default();
+                    m.deleted((id.slot, id.gen), name.as_bytes());
+                }
                 ReplicationEvent::Visit(v) => {
                     let name = normalise_path(&v.rel);
                     m.visit(visit_of(&v, name.as_deref()), clock::now(), &|_| usize::MAX);
                 }
             }
         }
-        m.marks()
+        drop(m);
+        self.named_marks()
     }
 
     pub fn stats(&self, out: &mut Vec<(String, i64)>) {

@@ -713,6 +713,11 @@ impl Store {
         self.files.table().lookup(rel)
     }
 
+    /// A file's path relative to the store root.
+    pub fn path_of(&self, id: FileId) -> Option<Box<str>> {
+        self.files.table().entry(id).map(|e| e.rel.clone())
+    }
+
     /// Every indexed file: relative path and id.
     pub fn list_files(&self) -> Vec<(String, FileId)> {
         self.files.table().list()

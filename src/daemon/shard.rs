@@ -300,12 +300,19 @@ impl Shard {
     }
 
     async fn delete_one(&self, store: &Store, key: &str) {
-        let paths = store.counter_paths(key);
+        let files: Vec<(u32, String)> = store
+            .counter_paths(key)
+            .into_iter()
+            .filter_map(|p| match store.lookup(&p) {
+                istatd_storage::store::Lookup::Found(id) => Some((id.slot, p)),
+                _ => None,
+            })
+            .collect();
         match store.delete_counter(key).await {
             Ok(true) => {
                 self.core.lb.borrow_mut().incr(Loopback::CounterClosed);
                 if let Some(o) = &self.owner {
-                    o.slave.deleted_locally(&paths);
+                    o.slave.deleted_locally(&files);
                 }
             }
             Ok(false) => {}

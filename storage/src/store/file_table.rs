@@ -56,6 +56,14 @@ impl FileTable {
         }
     }
 
+    /// The file in a slot now: its id and path.
+    pub(super) fn at(&self, slot: u32) -> Option<(FileId, &str)> {
+        match self.files.get(slot as usize) {
+            Some(Some(e)) => Some((FileId { slot, gen: e.gen }, &e.rel)),
+            _ => None,
+        }
+    }
+
     /// The entry in a slot, whatever its generation.
     pub(super) fn slot_mut(&mut self, slot: u32) -> Option<&mut FileEntry> {
         self.files.get_mut(slot as usize).and_then(Option::as_mut)

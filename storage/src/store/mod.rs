@@ -713,6 +713,14 @@ impl Store {
         self.files.table().lookup(rel)
     }
 
+    /// The file in a slot now: its id and path (relative to the store root).
+    pub fn file_at(&self, slot: u32) -> Option<(FileId, Box<str>)> {
+        self.files
+            .table()
+            .at(slot)
+            .map(|(id, rel)| (id, rel.into()))
+    }
+
     /// A file's path relative to the store root.
     pub fn path_of(&self, id: FileId) -> Option<Box<str>> {
         self.files.table().entry(id).map(|e| e.rel.clone())

@@ -41,6 +41,9 @@ const REJECTED: u8 = 1 << 1;
 const LOGGED: u8 = 1 << 2;
 /// The slot holds a known file (an entry exists).
 const LIVE: u8 = 1 << 3;
+/// The outstanding Request's answer is in and being written ([`DataAction::Apply`]
+/// given, [`SlaveFiles::applied`] not called yet): nothing more is awaited for it.
+const ANSWERED: u8 = 1 << 4;
 
 /// One local file's state: 16 bytes.
 #[derive(Debug, Clone, Copy)]
@@ -316,6 +319,7 @@ impl SlaveFiles {
         self.deleted_outstanding.clear();
         for e in self.entries.iter_mut().filter(|e| e.has(LIVE)) {
             e.state = SState::Idle;
+            e.set(ANSWERED, false);
         }
     }
 
@@ -539,6 +543,7 @@ impl SlaveFiles {
         // Never a fromTime the master must refuse (times are below 2^32, §2.7).
         let from = from.clamp(0, TIME_LIMIT - 1);
         e.state = SState::Outstanding;
+        e.set(ANSWERED, false);
         e.from = from as u32;
         e.interval = iv as u32;
         self.counters.requests_sent += 1;
@@ -636,6 +641,7 @@ impl SlaveFiles {
             self.fail(slot, from, now);
             return Ok(DataAction::Done);
         }
+        e.set(ANSWERED, true);
         Ok(DataAction::Apply { buckets: keep })
     }
 
@@ -667,6 +673,7 @@ impl SlaveFiles {
     ) -> Option<Req> {
         let n = self.cfg.chunk_buckets;
         let e = self.entry_mut(slot)?;
+        e.set(ANSWERED, false);
         if e.state == SState::Draining {
             // Found to be another incarnation during the write: its answer is in, so
             // it is idle now (see take_pending).
@@ -741,6 +748,7 @@ impl SlaveFiles {
                 continue;
             }
             e.state = SState::Outstanding;
+            e.set(ANSWERED, false);
             let from = e.from as i64;
             self.counters.retries += 1;
             self.counters.requests_sent += 1;
@@ -809,10 +817,11 @@ impl SlaveFiles {
     }
 
     /// A local delete of a file (`name` its wire name): an outstanding one's answer is
-    /// still awaited (and discarded when it comes); its slot is forgotten either way.
+    /// still awaited (and discarded when it comes), unless it is in already (being
+    /// written); its slot is forgotten either way.
     pub fn deleted_locally(&mut self, slot: u32, name: &[u8]) {
         if let Some(e) = self.entry(slot) {
-            if matches!(e.state, SState::Outstanding | SState::Draining) {
+            if matches!(e.state, SState::Outstanding | SState::Draining) && !e.has(ANSWERED) {
                 let waiting = self.pending.remove(&slot);
                 self.deleted_outstanding.insert(name.into(), waiting);
             }

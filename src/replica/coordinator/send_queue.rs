@@ -151,7 +151,11 @@ mod tests {
             assert_eq!(out.len(), 12);
             out.clear();
             assert_eq!(q.take(100, &mut out), vec![(2, 7), (1, 3)]);
-            assert_eq!(out, [&[0u8; 5][..], &[2; 7], &[1; 3]].concat());
+            assert_eq!(
+                out,
+                [&[0u8; 3][..], &[2; 7], &[1; 3]].concat(),
+                "the rest of the coordinator's 5 bytes first"
+            );
             assert!(q.blocks.borrow().is_empty());
         });
     }

@@ -115,8 +115,8 @@ async fn of(shard: &Rc<Shard>, c: &Coordinator, address: &str, from: Option<u32>
     }
     // Stop taking samples: the stat port closes (agents fail over).
     if !ctl.acting_slave() {
-        c.next_stat_epoch();
-        shard.core.rpc.broadcast(Req::CloseStat).await;
+        let epoch = c.next_stat_epoch();
+        shard.core.rpc.broadcast(Req::CloseStat(epoch)).await;
     }
     if let Some(e) = write_of_marker(shard, c, &hp, from).await {
         return e;

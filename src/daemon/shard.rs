@@ -275,8 +275,8 @@ impl Shard {
                 }
                 Err(e) => Rep::Failed(e.to_string()),
             },
-            Req::CloseStat => {
-                self.stat_port.close();
+            Req::CloseStat(epoch) => {
+                self.stat_port.close(epoch);
                 Rep::Done
             }
             Req::Resync(path, from) => match &self.owner {

@@ -113,10 +113,21 @@ impl Daemon {
                     .read_to_string(&mut err);
                 panic!("istatd exited during start-up ({st}): {err}");
             }
-            assert!(
-                Instant::now() < deadline,
-                "istatd did not open its admin port"
-            );
+            if Instant::now() >= deadline {
+                // A start-up that never finishes: say where it stopped.
+                let log = std::fs::read_to_string(self.dir.join("istatd.log")).unwrap_or_default();
+                let stacks = std::process::Command::new("gdb")
+                    .args([
+                        "-p",
+                        &self.child.as_ref().unwrap().id().to_string(),
+                        "-batch",
+                    ])
+                    .args(["-ex", "thread apply all bt"])
+                    .output()
+                    .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                    .unwrap_or_else(|e| format!("(no gdb: {e})"));
+                panic!("istatd did not open its admin port in 20 s; its log:\n{log}\nits threads:\n{stacks}");
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
     }

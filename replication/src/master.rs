@@ -56,7 +56,7 @@ const S_READING: u16 = 3;
 const S_ANSWERED: u16 = 4;
 /// The file was announced (Discover sent) on this connection.
 const ANNOUNCED: u16 = 1 << 3;
-/// A Discover is owed (the file is in the owed FIFO).
+/// A Discover is owed to the file's current incarnation.
 const OWED: u16 = 1 << 4;
 /// The slot has an item in the ready queue (kept across a delete and a reuse of the
 /// slot, so a file never has two items: replication.md §2.8 `in_queue`).
@@ -66,6 +66,10 @@ const SWEPT: u16 = 1 << 6;
 /// Waiting in the delayed list after a read error.
 const DELAYED: u16 = 1 << 7;
 const ERRORS_SHIFT: u16 = 8;
+/// The slot has an item in the owed FIFO (kept across a delete and a reuse of the
+/// slot, as `IN_READY`: a slot owed again after a delete reuses its item, so the FIFO
+/// never holds two for one slot).
+const IN_OWED: u16 = 1 << 11;
 const ERRORS_MASK: u16 = 0b111 << ERRORS_SHIFT;
 
 /// One file's state on one connection: 8 bytes.
@@ -120,10 +124,10 @@ impl Entry {
     }
 
     /// Forget the Request and its state; keep whether the file was announced or is
-    /// owed a Discover, and whether the slot has a ready-queue item.
+    /// owed a Discover, and whether the slot has a ready-queue or owed-FIFO item.
     fn clear(&mut self) {
         *self = Entry {
-            bits: self.bits & (ANNOUNCED | OWED | IN_READY),
+            bits: self.bits & (ANNOUNCED | OWED | IN_READY | IN_OWED),
             ..Entry::default()
         };
     }
@@ -152,7 +156,8 @@ struct Conn {
     /// Resend-from times below F, for the few entries that have one.
     resend: FastMap<u32, u32>,
     reading: FastMap<u32, Reading>,
-    owed: VecDeque<FileKey>,
+    /// Slots owed a Discover (each Discover is of the slot's incarnation when sent).
+    owed: VecDeque<u32>,
     ready: VecDeque<u32>,
     /// Owed "no such file" answers: the name, and whether it answers a Request the
     /// connection still counts in flight (an unknown file's) rather than one already
@@ -193,6 +198,17 @@ impl Conn {
         if !e.has(IN_READY) {
             e.set(IN_READY, true);
             self.ready.push_back(slot);
+        }
+    }
+
+    /// Owe the slot's file a Discover, at the back of the FIFO unless its item is
+    /// still there.
+    fn owe(&mut self, slot: u32) {
+        let e = self.entry_mut(slot);
+        e.set(OWED, true);
+        if !e.has(IN_OWED) {
+            e.set(IN_OWED, true);
+            self.owed.push_back(slot);
         }
     }
 
@@ -401,7 +417,7 @@ impl MasterFiles {
             n += c.entries.len() * std::mem::size_of::<Entry>()
                 + c.resend.len() * 8
                 + c.reading.len() * 16
-                + c.owed.len() * 8
+                + c.owed.len() * 4
                 + c.ready.len() * 4
                 + c.delayed.len() * 12;
         }
@@ -488,8 +504,7 @@ impl MasterFiles {
                     self.counters.discover_sent += 1;
                     out.push((cid, Pdu::discover(v.header, name)));
                 } else {
-                    c.entry_mut(slot).set(OWED, true);
-                    c.owed.push_back(v.file);
+                    c.owe(slot);
                     if !self.suspended {
                         self.counters.discover_deferred += 1;
                     }
@@ -523,21 +538,18 @@ impl MasterFiles {
             return None;
         }
         let c = self.conns.get_mut(&conn)?;
-        while let Some(file) = c.owed.pop_front() {
-            let slot = file.0;
+        while let Some(slot) = c.owed.pop_front() {
             let e = c.entry_mut(slot);
+            e.set(IN_OWED, false);
             if !e.has(OWED) {
                 continue;
             }
             e.set(OWED, false);
-            let live = self
-                .files
-                .get(slot as usize)
-                .is_some_and(|f| f.gen1 != 0 && f.gen1 == file.1.wrapping_add(1));
-            if live {
+            let gen1 = self.files.get(slot as usize).map_or(0, |f| f.gen1);
+            if gen1 != 0 {
                 c.entry_mut(slot).set(ANNOUNCED, true);
                 self.counters.discover_sent += 1;
-                return Some(file);
+                return Some((slot, gen1 - 1));
             }
         }
         None
@@ -550,12 +562,8 @@ impl MasterFiles {
             return;
         }
         if let Some(c) = self.conns.get_mut(&conn) {
-            let e = c.entry_mut(file.0);
-            e.set(ANNOUNCED, false);
-            if !e.has(OWED) {
-                e.set(OWED, true);
-                c.owed.push_back(file);
-            }
+            c.entry_mut(file.0).set(ANNOUNCED, false);
+            c.owe(file.0);
             self.counters.discover_sent = self.counters.discover_sent.saturating_sub(1);
         }
     }

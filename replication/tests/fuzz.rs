@@ -687,8 +687,8 @@ fn run_master(
         }
         // §2.7: one file slot per file; per file and connection at most one entry, and
         // at most one of each side item: a read in flight (16), a resend time (8), a
-        // delayed-read item (12), an owed item (8) and a ready-queue item (4).
-        let mut bound = nslots * per_file + open.len() * nslots * (per_entry + 48);
+        // delayed-read item (12), an owed item (4) and a ready-queue item (4).
+        let mut bound = nslots * per_file + open.len() * nslots * (per_entry + 44);
         if !strict {
             bound += 4 * open
                 .iter()
@@ -731,6 +731,92 @@ proptest! {
     ) {
         run_master(cfg, nslots, ops, true)?;
     }
+}
+
+/// Z-02 strict, the case that failed in CI (state_bytes 68 above 64 with one file and
+/// one connection after a delete + recreate, a close and Requests from gone
+/// connections), kept as it was found.
+#[test]
+fn z02_master_strict_regression_delete_recreate_close() {
+    let cfg = MasterConfig {
+        chunk_buckets: 256,
+        margin: 600,
+        late_window: 86400,
+        discover_mark: 262144,
+        max_reads: 1,
+    };
+    let ops = vec![
+        MOp::Open,
+        MOp::Visit {
+            slot: 0,
+            last_bucket: 0,
+            flushed_last: 0,
+            dirty_low: 9223372036854775807,
+            now: 0,
+            queue: 262144,
+        },
+        MOp::Open,
+        MOp::Delete {
+            slot: 0,
+            recreate: true,
+            named: true,
+            interval: 1,
+        },
+        MOp::Close(0),
+        MOp::Request {
+            conn: 1,
+            name: ReqName::Slot(0),
+            from: 9223372036854775807,
+            n: 1,
+            give_file: false,
+            interval: 1,
+            newest: 0,
+        },
+        MOp::Request {
+            conn: 0,
+            name: ReqName::Slot(0),
+            from: 20688,
+            n: 1,
+            give_file: true,
+            interval: 1,
+            newest: 0,
+        },
+        MOp::Visit {
+            slot: 0,
+            last_bucket: 0,
+            flushed_last: 0,
+            dirty_low: 0,
+            now: 0,
+            queue: 262144,
+        },
+        MOp::Open,
+        MOp::Request {
+            conn: 11,
+            name: ReqName::Slot(0),
+            from: 0,
+            n: 0,
+            give_file: false,
+            interval: 1,
+            newest: 4294968213,
+        },
+        MOp::NextRead(34),
+        MOp::ReadDone {
+            job: 38,
+            res: ReadGen::Err,
+            now: 4294968187,
+        },
+        MOp::Request {
+            conn: 49,
+            name: ReqName::Slot(72),
+            from: 23737,
+            n: 132,
+            give_file: true,
+            interval: 0,
+            newest: 31070,
+        },
+        MOp::NextRead(96),
+    ];
+    run_master(cfg, 1, ops, true).unwrap();
 }
 
 // ----- Z-03: the slave -----------------------------------------------------------------

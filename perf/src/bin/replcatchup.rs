@@ -32,10 +32,13 @@
 //!    (RssAnon - RssAnon before the slave - the growth of the master's page cache,
 //!    `istatd.store.cached_pages` x 8 KiB) / files;
 //! 6. steady state, for `--steady` seconds with the load still on: once a second a
-//!    probe sample (`repl.probe`, time = now, a fresh value) goes to the master, and the
-//!    slave's HTTP API is polled until that bucket shows the value: p50/p99/max of the
-//!    delay from sending to visible on the slave. It includes the wait for the master's
-//!    flush of the probe counter (`--flush 1`: at most about 1 s);
+//!    probe sample (`repl.probe`, time = now, a growing value) goes to the master, and
+//!    the slave's HTTP API is polled every 20 ms until its bucket shows it (probes are
+//!    not waited for before the next is sent; each is waited for at most
+//!    `--probe-timeout` s): p50/p99/max of the delay from sending to visible on the
+//!    slave, probes seen of sent. It includes the wait for the master's flush of the
+//!    probe counter (`--flush 1`: at most about 1 s). Also the most unanswered
+//!    Requests on the master and the slave's `tail_lag_seconds` meanwhile;
 //! 7. stops the load, waits for the slave, flushes both and runs `istatd verify`
 //!    (the master's own `istatd.*` counters left out): differing buckets (not after a
 //!    catch-up that did not converge, nor with `--skip-verify`);
@@ -96,9 +99,12 @@ struct Args {
     /// The load generator's updates/s on the master during the run (0: none).
     #[arg(long, default_value_t = 60_000.0)]
     rate: f64,
-    /// Seconds of steady state after catch-up.
+    /// Seconds of steady state after catch-up: one probe a second.
     #[arg(long, default_value_t = 30)]
     steady: u64,
+    /// How long a probe is waited for on the slave, seconds.
+    #[arg(long, default_value_t = 120)]
+    probe_timeout: u64,
     /// The master's --replica-read-rate (bytes/s, 0 = unlimited).
     #[arg(long, default_value_t = 0)]
     read_rate: u64,
@@ -412,6 +418,31 @@ fn http_get(addr: SocketAddr, path: &str) -> Option<String> {
     let mut out = String::new();
     s.read_to_string(&mut out).ok()?;
     out.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
+}
+
+/// One steady-state probe sample.
+struct Probe {
+    seq: u64,
+    /// Its 10 s bucket.
+    bucket: i64,
+    sent: Instant,
+    /// Seconds from sending until the slave showed it.
+    lag: Option<f64>,
+}
+
+/// (time, max) of each bucket of a counter GET's JSON answer.
+fn bucket_maxes(body: &str) -> Vec<(i64, f64)> {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(body) else {
+        return Vec::new();
+    };
+    v["buckets"]
+        .as_array()
+        .map(|bs| {
+            bs.iter()
+                .filter_map(|b| Some((b["time"].as_i64()?, b["data"]["max"].as_f64()?)))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn pct(v: &[f64], p: f64) -> f64 {
@@ -825,52 +856,91 @@ fn run(args: &Args, dir: &Path) -> Result<(), String> {
         stat(&s_stats, "replication.slave.subscribed"),
     );
 
-    // Steady lag.
+    // Steady lag: one probe a second for --steady seconds, each timed until the slave
+    // shows it (polled every 20 ms), without waiting for one before sending the next.
     let http = SocketAddr::from(([127, 0, 0, 1], S_HTTP));
-    let mut lags = Vec::new();
-    let mut missed = 0;
+    let probe_timeout = Duration::from_secs(args.probe_timeout);
+    let steady = Duration::from_secs(args.steady);
+    let mut probes: Vec<Probe> = Vec::new();
     let ms0 = m.stats()?;
     let ts = Instant::now();
-    let mut seq = 0u64;
+    let mut next_send = ts;
+    let mut next_stats = ts;
+    let (mut ready_max, mut tail_lag_max) = (0u64, 0u64);
+    let mut last_answer = String::new();
     let mut probe = TcpStream::connect(stat_addr).map_err(|e| format!("probe: {e}"))?;
-    while ts.elapsed() < Duration::from_secs(args.steady) {
+    loop {
         daemon::check_interrupt()?;
-        seq += 1;
-        let now = unix_now();
-        let sent = Instant::now();
-        probe
-            .write_all(format!("repl.probe {now} {seq}\n").as_bytes())
-            .map_err(|e| format!("probe: {e}"))?;
-        // Probe values only grow, so the bucket's max is the newest probe in it.
-        let want = format!("\"max\":{seq},");
-        let path = format!("/repl.probe?start={}&end={}&samples=0", now - 10, now + 10);
-        let mut seen = false;
-        while sent.elapsed() < Duration::from_secs(20) {
-            if http_get(http, &path).is_some_and(|b| b.contains(&want)) {
-                lags.push(sent.elapsed().as_secs_f64());
-                seen = true;
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        let sending = ts.elapsed() < steady;
+        if sending && Instant::now() >= next_send {
+            let seq = probes.len() as u64 + 1;
+            let now = unix_now();
+            probe
+                .write_all(format!("repl.probe {now} {seq}\n").as_bytes())
+                .map_err(|e| format!("probe: {e}"))?;
+            probes.push(Probe {
+                seq,
+                bucket: now - now % 10,
+                sent: Instant::now(),
+                lag: None,
+            });
+            next_send += Duration::from_secs(1);
         }
-        if !seen {
-            missed += 1;
-            if missed == 1 {
-                println!(
-                    "  probe {seq} not seen on the slave in 20 s; last answer: {}",
-                    http_get(http, &path).unwrap_or_default()
-                );
+        if Instant::now() >= next_stats {
+            next_stats += Duration::from_secs(5);
+            m.check_alive().map_err(|e| format!("master: {e}"))?;
+            s.check_alive().map_err(|e| format!("slave: {e}"))?;
+            ready_max = ready_max.max(stat(&m.stats()?, "replication.master.ready"));
+            tail_lag_max =
+                tail_lag_max.max(stat(&s.stats()?, "replication.slave.tail_lag_seconds"));
+        }
+        let pending: Vec<&Probe> = probes.iter().filter(|p| p.lag.is_none()).collect();
+        if !sending
+            && pending
+                .last()
+                .is_none_or(|p| p.sent.elapsed() >= probe_timeout)
+        {
+            break;
+        }
+        if let (Some(lo), Some(hi)) = (
+            pending.iter().map(|p| p.bucket).min(),
+            pending.iter().map(|p| p.bucket).max(),
+        ) {
+            let path = format!("/repl.probe?start={}&end={}&samples=0", lo - 10, hi + 10);
+            if let Some(body) = http_get(http, &path) {
+                let maxes = bucket_maxes(&body);
+                for p in probes.iter_mut().filter(|p| p.lag.is_none()) {
+                    // Probe values only grow on one connection, so a bucket whose max
+                    // is at least p's value holds p.
+                    if maxes
+                        .iter()
+                        .any(|&(t, mx)| t == p.bucket && mx >= p.seq as f64)
+                    {
+                        p.lag = Some(p.sent.elapsed().as_secs_f64());
+                    }
+                }
+                last_answer = body;
             }
         }
-        let wait = Duration::from_secs(1).saturating_sub(sent.elapsed());
-        std::thread::sleep(wait);
+        std::thread::sleep(Duration::from_millis(20));
     }
     let ms1 = m.stats()?;
     let steady_secs = ts.elapsed().as_secs_f64();
     let steady_ingest = (stat(&ms1, SAMPLES) - stat(&ms0, SAMPLES)) as f64 / steady_secs;
+    let mut lags: Vec<f64> = probes.iter().filter_map(|p| p.lag).collect();
     lags.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    let missed = probes.len() - lags.len();
+    if missed > 0 {
+        println!(
+            "  {missed} probes not seen on the slave within {} s; last answer: {}",
+            probe_timeout.as_secs(),
+            last_answer.trim_end()
+        );
+    }
     println!(
-        "steady: {} probes in {steady_secs:.0} s, lag p50 {:.2} s, p99 {:.2} s, max {:.2} s, {missed} not seen in 20 s; RssAnon master {:.1} MiB, slave {:.1} MiB",
+        "steady: {} probes sent in {} s, {} seen: lag p50 {:.2} s, p99 {:.2} s, max {:.2} s; master ready Requests at most {ready_max}, slave tail_lag_seconds at most {tail_lag_max}; RssAnon master {:.1} MiB, slave {:.1} MiB",
+        probes.len(),
+        args.steady,
         lags.len(),
         pct(&lags, 0.5),
         pct(&lags, 0.99),
@@ -1044,11 +1114,16 @@ fn run(args: &Args, dir: &Path) -> Result<(), String> {
     println!("| master ingest during catch-up, samples/s | {catch_ingest:.0} |");
     println!("| steady ingest, samples/s | {steady_ingest:.0} |");
     println!(
-        "| steady lag sent->visible on slave p50 / p99 / max, s{not} | {:.2} / {:.2} / {:.2} ({} probes, {missed} not seen in 20 s) |",
+        "| steady lag sent->visible on slave p50 / p99 / max, s{not} | {:.2} / {:.2} / {:.2} ({} of {} probes seen, {missed} not within {} s) |",
         pct(&lags, 0.5),
         pct(&lags, 0.99),
         pct(&lags, 1.0),
-        lags.len()
+        lags.len(),
+        probes.len(),
+        args.probe_timeout
+    );
+    println!(
+        "| during the steady phase: master ready (unanswered) Requests at most, slave tail_lag_seconds at most | {ready_max}, {tail_lag_max} |"
     );
     let est = |st: &Stats, key: &str| {
         format!(

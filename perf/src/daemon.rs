@@ -240,11 +240,16 @@ impl Daemon {
 
     /// Send one admin command; the reply lines up to and without the final `ok`.
     pub fn command(&mut self, cmd: &str) -> Result<Vec<String>, String> {
+        self.command_timeout(cmd, Duration::from_secs(120))
+    }
+
+    /// [`Daemon::command`], waiting up to `timeout` for each line of the reply.
+    pub fn command_timeout(&mut self, cmd: &str, timeout: Duration) -> Result<Vec<String>, String> {
         check_interrupt()?;
         self.check_alive()?;
         let run = || -> io::Result<Vec<String>> {
             let mut s = TcpStream::connect_timeout(&self.admin, Duration::from_secs(5))?;
-            s.set_read_timeout(Some(Duration::from_secs(120)))?;
+            s.set_read_timeout(Some(timeout))?;
             s.write_all(format!("{cmd}\r\n").as_bytes())?;
             let mut r = BufReader::new(s);
             let mut lines = Vec::new();
@@ -271,7 +276,12 @@ impl Daemon {
             drop(r);
             Ok(lines)
         };
-        run().map_err(|e| format!("admin `{cmd}`: {e}"))
+        run().map_err(|e| match e.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+                format!("admin `{cmd}`: no answer in {} s", timeout.as_secs())
+            }
+            _ => format!("admin `{cmd}`: {e}"),
+        })
     }
 
     /// Admin `stats`, parsed (`name=value` and `name: value` lines).

@@ -185,7 +185,7 @@ fn main() {
         println!("kept {}", dir.display());
     } else {
         let t = Instant::now();
-        remove_tree(&dir, 4);
+        remove_tree(&dir, 8);
         println!(
             "removed {} in {:.0} s",
             dir.display(),
@@ -768,10 +768,14 @@ fn run(args: &Args, dir: &Path) -> Result<(), String> {
     } else {
         None
     };
-    let (_, m_base_stats) = settled_rss(&mut m, Duration::from_secs(3), Duration::from_secs(30))?;
+    // At least 10 s under load: also the master's ingest before any slave.
+    let pre = (Instant::now(), stat(&m.stats()?, SAMPLES));
+    let min = Duration::from_secs(if gen.is_some() { 10 } else { 3 });
+    let (_, m_base_stats) = settled_rss(&mut m, min, Duration::from_secs(30))?;
+    let pre_ingest = (stat(&m_base_stats, SAMPLES) - pre.1) as f64 / pre.0.elapsed().as_secs_f64();
     let m_base = Mem::of(&m, &m_base_stats);
     println!(
-        "master before the slave: RssAnon {:.1} MiB, {} cached pages, {} files",
+        "master before the slave: RssAnon {:.1} MiB, {} cached pages, {} files, ingest {pre_ingest:.0} samples/s",
         mib(m_base.rss_kib),
         m_base.cached_pages,
         stat(&m_base_stats, FILES)
@@ -953,14 +957,28 @@ fn run(args: &Args, dir: &Path) -> Result<(), String> {
         let _ = g.join();
     }
 
-    // Final comparison.
-    daemon::sleep(Duration::from_secs(3))?;
-    let _ = m.flush()?;
-    daemon::sleep(Duration::from_secs(3))?;
-    let _ = s.flush()?;
+    // Final comparison, after a flush of each (only after a converged catch-up: the
+    // stores differ otherwise, and a flush behind a backlog can take minutes).
+    let mut flushed = converged;
+    if converged {
+        daemon::sleep(Duration::from_secs(3))?;
+        for (name, d) in [("master", &mut m), ("slave", &mut s)] {
+            let t = Instant::now();
+            match d.command_timeout("flush", Duration::from_secs(600)) {
+                Ok(_) => println!("{name} flush: {:.1} s", t.elapsed().as_secs_f64()),
+                Err(e) => {
+                    println!("{name} flush failed: {e}");
+                    flushed = false;
+                }
+            }
+            daemon::sleep(Duration::from_secs(3))?;
+        }
+    }
     let mfin = m.stats()?;
     let sfin = s.stats()?;
-    let verify = if converged && !args.skip_verify {
+    let verify = if !flushed && converged {
+        "skipped (a flush failed)".to_string()
+    } else if converged && !args.skip_verify {
         let t = Instant::now();
         let out = std::process::Command::new(&mspec.exe)
             .args(["verify", "--exclude", "istatd", "--max-report", "5"])
@@ -1111,8 +1129,9 @@ fn run(args: &Args, dir: &Path) -> Result<(), String> {
         written as f64 / secs,
         seeded.buckets
     );
-    println!("| master ingest during catch-up, samples/s | {catch_ingest:.0} |");
-    println!("| steady ingest, samples/s | {steady_ingest:.0} |");
+    println!(
+        "| master ingest before the slave / during catch-up / steady phase, samples/s | {pre_ingest:.0} / {catch_ingest:.0} / {steady_ingest:.0} |"
+    );
     println!(
         "| steady lag sent->visible on slave p50 / p99 / max, s{not} | {:.2} / {:.2} / {:.2} ({} of {} probes seen, {missed} not within {} s) |",
         pct(&lags, 0.5),

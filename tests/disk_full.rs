@@ -9,65 +9,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-use common::{converge, feed, repl_daemon, samples, tail, temp_dir, verify};
+use common::{converge, feed, repl_daemon, samples, tail, temp_dir, verify, LoopFs};
 
 const RET: &str = "10s:1h,5m:1d";
-
-/// A loop-mounted ext4 filesystem, unmounted on drop.
-struct LoopFs {
-    mount: PathBuf,
-}
-
-impl LoopFs {
-    fn make(image: &Path, mount: &Path, mib: u64) -> Result<LoopFs, String> {
-        let run = |cmd: &mut Command| -> Result<(), String> {
-            let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
-            if out.status.success() {
-                Ok(())
-            } else {
-                Err(format!(
-                    "{cmd:?}: {}",
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ))
-            }
-        };
-        std::fs::File::create(image)
-            .and_then(|f| f.set_len(mib << 20))
-            .map_err(|e| e.to_string())?;
-        // No blocks reserved for root: the daemon runs as root here.
-        run(Command::new("mkfs.ext4").args(["-q", "-m", "0"]).arg(image))?;
-        std::fs::create_dir_all(mount).map_err(|e| e.to_string())?;
-        run(Command::new("mount")
-            .args(["-o", "loop"])
-            .arg(image)
-            .arg(mount))?;
-        Ok(LoopFs {
-            mount: mount.to_path_buf(),
-        })
-    }
-
-    fn avail_bytes(&self) -> u64 {
-        let out = Command::new("df")
-            .args(["-B1", "--output=avail"])
-            .arg(&self.mount)
-            .output()
-            .expect("df");
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .last()
-            .and_then(|l| l.trim().parse().ok())
-            .expect("df avail")
-    }
-}
-
-impl Drop for LoopFs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.mount).status();
-    }
-}
 
 #[test]
 fn slave_disk_full_stops_says_so_and_resumes() {
@@ -84,15 +28,8 @@ fn slave_disk_full_stops_says_so_and_resumes() {
         }
     };
     // Leave room for a few files only (each counter file here is 8-12 KiB).
-    let filler = fs.mount.join(".filler");
     let keep = 96 * 1024;
-    let fill = fs.avail_bytes().saturating_sub(keep);
-    let ok = Command::new("fallocate")
-        .args(["-l", &fill.to_string()])
-        .arg(&filler)
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(ok, "fallocate of the filler failed");
+    fs.fill(keep);
     assert!(
         fs.avail_bytes() <= 2 * keep,
         "{} bytes free",
@@ -135,7 +72,7 @@ fn slave_disk_full_stops_says_so_and_resumes() {
     assert!(!same, "the full slave cannot hold everything:\n{report}");
 
     // Space returns: the slave creates the files and converges, nothing lost.
-    std::fs::remove_file(&filler).unwrap();
+    fs.unfill();
     feed(&m, &samples("full", 60, 1));
     let report = converge(&m, &s, 90);
     assert!(

@@ -3,12 +3,20 @@
 //! is ready to be answered, and the late writes still owed.
 //!
 //! Sans I/O: the shard's driver feeds flush visits, Requests and read results in, and
-//! takes Discover/Data PDUs and read jobs out. Times are u32 seconds with
-//! [`INF`] meaning "none"; arithmetic saturates.
+//! takes Discovers, read jobs and answers out. Times are u32 seconds with [`INF`]
+//! meaning "none"; arithmetic saturates.
+//!
+//! Memory (§2.17): state is dense, indexed by the store's file slot, and holds no
+//! names (the driver reads them from the store). Per file: its generation and newest
+//! flushed bucket time, 8 bytes. Per file and connection: one 8-byte [`Entry`] (the
+//! Request's fromTime, its numBuckets and a word of state bits, the announce and
+//! owed-Discover bits among them). What few files need more (a resend below the
+//! Request, a read in flight, a late mark, a name too long) lives in small maps.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 
 use istatd_storage::format::{Bucket, Header};
+use istatd_storage::hashing::{FastMap, FastSet};
 
 use crate::pdu::Pdu;
 
@@ -40,45 +48,162 @@ pub enum MState {
     Answered,
 }
 
-#[derive(Debug, Clone)]
+// The bits of an entry's state word.
+const STATE_MASK: u16 = 0b111;
+const S_PARKED: u16 = 1;
+const S_READY: u16 = 2;
+const S_READING: u16 = 3;
+const S_ANSWERED: u16 = 4;
+/// The file was announced (Discover sent) on this connection.
+const ANNOUNCED: u16 = 1 << 3;
+/// A Discover is owed (the file is in the owed FIFO).
+const OWED: u16 = 1 << 4;
+/// The slot has an item in the ready queue (kept across a delete and a reuse of the
+/// slot, so a file never has two items: replication.md §2.8 `in_queue`).
+const IN_READY: u16 = 1 << 5;
+/// Seen by the last stall sweep while waiting.
+const SWEPT: u16 = 1 << 6;
+/// Waiting in the delayed list after a read error.
+const DELAYED: u16 = 1 << 7;
+const ERRORS_SHIFT: u16 = 8;
+const ERRORS_MASK: u16 = 0b111 << ERRORS_SHIFT;
+
+/// One file's state on one connection: 8 bytes.
+#[derive(Debug, Clone, Copy, Default)]
 struct Entry {
-    gen: u32,
-    state: MState,
+    /// fromTime F of the Request.
     f: u32,
+    /// numBuckets of the Request.
     n: u16,
-    resend_from: u32,
+    bits: u16,
+}
+
+impl Entry {
+    fn state(&self) -> Option<MState> {
+        match self.bits & STATE_MASK {
+            S_PARKED => Some(MState::Parked),
+            S_READY => Some(MState::Ready),
+            S_READING => Some(MState::Reading),
+            S_ANSWERED => Some(MState::Answered),
+            _ => None,
+        }
+    }
+
+    fn set_state(&mut self, s: MState) {
+        let v = match s {
+            MState::Parked => S_PARKED,
+            MState::Ready => S_READY,
+            MState::Reading => S_READING,
+            MState::Answered => S_ANSWERED,
+        };
+        self.bits = (self.bits & !STATE_MASK) | v;
+    }
+
+    fn has(&self, bit: u16) -> bool {
+        self.bits & bit != 0
+    }
+
+    fn set(&mut self, bit: u16, on: bool) {
+        if on {
+            self.bits |= bit;
+        } else {
+            self.bits &= !bit;
+        }
+    }
+
+    fn errors(&self) -> u8 {
+        ((self.bits & ERRORS_MASK) >> ERRORS_SHIFT) as u8
+    }
+
+    fn set_errors(&mut self, e: u8) {
+        self.bits = (self.bits & !ERRORS_MASK) | ((e.min(7) as u16) << ERRORS_SHIFT);
+    }
+
+    /// Forget the Request and its state; keep whether the file was announced or is
+    /// owed a Discover, and whether the slot has a ready-queue item.
+    fn clear(&mut self) {
+        *self = Entry {
+            bits: self.bits & (ANNOUNCED | OWED | IN_READY),
+            ..Entry::default()
+        };
+    }
+}
+
+/// What a file's read in flight needs beyond its entry.
+#[derive(Debug, Clone, Copy)]
+struct Reading {
+    /// The lowest time written during the read (INF: none).
     read_low: u32,
-    errors: u8,
-    swept: bool,
     /// A Request that arrived while reading: (F, N) to continue with.
     replaced: Option<(u32, u16)>,
 }
 
-/// What the shard knows of one of its files from flush visits.
-#[derive(Debug, Clone)]
-struct FileInfo {
-    gen: u32,
-    name: Box<str>,
-    interval: u32,
+/// What the shard knows of one of its files from flush visits: 8 bytes.
+#[derive(Debug, Clone, Copy, Default)]
+struct FileSlot {
+    /// The file's generation plus one (0: no file known in this slot).
+    gen1: u32,
     flushed_last: u32,
-    late_low: u32,
-    late_at: u32,
 }
 
 #[derive(Debug, Default)]
 struct Conn {
-    entries: HashMap<u32, Entry>,
-    announced: HashSet<u32>,
+    entries: Vec<Entry>,
+    /// Resend-from times below F, for the few entries that have one.
+    resend: FastMap<u32, u32>,
+    reading: FastMap<u32, Reading>,
     owed: VecDeque<FileKey>,
-    owed_set: HashSet<u32>,
     ready: VecDeque<u32>,
-    /// Slots with an item in `ready` (kept across a delete and a reuse of the slot,
-    /// so a file never has two items: replication.md §2.8 `in_queue`).
-    in_ready: HashSet<u32>,
-    gone: VecDeque<Vec<u8>>,
+    /// Owed "no such file" answers: the name, and whether it answers a Request the
+    /// connection still counts in flight (an unknown file's) rather than one already
+    /// parked (a deleted file's).
+    gone: VecDeque<(Vec<u8>, bool)>,
     delayed: Vec<(i64, u32)>,
     reads: usize,
     data_since_discover: u32,
+}
+
+impl Conn {
+    fn entry(&self, slot: u32) -> Entry {
+        self.entries.get(slot as usize).copied().unwrap_or_default()
+    }
+
+    fn entry_mut(&mut self, slot: u32) -> &mut Entry {
+        let i = slot as usize;
+        if i >= self.entries.len() {
+            self.entries.resize(i + 1, Entry::default());
+        }
+        &mut self.entries[i]
+    }
+
+    fn resend_from(&self, slot: u32) -> u32 {
+        self.resend.get(&slot).copied().unwrap_or(INF)
+    }
+
+    fn set_resend_from(&mut self, slot: u32, t: u32) {
+        if t == INF {
+            self.resend.remove(&slot);
+        } else {
+            self.resend.insert(slot, t);
+        }
+    }
+
+    fn push_ready(&mut self, slot: u32) {
+        let e = self.entry_mut(slot);
+        if !e.has(IN_READY) {
+            e.set(IN_READY, true);
+            self.ready.push_back(slot);
+        }
+    }
+
+    /// Forget a file's Request on this connection.
+    fn forget(&mut self, slot: u32) {
+        if let Some(e) = self.entries.get_mut(slot as usize) {
+            e.clear();
+        }
+        self.resend.remove(&slot);
+        self.reading.remove(&slot);
+    }
 }
 
 /// Settings of the master side.
@@ -129,7 +254,6 @@ pub struct MasterCounters {
 pub struct ReadJob {
     pub conn: u64,
     pub file: FileKey,
-    pub name: Box<str>,
     pub start: i64,
     pub end: i64,
     pub max: usize,
@@ -152,12 +276,12 @@ pub struct Visit<'a> {
 #[derive(Debug, Default)]
 pub struct MasterFiles {
     pub cfg: MasterConfig,
-    files: HashMap<u32, FileInfo>,
-    conns: HashMap<u64, Conn>,
+    files: Vec<FileSlot>,
+    conns: FastMap<u64, Conn>,
+    /// Late marks (lowest late bucket time, when marked) of the files that have one.
+    late: FastMap<u32, (u32, u32)>,
     /// Files counted in `names_too_long` (each once).
-    too_long: HashSet<FileKey>,
-    /// Late marks loaded at start-up, by name, until the file is first seen.
-    seeded: HashMap<Box<str>, (u32, u32)>,
+    too_long: FastSet<FileKey>,
     /// A late mark was set or cleared since [`MasterFiles::take_marks_changed`].
     marks_changed: bool,
     pub counters: MasterCounters,
@@ -184,29 +308,65 @@ impl MasterFiles {
         self.conns.keys().copied()
     }
 
-    /// Files with a live late mark.
-    pub fn late_marks(&self) -> usize {
-        self.files.values().filter(|f| f.late_low != INF).count() + self.seeded.len()
+    /// The file known in a slot, if it is this one.
+    fn known(&self, (slot, gen): FileKey) -> Option<&FileSlot> {
+        self.files
+            .get(slot as usize)
+            .filter(|f| f.gen1 != 0 && f.gen1 == gen.wrapping_add(1))
     }
 
-    /// Every live late mark: (name, low, at), for `.replication_late`.
-    pub fn marks(&self) -> Vec<(Box<str>, u32, u32)> {
-        let mut v: Vec<(Box<str>, u32, u32)> = self
-            .files
-            .values()
-            .filter(|f| f.late_low != INF)
-            .map(|f| (f.name.clone(), f.late_low, f.late_at))
-            .chain(self.seeded.iter().map(|(n, &(l, a))| (n.clone(), l, a)))
+    /// Make a file known in its slot (a new file there forgets the old one's state).
+    fn learn(&mut self, (slot, gen): FileKey, flushed_last: u32) {
+        let i = slot as usize;
+        if i >= self.files.len() {
+            self.files.resize(i + 1, FileSlot::default());
+        }
+        let f = &mut self.files[i];
+        if f.gen1 != gen.wrapping_add(1) {
+            if f.gen1 != 0 {
+                for c in self.conns.values_mut() {
+                    c.forget(slot);
+                    let e = c.entry_mut(slot);
+                    e.set(ANNOUNCED, false);
+                    e.set(OWED, false);
+                }
+                if self.late.remove(&slot).is_some() {
+                    self.marks_changed = true;
+                }
+            }
+            *f = FileSlot {
+                gen1: gen.wrapping_add(1),
+                flushed_last,
+            };
+        }
+    }
+
+    /// Files with a live late mark.
+    pub fn late_marks(&self) -> usize {
+        self.late.len()
+    }
+
+    /// Every live late mark: (file, low, at), for `.replication_late`.
+    pub fn marks(&self) -> Vec<(FileKey, u32, u32)> {
+        let mut v: Vec<(FileKey, u32, u32)> = self
+            .late
+            .iter()
+            .filter_map(|(&slot, &(low, at))| {
+                let f = self.files.get(slot as usize)?;
+                Some(((slot, f.gen1.wrapping_sub(1)), low, at))
+            })
             .collect();
         v.sort();
         v
     }
 
-    /// Late marks loaded at start-up (by name); they apply when the file is first
-    /// visited or requested.
-    pub fn seed_marks(&mut self, marks: impl IntoIterator<Item = (Box<str>, u32, u32)>) {
-        for (n, l, a) in marks {
-            self.seeded.insert(n, (l, a));
+    /// Late marks loaded at start-up.
+    pub fn seed_marks(&mut self, marks: impl IntoIterator<Item = (FileKey, u32, u32)>) {
+        for (file, low, at) in marks {
+            if self.known(file).is_none() {
+                self.learn(file, 0);
+            }
+            self.late.insert(file.0, (low, at));
         }
         self.marks_changed = true;
     }
@@ -220,26 +380,30 @@ impl MasterFiles {
     pub fn parked_ready(&self) -> (usize, usize) {
         let mut p = (0, 0);
         for c in self.conns.values() {
-            for e in c.entries.values() {
-                match e.state {
-                    MState::Parked => p.0 += 1,
-                    MState::Ready | MState::Reading => p.1 += 1,
-                    MState::Answered => {}
+            for e in &c.entries {
+                match e.state() {
+                    Some(MState::Parked) => p.0 += 1,
+                    Some(MState::Ready | MState::Reading) => p.1 += 1,
+                    _ => {}
                 }
             }
         }
         p
     }
 
-    /// Bytes held for per-file and per-connection state (an estimate for metrics).
+    /// Bytes of per-file and per-connection state held (the dense arrays' entries,
+    /// the maps' and queues' items; allocator slack not counted: the perf harness
+    /// measures the process). The gone queues, bounded on their own, and the late marks
+    /// (8 bytes a marked file, §2.17) are not counted.
     pub fn state_bytes(&self) -> usize {
-        let per_file = std::mem::size_of::<FileInfo>() + 24;
-        let mut n = self.files.len() * per_file;
+        let mut n = self.files.len() * std::mem::size_of::<FileSlot>();
         for c in self.conns.values() {
-            n += c.entries.len() * (std::mem::size_of::<Entry>() + 8)
-                + c.announced.len() * 8
-                + c.owed.len() * 12
-                + c.ready.len() * 4;
+            n += c.entries.len() * std::mem::size_of::<Entry>()
+                + c.resend.len() * 8
+                + c.reading.len() * 16
+                + c.owed.len() * 8
+                + c.ready.len() * 4
+                + c.delayed.len() * 12;
         }
         n
     }
@@ -253,7 +417,33 @@ impl MasterFiles {
         now: i64,
         send_queue: &dyn Fn(u64) -> usize,
     ) -> Vec<(u64, Pdu)> {
-        let (slot, gen) = v.file;
+        self.visit_inner(v, now, send_queue, None)
+    }
+
+    /// A file announced to one new connection only (the sweep of its files): the
+    /// file's state is updated as by a visit, the other connections are not touched.
+    /// The Discover to send now, if any (else it is owed).
+    pub fn announce_to(
+        &mut self,
+        conn: u64,
+        v: Visit<'_>,
+        now: i64,
+        send_queue: &dyn Fn(u64) -> usize,
+    ) -> Option<Pdu> {
+        self.visit_inner(v, now, send_queue, Some(conn))
+            .into_iter()
+            .next()
+            .map(|(_, p)| p)
+    }
+
+    fn visit_inner(
+        &mut self,
+        v: Visit<'_>,
+        now: i64,
+        send_queue: &dyn Fn(u64) -> usize,
+        only: Option<u64>,
+    ) -> Vec<(u64, Pdu)> {
+        let (slot, _) = v.file;
         let Some(name) = v.name else {
             if self.too_long.insert(v.file) {
                 self.counters.names_too_long += 1;
@@ -261,7 +451,6 @@ impl MasterFiles {
             }
             return Vec::new();
         };
-        let interval = v.header.cfg_interval.max(1) as u32;
         let flushed_last = sat_u32(v.flushed_last);
         let dirty_low = if v.dirty_low == i64::MAX {
             INF
@@ -269,89 +458,106 @@ impl MasterFiles {
             sat_u32(v.dirty_low)
         };
         let now32 = sat_u32(now);
-        if self.files.get(&slot).is_none_or(|i| i.gen != gen) {
-            let (late_low, late_at) = self.seeded.remove(name).unwrap_or((INF, 0));
-            self.files.insert(
-                slot,
-                FileInfo {
-                    gen,
-                    name: name.into(),
-                    interval,
-                    flushed_last,
-                    late_low,
-                    late_at,
-                },
-            );
-        }
-        let info = self.files.get_mut(&slot).expect("just made sure");
-        info.interval = interval;
-        info.flushed_last = flushed_last;
+        self.learn(v.file, flushed_last);
+        self.files[slot as usize].flushed_last = flushed_last;
+        let late = self.late.get(&slot).copied();
+        let mut mark = late.unwrap_or((INF, 0));
         if dirty_low != INF && (dirty_low as i64) < flushed_last as i64 - self.cfg.margin as i64 {
-            info.late_low = info.late_low.min(dirty_low);
-            info.late_at = now32;
-            self.marks_changed = true;
+            mark = (mark.0.min(dirty_low), now32);
         }
-        if info.late_low != INF && now32.saturating_sub(info.late_at) > self.cfg.late_window {
-            info.late_low = INF;
+        if mark.0 != INF && now32.saturating_sub(mark.1) > self.cfg.late_window {
+            mark = (INF, 0);
+        }
+        if Some(mark) != late && !(late.is_none() && mark.0 == INF) {
             self.marks_changed = true;
+            if mark.0 == INF {
+                self.late.remove(&slot);
+            } else {
+                self.late.insert(slot, mark);
+            }
         }
         let mut out = Vec::new();
         for (&cid, c) in self.conns.iter_mut() {
-            if !c.announced.contains(&slot) && !c.owed_set.contains(&slot) {
+            if only.is_some_and(|o| o != cid) {
+                continue;
+            }
+            let e = c.entry(slot);
+            if !e.has(ANNOUNCED) && !e.has(OWED) {
                 if send_queue(cid) < self.cfg.discover_mark && !self.suspended {
-                    c.announced.insert(slot);
+                    c.entry_mut(slot).set(ANNOUNCED, true);
                     self.counters.discover_sent += 1;
                     out.push((cid, Pdu::discover(v.header, name)));
                 } else {
-                    c.owed_set.insert(slot);
+                    c.entry_mut(slot).set(OWED, true);
                     c.owed.push_back(v.file);
                     if !self.suspended {
                         self.counters.discover_deferred += 1;
                     }
                 }
             }
-            let Some(e) = c.entries.get_mut(&slot) else {
+            let Some(state) = e.state() else {
                 continue;
             };
-            if e.gen != gen {
-                c.entries.remove(&slot);
-                continue;
-            }
             // A write during a read may be missing from what is read, wherever it
             // lies: step 7 of answering folds it in against the F after the answer.
-            if e.state == MState::Reading {
-                e.read_low = e.read_low.min(dirty_low);
-            } else if dirty_low < e.f {
-                e.resend_from = e.resend_from.min(dirty_low);
-            }
-            if e.state == MState::Parked && (flushed_last >= e.f || e.resend_from < e.f) {
-                e.state = MState::Ready;
-                if c.in_ready.insert(slot) {
-                    c.ready.push_back(slot);
+            if state == MState::Reading {
+                if let Some(r) = c.reading.get_mut(&slot) {
+                    r.read_low = r.read_low.min(dirty_low);
                 }
+            } else if dirty_low < e.f {
+                let rf = c.resend_from(slot).min(dirty_low);
+                c.set_resend_from(slot, rf);
+            }
+            if state == MState::Parked && (flushed_last >= e.f || c.resend_from(slot) < e.f) {
+                c.entry_mut(slot).set_state(MState::Ready);
+                c.push_ready(slot);
             }
         }
         out
     }
 
-    /// The next owed Discover of a connection (build it from the file's header).
-    pub fn next_owed(&mut self, conn: u64) -> Option<(FileKey, Box<str>)> {
+    /// The next owed Discover of a connection (the driver builds it from the file's
+    /// header and name).
+    pub fn next_owed(&mut self, conn: u64) -> Option<FileKey> {
         if self.suspended {
             return None;
         }
         let c = self.conns.get_mut(&conn)?;
-        while let Some((slot, gen)) = c.owed.pop_front() {
-            c.owed_set.remove(&slot);
-            match self.files.get(&slot) {
-                Some(info) if info.gen == gen => {
-                    c.announced.insert(slot);
-                    self.counters.discover_sent += 1;
-                    return Some(((slot, gen), info.name.clone()));
-                }
-                _ => continue,
+        while let Some(file) = c.owed.pop_front() {
+            let slot = file.0;
+            let e = c.entry_mut(slot);
+            if !e.has(OWED) {
+                continue;
+            }
+            e.set(OWED, false);
+            let live = self
+                .files
+                .get(slot as usize)
+                .is_some_and(|f| f.gen1 != 0 && f.gen1 == file.1.wrapping_add(1));
+            if live {
+                c.entry_mut(slot).set(ANNOUNCED, true);
+                self.counters.discover_sent += 1;
+                return Some(file);
             }
         }
         None
+    }
+
+    /// A Discover handed out by [`MasterFiles::next_owed`] could not be built (its
+    /// header could not be read): owe it again, at the back.
+    pub fn owe_again(&mut self, conn: u64, file: FileKey) {
+        if self.known(file).is_none() {
+            return;
+        }
+        if let Some(c) = self.conns.get_mut(&conn) {
+            let e = c.entry_mut(file.0);
+            e.set(ANNOUNCED, false);
+            if !e.has(OWED) {
+                e.set(OWED, true);
+                c.owed.push_back(file);
+            }
+            self.counters.discover_sent = self.counters.discover_sent.saturating_sub(1);
+        }
     }
 
     /// Whether a connection has owed Discovers.
@@ -371,80 +577,53 @@ impl MasterFiles {
         file: Option<(FileKey, u32, i64)>,
     ) -> bool {
         self.counters.requests += 1;
-        let Some(c) = self.conns.get_mut(&conn) else {
+        if !self.conns.contains_key(&conn) {
             return false;
-        };
-        let Some(((slot, gen), interval, newest)) = file else {
+        }
+        let Some((key, interval, newest)) = file else {
             self.counters.requests_unknown_file += 1;
-            c.gone.push_back(name.to_vec());
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.gone.push_back((name.to_vec(), true));
+            }
             return true;
         };
-        let info = match self.files.get_mut(&slot) {
-            Some(i) if i.gen == gen => i,
-            _ => {
-                let name: Box<str> = String::from_utf8_lossy(name).into();
-                let (late_low, late_at) = self.seeded.remove(&name).unwrap_or((INF, 0));
-                self.files.insert(
-                    slot,
-                    FileInfo {
-                        gen,
-                        name,
-                        interval: interval.max(1),
-                        flushed_last: sat_u32(newest),
-                        late_low,
-                        late_at,
-                    },
-                );
-                self.files.get_mut(&slot).expect("just inserted")
-            }
-        };
-        let iv = info.interval.max(1);
+        if self.known(key).is_none() {
+            self.learn(key, sat_u32(newest));
+        }
+        let slot = key.0;
+        let iv = interval.max(1);
         let f = if from <= 0 {
             0
         } else {
             sat_u32(from) / iv * iv
         };
         let n = n.clamp(1, self.cfg.chunk_buckets.max(1) as i64) as u16;
-        let flushed_last = info.flushed_last;
-        let late_low = info.late_low;
-        let created = c.entries.get(&slot).is_none_or(|e| e.gen != gen);
-        let e = match c.entries.get_mut(&slot) {
-            Some(e) if e.gen == gen => e,
-            _ => {
-                let resend_from = if late_low < f {
-                    self.counters.late_seeded += 1;
-                    late_low
-                } else {
-                    INF
-                };
-                c.entries.insert(
-                    slot,
-                    Entry {
-                        gen,
-                        state: MState::Parked,
-                        f,
-                        n,
-                        resend_from,
-                        read_low: INF,
-                        errors: 0,
-                        swept: false,
-                        replaced: None,
-                    },
-                );
-                c.entries.get_mut(&slot).expect("just inserted")
+        let flushed_last = self.files[slot as usize].flushed_last;
+        let late_low = self.late.get(&slot).map_or(INF, |m| m.0);
+        let c = self.conns.get_mut(&conn).expect("checked above");
+        let created = c.entry(slot).state().is_none();
+        if created {
+            c.forget(slot);
+            if late_low < f {
+                self.counters.late_seeded += 1;
+                c.set_resend_from(slot, late_low);
             }
-        };
-        match e.state {
-            MState::Reading => {
+            c.entry_mut(slot).set_state(MState::Parked);
+        }
+        match c.entry(slot).state() {
+            Some(MState::Reading) => {
                 self.counters.requests_replaced += 1;
-                e.replaced = Some((f, n));
+                if let Some(r) = c.reading.get_mut(&slot) {
+                    r.replaced = Some((f, n));
+                }
                 return false;
             }
-            MState::Parked | MState::Ready if !created => {
+            Some(MState::Parked | MState::Ready) if !created => {
                 self.counters.requests_replaced += 1;
             }
             _ => {}
         }
+        let e = c.entry_mut(slot);
         e.f = f;
         e.n = n;
         Self::readiness(c, slot, flushed_last);
@@ -452,26 +631,30 @@ impl MasterFiles {
     }
 
     fn readiness(c: &mut Conn, slot: u32, flushed_last: u32) {
-        let Some(e) = c.entries.get_mut(&slot) else {
+        let e = c.entry(slot);
+        if e.state().is_none() {
             return;
-        };
-        if flushed_last >= e.f || e.resend_from < e.f {
-            e.state = MState::Ready;
-            if c.in_ready.insert(slot) {
-                c.ready.push_back(slot);
-            }
+        }
+        if flushed_last >= e.f || c.resend_from(slot) < e.f {
+            c.entry_mut(slot).set_state(MState::Ready);
+            c.push_ready(slot);
         } else {
-            e.state = MState::Parked;
+            c.entry_mut(slot).set_state(MState::Parked);
         }
     }
 
-    /// The next owed "no such file" answer of a connection.
-    pub fn next_gone(&mut self, conn: u64) -> Option<Pdu> {
-        let name = self.conns.get_mut(&conn)?.gone.pop_front()?;
-        Some(Pdu::Data {
-            buckets: Vec::new(),
-            name,
-        })
+    /// The next owed "no such file" answer of a connection, and whether it answers a
+    /// Request still in flight (see [`MasterFiles::request`]; a deleted file's answer
+    /// does not: its Request was parked when it came).
+    pub fn next_gone(&mut self, conn: u64) -> Option<(Pdu, bool)> {
+        let (name, in_flight) = self.conns.get_mut(&conn)?.gone.pop_front()?;
+        Some((
+            Pdu::Data {
+                buckets: Vec::new(),
+                name,
+            },
+            in_flight,
+        ))
     }
 
     pub fn gone_len(&self, conn: u64) -> usize {
@@ -481,6 +664,9 @@ impl MasterFiles {
     /// Move delayed (read-error) entries whose time came back to ready.
     pub fn wake_delayed(&mut self, now: i64) {
         for c in self.conns.values_mut() {
+            if c.delayed.is_empty() {
+                continue;
+            }
             let due: Vec<u32> = c
                 .delayed
                 .iter()
@@ -489,10 +675,10 @@ impl MasterFiles {
                 .collect();
             c.delayed.retain(|(t, _)| *t > now);
             for slot in due {
-                if let Some(e) = c.entries.get_mut(&slot) {
-                    if e.state == MState::Ready && c.in_ready.insert(slot) {
-                        c.ready.push_back(slot);
-                    }
+                let e = c.entry_mut(slot);
+                e.set(DELAYED, false);
+                if e.state() == Some(MState::Ready) {
+                    c.push_ready(slot);
                 }
             }
         }
@@ -508,28 +694,34 @@ impl MasterFiles {
             return None;
         }
         while let Some(slot) = c.ready.pop_front() {
-            c.in_ready.remove(&slot);
-            let Some(e) = c.entries.get_mut(&slot) else {
-                continue;
-            };
-            if e.state != MState::Ready {
+            let e = c.entry_mut(slot);
+            e.set(IN_READY, false);
+            if e.state() != Some(MState::Ready) {
                 continue;
             }
-            let Some(info) = self.files.get(&slot).filter(|i| i.gen == e.gen) else {
+            let Some(info) = self.files.get(slot as usize).filter(|f| f.gen1 != 0) else {
                 continue;
             };
-            let from_resend = e.resend_from < e.f;
-            let start = e.f.min(e.resend_from);
-            e.state = MState::Reading;
-            e.read_low = INF;
+            let resend_from = c.resend_from(slot);
+            let e = c.entry_mut(slot);
+            let from_resend = resend_from < e.f;
+            let start = e.f.min(resend_from);
+            e.set_state(MState::Reading);
+            let max = e.n as usize;
+            c.reading.insert(
+                slot,
+                Reading {
+                    read_low: INF,
+                    replaced: None,
+                },
+            );
             c.reads += 1;
             return Some(ReadJob {
                 conn,
-                file: (slot, e.gen),
-                name: info.name.clone(),
+                file: (slot, info.gen1.wrapping_sub(1)),
                 start: start as i64,
                 end: info.flushed_last as i64,
-                max: e.n as usize,
+                max,
                 from_resend,
             });
         }
@@ -541,96 +733,105 @@ impl MasterFiles {
         self.conns.get(&conn).is_some_and(|c| !c.ready.is_empty())
     }
 
-    /// A read finished: `Ok((buckets, time just past the last slot scanned))`. Returns
-    /// the Data to send, if any.
+    /// A read finished: `Ok((buckets, time just past the last slot scanned))`, for a
+    /// file of interval `interval`. Returns the buckets of the Data to send, if any
+    /// (the driver names it).
     pub fn read_done(
         &mut self,
         job: &ReadJob,
+        interval: u32,
         result: Result<(Vec<Bucket>, i64), ()>,
         now: i64,
-    ) -> Option<Pdu> {
+    ) -> Option<Vec<Bucket>> {
         let c = self.conns.get_mut(&job.conn)?;
         c.reads = c.reads.saturating_sub(1);
-        let (slot, gen) = job.file;
-        let info = self.files.get(&slot).filter(|i| i.gen == gen)?;
-        let iv = info.interval.max(1);
-        let flushed_last = info.flushed_last;
-        let e = c.entries.get_mut(&slot).filter(|e| e.gen == gen)?;
-        if e.state != MState::Reading {
+        let (slot, _) = job.file;
+        let info = *self.files.get(slot as usize)?;
+        if info.gen1 == 0 || info.gen1 != job.file.1.wrapping_add(1) {
             return None;
         }
+        let iv = interval.max(1);
+        let flushed_last = info.flushed_last;
+        if c.entry(slot).state() != Some(MState::Reading) {
+            return None;
+        }
+        let reading = c.reading.remove(&slot).unwrap_or(Reading {
+            read_low: INF,
+            replaced: None,
+        });
+        let mut e = c.entry(slot);
+        let mut resend_from = c.resend_from(slot);
         let mut out = None;
         // Parked until the next flush visit, whatever readiness says.
         let mut hold = false;
-        if let Some((f, n)) = e.replaced.take() {
+        if let Some((f, n)) = reading.replaced {
             e.f = f;
             e.n = n;
-            e.state = MState::Parked;
+            e.set_state(MState::Parked);
         } else {
             match result {
                 Err(()) => {
                     self.counters.read_errors += 1;
-                    e.errors += 1;
-                    if e.errors >= READ_ERROR_LIMIT {
-                        tracing::error!(file = %job.name, "replication reads keep failing; retried at the next flush");
-                        e.errors = 0;
-                        e.state = MState::Parked;
+                    let errors = e.errors() + 1;
+                    if errors >= READ_ERROR_LIMIT {
+                        tracing::error!(
+                            slot,
+                            "replication reads keep failing; retried at the next flush"
+                        );
+                        e.set_errors(0);
+                        e.set_state(MState::Parked);
                         hold = true;
                     } else {
-                        e.state = MState::Ready;
-                        c.delayed.push((now + (1i64 << e.errors), slot));
+                        e.set_errors(errors);
+                        e.set_state(MState::Ready);
+                        e.set(DELAYED, true);
+                        c.delayed.push((now + (1i64 << errors), slot));
                     }
                 }
                 Ok((buckets, next)) => {
-                    e.errors = 0;
+                    e.set_errors(0);
                     let next32 = sat_u32(next);
                     let reached_end = next > job.end || next <= job.start;
                     if buckets.is_empty() && !reached_end {
                         if job.from_resend {
-                            e.resend_from = if next32 >= e.f { INF } else { next32 };
+                            resend_from = if next32 >= e.f { INF } else { next32 };
                         } else {
                             e.f = e.f.max(next32);
                         }
-                        e.state = MState::Ready;
+                        e.set_state(MState::Ready);
                     } else if buckets.is_empty() {
                         e.f = e.f.max(add(sat_u32(job.end), iv));
-                        e.resend_from = INF;
-                        e.state = MState::Parked;
+                        resend_from = INF;
+                        e.set_state(MState::Parked);
                     } else {
                         let last = buckets.last().map_or(0, |b| b.time);
                         let past = add(sat_u32(last), iv);
                         let resent = buckets.iter().filter(|b| b.time < e.f as i64).count();
-                        if e.resend_from < e.f && past < e.f {
-                            e.resend_from = past;
+                        resend_from = if resend_from < e.f && past < e.f {
+                            past
                         } else {
-                            e.resend_from = INF;
-                        }
+                            INF
+                        };
                         e.f = e.f.max(past);
-                        e.state = MState::Answered;
+                        e.set_state(MState::Answered);
                         self.counters.data_sent += 1;
                         self.counters.buckets_sent += buckets.len() as u64;
                         self.counters.resent_buckets += resent as u64;
                         c.data_since_discover += 1;
-                        out = Some(Pdu::Data {
-                            buckets,
-                            name: job.name.as_bytes().to_vec(),
-                        });
+                        out = Some(buckets);
                     }
                 }
             }
         }
-        if e.read_low < e.f {
-            e.resend_from = e.resend_from.min(e.read_low);
+        if reading.read_low < e.f {
+            resend_from = resend_from.min(reading.read_low);
         }
-        e.read_low = INF;
-        match e.state {
-            MState::Parked if hold => {}
-            MState::Parked => Self::readiness(c, slot, flushed_last),
-            MState::Ready
-                if c.delayed.iter().all(|(_, s)| *s != slot) && c.in_ready.insert(slot) =>
-            {
-                c.ready.push_back(slot);
-            }
+        *c.entry_mut(slot) = e;
+        c.set_resend_from(slot, resend_from);
+        match e.state() {
+            Some(MState::Parked) if hold => {}
+            Some(MState::Parked) => Self::readiness(c, slot, flushed_last),
+            Some(MState::Ready) if !e.has(DELAYED) => c.push_ready(slot),
             _ => {}
         }
         out
@@ -649,32 +850,34 @@ impl MasterFiles {
         }
     }
 
-    /// A file was deleted (or its slot reused): owed answers go to the gone queue, the
-    /// entries and the late mark are forgotten.
-    pub fn deleted(&mut self, file: FileKey) {
-        let (slot, _gen) = file;
-        let name = self.files.remove(&slot).map(|i| {
-            if i.late_low != INF {
-                self.marks_changed = true;
-            }
-            i.name
-        });
+    /// A file was deleted (or its slot reused): owed answers go to the gone queue
+    /// (under the file's wire name, as it was), the entries and the late mark are
+    /// forgotten.
+    pub fn deleted(&mut self, file: FileKey, name: &[u8]) {
+        let (slot, _) = file;
+        if self.known(file).is_none() {
+            return;
+        }
+        self.files[slot as usize] = FileSlot::default();
+        if self.late.remove(&slot).is_some() {
+            self.marks_changed = true;
+        }
         for c in self.conns.values_mut() {
-            c.announced.remove(&slot);
-            if c.owed_set.remove(&slot) {
-                c.owed.retain(|(s, _)| *s != slot);
-            }
-            if let Some(e) = c.entries.remove(&slot) {
-                if matches!(e.state, MState::Parked | MState::Ready | MState::Reading) {
-                    if let Some(n) = &name {
-                        if c.gone.len() < GONE_QUEUE_MAX {
-                            c.gone.push_back(n.as_bytes().to_vec());
-                        } else {
-                            self.counters.gone_dropped += 1;
-                        }
-                    }
+            let e = c.entry(slot);
+            if matches!(
+                e.state(),
+                Some(MState::Parked | MState::Ready | MState::Reading)
+            ) {
+                if c.gone.len() < GONE_QUEUE_MAX {
+                    c.gone.push_back((name.to_vec(), false));
+                } else {
+                    self.counters.gone_dropped += 1;
                 }
             }
+            c.forget(slot);
+            let e = c.entry_mut(slot);
+            e.set(ANNOUNCED, false);
+            e.set(OWED, false);
         }
     }
 
@@ -682,23 +885,25 @@ impl MasterFiles {
     pub fn sweep(&mut self) -> usize {
         let mut stalled = 0;
         for c in self.conns.values_mut() {
-            for e in c.entries.values_mut() {
-                if matches!(e.state, MState::Ready | MState::Reading) {
-                    if e.swept {
+            for e in c.entries.iter_mut() {
+                if matches!(e.state(), Some(MState::Ready | MState::Reading)) {
+                    if e.has(SWEPT) {
                         stalled += 1;
                     }
-                    e.swept = true;
+                    e.set(SWEPT, true);
                 } else {
-                    e.swept = false;
+                    e.set(SWEPT, false);
                 }
             }
         }
         stalled
     }
 
-    /// For tests: the state of a file's entry on a connection.
+    /// For tests: the state of a file's entry on a connection, with its F and its
+    /// resend-from time.
     pub fn entry_state(&self, conn: u64, slot: u32) -> Option<(MState, u32, u32)> {
-        let e = self.conns.get(&conn)?.entries.get(&slot)?;
-        Some((e.state, e.f, e.resend_from))
+        let c = self.conns.get(&conn)?;
+        let e = c.entries.get(slot as usize)?;
+        Some((e.state()?, e.f, c.resend_from(slot)))
     }
 }

@@ -3,14 +3,22 @@
 //! of storage, and which buckets of a Data may be written.
 //!
 //! Sans I/O: the driver looks files up in storage, feeds Discover and Data in, does the
-//! creations and writes the core asks for, and sends the Requests it returns.
+//! creations and writes the core asks for, and sends the Requests it returns (naming
+//! them from storage).
+//!
+//! Memory (§2.17): state is dense, indexed by the local file's slot in the store, and
+//! holds no names: one 16-byte [`Entry`] per file. What few files need more (a retry
+//! due, a Discover waiting for a draining answer, a resync time, a locally deleted
+//! file's outstanding Request) lives in small maps.
 
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 
 use istatd_storage::format::{Bucket, Header, FLAGS_KNOWN, HEADER_SIZE, MAGIC};
+use istatd_storage::hashing::FastMap;
 
 use crate::name::is_valid_name;
-use crate::pdu::{discover_name, Pdu};
+use crate::pdu::discover_name;
 
 /// Largest bucket time on the wire (exclusive).
 const TIME_LIMIT: i64 = 1 << 32;
@@ -27,48 +35,57 @@ pub enum SState {
     Error,
 }
 
-#[derive(Debug, Clone)]
+// Flags of an entry.
+const BEHIND: u8 = 1;
+const REJECTED: u8 = 1 << 1;
+const LOGGED: u8 = 1 << 2;
+/// The slot holds a known file (an entry exists).
+const LIVE: u8 = 1 << 3;
+/// The outstanding Request's answer is in and being written ([`DataAction::Apply`]
+/// given, [`SlaveFiles::applied`] not called yet): nothing more is awaited for it.
+const ANSWERED: u8 = 1 << 4;
+
+/// One local file's state: 16 bytes.
+#[derive(Debug, Clone, Copy)]
 struct Entry {
-    state: SState,
     /// fromTime of the outstanding Request (or of the retry in state error).
-    from: i64,
-    /// numBuckets of the outstanding Request.
-    n: i64,
-    behind: bool,
-    rejected: bool,
-    logged: bool,
-    /// The master's newest bucket time from its Discover (the subscribe clamp).
-    master_newest: i64,
-    /// The local file's interval (known once subscribed).
-    interval: i64,
-    retry_due: i64,
-    retry_delay: i64,
-    /// A Discover of a new incarnation waiting for the draining answer.
-    pending: Option<Box<[u8; HEADER_SIZE]>>,
-    /// The pending Discover was handed back: it was counted when it arrived.
-    redo: bool,
-    /// `replication.resync PATH,from=T`: the next Request asks from at most T.
-    resync_from: Option<i64>,
+    from: u32,
+    /// The master's newest bucket time from its Discover or Data (the subscribe clamp).
+    master_newest: u32,
+    /// The local file's interval.
+    interval: u32,
+    state: SState,
+    flags: u8,
+}
+
+impl Default for Entry {
+    fn default() -> Entry {
+        Entry {
+            from: 0,
+            master_newest: 0,
+            interval: 0,
+            state: SState::Idle,
+            flags: 0,
+        }
+    }
 }
 
 impl Entry {
-    fn new() -> Entry {
-        Entry {
-            state: SState::Idle,
-            from: 0,
-            n: 0,
-            behind: false,
-            rejected: false,
-            logged: false,
-            master_newest: 0,
-            interval: 0,
-            retry_due: 0,
-            retry_delay: 0,
-            pending: None,
-            redo: false,
-            resync_from: None,
+    fn has(&self, f: u8) -> bool {
+        self.flags & f != 0
+    }
+
+    fn set(&mut self, f: u8, on: bool) {
+        if on {
+            self.flags |= f;
+        } else {
+            self.flags &= !f;
         }
     }
+}
+
+fn t32(t: i64) -> u32 {
+    t.clamp(0, u32::MAX as i64) as u32
 }
 
 /// What the slave holds at a Discover's path.
@@ -93,6 +110,18 @@ pub enum DiscoverAction {
     Known,
     /// Create the file from the header (after moving the local one aside if `aside`).
     Create { aside: bool },
+}
+
+/// What `replication.resync PATH` did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Resync {
+    /// An idle or error file is queued for subscription again.
+    Queued,
+    /// An outstanding file's next Request asks from the resync time.
+    Flagged,
+    /// A rejected file: check its local copy again against the master's header kept in
+    /// the rejected table, as a Discover would ([`SlaveFiles::discover`]).
+    Recheck(Box<[u8; HEADER_SIZE]>),
 }
 
 /// What a Data asks the driver to do.
@@ -128,6 +157,9 @@ pub struct SlaveConfig {
     pub resume_overlap: i64,
     /// Resume time R in force (`--replica-from`, `replication.of ...,from=`).
     pub resume_from: Option<i64>,
+    /// Discover headers of rejected files kept for `replication.resync` (this shard's
+    /// share of 1,024).
+    pub rejected_headers: usize,
 }
 
 impl Default for SlaveConfig {
@@ -136,6 +168,7 @@ impl Default for SlaveConfig {
             chunk_buckets: 256,
             resume_overlap: 600,
             resume_from: None,
+            rejected_headers: 1024,
         }
     }
 }
@@ -215,12 +248,33 @@ fn same_kind(a: &Header, b: &Header) -> bool {
         && a.fixed_count == b.fixed_count
 }
 
+/// A Request for the driver to send (it names the file from storage).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Req {
+    pub slot: u32,
+    pub from: i64,
+    pub n: i64,
+}
+
 /// One shard's slave state for the current connection.
 #[derive(Debug, Default)]
 pub struct SlaveFiles {
     pub cfg: SlaveConfig,
-    entries: HashMap<Box<str>, Entry>,
-    queue: VecDeque<Box<str>>,
+    entries: Vec<Entry>,
+    queue: VecDeque<u32>,
+    /// The rejected table: each rejected file's Discover header, oldest first.
+    rejected: VecDeque<(u32, Box<[u8; HEADER_SIZE]>)>,
+    /// Files in state error: (retry due, current delay) by slot, and by due time
+    /// soonest first (an item is stale when its file's due time is another).
+    retry: FastMap<u32, (i64, i64)>,
+    retry_due: BinaryHeap<Reverse<(i64, u32)>>,
+    /// A Discover of a new incarnation waiting for the draining answer.
+    pending: FastMap<u32, Box<[u8; HEADER_SIZE]>>,
+    /// `replication.resync PATH,from=T`: the next Request asks from at most T.
+    resync_from: FastMap<u32, i64>,
+    /// Files deleted here while their Request was outstanding, by wire name: their
+    /// answer is still to come (and a Discover may wait for it).
+    deleted_outstanding: FastMap<Box<[u8]>, Option<Box<[u8; HEADER_SIZE]>>>,
     pub counters: SlaveCounters,
 }
 
@@ -232,36 +286,72 @@ impl SlaveFiles {
         }
     }
 
-    /// A connection ended: every entry goes back to idle.
+    fn entry(&self, slot: u32) -> Option<&Entry> {
+        self.entries.get(slot as usize).filter(|e| e.has(LIVE))
+    }
+
+    fn entry_mut(&mut self, slot: u32) -> Option<&mut Entry> {
+        self.entries.get_mut(slot as usize).filter(|e| e.has(LIVE))
+    }
+
+    fn entry_or_new(&mut self, slot: u32) -> &mut Entry {
+        let i = slot as usize;
+        if i >= self.entries.len() {
+            self.entries.resize(i + 1, Entry::default());
+        }
+        let e = &mut self.entries[i];
+        if !e.has(LIVE) {
+            *e = Entry {
+                flags: LIVE,
+                ..Entry::default()
+            };
+        }
+        e
+    }
+
+    /// A connection ended: every entry goes back to idle (rejected ones stay rejected).
     pub fn reset(&mut self) {
         self.queue.clear();
-        self.entries.retain(|_, e| e.rejected);
-        for e in self.entries.values_mut() {
+        self.retry.clear();
+        self.retry_due.clear();
+        self.pending.clear();
+        self.resync_from.clear();
+        self.deleted_outstanding.clear();
+        for e in self.entries.iter_mut().filter(|e| e.has(LIVE)) {
             e.state = SState::Idle;
-            e.pending = None;
-            e.redo = false;
-            e.resync_from = None;
+            e.set(ANSWERED, false);
         }
     }
 
-    pub fn state(&self, name: &str) -> Option<SState> {
-        self.entries.get(name).map(|e| e.state)
+    /// The store forgot the file in a slot (moved aside): forget its state.
+    pub fn forget(&mut self, slot: u32) {
+        if let Some(e) = self.entries.get_mut(slot as usize) {
+            *e = Entry::default();
+        }
+        self.retry.remove(&slot);
+        self.pending.remove(&slot);
+        self.resync_from.remove(&slot);
+        self.rejected.retain(|(s, _)| *s != slot);
+    }
+
+    pub fn state(&self, slot: u32) -> Option<SState> {
+        self.entry(slot).map(|e| e.state)
     }
 
     /// (subscribed, behind, in error, rejected, queued)
     pub fn gauges(&self) -> (usize, usize, usize, usize, usize) {
         let mut g = (0, 0, 0, 0, self.queue.len());
-        for e in self.entries.values() {
+        for e in self.entries.iter().filter(|e| e.has(LIVE)) {
             if matches!(e.state, SState::Outstanding | SState::Draining) {
                 g.0 += 1;
             }
-            if e.behind && e.state == SState::Outstanding {
+            if e.has(BEHIND) && e.state == SState::Outstanding {
                 g.1 += 1;
             }
             if e.state == SState::Error {
                 g.2 += 1;
             }
-            if e.rejected {
+            if e.has(REJECTED) {
                 g.3 += 1;
             }
         }
@@ -273,8 +363,12 @@ impl SlaveFiles {
     /// Data): what is still to copy, for the status.
     pub fn buckets_behind(&self) -> u64 {
         self.entries
-            .values()
-            .filter(|e| matches!(e.state, SState::Outstanding | SState::Error) && e.interval > 0)
+            .iter()
+            .filter(|e| {
+                e.has(LIVE)
+                    && matches!(e.state, SState::Outstanding | SState::Error)
+                    && e.interval > 0
+            })
             .map(|e| {
                 let gap = (e.master_newest as i128 - e.from as i128).max(-(e.interval as i128));
                 (gap / e.interval as i128 + 1).clamp(0, u32::MAX as i128) as u64
@@ -282,20 +376,29 @@ impl SlaveFiles {
             .fold(0u64, u64::saturating_add)
     }
 
+    /// Bytes of per-file state held (entries and the small maps' items; allocator
+    /// slack not counted: the perf harness measures the process).
     pub fn state_bytes(&self) -> usize {
-        self.entries
-            .keys()
-            .map(|k| k.len() + std::mem::size_of::<Entry>() + 24)
-            .sum::<usize>()
-            + self.queue.len() * 16
+        self.entries.len() * std::mem::size_of::<Entry>()
+            + self.queue.len() * 4
+            + self.retry.len() * 20
+            + self.retry_due.len() * 12
+            + self.pending.len() * (HEADER_SIZE + 4)
+            + self.resync_from.len() * 12
+            + self.rejected.len() * (HEADER_SIZE + 4)
     }
 
-    /// A Discover (§2.9), given what storage holds at its path.
-    pub fn discover(&mut self, h: &[u8; HEADER_SIZE], local: &Local) -> DiscoverAction {
-        let redo = self
-            .entries
-            .get_mut(&*String::from_utf8_lossy(discover_name(h)))
-            .is_some_and(|e| std::mem::take(&mut e.redo));
+    /// A Discover (§2.9), given what storage holds at its path and, for a local file,
+    /// its slot. `redo`: the driver runs a Discover again (a creation that failed, a
+    /// Discover that waited for a draining answer, a resync): it is not counted as a
+    /// new one.
+    pub fn discover(
+        &mut self,
+        h: &[u8; HEADER_SIZE],
+        local: &Local,
+        slot: Option<u32>,
+        redo: bool,
+    ) -> DiscoverAction {
         if !redo {
             self.counters.discover_received += 1;
         }
@@ -306,96 +409,97 @@ impl SlaveFiles {
                 return DiscoverAction::Rejected(why);
             }
         };
-        let name: Box<str> = String::from_utf8_lossy(discover_name(h)).into();
         let newest = master_newest(&hd);
         self.counters.master_newest = self.counters.master_newest.max(newest);
-        let e = self.entries.entry(name).or_insert_with(Entry::new);
-        e.master_newest = newest;
-        match local {
-            Local::Good(lh) if lh.file_create_time != hd.file_create_time => {
-                if !redo {
-                    self.counters.incarnation_changed += 1;
-                }
-                e.rejected = false;
-                match e.state {
-                    SState::Outstanding | SState::Draining => {
-                        e.state = SState::Draining;
-                        e.pending = Some(Box::new(*h));
-                        DiscoverAction::Nothing
-                    }
-                    _ => {
-                        e.state = SState::Idle;
-                        DiscoverAction::Create { aside: true }
-                    }
-                }
-            }
-            Local::Good(lh) if !same_kind(lh, &hd) => {
-                self.counters.header_mismatch += 1;
-                e.rejected = true;
-                if e.state == SState::Outstanding {
-                    e.state = SState::Draining;
-                }
-                DiscoverAction::Mismatch
-            }
-            Local::Good(_) => {
-                e.rejected = false;
-                DiscoverAction::Known
-            }
-            Local::Bad => {
+        let (lh, slot) = match (local, slot) {
+            (Local::Good(lh), Some(slot)) => (lh, slot),
+            (Local::Bad, _) => {
                 if !redo {
                     self.counters.bad_local_files += 1;
                 }
-                if matches!(e.state, SState::Outstanding | SState::Draining) {
-                    e.state = SState::Draining;
-                    e.pending = Some(Box::new(*h));
+                return DiscoverAction::Create { aside: true };
+            }
+            _ => {
+                // No local file. One deleted here while its Request was outstanding
+                // waits for that answer first.
+                let name = discover_name(h);
+                if let Some(waiting) = self.deleted_outstanding.get_mut(name) {
+                    *waiting = Some(Box::new(*h));
                     return DiscoverAction::Nothing;
                 }
-                DiscoverAction::Create { aside: true }
+                return DiscoverAction::Create { aside: false };
             }
-            Local::Absent => {
-                if matches!(e.state, SState::Outstanding | SState::Draining) {
+        };
+        let e = self.entry_or_new(slot);
+        e.master_newest = t32(newest);
+        e.interval = lh.cfg_interval.max(1) as u32;
+        if lh.file_create_time != hd.file_create_time {
+            e.set(REJECTED, false);
+            if !redo {
+                self.counters.incarnation_changed += 1;
+            }
+            self.rejected.retain(|(s, _)| *s != slot);
+            let e = self.entry_or_new(slot);
+            return match e.state {
+                SState::Outstanding | SState::Draining => {
                     e.state = SState::Draining;
-                    e.pending = Some(Box::new(*h));
-                    return DiscoverAction::Nothing;
+                    self.pending.insert(slot, Box::new(*h));
+                    DiscoverAction::Nothing
                 }
-                DiscoverAction::Create { aside: false }
-            }
+                _ => {
+                    e.state = SState::Idle;
+                    DiscoverAction::Create { aside: true }
+                }
+            };
         }
+        if !same_kind(lh, &hd) {
+            e.set(REJECTED, true);
+            if e.state == SState::Outstanding {
+                e.state = SState::Draining;
+            }
+            self.counters.header_mismatch += 1;
+            self.rejected.retain(|(s, _)| *s != slot);
+            if self.cfg.rejected_headers > 0 {
+                if self.rejected.len() >= self.cfg.rejected_headers {
+                    self.rejected.pop_front();
+                }
+                self.rejected.push_back((slot, Box::new(*h)));
+            }
+            return DiscoverAction::Mismatch;
+        }
+        if e.has(REJECTED) {
+            e.set(REJECTED, false);
+            self.rejected.retain(|(s, _)| *s != slot);
+        }
+        DiscoverAction::Known
     }
 
     /// The local file of a [`DiscoverAction::Create`] could not be made. The caller
-    /// tries again later with the same Discover, which then does not count as a new
-    /// one.
-    pub fn create_failed(&mut self, name: &str) {
+    /// tries again later with the same Discover (as a redo).
+    pub fn create_failed(&mut self) {
         self.counters.create_errors += 1;
-        if let Some(e) = self.entries.get_mut(name) {
-            e.redo = true;
-        }
     }
 
-    /// After [`DiscoverAction::Known`] or a successful creation: an idle file becomes
-    /// queued for subscription.
-    pub fn queue(&mut self, name: &str, created: bool) {
+    /// After [`DiscoverAction::Known`] (and a successful creation: the driver runs the
+    /// Discover again against the new file, then calls this with `created`): an idle
+    /// file becomes queued for subscription.
+    pub fn queue(&mut self, slot: u32, created: bool) {
         if created {
             self.counters.files_created += 1;
         }
-        if let Some(e) = self.entries.get_mut(name) {
-            if e.state == SState::Idle && !e.rejected {
+        if let Some(e) = self.entry_mut(slot) {
+            if e.state == SState::Idle && !e.has(REJECTED) {
                 e.state = SState::Queued;
-                self.queue.push_back(name.into());
+                self.queue.push_back(slot);
             }
         }
     }
 
     /// The next queued file to subscribe.
-    pub fn next_queued(&mut self) -> Option<Box<str>> {
-        while let Some(n) = self.queue.pop_front() {
-            if self
-                .entries
-                .get(&n)
-                .is_some_and(|e| e.state == SState::Queued)
-            {
-                return Some(n);
+    pub fn next_queued(&mut self) -> Option<u32> {
+        while let Some(slot) = self.queue.pop_front() {
+            if self.state(slot) == Some(SState::Queued) {
+                return Some(slot);
             }
         }
         None
@@ -410,18 +514,19 @@ impl SlaveFiles {
     /// local file's.
     pub fn subscribe(
         &mut self,
-        name: &str,
+        slot: u32,
         local_newest: i64,
         interval: i64,
         capacity: i64,
-    ) -> Option<Pdu> {
+    ) -> Option<Req> {
         let cfg = self.cfg.clone();
-        let e = self.entries.get_mut(name)?;
+        let resync = self.resync_from.remove(&slot);
+        let e = self.entry_mut(slot)?;
         if e.state != SState::Queued {
             return None;
         }
         let iv = interval.max(1);
-        let m = e.master_newest;
+        let m = e.master_newest as i64;
         let mut from = if local_newest > 0 {
             let k = ((cfg.resume_overlap + iv - 1) / iv).max(1);
             (local_newest.min(m) - k * iv).max(0)
@@ -431,58 +536,79 @@ impl SlaveFiles {
         if let Some(r) = cfg.resume_from {
             from = from.min(r.max(0));
         }
-        if let Some(t) = e.resync_from.take() {
+        if let Some(t) = resync {
             from = from.min(t.max(0));
         }
         from = from.max(m.saturating_sub((capacity - 1).max(0).saturating_mul(iv)));
         // Never a fromTime the master must refuse (times are below 2^32, §2.7).
         let from = from.clamp(0, TIME_LIMIT - 1);
         e.state = SState::Outstanding;
-        e.from = from;
-        e.n = cfg.chunk_buckets;
-        e.interval = iv;
+        e.set(ANSWERED, false);
+        e.from = from as u32;
+        e.interval = iv as u32;
         self.counters.requests_sent += 1;
-        Some(Pdu::Request {
+        Some(Req {
+            slot,
             from,
-            n: e.n,
-            name: name.as_bytes().to_vec(),
+            n: cfg.chunk_buckets,
         })
     }
 
-    /// A Data for a file (not a pong), with the local file's interval and zero time.
+    /// A Data for a file (not a pong): `slot` is the local file of its name, if any,
+    /// with its interval and zero time.
     pub fn data(
         &mut self,
-        name: &str,
+        slot: Option<u32>,
+        name: &[u8],
         buckets: Vec<Bucket>,
         interval: i64,
         zero: i64,
         now: i64,
     ) -> Result<DataAction, SlaveError> {
-        let e = self.entries.get_mut(name).ok_or(SlaveError::Unexpected)?;
-        if !matches!(e.state, SState::Outstanding | SState::Draining) {
+        let n = self.cfg.chunk_buckets;
+        let Some(slot) = slot.filter(|&s| self.entry(s).is_some()) else {
+            // The answer to a Request of a file deleted here meanwhile.
+            let waiting = self
+                .deleted_outstanding
+                .remove(name)
+                .ok_or(SlaveError::Unexpected)?;
+            if buckets.len() as i64 > n {
+                return Err(SlaveError::ExceedsRequest);
+            }
+            self.counters.data_received += 1;
+            self.counters.buckets_received += buckets.len() as u64;
+            return Ok(match waiting {
+                Some(h) => DataAction::Rediscover(h),
+                None => DataAction::Done,
+            });
+        };
+        let state = self.entry(slot).map(|e| e.state);
+        if !matches!(state, Some(SState::Outstanding | SState::Draining)) {
             return Err(SlaveError::Unexpected);
         }
-        if buckets.len() as i64 > e.n {
+        if buckets.len() as i64 > n {
             return Err(SlaveError::ExceedsRequest);
         }
         self.counters.data_received += 1;
         self.counters.buckets_received += buckets.len() as u64;
-        if e.state == SState::Draining {
-            e.state = SState::Idle;
-            return Ok(match e.pending.take() {
-                Some(h) => {
-                    e.redo = true;
-                    DataAction::Rediscover(h)
-                }
+        if state == Some(SState::Draining) {
+            let pending = self.pending.remove(&slot);
+            if let Some(e) = self.entry_mut(slot) {
+                e.state = SState::Idle;
+            }
+            return Ok(match pending {
+                Some(h) => DataAction::Rediscover(h),
                 None => DataAction::Done,
             });
         }
         if buckets.is_empty() {
-            e.state = SState::Idle;
+            if let Some(e) = self.entry_mut(slot) {
+                e.state = SState::Idle;
+            }
             self.counters.files_gone += 1;
             return Ok(DataAction::Done);
         }
-        let full = buckets.len() as i64 == e.n;
+        let full = buckets.len() as i64 == n;
         let iv = interval.max(1);
         let mut prev = i64::MIN;
         let mut keep = Vec::with_capacity(buckets.len());
@@ -499,76 +625,87 @@ impl SlaveFiles {
             }
         }
         if let Some(last) = keep.last() {
-            e.master_newest = e.master_newest.max(last.time);
             self.counters.master_newest = self.counters.master_newest.max(last.time);
             if !full {
                 self.counters.tail_lag = (self.counters.master_newest - last.time).max(0);
             }
             self.counters.last_data_at = now;
         }
-        e.behind = full;
+        let e = self.entry_mut(slot).expect("checked above");
+        if let Some(last) = keep.last() {
+            e.master_newest = e.master_newest.max(t32(last.time));
+        }
+        e.set(BEHIND, full);
         if keep.is_empty() {
-            Self::fail(e, e.from, now);
+            let from = e.from as i64;
+            self.fail(slot, from, now);
             return Ok(DataAction::Done);
         }
+        e.set(ANSWERED, true);
         Ok(DataAction::Apply { buckets: keep })
     }
 
-    fn fail(e: &mut Entry, from: i64, now: i64) {
-        e.state = SState::Error;
-        e.from = from.clamp(0, TIME_LIMIT - 1);
-        e.retry_delay = if e.retry_delay == 0 {
-            RETRY_FIRST
-        } else {
-            (e.retry_delay * 2).min(RETRY_MAX)
+    /// A file enters state error: a retry is due after its delay (doubling per
+    /// consecutive failure).
+    fn fail(&mut self, slot: u32, from: i64, now: i64) {
+        let delay = match self.retry.get(&slot) {
+            Some((_, d)) => (d * 2).min(RETRY_MAX),
+            None => RETRY_FIRST,
         };
-        e.retry_due = now + e.retry_delay;
+        let due = now + delay;
+        self.retry.insert(slot, (due, delay));
+        self.retry_due.push(Reverse((due, slot)));
+        if let Some(e) = self.entry_mut(slot) {
+            e.state = SState::Error;
+            e.from = from.clamp(0, TIME_LIMIT - 1) as u32;
+        }
     }
 
     /// The outcome of writing an [`DataAction::Apply`]: the follow-up Request, or
     /// none when the write failed (the file waits for its retry).
     pub fn applied(
         &mut self,
-        name: &str,
+        slot: u32,
         buckets: &[Bucket],
         result: Result<(u32, u32), ()>,
         interval: i64,
         now: i64,
-    ) -> Option<Pdu> {
-        let e = self.entries.get_mut(name)?;
+    ) -> Option<Req> {
+        let n = self.cfg.chunk_buckets;
+        let e = self.entry_mut(slot)?;
+        e.set(ANSWERED, false);
         if e.state == SState::Draining {
-            // Deleted locally or found to be another incarnation during the write:
-            // its answer is in, so it is idle now (see take_pending).
+            // Found to be another incarnation during the write: its answer is in, so
+            // it is idle now (see take_pending).
             e.state = SState::Idle;
             return None;
         }
         if e.state != SState::Outstanding {
             return None;
         }
+        let from = e.from as i64;
         match result {
             Err(()) => {
                 self.counters.apply_errors += 1;
-                let first = buckets.first().map_or(e.from, |b| b.time);
-                Self::fail(e, e.from.min(first), now);
+                let first = buckets.first().map_or(from, |b| b.time);
+                self.fail(slot, from.min(first), now);
                 None
             }
             Ok((written, too_old)) => {
+                e.set(LOGGED, false);
                 self.counters.buckets_written += written as u64;
                 self.counters.buckets_too_old += too_old as u64;
-                e.retry_delay = 0;
-                e.logged = false;
-                let last = buckets.last().map_or(e.from, |b| b.time);
-                e.from = e.from.max(last.saturating_add(interval.max(1)));
-                if let Some(t) = e.resync_from.take() {
-                    e.from = e.from.min(t);
+                let last = buckets.last().map_or(from, |b| b.time);
+                let mut from = from.max(last.saturating_add(interval.max(1)));
+                if let Some(t) = self.resync_from.remove(&slot) {
+                    from = from.min(t);
                 }
-                e.from = e.from.clamp(0, TIME_LIMIT - 1);
+                let from = from.clamp(0, TIME_LIMIT - 1);
+                let e = self.entry_mut(slot).expect("checked above");
+                e.from = from as u32;
+                self.retry.remove(&slot);
                 self.counters.requests_sent += 1;
-                Some(Pdu::Request {
-                    from: e.from,
-                    n: e.n,
-                    name: name.as_bytes().to_vec(),
-                })
+                Some(Req { slot, from, n })
             }
         }
     }
@@ -577,7 +714,7 @@ impl SlaveFiles {
     /// the store refuses most writes, so the link must go down (`Apply failing`, §2.9).
     pub fn apply_failing(&self) -> bool {
         let (mut subscribed, mut errors) = (0usize, 0usize);
-        for e in self.entries.values() {
+        for e in self.entries.iter().filter(|e| e.has(LIVE)) {
             match e.state {
                 SState::Error => {
                     errors += 1;
@@ -591,63 +728,104 @@ impl SlaveFiles {
     }
 
     /// Requests of files whose retry is due.
-    pub fn due_retries(&mut self, now: i64) -> Vec<Pdu> {
+    pub fn due_retries(&mut self, now: i64) -> Vec<Req> {
         let mut out = Vec::new();
-        for (name, e) in self.entries.iter_mut() {
-            if e.state == SState::Error && e.retry_due <= now {
-                e.state = SState::Outstanding;
-                self.counters.retries += 1;
-                self.counters.requests_sent += 1;
-                out.push(Pdu::Request {
-                    from: e.from,
-                    n: e.n.max(1),
-                    name: name.as_bytes().to_vec(),
-                });
+        while let Some(Reverse((due, _))) = self.retry_due.peek() {
+            if *due > now {
+                break;
             }
+            let Some(Reverse((due, slot))) = self.retry_due.pop() else {
+                break;
+            };
+            if self.retry.get(&slot).is_none_or(|(d, _)| *d != due) {
+                continue;
+            }
+            let n = self.cfg.chunk_buckets;
+            let Some(e) = self.entry_mut(slot) else {
+                continue;
+            };
+            if e.state != SState::Error {
+                continue;
+            }
+            e.state = SState::Outstanding;
+            e.set(ANSWERED, false);
+            let from = e.from as i64;
+            self.counters.retries += 1;
+            self.counters.requests_sent += 1;
+            out.push(Req {
+                slot,
+                from,
+                n: n.max(1),
+            });
         }
         out
     }
 
-    /// `replication.resync PATH[,from=TIME]`: an idle, error or rejected file is queued
-    /// again (from min(resume point, TIME)); an outstanding one keeps its Request.
-    pub fn resync(&mut self, name: &str, from: Option<i64>) -> Result<(), &'static str> {
-        let e = self.entries.get_mut(name).ok_or("unknown file")?;
-        e.resync_from = from;
-        match e.state {
+    /// `replication.resync PATH[,from=TIME]` (§2.14): an idle or error file is queued
+    /// again (from min(resume point, TIME)); an outstanding one keeps its Request,
+    /// whose follow-up asks from TIME; a rejected one is checked again against the
+    /// header in the rejected table.
+    pub fn resync(&mut self, slot: u32, from: Option<i64>) -> Result<Resync, &'static str> {
+        let e = self.entry(slot).ok_or("unknown file")?;
+        let rejected = e.has(REJECTED);
+        let state = e.state;
+        match from {
+            Some(t) => {
+                self.resync_from.insert(slot, t);
+            }
+            None => {
+                self.resync_from.remove(&slot);
+            }
+        }
+        if rejected {
+            let h = self
+                .rejected
+                .iter()
+                .find(|(s, _)| *s == slot)
+                .map(|(_, h)| h.clone())
+                .ok_or("no header; use replication.resync all")?;
+            return Ok(Resync::Recheck(h));
+        }
+        match state {
             SState::Idle | SState::Error => {
-                e.rejected = false;
-                e.state = SState::Queued;
-                e.retry_delay = 0;
+                self.retry.remove(&slot);
+                if let Some(e) = self.entry_mut(slot) {
+                    e.state = SState::Queued;
+                }
                 self.counters.retries += 1;
-                self.queue.push_back(name.into());
+                self.queue.push_back(slot);
+                Ok(Resync::Queued)
             }
             // Its next Request uses min(follow-up, TIME); a queued file subscribes
             // with it.
-            _ => {}
+            _ => Ok(Resync::Flagged),
         }
-        Ok(())
+    }
+
+    /// Whether a file is rejected (its local copy differs from the master's header).
+    pub fn is_rejected(&self, slot: u32) -> bool {
+        self.entry(slot).is_some_and(|e| e.has(REJECTED))
     }
 
     /// A Discover that waited for a file's answer, once [`SlaveFiles::applied`] made it
-    /// idle: the driver processes it again.
-    pub fn take_pending(&mut self, name: &str) -> Option<Box<[u8; HEADER_SIZE]>> {
-        let e = self.entries.get_mut(name)?;
-        if e.state != SState::Idle {
+    /// idle: the driver processes it again (as a redo).
+    pub fn take_pending(&mut self, slot: u32) -> Option<Box<[u8; HEADER_SIZE]>> {
+        if self.state(slot) != Some(SState::Idle) {
             return None;
         }
-        let h = e.pending.take()?;
-        e.redo = true;
-        Some(h)
+        self.pending.remove(&slot)
     }
 
-    /// A local delete of a file: an outstanding one drains, any other goes idle.
-    pub fn deleted_locally(&mut self, name: &str) {
-        if let Some(e) = self.entries.get_mut(name) {
-            e.state = match e.state {
-                SState::Outstanding | SState::Draining => SState::Draining,
-                _ => SState::Idle,
-            };
-            e.pending = None;
+    /// A local delete of a file (`name` its wire name): an outstanding one's answer is
+    /// still awaited (and discarded when it comes), unless it is in already (being
+    /// written); its slot is forgotten either way.
+    pub fn deleted_locally(&mut self, slot: u32, name: &[u8]) {
+        if let Some(e) = self.entry(slot) {
+            if matches!(e.state, SState::Outstanding | SState::Draining) && !e.has(ANSWERED) {
+                let waiting = self.pending.remove(&slot);
+                self.deleted_outstanding.insert(name.into(), waiting);
+            }
         }
+        self.forget(slot);
     }
 }

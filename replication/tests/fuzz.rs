@@ -11,9 +11,12 @@ use istatd_replication::master::{MasterConfig, MasterFiles, ReadJob, Visit};
 use istatd_replication::name::is_valid_name;
 use istatd_replication::pdu::{discover_name, FrameDecoder, Pdu, UniqueId, MAX_PAYLOAD};
 use istatd_replication::slave::{
-    check_discover, DataAction, DiscoverAction, Local, SState, SlaveConfig, SlaveFiles,
+    check_discover, DataAction, DiscoverAction, Local, Req, Resync, SState, SlaveConfig,
+    SlaveError, SlaveFiles,
 };
-use istatd_storage::format::{Bucket, Header, HEADER_SIZE, NAME_LEN, OFF_NAME};
+use istatd_storage::format::{
+    Bucket, Header, FLAGS_KNOWN, HEADER_SIZE, MAX_ABS_TIME, NAME_LEN, OFF_NAME,
+};
 use istatd_storage::testimage::header;
 use proptest::prelude::*;
 
@@ -521,11 +524,6 @@ fn run_master(
                 };
                 prop_assert!(!m.suspended, "read issued while suspended");
                 prop_assert_eq!(job.conn, c);
-                prop_assert!(
-                    is_valid_name(job.name.as_bytes()),
-                    "storage read with a bad name {:?}",
-                    job.name
-                );
                 let (s, gen) = job.file;
                 let st = &store[s as usize];
                 prop_assert!(
@@ -533,7 +531,6 @@ fn run_master(
                     "read of a file that is gone: {:?}",
                     job
                 );
-                prop_assert_eq!(job.name.to_string(), slot_name(s as usize, gen));
                 prop_assert!(
                     job.max >= 1 && job.max <= chunk,
                     "read of {} buckets",
@@ -587,17 +584,9 @@ fn run_master(
                     }
                 };
                 let sent = result.as_ref().ok().map(|(b, _)| b.clone());
-                let out = m.read_done(&job, result, now);
-                if let Some(p) = out {
-                    let Pdu::Data { buckets, name } = &p else {
-                        return Err(TestCaseError::fail(format!("read_done gave {p:?}")));
-                    };
-                    prop_assert!(
-                        is_valid_name(name),
-                        "Data for a bad name {:?}",
-                        str_of(name)
-                    );
-                    prop_assert_eq!(name.as_slice(), job.name.as_bytes());
+                let iv = store[job.file.0 as usize].interval.max(1) as u32;
+                let out = m.read_done(&job, iv, result, now);
+                if let Some(buckets) = &out {
                     prop_assert!(open.contains(&job.conn), "Data on a closed connection");
                     let (s, gen) = job.file;
                     let st = &store[s as usize];
@@ -626,7 +615,7 @@ fn run_master(
                 let s = slot as usize % nslots;
                 let st = &mut store[s];
                 if st.alive {
-                    m.deleted((s as u32, st.gen));
+                    m.deleted((s as u32, st.gen), slot_name(s, st.gen).as_bytes());
                     for c in &open {
                         *deletions.entry(*c).or_default() += 1;
                     }
@@ -647,7 +636,7 @@ fn run_master(
                 let Some(c) = pick(&open, i) else {
                     continue;
                 };
-                if let Some(p) = m.next_gone(c) {
+                if let Some((p, _)) = m.next_gone(c) {
                     let Pdu::Data { buckets, name } = &p else {
                         return Err(TestCaseError::fail(format!("next_gone gave {p:?}")));
                     };
@@ -663,24 +652,18 @@ fn run_master(
                 let Some(c) = pick(&open, i) else {
                     continue;
                 };
-                if let Some(((s, gen), name)) = m.next_owed(c) {
+                if let Some((s, gen)) = m.next_owed(c) {
                     prop_assert!(!m.suspended, "owed Discover while suspended");
-                    prop_assert!(
-                        is_valid_name(name.as_bytes()),
-                        "owed Discover of {:?}",
-                        name
-                    );
                     let st = &store[s as usize];
                     prop_assert!(
                         st.alive && st.gen == gen,
                         "owed Discover of a file that is gone: {:?}",
                         (s, gen)
                     );
-                    prop_assert_eq!(name.to_string(), slot_name(s as usize, gen));
                     prop_assert!(
                         announced.insert((c, s, gen)),
                         "second Discover of {} on connection {}",
-                        name,
+                        slot_name(s as usize, gen),
                         c
                     );
                 }
@@ -702,9 +685,10 @@ fn run_master(
         for &c in &open {
             let _ = (m.has_ready(c), m.has_owed(c), m.gone_len(c));
         }
-        // §2.7: one FileInfo per file; per file and connection at most one entry, one
-        // announce bit or owed item (never both) and one ready-queue item.
-        let mut bound = nslots * per_file + open.len() * nslots * (per_entry + 12 + 4);
+        // §2.7: one file slot per file; per file and connection at most one entry, and
+        // at most one of each side item: a read in flight (16), a resend time (8), a
+        // delayed-read item (12), an owed item (8) and a ready-queue item (4).
+        let mut bound = nslots * per_file + open.len() * nslots * (per_entry + 48);
         if !strict {
             bound += 4 * open
                 .iter()
@@ -1061,136 +1045,347 @@ fn slave_cfg() -> impl Strategy<Value = SlaveConfig> {
             chunk_buckets,
             resume_overlap,
             resume_from,
+            ..SlaveConfig::default()
         })
 }
 
+/// A file of the model store: its name, interval and zero time.
+struct ModelFile {
+    name: Vec<u8>,
+    interval: i64,
+    zero: i64,
+}
+
+/// The model of the slave's store: files by dense slot and by name. A freed slot is
+/// reused (last freed first) with the next generation, as the store's file table does.
+#[derive(Default)]
+struct ModelStore {
+    /// Per slot: its generation and the file in it.
+    slots: Vec<(u32, Option<ModelFile>)>,
+    free: Vec<u32>,
+    by_name: HashMap<Vec<u8>, u32>,
+}
+
+impl ModelStore {
+    /// The file of a name: (slot, interval, zero time).
+    fn get(&self, name: &[u8]) -> Option<(u32, i64, i64)> {
+        let slot = *self.by_name.get(name)?;
+        let (_, f) = &self.slots[slot as usize];
+        f.as_ref().map(|f| (slot, f.interval, f.zero))
+    }
+
+    /// The name of the file in a slot now.
+    fn at(&self, slot: u32) -> Option<&[u8]> {
+        self.slots
+            .get(slot as usize)
+            .and_then(|(_, f)| f.as_ref())
+            .map(|f| &f.name[..])
+    }
+
+    fn gen(&self, slot: u32) -> u32 {
+        self.slots.get(slot as usize).map_or(0, |(g, _)| *g)
+    }
+
+    /// Index a file (or update the one of that name): its slot.
+    fn add(&mut self, name: &[u8], iv: i64, zero: i64) -> u32 {
+        let slot = match self.by_name.get(name) {
+            Some(&s) => s,
+            None => {
+                let s = self.free.pop().unwrap_or_else(|| {
+                    self.slots.push((0, None));
+                    self.slots.len() as u32 - 1
+                });
+                self.by_name.insert(name.to_vec(), s);
+                s
+            }
+        };
+        self.slots[slot as usize].1 = Some(ModelFile {
+            name: name.to_vec(),
+            interval: iv,
+            zero,
+        });
+        slot
+    }
+
+    /// Forget a file (deleted, moved aside): its slot, now free.
+    fn remove(&mut self, name: &[u8]) -> Option<u32> {
+        let slot = self.by_name.remove(name)?;
+        let e = &mut self.slots[slot as usize];
+        e.0 = e.0.wrapping_add(1);
+        e.1 = None;
+        self.free.push(slot);
+        Some(slot)
+    }
+
+    /// A slot the store does not hold now (a freed one when there is one).
+    fn unheld(&self) -> u32 {
+        self.free.last().copied().unwrap_or(self.slots.len() as u32)
+    }
+}
+
+/// The slave's driver and store around one `SlaveFiles`: it looks files up by name,
+/// passes their slots in, creates, deletes and moves files aside as the daemon does,
+/// and names the Requests from the store.
 struct SlaveRig {
     s: SlaveFiles,
     pool: Vec<Vec<u8>>,
     strict: bool,
-    /// Files the slave holds: name → (interval, zero time).
-    local: HashMap<String, (i64, i64)>,
+    store: ModelStore,
     /// Names the slave sent Requests for.
-    requested: Vec<String>,
-    /// Writes in flight: (name, buckets, interval).
-    writes: Vec<(String, Vec<Bucket>, i64)>,
+    requested: Vec<Vec<u8>>,
+    /// Names deleted here while their Request was outstanding (an answer may come).
+    deleted: Vec<Vec<u8>>,
+    /// Writes in flight.
+    writes: Vec<Write>,
+}
+
+/// A write in flight: the Data's file (slot, its generation then, name), the buckets
+/// to write and the interval.
+struct Write {
+    slot: u32,
+    gen: u32,
+    name: Vec<u8>,
+    buckets: Vec<Bucket>,
+    interval: i64,
 }
 
 impl SlaveRig {
-    fn name(&self, n: &SName) -> String {
-        let waiting: Vec<&String> = match n {
-            SName::Outstanding(_) => self
-                .requested
-                .iter()
-                .filter(|r| {
+    /// Names with a Request outstanding (or draining), or deleted while one was.
+    fn waiting(&self) -> Vec<&Vec<u8>> {
+        self.requested
+            .iter()
+            .filter(|r| {
+                self.store.get(r).is_some_and(|(slot, _, _)| {
                     matches!(
-                        self.s.state(r),
+                        self.s.state(slot),
                         Some(SState::Outstanding | SState::Draining)
                     )
                 })
-                .collect(),
+            })
+            .chain(self.deleted.iter())
+            .collect()
+    }
+
+    fn name(&self, n: &SName) -> Vec<u8> {
+        let waiting = match n {
+            SName::Outstanding(_) => self.waiting(),
             _ => Vec::new(),
         };
         match n {
             SName::Outstanding(i) if !waiting.is_empty() => {
                 waiting[*i as usize % waiting.len()].clone()
             }
-            SName::Outstanding(i) => str_of(&self.pool[*i as usize % 4]),
+            SName::Outstanding(i) => self.pool[*i as usize % 4].clone(),
             SName::Requested(i) if !self.requested.is_empty() => {
                 self.requested[*i as usize % self.requested.len()].clone()
             }
             SName::Requested(i) | SName::Pool(i) => {
-                str_of(&self.pool[*i as usize % self.pool.len()])
+                self.pool[*i as usize % self.pool.len()].clone()
             }
         }
     }
 
-    fn local_for(&self, h: &[u8; HEADER_SIZE], g: &LocalGen) -> Local {
+    /// The slot the driver passes for a name: its file's, or (none held) one the store
+    /// does not hold, which the core must know nothing about.
+    fn slot_of(&self, name: &[u8]) -> (u32, bool) {
+        match self.store.get(name) {
+            Some((slot, _, _)) => (slot, true),
+            None => (self.store.unheld(), false),
+        }
+    }
+
+    /// A local delete (`delete.ctr`): the store drops the file and the core is told.
+    fn delete(&mut self, name: &[u8]) {
+        if let Some((slot, _, _)) = self.store.get(name) {
+            if matches!(
+                self.s.state(slot),
+                Some(SState::Outstanding | SState::Draining)
+            ) && !self.deleted.iter().any(|d| d == name)
+            {
+                self.deleted.push(name.to_vec());
+            }
+            self.s.deleted_locally(slot, name);
+            self.store.remove(name);
+        }
+    }
+
+    /// What the driver finds for a Discover, per the generator: the local file and its
+    /// slot. A good local file is one the store holds (indexed now if it did not) and
+    /// loads (else it is bad); an absent one is not (a file the store held is deleted
+    /// here first).
+    fn local_for(&mut self, h: &[u8; HEADER_SIZE], g: &LocalGen) -> (Local, Option<u32>) {
+        let name = discover_name(h).to_vec();
         let hd = Header::parse_raw(h);
         let mut other = hd.clone();
-        match g {
-            LocalGen::Absent => Local::Absent,
-            LocalGen::Bad => Local::Bad,
-            LocalGen::Model => match self.local.get(&str_of(discover_name(h))) {
-                None => Local::Absent,
-                Some(&(iv, zero)) => {
+        let lh = match g {
+            LocalGen::Absent => {
+                self.delete(&name);
+                return (Local::Absent, None);
+            }
+            LocalGen::Bad => return (Local::Bad, None),
+            LocalGen::Model => match self.store.get(&name) {
+                None => return (Local::Absent, None),
+                Some((_, iv, zero)) => {
                     other.cfg_interval = iv as i32;
                     other.file_create_time = zero;
-                    Local::Good(Box::new(other))
+                    other
                 }
             },
-            LocalGen::Same => Local::Good(Box::new(other)),
+            LocalGen::Same => other,
             LocalGen::OtherCreate(t) => {
                 other.file_create_time = *t;
-                Local::Good(Box::new(other))
+                other
             }
             LocalGen::OtherInterval(iv) => {
                 other.cfg_interval = *iv;
-                Local::Good(Box::new(other))
+                other
             }
             LocalGen::OtherFlags(f) => {
                 other.flags = *f;
-                Local::Good(Box::new(other))
+                other
             }
             LocalGen::Random {
                 interval,
                 zero,
                 flags,
-            } => Local::Good(Box::new(header(*interval, 4, *flags, *zero, "/l/x"))),
+            } => header(*interval, 4, *flags, *zero, "/l/x"),
+        };
+        if !is_valid_name(&name) {
+            // The store holds no file of a bad name.
+            return (Local::Absent, None);
         }
+        // A local file whose interval, flags or create time storage refuses to load
+        // (storage.md §1.3) is a bad one.
+        if lh.cfg_interval < 1
+            || lh.flags & !FLAGS_KNOWN != 0
+            || lh.file_create_time.unsigned_abs() > MAX_ABS_TIME
+        {
+            return (Local::Bad, None);
+        }
+        let slot = self
+            .store
+            .add(&name, lh.cfg_interval as i64, lh.file_create_time);
+        (Local::Good(Box::new(lh)), Some(slot))
     }
 
-    fn request(&mut self, p: &Pdu) -> Result<(), TestCaseError> {
-        check_slave_request(p, self.strict)?;
-        if let Pdu::Request { name, .. } = p {
-            let n = str_of(name);
-            if !self.requested.contains(&n) {
-                self.requested.push(n);
-            }
+    /// A Request of the core, named from the store as the driver does.
+    fn request(&mut self, r: &Req) -> Result<(), TestCaseError> {
+        // A Request is only for a subscribed file the store holds.
+        prop_assert_eq!(
+            self.s.state(r.slot),
+            Some(SState::Outstanding),
+            "a Request for a file not outstanding: {:?}",
+            r
+        );
+        prop_assert_eq!(
+            r.n,
+            self.s.cfg.chunk_buckets.max(1),
+            "numBuckets of {:?}",
+            r
+        );
+        let Some(name) = self.store.at(r.slot).map(<[u8]>::to_vec) else {
+            return Err(TestCaseError::fail(format!(
+                "a Request for slot {} the store does not hold: {r:?}",
+                r.slot
+            )));
+        };
+        let p = Pdu::Request {
+            from: r.from,
+            n: r.n,
+            name: name.clone(),
+        };
+        check_slave_request(&p, self.strict)?;
+        if !self.requested.contains(&name) {
+            self.requested.push(name);
         }
         Ok(())
     }
 
-    /// A Discover as the driver handles it: check, create or queue.
+    /// A Discover as the driver handles it: check, create or queue. `redo`: the driver
+    /// runs it again (Rediscover, take_pending, a resync recheck).
     fn discover(
         &mut self,
         h: &[u8; HEADER_SIZE],
         g: &LocalGen,
         create_ok: bool,
+        redo: bool,
     ) -> Result<(), TestCaseError> {
-        let local = self.local_for(h, g);
-        let a = self.s.discover(h, &local);
-        let name = discover_name(h);
+        let (local, slot) = self.local_for(h, g);
+        let a = self.s.discover(h, &local, slot, redo);
+        let name = discover_name(h).to_vec();
         match &a {
             DiscoverAction::Rejected(_) => return Ok(()),
             DiscoverAction::Create { .. } | DiscoverAction::Known | DiscoverAction::Mismatch => {
                 prop_assert!(
-                    is_valid_name(name),
+                    is_valid_name(&name),
                     "{:?} for a bad name {:?}",
                     a,
-                    str_of(name)
+                    str_of(&name)
                 );
                 prop_assert!(check_discover(h).is_ok(), "{:?} for a bad header", a);
             }
             DiscoverAction::Nothing => {
                 prop_assert!(
-                    is_valid_name(name),
+                    is_valid_name(&name),
                     "{:?} for a bad name {:?}",
                     a,
-                    str_of(name)
+                    str_of(&name)
                 );
             }
         }
-        let name = str_of(name);
         match a {
-            DiscoverAction::Create { .. } if create_ok => {
-                let hd = Header::parse_raw(h);
-                self.local
-                    .insert(name.clone(), (hd.cfg_interval as i64, hd.file_create_time));
-                self.s.queue(&name, true);
+            DiscoverAction::Create { aside } => {
+                if aside {
+                    // Moved aside: the store forgets it, and so does the core.
+                    if let Some(old) = self.store.remove(&name) {
+                        self.s.forget(old);
+                    }
+                } else {
+                    prop_assert!(
+                        self.store.get(&name).is_none(),
+                        "Create over a file the store holds, not moved aside"
+                    );
+                }
+                if create_ok {
+                    let hd = Header::parse_raw(h);
+                    let slot = self
+                        .store
+                        .add(&name, hd.cfg_interval as i64, hd.file_create_time);
+                    let again = self
+                        .s
+                        .discover(h, &Local::Good(Box::new(hd)), Some(slot), true);
+                    prop_assert_eq!(
+                        again,
+                        DiscoverAction::Known,
+                        "the Discover again against the file it made"
+                    );
+                    self.s.queue(slot, true);
+                } else {
+                    self.s.create_failed();
+                }
             }
-            DiscoverAction::Known => self.s.queue(&name, false),
+            DiscoverAction::Known => {
+                let Some(slot) = slot else {
+                    return Err(TestCaseError::fail("Known without a local file"));
+                };
+                self.s.queue(slot, false);
+            }
             _ => {}
+        }
+        Ok(())
+    }
+
+    /// The core holds state only for files the store holds, of valid names.
+    fn check_slots(&self) -> Result<(), TestCaseError> {
+        for slot in 0..self.store.slots.len() as u32 + 2 {
+            if let Some(st) = self.s.state(slot) {
+                prop_assert!(
+                    self.store.at(slot).is_some_and(is_valid_name),
+                    "state {:?} for slot {} the store does not hold",
+                    st,
+                    slot
+                );
+            }
         }
         Ok(())
     }
@@ -1203,11 +1398,12 @@ impl SlaveRig {
                 create_ok,
             } => {
                 let h = hdr.build(&self.pool);
-                self.discover(&h, &local, create_ok)?;
+                self.discover(&h, &local, create_ok, false)?;
             }
             SOp::Queue { name, created } => {
                 let n = self.name(&name);
-                self.s.queue(&n, created);
+                let (slot, _) = self.slot_of(&n);
+                self.s.queue(slot, created);
             }
             SOp::Subscribe {
                 direct,
@@ -1215,33 +1411,37 @@ impl SlaveRig {
                 interval,
                 capacity,
             } => {
-                let name = match &direct {
-                    Some(n) => Some(self.name(n)),
-                    None => self.s.next_queued().map(String::from),
-                };
-                if let Some(name) = name {
-                    if direct.is_none() {
-                        prop_assert!(is_valid_name(name.as_bytes()), "queued bad name {:?}", name);
+                let slot = match &direct {
+                    Some(n) => Some(self.slot_of(&self.name(n))),
+                    None => {
+                        let q = self.s.next_queued();
+                        if let Some(q) = q {
+                            prop_assert!(
+                                self.store.at(q).is_some_and(is_valid_name),
+                                "queued slot {} the store does not hold (or a bad name)",
+                                q
+                            );
+                        }
+                        q.map(|q| (q, true))
                     }
-                    if let Some(p) = self.s.subscribe(&name, newest, interval, capacity) {
-                        self.request(&p)?;
+                };
+                if let Some((slot, held)) = slot {
+                    let r = self.s.subscribe(slot, newest, interval, capacity);
+                    prop_assert!(held || r.is_none(), "a Request for an unheld slot");
+                    if let Some(r) = r {
+                        prop_assert_eq!(r.slot, slot);
+                        self.request(&r)?;
                     }
                 }
             }
             SOp::Data(d) => {
-                if matches!(d.name, SName::Outstanding(_))
-                    && !self.requested.iter().any(|r| {
-                        matches!(
-                            self.s.state(r),
-                            Some(SState::Outstanding | SState::Draining)
-                        )
-                    })
-                {
+                if matches!(d.name, SName::Outstanding(_)) && self.waiting().is_empty() {
                     return Ok(()); // nothing to answer
                 }
                 let name = self.name(&d.name);
-                let (iv, zero) = match self.local.get(&name) {
-                    Some(&l) if d.use_local => l,
+                let found = self.store.get(&name);
+                let (iv, zero) = match found {
+                    Some((_, iv, zero)) if d.use_local => (iv, zero),
                     _ => (d.interval, d.zero),
                 };
                 let step = iv.max(1);
@@ -1266,18 +1466,42 @@ impl SlaveRig {
                 }
                 let buckets: Vec<Bucket> = times.iter().map(|&t| Bucket::sample(t, 2.0)).collect();
                 let n_in = buckets.len();
-                match self.s.data(&name, buckets, iv, zero, d.now) {
-                    Err(_) => self.s.reset(), // fatal: the link ends
+                let slot = found.map(|(slot, _, _)| slot);
+                let r = self.s.data(slot, &name, buckets, iv, zero, d.now);
+                if slot.is_none() {
+                    self.deleted.retain(|n| *n != name);
+                }
+                if n_in as i64 > self.s.cfg.chunk_buckets {
+                    prop_assert!(
+                        r.is_err(),
+                        "Data of {} buckets accepted (Requests ask for {})",
+                        n_in,
+                        self.s.cfg.chunk_buckets
+                    );
+                }
+                match r {
+                    Err(_) => {
+                        // Fatal: the link ends.
+                        self.s.reset();
+                        self.deleted.clear();
+                    }
                     Ok(DataAction::Done) => {}
                     Ok(DataAction::Rediscover(h)) => {
                         prop_assert!(is_valid_name(discover_name(&h)), "Rediscover of a bad name");
-                        self.discover(&h, &LocalGen::Model, true)?;
+                        prop_assert_eq!(discover_name(&h), &name[..], "Rediscover of another file");
+                        self.discover(&h, &LocalGen::Model, true, true)?;
                     }
                     Ok(DataAction::Apply { buckets }) => {
+                        let Some(slot) = slot else {
+                            return Err(TestCaseError::fail(format!(
+                                "Apply to {:?}, a file the store does not hold",
+                                str_of(&name)
+                            )));
+                        };
                         prop_assert!(
-                            is_valid_name(name.as_bytes()),
+                            is_valid_name(&name),
                             "Apply to a bad name {:?}",
-                            name
+                            str_of(&name)
                         );
                         prop_assert!(!buckets.is_empty() && buckets.len() <= n_in);
                         let iv1 = iv.max(1);
@@ -1299,7 +1523,14 @@ impl SlaveRig {
                             buckets.windows(2).all(|w| w[0].time < w[1].time),
                             "Apply not strictly ascending"
                         );
-                        self.writes.push((name, buckets, iv));
+                        let gen = self.store.gen(slot);
+                        self.writes.push(Write {
+                            slot,
+                            gen,
+                            name,
+                            buckets,
+                            interval: iv,
+                        });
                     }
                 }
             }
@@ -1314,38 +1545,77 @@ impl SlaveRig {
                 if self.writes.is_empty() {
                     return Ok(());
                 }
-                let (name, buckets, iv) = self.writes.remove(idx as usize % self.writes.len());
-                let res = if ok { Ok((written, too_old)) } else { Err(()) };
-                if let Some(p) = self.s.applied(&name, &buckets, res, iv, now) {
-                    self.request(&p)?;
+                let Write {
+                    slot,
+                    gen,
+                    name,
+                    buckets,
+                    interval: iv,
+                } = self.writes.remove(idx as usize % self.writes.len());
+                // A write to a file the store no longer holds (deleted, moved aside; its
+                // slot maybe reused since) fails: its file id is stale.
+                let same = self.store.gen(slot) == gen && self.store.at(slot).is_some();
+                let res = if ok && same {
+                    Ok((written, too_old))
+                } else {
+                    Err(())
+                };
+                if let Some(r) = self.s.applied(slot, &buckets, res, iv, now) {
+                    prop_assert_eq!(r.slot, slot);
+                    // The driver names the follow-up with the Data's name.
+                    prop_assert_eq!(
+                        self.store.at(slot),
+                        Some(&name[..]),
+                        "follow-up of another file"
+                    );
+                    self.request(&r)?;
                 }
-                if let Some(h) = self.s.take_pending(&name) {
-                    self.discover(&h, &local, true)?;
+                if let Some(h) = self.s.take_pending(slot) {
+                    self.discover(&h, &local, true, true)?;
                 }
             }
             SOp::DueRetries(now) => {
-                for p in self.s.due_retries(now) {
-                    self.request(&p)?;
+                for r in self.s.due_retries(now) {
+                    self.request(&r)?;
                 }
             }
             SOp::DeletedLocally(n) => {
                 let n = self.name(&n);
-                self.s.deleted_locally(&n);
-                self.local.remove(&n);
+                self.delete(&n);
             }
             SOp::Resync(n, t) => {
                 let n = self.name(&n);
-                let _ = self.s.resync(&n, t);
+                match self.slot_of(&n) {
+                    (slot, false) => {
+                        prop_assert_eq!(self.s.resync(slot, t), Err("unknown file"));
+                    }
+                    (slot, true) => {
+                        if let Ok(Resync::Recheck(h)) = self.s.resync(slot, t) {
+                            prop_assert_eq!(
+                                discover_name(&h),
+                                &n[..],
+                                "the kept header is another file's"
+                            );
+                            self.discover(&h, &LocalGen::Model, true, true)?;
+                        }
+                    }
+                }
             }
             SOp::TakePending(n) => {
                 let n = self.name(&n);
-                if let Some(h) = self.s.take_pending(&n) {
-                    self.discover(&h, &LocalGen::Model, true)?;
+                let (slot, held) = self.slot_of(&n);
+                let h = self.s.take_pending(slot);
+                prop_assert!(held || h.is_none(), "a pending Discover for an unheld slot");
+                if let Some(h) = h {
+                    self.discover(&h, &LocalGen::Model, true, true)?;
                 }
             }
-            SOp::Reset => self.s.reset(),
+            SOp::Reset => {
+                self.s.reset();
+                self.deleted.clear();
+            }
         }
-        Ok(())
+        self.check_slots()
     }
 }
 
@@ -1354,8 +1624,9 @@ fn run_slave(cfg: SlaveConfig, ops: Vec<SOp>, strict: bool) -> Result<(), TestCa
         s: SlaveFiles::new(cfg),
         pool: name_pool(),
         strict,
-        local: HashMap::new(),
+        store: ModelStore::default(),
         requested: Vec::new(),
+        deleted: Vec::new(),
         writes: Vec::new(),
     };
     for op in ops {
@@ -1404,19 +1675,31 @@ fn slave_buckets_behind_saturates() {
     let h1 = header(1, 4, 0, 0, "/m/x");
     let d1 = discover_bytes(&h1, b"a/b/1s");
     assert_eq!(
-        s.discover(&d1, &Local::Absent),
+        s.discover(&d1, &Local::Absent, None, false),
         DiscoverAction::Create { aside: false }
     );
-    s.queue("a/b/1s", true);
-    assert_eq!(s.next_queued().as_deref(), Some("a/b/1s"));
-    let p = s.subscribe("a/b/1s", 0, 1, 1 << 20).expect("a Request");
-    assert!(matches!(p, Pdu::Request { from: 0, .. }));
+    // Created in slot 0; its Discover again against it.
+    assert_eq!(
+        s.discover(&d1, &Local::Good(Box::new(h1.clone())), Some(0), true),
+        DiscoverAction::Known
+    );
+    s.queue(0, true);
+    assert_eq!(s.next_queued(), Some(0));
+    let p = s.subscribe(0, 0, 1, 1 << 20).expect("a Request");
+    assert!(matches!(
+        p,
+        Req {
+            slot: 0,
+            from: 0,
+            ..
+        }
+    ));
     // The same file announced again, now claiming a newest bucket far in the future.
     let mut h2 = h1.clone();
     h2.last_bucket = i64::MAX;
     let d2 = discover_bytes(&h2, b"a/b/1s");
     assert_eq!(
-        s.discover(&d2, &Local::Good(Box::new(h1))),
+        s.discover(&d2, &Local::Good(Box::new(h1)), Some(0), false),
         DiscoverAction::Known
     );
     // Expected: a saturated count, not a panic.
@@ -1498,11 +1781,22 @@ fn frame_bytes(frames: &[FrameGen], pool: &[Vec<u8>]) -> Vec<u8> {
     out
 }
 
+/// A Request of the slave core, named as the driver does.
+fn named(r: &Req, name: Vec<u8>) -> Pdu {
+    Pdu::Request {
+        from: r.from,
+        n: r.n,
+        name,
+    }
+}
+
 /// Shard 0's dispatch of decoded PDUs to one master and one slave.
 struct Dispatch {
     m: MasterFiles,
     conn: u64,
     s: SlaveFiles,
+    /// The slave's store: its files by name, with their slot and header.
+    local: HashMap<Vec<u8>, (u32, Header)>,
     files: Vec<&'static str>,
 }
 
@@ -1512,6 +1806,7 @@ impl Dispatch {
             m: MasterFiles::new(MasterConfig::default()),
             conn: 0,
             s: SlaveFiles::new(SlaveConfig::default()),
+            local: HashMap::new(),
             files: vec!["a/b/10s", "x/1h", "cpu/idle/host1/10s"],
         };
         d.reconnect_master();
@@ -1539,6 +1834,14 @@ impl Dispatch {
         }
     }
 
+    /// The name of the slave's file in a slot.
+    fn name_at(&self, slot: u32) -> Option<Vec<u8>> {
+        self.local
+            .iter()
+            .find(|(_, (s, _))| *s == slot)
+            .map(|(n, _)| n.clone())
+    }
+
     fn pdu(&mut self, p: Pdu) -> Result<(), TestCaseError> {
         match p {
             Pdu::Request { from, n, name } => match check_request(from, n, &name) {
@@ -1553,7 +1856,7 @@ impl Dispatch {
                         .map(|i| ((i as u32, 1), 10, 10_000));
                     self.m.request(self.conn, &name, from, n, file);
                     while let Some(job) = self.m.next_read(self.conn) {
-                        prop_assert!(is_valid_name(job.name.as_bytes()));
+                        prop_assert!(self.files.get(job.file.0 as usize).is_some());
                         let mut b = Vec::new();
                         let mut t = job.start.div_euclid(10) * 10;
                         if t < job.start {
@@ -1565,14 +1868,11 @@ impl Dispatch {
                             }
                             t += 10;
                         }
-                        if let Some(Pdu::Data { buckets, name }) =
-                            self.m.read_done(&job, Ok((b, t)), 0)
-                        {
-                            prop_assert!(is_valid_name(&name));
+                        if let Some(buckets) = self.m.read_done(&job, 10, Ok((b, t)), 0) {
                             prop_assert!(!buckets.is_empty() && buckets.len() <= job.max);
                         }
                     }
-                    while let Some(p) = self.m.next_gone(self.conn) {
+                    while let Some((p, _)) = self.m.next_gone(self.conn) {
                         let Pdu::Data { name, .. } = p else {
                             return Err(TestCaseError::fail("gone is not a Data"));
                         };
@@ -1581,17 +1881,47 @@ impl Dispatch {
                 }
             },
             Pdu::Discover(h) => {
-                let a = self.s.discover(&h, &Local::Absent);
+                let name = discover_name(&h).to_vec();
+                let (local, slot) = match self.local.get(&name) {
+                    Some((slot, lh)) => (Local::Good(Box::new(lh.clone())), Some(*slot)),
+                    None => (Local::Absent, None),
+                };
+                let a = self.s.discover(&h, &local, slot, false);
                 if !matches!(a, DiscoverAction::Rejected(_)) {
-                    prop_assert!(is_valid_name(discover_name(&h)), "{:?} for a bad name", a);
+                    prop_assert!(is_valid_name(&name), "{:?} for a bad name", a);
                 }
-                if let DiscoverAction::Create { .. } = a {
-                    let name = str_of(discover_name(&h));
-                    self.s.queue(&name, true);
-                    while let Some(q) = self.s.next_queued() {
-                        if let Some(p) = self.s.subscribe(&q, 0, 10, 1 << 20) {
-                            check_slave_request(&p, false)?;
+                match a {
+                    DiscoverAction::Create { aside } => {
+                        // The old file (if any) aside, the new one in its slot (or the
+                        // next one), its Discover again against it, queued.
+                        let old = self.local.remove(&name).map(|(slot, _)| slot);
+                        prop_assert!(aside || old.is_none(), "Create over a held file");
+                        if let Some(old) = old {
+                            self.s.forget(old);
                         }
+                        let slot = old.unwrap_or(self.local.len() as u32);
+                        let hd = Header::parse_raw(&h[..]);
+                        self.local.insert(name, (slot, hd.clone()));
+                        let again =
+                            self.s
+                                .discover(&h, &Local::Good(Box::new(hd)), Some(slot), true);
+                        prop_assert_eq!(again, DiscoverAction::Known);
+                        self.s.queue(slot, true);
+                    }
+                    DiscoverAction::Known => {
+                        let Some(slot) = slot else {
+                            return Err(TestCaseError::fail("Known without a local file"));
+                        };
+                        self.s.queue(slot, false);
+                    }
+                    _ => {}
+                }
+                while let Some(q) = self.s.next_queued() {
+                    let Some(name) = self.name_at(q) else {
+                        return Err(TestCaseError::fail(format!("queued slot {q}, not held")));
+                    };
+                    if let Some(r) = self.s.subscribe(q, 0, 10, 1 << 20) {
+                        check_slave_request(&named(&r, name), false)?;
                     }
                 }
             }
@@ -1599,20 +1929,27 @@ impl Dispatch {
                 if name.is_empty() {
                     return Ok(()); // a pong
                 }
-                let Ok(name) = String::from_utf8(name) else {
-                    self.s.reset(); // cannot be a file: Unexpected Data, fatal
-                    return Ok(());
-                };
-                match self.s.data(&name, buckets, 10, 0, 0) {
-                    Err(_) => self.s.reset(),
+                let slot = self.local.get(&name).map(|(slot, _)| *slot);
+                let r = self.s.data(slot, &name, buckets, 10, 0, 0);
+                if slot.is_none() {
+                    // Nothing is deleted here: a Data for no local file is unexpected
+                    // (a name that cannot be a file included).
+                    prop_assert_eq!(&r, &Err(SlaveError::Unexpected));
+                }
+                match r {
+                    Err(_) => self.s.reset(), // fatal
                     Ok(DataAction::Apply { buckets }) => {
-                        prop_assert!(is_valid_name(name.as_bytes()));
+                        let Some(slot) = slot else {
+                            return Err(TestCaseError::fail("Apply to no local file"));
+                        };
+                        prop_assert!(is_valid_name(&name));
                         prop_assert!(buckets
                             .iter()
                             .all(|b| b.time > 0 && b.time < TIME_LIMIT && b.time % 10 == 0));
                         prop_assert!(buckets.windows(2).all(|w| w[0].time < w[1].time));
-                        if let Some(p) = self.s.applied(&name, &buckets, Ok((1, 0)), 10, 0) {
-                            check_slave_request(&p, false)?;
+                        if let Some(r) = self.s.applied(slot, &buckets, Ok((1, 0)), 10, 0) {
+                            prop_assert_eq!(r.slot, slot);
+                            check_slave_request(&named(&r, name), false)?;
                         }
                     }
                     Ok(_) => {}

@@ -134,14 +134,21 @@ impl Rig {
     fn answer(&mut self, now: i64) -> Option<Pdu> {
         let job = self.m.next_read(C)?;
         assert_eq!(job.file, KEY);
-        assert_eq!(&*job.name, NAME);
         self.reads.push((job.start, job.end, job.max));
         let r = self.file.read(job.start, job.end, job.max, 2048);
-        self.m.read_done(&job, Ok(r), now)
+        self.m.read_done(&job, IV as u32, Ok(r), now).map(data)
     }
 
     fn state(&self) -> (MState, u32, u32) {
         self.m.entry_state(C, SLOT).expect("an entry")
+    }
+}
+
+/// The Data a driver sends for an answer's buckets.
+fn data(buckets: Vec<Bucket>) -> Pdu {
+    Pdu::Data {
+        buckets,
+        name: NAME.as_bytes().to_vec(),
     }
 }
 
@@ -378,10 +385,14 @@ fn u_ma_09_unknown_file() {
     assert_eq!(m.gone_len(C), 1);
     assert_eq!(
         m.next_gone(C),
-        Some(Pdu::Data {
-            buckets: vec![],
-            name: b"no/such/10s".to_vec()
-        })
+        Some((
+            Pdu::Data {
+                buckets: vec![],
+                name: b"no/such/10s".to_vec()
+            },
+            true
+        )),
+        "an unknown file's answer answers a Request still in flight"
     );
     assert_eq!(m.next_gone(C), None);
     assert!(m.next_read(C).is_none());
@@ -393,14 +404,18 @@ fn u_ma_09_deleted_parked_entry_is_answered_gone() {
     r.visit(1000, NONE, 0);
     r.request(5000, 10);
     assert_eq!(r.state().0, MState::Parked);
-    r.m.deleted(KEY);
+    r.m.deleted(KEY, NAME.as_bytes());
     assert_eq!(r.m.entry_state(C, SLOT), None);
     assert_eq!(
         r.m.next_gone(C),
-        Some(Pdu::Data {
-            buckets: vec![],
-            name: NAME.as_bytes().to_vec()
-        })
+        Some((
+            Pdu::Data {
+                buckets: vec![],
+                name: NAME.as_bytes().to_vec()
+            },
+            false
+        )),
+        "a parked Request was already counted answered"
     );
     assert_eq!(r.m.next_gone(C), None);
     assert_eq!(r.m.late_marks(), 0);
@@ -412,11 +427,11 @@ fn u_ma_09_deleted_while_reading() {
     r.visit(1000, NONE, 0);
     r.request(100, 10);
     let job = r.m.next_read(C).unwrap();
-    r.m.deleted(KEY);
-    assert_eq!(r.m.next_gone(C).map(|p| times(&p)), Some(vec![]));
+    r.m.deleted(KEY, NAME.as_bytes());
+    assert_eq!(r.m.next_gone(C).map(|(p, _)| times(&p)), Some(vec![]));
     let res = r.file.read(job.start, job.end, job.max, 2048);
     assert_eq!(
-        r.m.read_done(&job, Ok(res), 0),
+        r.m.read_done(&job, IV as u32, Ok(res), 0).map(data),
         None,
         "a stale read is discarded"
     );
@@ -428,7 +443,7 @@ fn u_ma_09_answered_entry_owes_nothing_on_delete() {
     r.visit(1000, NONE, 0);
     r.request(100, 10);
     r.answer(0).unwrap();
-    r.m.deleted(KEY);
+    r.m.deleted(KEY, NAME.as_bytes());
     assert_eq!(r.m.next_gone(C), None);
 }
 
@@ -438,7 +453,7 @@ fn u_ma_09_slot_reused_before_the_item_is_popped() {
     r.visit(1000, NONE, 0);
     r.request(100, 10);
     assert_eq!(r.state().0, MState::Ready);
-    r.m.deleted(KEY);
+    r.m.deleted(KEY, NAME.as_bytes());
     // Slot 1 is reused by file g.
     let hg = header("/var/store/g/h/10s");
     let out = r.m.visit(
@@ -461,15 +476,17 @@ fn u_ma_09_slot_reused_before_the_item_is_popped() {
     // The old entry's gone answer is for the old name.
     assert_eq!(
         r.m.next_gone(C),
-        Some(Pdu::Data {
-            buckets: vec![],
-            name: NAME.as_bytes().to_vec()
-        })
+        Some((
+            Pdu::Data {
+                buckets: vec![],
+                name: NAME.as_bytes().to_vec()
+            },
+            false
+        ))
     );
     // A Request for g works normally.
     r.m.request(C, b"g/h/10s", 100, 5, Some(((SLOT, 2), 10, 1000)));
     let job = r.m.next_read(C).unwrap();
-    assert_eq!(&*job.name, "g/h/10s");
     assert_eq!(job.file, (SLOT, 2));
 }
 
@@ -503,7 +520,7 @@ fn u_ma_10_replace_while_reading() {
     assert_eq!(r.m.counters.requests_replaced, 1);
     let res = r.file.read(job.start, job.end, job.max, 2048);
     assert_eq!(
-        r.m.read_done(&job, Ok(res), 0),
+        r.m.read_done(&job, IV as u32, Ok(res), 0).map(data),
         None,
         "the old read is discarded"
     );
@@ -556,7 +573,7 @@ fn u_ma_12_discover_once_per_connection() {
 fn u_ma_12_recreated_file_is_announced_again() {
     let mut r = Rig::new(FakeFile::with_range(100, 1000));
     assert_eq!(r.visit(1000, NONE, 0).len(), 1);
-    r.m.deleted(KEY);
+    r.m.deleted(KEY, NAME.as_bytes());
     let out = r.m.visit(
         Visit {
             file: (SLOT, 2),
@@ -584,7 +601,7 @@ fn u_ma_13_discover_deferred_above_the_mark() {
     assert!(r.visit(1010, NONE, 0).is_empty());
     assert_eq!(r.m.counters.discover_deferred, 1);
     // The owed FIFO gives it without a further visit.
-    assert_eq!(r.m.next_owed(C), Some((KEY, NAME.into())));
+    assert_eq!(r.m.next_owed(C), Some(KEY));
     assert_eq!(r.m.next_owed(C), None);
     assert!(!r.m.has_owed(C));
     assert_eq!(r.m.counters.discover_sent, 1);
@@ -599,7 +616,7 @@ fn u_ma_13_owed_item_for_a_deleted_file_is_dropped() {
     r.queue = 1 << 20;
     r.visit(1000, NONE, 0);
     assert!(r.m.has_owed(C));
-    r.m.deleted(KEY);
+    r.m.deleted(KEY, NAME.as_bytes());
     assert_eq!(r.m.next_owed(C), None);
 }
 
@@ -618,7 +635,7 @@ fn u_ma_16_suspended() {
     assert_eq!(r.state(), (MState::Ready, 500, 300));
     // Resume: the owed Discover and the data (late update included) go out.
     r.m.suspended = false;
-    assert_eq!(r.m.next_owed(C), Some((KEY, NAME.into())));
+    assert_eq!(r.m.next_owed(C), Some(KEY));
     let d = r.answer(0).unwrap();
     assert_eq!(times(&d)[0], 300);
 }
@@ -649,7 +666,10 @@ fn u_ma_18_visit_while_reading_below_f() {
     let old = r.file.read(job.start, job.end, job.max, 2048);
     r.file.put(1050, 99.0);
     r.visit(1200, 1050, 0);
-    let d = r.m.read_done(&job, Ok(old), 0).unwrap();
+    let d =
+        r.m.read_done(&job, IV as u32, Ok(old), 0)
+            .map(data)
+            .unwrap();
     assert_eq!(times(&d), range(1100, 1200));
     assert_eq!(r.state(), (MState::Answered, 1210, 1050));
 }
@@ -669,7 +689,10 @@ fn u_ma_18_visit_while_reading_resends() {
     let old = r.file.read(job.start, job.end, job.max, 2048);
     r.file.put(t + 100, 4242.0);
     r.visit(t + 200, t + 100, 0);
-    let d = r.m.read_done(&job, Ok(old), 0).unwrap();
+    let d =
+        r.m.read_done(&job, IV as u32, Ok(old), 0)
+            .map(data)
+            .unwrap();
     assert_eq!(times(&d), range(t, t + 200));
     assert_eq!(
         r.state(),
@@ -728,7 +751,10 @@ fn u_ma_19_late_mark_seeds_a_new_connection() {
     let job = m.next_read(7).unwrap();
     assert_eq!(job.start, late);
     let res = f.read(job.start, job.end, job.max, 2048);
-    let d = m.read_done(&job, Ok(res), 100).unwrap();
+    let d = m
+        .read_done(&job, IV as u32, Ok(res), 100)
+        .map(data)
+        .unwrap();
     let ts = times(&d);
     assert_eq!(ts[0], late, "the late bucket comes first");
     assert_eq!(ts[1], newest - 1000);
@@ -778,7 +804,11 @@ fn u_ma_20_ready_queue_without_duplicates() {
     assert!(!r.m.has_ready(C), "exactly one queue item");
     let res = r.file.read(job.start, job.end, job.max, 2048);
     assert_eq!(
-        times(&r.m.read_done(&job, Ok(res), 0).unwrap()),
+        times(
+            &r.m.read_done(&job, IV as u32, Ok(res), 0)
+                .map(data)
+                .unwrap()
+        ),
         range(500, 590)
     );
     assert!(r.m.next_read(C).is_none());
@@ -789,7 +819,7 @@ fn u_ma_20_popped_item_for_a_reset_entry_is_dropped() {
     let mut r = Rig::new(FakeFile::with_range(100, 1000));
     r.visit(1000, NONE, 0);
     r.request(500, 10);
-    r.m.deleted(KEY);
+    r.m.deleted(KEY, NAME.as_bytes());
     assert!(r.m.next_read(C).is_none());
 }
 
@@ -801,7 +831,7 @@ fn u_ma_21_read_errors_back_off() {
     let mut now = 0;
     for (k, delay) in [2i64, 4, 8, 16].into_iter().enumerate() {
         let job = r.m.next_read(C).expect("a read");
-        assert_eq!(r.m.read_done(&job, Err(()), now), None);
+        assert_eq!(r.m.read_done(&job, IV as u32, Err(()), now), None);
         assert_eq!(r.m.counters.read_errors, k as u64 + 1);
         assert_eq!(r.state().0, MState::Ready);
         assert!(r.m.next_read(C).is_none(), "waiting {delay} s");
@@ -815,7 +845,7 @@ fn u_ma_21_read_errors_back_off() {
     assert_eq!(times(&d), range(500, 590));
     r.request(600, 10);
     let job = r.m.next_read(C).unwrap();
-    r.m.read_done(&job, Err(()), now);
+    r.m.read_done(&job, IV as u32, Err(()), now);
     r.m.wake_delayed(now + 1);
     assert!(r.m.next_read(C).is_none());
     r.m.wake_delayed(now + 2);
@@ -834,12 +864,12 @@ fn u_ma_21_parks_after_five_failures() {
     let mut now = 0;
     for delay in [2i64, 4, 8, 16] {
         let job = r.m.next_read(C).unwrap();
-        r.m.read_done(&job, Err(()), now);
+        r.m.read_done(&job, IV as u32, Err(()), now);
         now += delay;
         r.m.wake_delayed(now);
     }
     let job = r.m.next_read(C).unwrap();
-    r.m.read_done(&job, Err(()), now);
+    r.m.read_done(&job, IV as u32, Err(()), now);
     assert_eq!(r.m.counters.read_errors, 5);
     assert_eq!(r.state().0, MState::Parked, "parked after the 5th failure");
     r.m.wake_delayed(now + 1_000);
@@ -911,7 +941,7 @@ fn u_ma_23_one_owed_discover_per_eight_data() {
         );
         let job = m.next_read(C).unwrap();
         let res = f.read(job.start, job.end, job.max, 2048);
-        assert!(m.read_done(&job, Ok(res), 0).is_some());
+        assert!(m.read_done(&job, IV as u32, Ok(res), 0).map(data).is_some());
         if m.discover_turn(C) {
             turns.push(k);
             assert!(m.next_owed(C).is_some());
@@ -942,4 +972,46 @@ fn names_too_long_counts_files_once() {
         assert!(out.is_empty(), "never announced");
     }
     assert_eq!(m.counters.names_too_long, 1, "one file, counted once");
+}
+
+#[test]
+fn announce_to_one_connection_leaves_the_others_alone() {
+    let mut m = MasterFiles::new(MasterConfig::default());
+    m.open(1);
+    m.open(2);
+    let h = header("/var/store/a/b/10s");
+    let v = Visit {
+        file: KEY,
+        name: Some(NAME),
+        header: &h,
+        flushed_last: 1000,
+        dirty_low: NONE,
+    };
+    assert!(
+        m.announce_to(1, v, 0, &|_| 0).is_some(),
+        "told to connection 1"
+    );
+    assert!(m.announce_to(1, v, 0, &|_| 0).is_none(), "only once");
+    // Connection 2 was not told: the next visit announces the file there, only there.
+    let out = m.visit(v, 0, &|_| 0);
+    assert_eq!(out.iter().map(|(c, _)| *c).collect::<Vec<_>>(), vec![2]);
+    assert_eq!(m.counters.discover_sent, 2);
+}
+
+#[test]
+fn a_discover_that_could_not_be_built_is_owed_again() {
+    let mut r = Rig::new(FakeFile::with_range(100, 1000));
+    r.queue = 256 * 1024;
+    assert!(r.visit(1000, NONE, 0).is_empty(), "deferred");
+    assert_eq!(r.m.next_owed(C), Some(KEY));
+    assert!(!r.m.has_owed(C));
+    r.m.owe_again(C, KEY);
+    assert!(r.m.has_owed(C));
+    assert_eq!(r.m.counters.discover_sent, 0);
+    assert_eq!(r.m.next_owed(C), Some(KEY));
+    assert_eq!(r.m.counters.discover_sent, 1);
+    // A deleted file is not owed again.
+    r.m.deleted(KEY, NAME.as_bytes());
+    r.m.owe_again(C, KEY);
+    assert!(!r.m.has_owed(C));
 }

@@ -115,8 +115,8 @@ async fn of(shard: &Rc<Shard>, c: &Coordinator, address: &str, from: Option<u32>
     }
     // Stop taking samples: the stat port closes (agents fail over).
     if !ctl.acting_slave() {
-        c.next_stat_epoch();
-        shard.core.rpc.broadcast(Req::CloseStat).await;
+        let epoch = c.next_stat_epoch();
+        shard.core.rpc.broadcast(Req::CloseStat(epoch)).await;
     }
     if let Some(e) = write_of_marker(shard, c, &hp, from).await {
         return e;
@@ -148,8 +148,8 @@ async fn resync(
     let from = from.map(i64::from);
     match target {
         ResyncTarget::All => {
-            let resume = from.or(c.control().from);
-            to_every_shard(shard, || ToOwner::SetResume(resume)).await;
+            // On the next link every subscription uses T (runtime only, that link).
+            to_every_shard(shard, || ToOwner::ResyncNextLink(from)).await;
             c.update_control(|c| {
                 c.epoch += 1;
                 c.close_reason = Some("Resync requested");

@@ -44,8 +44,8 @@ pub enum Req {
     /// Open the stat port (TCP and UDP) on the receiving shard as generation `epoch`
     /// (after a promotion).
     OpenStat(u64),
-    /// Close the stat port (this node became a slave).
-    CloseStat,
+    /// Close the stat port as of generation `epoch` (this node became a slave).
+    CloseStat(u64),
     /// `replication.resync PATH[,from=]` for a file of the receiving shard.
     Resync(String, Option<i64>),
     /// `replication.scrub start|stop` for the receiving shard's files.

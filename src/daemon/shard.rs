@@ -275,17 +275,17 @@ impl Shard {
                 }
                 Err(e) => Rep::Failed(e.to_string()),
             },
-            Req::CloseStat => {
-                self.stat_port.close();
+            Req::CloseStat(epoch) => {
+                self.stat_port.close(epoch);
                 Rep::Done
             }
-            Req::Resync(path, from) => {
-                match self.owner.as_ref().map(|o| o.slave.resync(&path, from)) {
-                    Some(Ok(())) => Rep::Done,
-                    Some(Err(e)) => Rep::Failed(e.into()),
-                    None => Rep::Failed("unknown file".into()),
-                }
-            }
+            Req::Resync(path, from) => match &self.owner {
+                Some(o) => match o.slave.resync(&path, from).await {
+                    Ok(()) => Rep::Done,
+                    Err(e) => Rep::Failed(e),
+                },
+                None => Rep::Failed("unknown file".into()),
+            },
             Req::Scrub(start) => {
                 if let Some(o) = &self.owner {
                     o.scrub.start_stop(start, clock::now());
@@ -300,8 +300,21 @@ impl Shard {
     }
 
     async fn delete_one(&self, store: &Store, key: &str) {
+        let files: Vec<(u32, String)> = store
+            .counter_paths(key)
+            .into_iter()
+            .filter_map(|p| match store.lookup(&p) {
+                istatd_storage::store::Lookup::Found(id) => Some((id.slot, p)),
+                _ => None,
+            })
+            .collect();
         match store.delete_counter(key).await {
-            Ok(true) => self.core.lb.borrow_mut().incr(Loopback::CounterClosed),
+            Ok(true) => {
+                self.core.lb.borrow_mut().incr(Loopback::CounterClosed);
+                if let Some(o) = &self.owner {
+                    o.slave.deleted_locally(&files);
+                }
+            }
             Ok(false) => {}
             Err(e) => tracing::error!(counter = %key, error = %e, "delete failed"),
         }
@@ -386,6 +399,10 @@ impl Shard {
 struct StoreFlush<'a> {
     core: &'a ShardCore,
     store: &'a Store,
+    /// Failed flushes, and when that was last said in the log (a failing disk fails
+    /// every counter's flush: one line a minute, not one per counter).
+    failures: Cell<u64>,
+    said_at: Cell<i64>,
 }
 
 impl FlushRound for StoreFlush<'_> {
@@ -402,7 +419,17 @@ impl FlushRound for StoreFlush<'_> {
             }
             Ok(None) => false,
             Err(e) => {
-                tracing::error!(shard = self.core.id, error = %e, "periodic flush failed");
+                self.failures.set(self.failures.get() + 1);
+                let now = clock::monotonic_secs();
+                if self.failures.get() == 1 || now - self.said_at.get() >= 60 {
+                    self.said_at.set(now);
+                    tracing::error!(
+                        shard = self.core.id,
+                        error = %e,
+                        failed_so_far = self.failures.get(),
+                        "periodic flush failed; the data stays in memory and is written when it can be (istatd.store.write_errors)"
+                    );
+                }
                 false
             }
         }
@@ -461,6 +488,8 @@ async fn open_store(
     o.create_parents = false;
     // A replica indexes every file it holds (replication.md §2.2).
     o.load_incomplete = cfg.create_parents || st.repl.control.acting_slave();
+    // A promoted replica's files hold replicated buckets: event windows start from them.
+    o.seed_windows = st.repl.control.promoted.is_some();
     o.listing = st.listing.clone();
     o.page_cache_pages = (cfg.page_cache_pages / count).max(64);
     o.max_open_files = (cfg.max_open_files / count).max(16);
@@ -540,7 +569,15 @@ pub async fn shard_main(ctx: ShardContext<DataMsg, CtlMsg>, st: Startup) -> Shar
             let Some(store) = &core.store else { return };
             let pacer = FlushPacer::new(Duration::from_secs(core.cfg.flush_secs.max(1)));
             pacer
-                .run(&StoreFlush { core: &core, store }, &core.shutdown)
+                .run(
+                    &StoreFlush {
+                        core: &core,
+                        store,
+                        failures: Cell::new(0),
+                        said_at: Cell::new(0),
+                    },
+                    &core.shutdown,
+                )
                 .await;
         })
     });

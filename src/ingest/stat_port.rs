@@ -23,6 +23,11 @@ pub struct StatPort {
     ingest: Rc<Ingest>,
     /// The generation open now (0: closed).
     epoch: Cell<u64>,
+    /// The newest generation this shard was told of, opened or closed: a request
+    /// handled before the shard's own start-up opened the port (the admin port of
+    /// shard 0 answers while the other shards still scan their stores) must not be
+    /// undone by it.
+    newest: Cell<u64>,
     /// TCP connections being served.
     active: Cell<usize>,
     udp_packets: Cell<u64>,
@@ -35,6 +40,7 @@ impl StatPort {
             core,
             ingest,
             epoch: Cell::new(0),
+            newest: Cell::new(0),
             active: Cell::new(0),
             udp_packets: Cell::new(0),
             udp_bad: Cell::new(0),
@@ -54,22 +60,32 @@ impl StatPort {
     }
 
     /// Serve bound sockets as generation `epoch`; the two tasks end when the
-    /// generation does (or at shutdown).
+    /// generation does (or at shutdown). Sockets of a generation older than one
+    /// already seen are closed at once (no tasks).
     pub fn serve(
         self: &Rc<Self>,
         (l, u): (TcpListener, UdpSocket),
         epoch: u64,
-    ) -> [glommio::Task<()>; 2] {
+    ) -> Vec<glommio::Task<()>> {
+        if epoch < self.newest.get() {
+            return Vec::new();
+        }
+        self.newest.set(epoch);
         self.epoch.set(epoch);
         let me = self.clone();
         let tcp = glommio::spawn_local(async move { me.accept(l, epoch).await });
         let me = self.clone();
         let udp = glommio::spawn_local(async move { me.serve_udp(u, epoch).await });
-        [tcp, udp]
+        vec![tcp, udp]
     }
 
-    /// Close the port: every listener and connection of the open generation ends.
-    pub fn close(&self) {
+    /// Close the port as of generation `epoch`: every listener and connection of an
+    /// older generation ends.
+    pub fn close(&self, epoch: u64) {
+        if epoch < self.newest.get() {
+            return;
+        }
+        self.newest.set(epoch);
         self.epoch.set(0);
     }
 

@@ -202,16 +202,19 @@ define_options! {
 
     // ---- replication (replication.md §2.18) ----
 
-    /// `--replica-chunk-buckets` (256): 1..=2048.
-    replica_chunk_buckets: u32 = 256 => "replica-chunk-buckets", "Buckets per replication chunk (1-2048): the slave's request size and the master's cap.";
-    /// `--replica-read-rate` (16777216): bytes/s of replication disk reads; 0 unlimited.
-    replica_read_rate: u64 = 16_777_216 => "replica-read-rate", "Master: bytes per second of replication disk reads. 0 = unlimited.";
+    /// `--replica-chunk-buckets` (2048): 1..=2048. Port default: the largest, so that a
+    /// catch-up moves 64 KiB per round trip (replication.md says 256).
+    replica_chunk_buckets: u32 = 2048 => "replica-chunk-buckets", "Buckets per replication chunk (1-2048): the slave's request size and the master's cap.";
+    /// `--replica-read-rate` (0): bytes/s of replication disk reads; 0 unlimited
+    /// (replication.md rev. 2.2).
+    replica_read_rate: u64 = 0 => "replica-read-rate", "Master: bytes per second of replication disk reads. 0 = unlimited.";
     /// `--replica-max-slaves` (4).
     replica_max_slaves: u32 = 4 => "replica-max-slaves", "Master: maximum number of slave connections.";
-    /// `--replica-subscribe-rate` (2000): first requests per second.
-    replica_subscribe_rate: u32 = 2000 => "replica-subscribe-rate", "Slave: first requests per second, split across shards.";
-    /// `--replica-create-rate` (200): new files per second.
-    replica_create_rate: u32 = 200 => "replica-create-rate", "Slave: new files per second, split across shards.";
+    /// `--replica-subscribe-rate` (20000): first requests per second (rev. 2.2).
+    replica_subscribe_rate: u32 = 20_000 => "replica-subscribe-rate", "Slave: first requests per second, split across shards.";
+    /// `--replica-create-rate` (0): new files per second; 0 = as fast as the disk
+    /// creates them (rev. 2.2).
+    replica_create_rate: u32 = 0 => "replica-create-rate", "Slave: new files per second, split across shards. 0 = no cap.";
     /// `--replica-resume-overlap` (600): seconds.
     replica_resume_overlap: u32 = 600 => "replica-resume-overlap", "Seconds re-requested per file on subscribe (slave) / late-mark margin (master).";
     /// `--replica-late-window` (86400): seconds.

@@ -59,11 +59,11 @@ fn defaults_match_the_table() {
     assert!(o.pin_cores.is_empty());
     assert_eq!(o.page_cache_mb, 64);
     assert_eq!(o.max_open_files, 16000);
-    assert_eq!(o.replica_chunk_buckets, 256);
-    assert_eq!(o.replica_read_rate, 16_777_216);
+    assert_eq!(o.replica_chunk_buckets, 2048);
+    assert_eq!(o.replica_read_rate, 0);
     assert_eq!(o.replica_max_slaves, 4);
-    assert_eq!(o.replica_subscribe_rate, 2000);
-    assert_eq!(o.replica_create_rate, 200);
+    assert_eq!(o.replica_subscribe_rate, 20_000);
+    assert_eq!(o.replica_create_rate, 0);
     assert_eq!(o.replica_resume_overlap, 600);
     assert_eq!(o.replica_late_window, 86400);
     assert_eq!(o.replica_from, None);

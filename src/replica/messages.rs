@@ -69,6 +69,35 @@ pub enum ToOwner {
     ReplicaMode(bool),
     /// The resume time R for subscriptions from now on.
     SetResume(Option<i64>),
+    /// `replication.resync all,from=T`: T for every subscription of the next link only.
+    ResyncNextLink(Option<i64>),
+}
+
+impl ToOwner {
+    /// The file a PDU of the slave link is for (Discover, Data, Digest, RepairData).
+    pub fn file_pdu_name(&self) -> Option<&[u8]> {
+        match self {
+            ToOwner::Discover(_, h) => Some(istatd_replication::pdu::discover_name(h)),
+            ToOwner::Data { name, .. }
+            | ToOwner::Digest { name, .. }
+            | ToOwner::RepairData { name, .. } => Some(name),
+            _ => None,
+        }
+    }
+
+    /// A message for the master side (it never meets the slave link's file PDUs).
+    pub fn is_master_side(&self) -> bool {
+        matches!(
+            self,
+            ToOwner::MasterOpen(_)
+                | ToOwner::MasterClose(_)
+                | ToOwner::Request { .. }
+                | ToOwner::DigestRequest { .. }
+                | ToOwner::RepairRequest { .. }
+                | ToOwner::Credit { .. }
+                | ToOwner::MasterSuspended(_)
+        )
+    }
 }
 
 /// An owning shard to the coordinator.

@@ -52,6 +52,11 @@ struct Slot {
     bucket: Bucket,
     writes: u32,
     time: i64,
+    /// The rate the slot started from (a replicated bucket; 0 otherwise).
+    base: f64,
+    /// Seed mode: the slot's disk bucket was looked at (a slot opened by a shift was
+    /// not: it may cover a replicated bucket).
+    seeded: bool,
 }
 
 impl Slot {
@@ -59,21 +64,41 @@ impl Slot {
         bucket: Bucket::EMPTY,
         writes: 0,
         time: 0,
+        base: 0.0,
+        seeded: false,
     };
     fn at(t: i64) -> Slot {
         Slot {
             bucket: Bucket::empty_at(t),
             writes: 0,
             time: t,
+            base: 0.0,
+            seeded: false,
         }
+    }
+
+    /// Start from a bucket a file already holds at this slot's time.
+    fn seed(&mut self, existing: Option<&Bucket>) {
+        if let Some(b) = existing.filter(|b| b.time == self.time && b.count > 0) {
+            self.bucket = *b;
+            self.base = b.sum;
+        }
+        self.seeded = true;
     }
 }
 
 /// The 5-bucket collation window of an event counter (memory only).
+///
+/// In seed mode (a promoted replica, whose files hold the former master's buckets),
+/// a window never writes over a bucket it did not start from: slots start from the
+/// finest file's buckets (see [`Collation::seeded`], [`Collation::record_seeded`]), a
+/// slot without local events is not written at all, and the coarser files get only
+/// what local events added.
 #[derive(Debug, Clone)]
 pub struct Collation {
     interval: i64,
     slots: [Slot; WINDOW],
+    seed_mode: bool,
 }
 
 impl Collation {
@@ -81,7 +106,54 @@ impl Collation {
         Collation {
             interval: finest_interval.max(1),
             slots: [Slot::UNSET; WINDOW],
+            seed_mode: false,
         }
+    }
+
+    /// A window over buckets a file already holds (a promoted replica's): the window
+    /// that the first sample at `t` opens starts from the buckets `existing` has at its
+    /// times instead of empty ones, so that shifting it writes them back with what was
+    /// added, never an empty bucket over a replicated one.
+    pub fn seeded(finest_interval: i64, t: i64, existing: &[Bucket]) -> Collation {
+        let mut c = Collation::new(finest_interval);
+        c.seed_mode = true;
+        let f = c.interval;
+        let t = t - t.rem_euclid(f);
+        for k in 0..WINDOW {
+            let mut slot = Slot::at(t - k as i64 * f);
+            slot.seed(existing.iter().find(|b| b.time == slot.time));
+            c.slots[WINDOW - 1 - k] = slot;
+        }
+        c
+    }
+
+    /// Seed mode: whether a sample at `t` lands in a slot whose disk bucket has not been
+    /// looked at (the caller then reads it and passes it to
+    /// [`Collation::record_seeded`]).
+    pub fn wants_seed(&self, t: i64) -> bool {
+        if !self.seed_mode {
+            return false;
+        }
+        let i = self.find(t - t.rem_euclid(self.interval));
+        i == WINDOW || !self.slots[i].seeded
+    }
+
+    /// [`Collation::record`], the sample's slot starting from `existing` (the finest
+    /// file's bucket at the sample's time) when it was not seeded yet.
+    pub fn record_seeded(
+        &mut self,
+        t: i64,
+        v: f64,
+        now: i64,
+        files: usize,
+        existing: Option<&Bucket>,
+    ) -> Result<Writes, Reject> {
+        self.record_inner(t, v, now, files, existing)
+    }
+
+    /// Whether the window has started (its first sample came).
+    pub fn started(&self) -> bool {
+        self.slots[0].time != 0
     }
 
     /// Times of the window buckets (0 when not started).
@@ -91,6 +163,17 @@ impl Collation {
 
     /// Record an event sample into a counter with `files` retention files.
     pub fn record(&mut self, t: i64, v: f64, now: i64, files: usize) -> Result<Writes, Reject> {
+        self.record_inner(t, v, now, files, None)
+    }
+
+    fn record_inner(
+        &mut self,
+        t: i64,
+        v: f64,
+        now: i64,
+        files: usize,
+        existing: Option<&Bucket>,
+    ) -> Result<Writes, Reject> {
         let f = self.interval;
         if t > now + f {
             return Err(Reject::FromFuture);
@@ -115,7 +198,11 @@ impl Collation {
             // Cannot happen for t >= slots[0].time after a shift; be safe.
             return Err(Reject::FromPast);
         }
+        let seed_mode = self.seed_mode;
         let slot = &mut self.slots[i];
+        if seed_mode && !slot.seeded {
+            slot.seed(existing);
+        }
         slot.bucket.collated_update(v / f as f64, t);
         slot.writes += 1;
         if slot.writes & (slot.writes - 1) == 0 {
@@ -144,10 +231,25 @@ impl Collation {
             return false;
         }
         for s in &self.slots {
-            writes.push((0, s.bucket));
+            if !self.seed_mode || s.writes > 0 {
+                writes.push((0, s.bucket));
+            }
         }
-        for file in 1..files {
-            writes.push((file, self.slots[0].bucket));
+        let out = &self.slots[0];
+        if !self.seed_mode {
+            for file in 1..files {
+                writes.push((file, out.bucket));
+            }
+        } else if out.writes > 0 {
+            // Only what local events added: the coarser files already hold the rest.
+            let mut local = out.bucket;
+            local.sum -= out.base;
+            local.min = local.sum as f32;
+            local.max = local.min;
+            local.sum_sq = (local.sum * local.sum) as f32;
+            for file in 1..files {
+                writes.push((file, local));
+            }
         }
         self.slots.copy_within(1.., 0);
         let top = self.slots[WINDOW - 2].time + self.interval;

@@ -16,6 +16,7 @@
 
 pub mod counter;
 pub mod format;
+pub mod hashing;
 pub mod lru;
 pub mod numfmt;
 pub mod query;

@@ -1,7 +1,7 @@
 //! A small O(1) least-recently-used map (slab + doubly linked list), used for the
 //! descriptor cache and the page cache.
 
-use std::collections::HashMap;
+use crate::hashing::FastMap;
 use std::hash::Hash;
 
 const NIL: usize = usize::MAX;
@@ -14,7 +14,7 @@ struct Node<K, V> {
 }
 
 pub struct Lru<K, V> {
-    map: HashMap<K, usize>,
+    map: FastMap<K, usize>,
     nodes: Vec<Option<Node<K, V>>>,
     free: Vec<usize>,
     head: usize, // most recent
@@ -25,7 +25,7 @@ pub struct Lru<K, V> {
 impl<K: Hash + Eq + Clone, V> Lru<K, V> {
     pub fn new(capacity: usize) -> Lru<K, V> {
         Lru {
-            map: HashMap::new(),
+            map: FastMap::default(),
             nodes: Vec::new(),
             free: Vec::new(),
             head: NIL,
@@ -116,6 +116,19 @@ impl<K: Hash + Eq + Clone, V> Lru<K, V> {
                 None => break,
             }
         }
+        self.link_new(key, value);
+        evicted
+    }
+
+    /// Insert as the most recent entry without evicting anything, even above the
+    /// capacity (the next [`Lru::insert`] evicts back down to it). For a value that must
+    /// not be dropped and whose eviction cannot be handled now.
+    pub fn insert_over(&mut self, key: K, value: V) {
+        let _ = self.remove(&key);
+        self.link_new(key, value);
+    }
+
+    fn link_new(&mut self, key: K, value: V) {
         let node = Node {
             key: key.clone(),
             value,
@@ -134,7 +147,6 @@ impl<K: Hash + Eq + Clone, V> Lru<K, V> {
         };
         self.map.insert(key, i);
         self.push_front(i);
-        evicted
     }
 
     pub fn remove(&mut self, key: &K) -> Option<V> {
@@ -182,5 +194,16 @@ mod tests {
         assert_eq!(l.remove(&1), Some("a"));
         assert_eq!(l.pop_lru(), Some((3, "c")));
         assert!(l.is_empty());
+    }
+
+    #[test]
+    fn insert_over_capacity_evicts_back_down_later() {
+        let mut l = Lru::new(2);
+        l.insert(1, "a");
+        l.insert(2, "b");
+        l.insert_over(3, "c");
+        assert_eq!(l.len(), 3, "nothing evicted");
+        assert_eq!(l.insert(4, "d"), vec![(1, "a"), (2, "b")]);
+        assert_eq!(l.keys(), vec![3, 4]);
     }
 }

@@ -512,6 +512,52 @@ impl FileState {
         r
     }
 
+    /// The pages a [`FileState::put_overwrite`] of `buckets` would write into, each
+    /// with the number of its slots the put fills, worked out as the put runs
+    /// (alignment, the moving window) without changing anything. A page whose every
+    /// slot is filled need not be read first.
+    pub fn put_plan(&self, buckets: &[Bucket]) -> Vec<(u32, usize)> {
+        let interval = self.interval();
+        let cap = self.capacity();
+        let (mut first, mut last) = (self.header.first_bucket, self.header.last_bucket);
+        let mut slots: Vec<i64> = Vec::with_capacity(buckets.len());
+        for b in buckets {
+            if (b.time - self.zero_time()).rem_euclid(interval) != 0 {
+                continue;
+            }
+            let ix = self.index_of(b.time);
+            if ix <= last - cap {
+                continue;
+            }
+            if ix > last {
+                last = ix;
+                if first + cap <= last {
+                    first = last - cap + 1;
+                }
+            }
+            if ix < first {
+                first = ix;
+            }
+            slots.push(self.slot_of_index(ix));
+        }
+        slots.sort_unstable();
+        slots.dedup();
+        let mut out: Vec<(u32, usize)> = Vec::new();
+        for slot in slots {
+            let page = self.page_of_slot(slot);
+            match out.last_mut() {
+                Some((p, n)) if *p == page => *n += 1,
+                _ => out.push((page, 1)),
+            }
+        }
+        out
+    }
+
+    /// Slots in one bucket page.
+    pub fn slots_per_page(&self) -> usize {
+        (self.header.page_size / BUCKET_SIZE as i64) as usize
+    }
+
     // ----- reads ---------------------------------------------------------------------
 
     /// Pages covering `count` indices from `lo`, as given (the caller clamped them).

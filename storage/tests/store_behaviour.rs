@@ -268,3 +268,129 @@ fn replication_operations() {
     });
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Replicated chunks that fill whole pages are written without reading those pages,
+/// over a file that is on disk (not fresh) and out of a tiny page cache; slots a chunk
+/// does not fill keep what they held (gaps never erase).
+#[test]
+fn whole_page_overwrites_skip_the_read_and_keep_other_slots() {
+    let dir = temp_dir("wholepage");
+    let d = dir.clone();
+    run(move || async move {
+        let mut o = opts(&d);
+        o.page_cache_pages = 2;
+        let store = Store::open(o).await.unwrap();
+        let params = CreateParams {
+            interval: 10,
+            page_count: 8,
+            flags: 0,
+            zero_time: NOW,
+            lambda: 0.0,
+            season: 0,
+            fixed_count: 0,
+            unit: String::new(),
+            name: String::new(),
+        };
+        let id = store.create_file_like("w/10s", params).await.unwrap();
+        // Old data in every slot, flushed: the file is no longer fresh.
+        let old: Vec<Bucket> = (0..2048)
+            .map(|k| Bucket::sample(NOW + 10 * k, -1.0))
+            .collect();
+        store.put_buckets_overwrite(id, &old).await.unwrap();
+        store.flush_file(id).await.unwrap();
+        // New data for all of pages 0-3 (256 slots each), and every other slot of
+        // pages 4-7.
+        let new: Vec<Bucket> = (0..2048)
+            .filter(|&k| k < 1024 || k % 2 == 0)
+            .map(|k| Bucket::sample(NOW + 10 * k, k as f64))
+            .collect();
+        let misses_before = store.stats().page_misses;
+        let r = store.put_buckets_overwrite(id, &new).await.unwrap();
+        assert_eq!(r.written as usize, new.len());
+        let misses = store.stats().page_misses - misses_before;
+        assert!(
+            misses <= 4,
+            "only the partly filled pages are read: {misses} misses"
+        );
+        store.flush_file(id).await.unwrap();
+        let (got, _) = store
+            .read_valid_buckets(id, NOW, NOW + 10 * 2047, 2048, 2048)
+            .await
+            .unwrap();
+        assert_eq!(got.len(), 2048);
+        for (k, b) in got.iter().enumerate() {
+            let want = if k < 1024 || k % 2 == 0 {
+                k as f64
+            } else {
+                -1.0
+            };
+            assert_eq!((b.time, b.sum), (NOW + 10 * k as i64, want), "slot {k}");
+        }
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A store that becomes a replica closes its event windows first, and after leaving
+/// replica mode (a promotion) a new window starts from the replicated buckets: no
+/// empty bucket ever replaces a replicated one.
+#[test]
+fn event_windows_never_write_over_replicated_buckets() {
+    let dir = temp_dir("eventrepl");
+    let d = dir.clone();
+    run(move || async move {
+        let store = Store::open(opts(&d)).await.unwrap();
+        // Local events, then the store becomes a replica.
+        for k in 0..3 {
+            let t = NOW + 10 * k;
+            store
+                .record("ev", true, Sample::value(t, 10.0), t)
+                .await
+                .unwrap();
+        }
+        store.enter_replica_mode(NOW + 30).await.unwrap();
+        let Lookup::Found(id) = store.lookup("ev/10s") else {
+            panic!("the event counter's 10s file")
+        };
+        // The local events were written when the window closed.
+        let (local, _) = store
+            .read_valid_buckets(id, NOW, NOW + 20, 10, 10)
+            .await
+            .unwrap();
+        assert_eq!(local.len(), 3, "local events written before replicating");
+        // Replicated buckets from the master, later in time.
+        let t1 = NOW + 600;
+        // Collated buckets as the master writes them: one value (a rate), count 1.
+        let replicated: Vec<Bucket> = (0..20).map(|k| Bucket::sample(t1 + 10 * k, 0.5)).collect();
+        store.put_buckets_overwrite(id, &replicated).await.unwrap();
+        store.flush_all(false, t1 + 200).await.unwrap();
+        // Promotion: replica mode off, then events inside the replicated range.
+        store.set_replica_mode(false);
+        let t = t1 + 100;
+        store
+            .record("ev", true, Sample::value(t, 10.0), t)
+            .await
+            .unwrap();
+        store.flush_all(true, t + 300).await.unwrap();
+        store.close(t + 300).await.unwrap();
+        let (got, _) = store
+            .read_valid_buckets(id, t1, t1 + 190, 100, 100)
+            .await
+            .unwrap();
+        assert_eq!(got.len(), 20, "every replicated bucket still valid");
+        for b in &got {
+            assert!(
+                b.count == 1 && b.sum >= 0.5,
+                "bucket at {}: count {}, sum {}",
+                b.time,
+                b.count,
+                b.sum
+            );
+        }
+        let at_t = got.iter().find(|b| b.time == t).unwrap();
+        assert_eq!(
+            at_t.sum, 1.5,
+            "the new event (10 / 10 s) added to the replicated rate"
+        );
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -46,6 +46,18 @@ impl Daemon {
         http_port: u16,
         extra: &[&str],
     ) -> Daemon {
+        Daemon::start_with_env(dir, stat_port, admin_port, http_port, &[], extra)
+    }
+
+    /// As [`Daemon::start_with_http`], with these environment variables set.
+    pub fn start_with_env(
+        dir: &Path,
+        stat_port: u16,
+        admin_port: u16,
+        http_port: u16,
+        env: &[(&str, &str)],
+        extra: &[&str],
+    ) -> Daemon {
         let cfg = dir.join("empty.cfg");
         std::fs::write(&cfg, "").unwrap();
         let mut args: Vec<String> = vec![
@@ -67,6 +79,7 @@ impl Daemon {
         args.extend(extra.iter().map(|s| s.to_string()));
         let child = Command::new(env!("CARGO_BIN_EXE_istatd"))
             .args(&args)
+            .envs(env.iter().copied())
             .current_dir(dir)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -100,10 +113,21 @@ impl Daemon {
                     .read_to_string(&mut err);
                 panic!("istatd exited during start-up ({st}): {err}");
             }
-            assert!(
-                Instant::now() < deadline,
-                "istatd did not open its admin port"
-            );
+            if Instant::now() >= deadline {
+                // A start-up that never finishes: say where it stopped.
+                let log = std::fs::read_to_string(self.dir.join("istatd.log")).unwrap_or_default();
+                let stacks = std::process::Command::new("gdb")
+                    .args([
+                        "-p",
+                        &self.child.as_ref().unwrap().id().to_string(),
+                        "-batch",
+                    ])
+                    .args(["-ex", "thread apply all bt"])
+                    .output()
+                    .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                    .unwrap_or_else(|e| format!("(no gdb: {e})"));
+                panic!("istatd did not open its admin port in 20 s; its log:\n{log}\nits threads:\n{stacks}");
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -278,6 +302,17 @@ pub fn now() -> i64 {
 /// in `dir`, `--flush 1`, 2 shards and `retention`, then `extra` (its role and the
 /// test's own options).
 pub fn repl_daemon(dir: &Path, base: u16, retention: &str, extra: &[&str]) -> Daemon {
+    repl_daemon_env(dir, base, retention, &[], extra)
+}
+
+/// As [`repl_daemon`], with these environment variables set (test hooks).
+pub fn repl_daemon_env(
+    dir: &Path,
+    base: u16,
+    retention: &str,
+    env: &[(&str, &str)],
+    extra: &[&str],
+) -> Daemon {
     let log = dir.join("istatd.log").display().to_string();
     let mut args = vec![
         "--log-file",
@@ -290,7 +325,7 @@ pub fn repl_daemon(dir: &Path, base: u16, retention: &str, extra: &[&str]) -> Da
         "2",
     ];
     args.extend_from_slice(extra);
-    Daemon::start(dir, base, base + 1, &args)
+    Daemon::start_with_env(dir, base, base + 1, 0, env, &args)
 }
 
 /// `counters` counters with `n` timestamped samples each, 10 s apart, ending now.
@@ -481,5 +516,107 @@ impl Rng {
 
     pub fn bytes(&mut self, n: usize) -> Vec<u8> {
         (0..n).map(|_| self.next() as u8).collect()
+    }
+}
+
+// ----- a small filesystem of its own (tests/disk_full.rs, tests/replication_faults.rs) -----
+
+/// A loop-mounted ext4 filesystem (1 KiB blocks at these sizes), unmounted and its
+/// image removed on drop.
+/// Needs root, mkfs.ext4 and a loop device: [`LoopFs::make`] says why not otherwise.
+pub struct LoopFs {
+    pub mount: PathBuf,
+    image: PathBuf,
+}
+
+impl LoopFs {
+    pub fn make(image: &Path, mount: &Path, mib: u64) -> Result<LoopFs, String> {
+        let run = |cmd: &mut Command| -> Result<(), String> {
+            let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
+            if out.status.success() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{cmd:?}: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ))
+            }
+        };
+        std::fs::File::create(image)
+            .and_then(|f| f.set_len(mib << 20))
+            .map_err(|e| e.to_string())?;
+        // No blocks reserved for root: the daemon runs as root here.
+        run(Command::new("mkfs.ext4").args(["-q", "-m", "0"]).arg(image))?;
+        std::fs::create_dir_all(mount).map_err(|e| e.to_string())?;
+        run(Command::new("mount")
+            .args(["-o", "loop"])
+            .arg(image)
+            .arg(mount))?;
+        Ok(LoopFs {
+            mount: mount.to_path_buf(),
+            image: image.to_path_buf(),
+        })
+    }
+
+    pub fn avail_bytes(&self) -> u64 {
+        let out = Command::new("df")
+            .args(["-B1", "--output=avail"])
+            .arg(&self.mount)
+            .output()
+            .expect("df");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .and_then(|l| l.trim().parse().ok())
+            .expect("df avail")
+    }
+
+    /// Fill the filesystem but for about `keep` bytes with fallocated filler files
+    /// (`.filler<i>` at its root, so that [`LoopFs::unfill`] finds them), topping up
+    /// whatever a running daemon took meanwhile. Returns the bytes left.
+    pub fn fill(&self, keep: u64) -> u64 {
+        for i in 0..10 {
+            let avail = self.avail_bytes();
+            if avail <= keep {
+                return avail;
+            }
+            let ok = Command::new("fallocate")
+                .args(["-l", &(avail - keep).to_string()])
+                .arg(self.mount.join(format!(".filler{i}")))
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if !ok {
+                // The extent tree's own blocks, or a daemon's, were not in df's
+                // figure: what fallocate got stays allocated, the next one tops up.
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        let avail = self.avail_bytes();
+        assert!(
+            avail <= keep.max(4096),
+            "could not fill {}: {avail} bytes free",
+            self.mount.display()
+        );
+        avail
+    }
+
+    /// Remove the filler files of [`LoopFs::fill`].
+    pub fn unfill(&self) {
+        for i in 0..10 {
+            let _ = std::fs::remove_file(self.mount.join(format!(".filler{i}")));
+        }
+    }
+}
+
+impl Drop for LoopFs {
+    fn drop(&mut self) {
+        let unmounted = Command::new("umount")
+            .arg(&self.mount)
+            .status()
+            .is_ok_and(|s| s.success());
+        if unmounted {
+            let _ = std::fs::remove_file(&self.image);
+        }
     }
 }

@@ -56,6 +56,9 @@ impl LinkIo {
         ) -> glommio::Task<()>,
     ) -> LinkIo {
         let _ = stream.set_nodelay(true);
+        if let Err(e) = set_keepalive(&stream) {
+            tracing::debug!(error = %e, "replication: cannot set SO_KEEPALIVE");
+        }
         let (rd, wr): (ReadHalf<TcpStream>, WriteHalf<TcpStream>) = futures_lite::io::split(stream);
         let (q, wake) = SendQueue::new();
         let writer = spawn_writer(q.clone(), wake, wr);
@@ -134,4 +137,17 @@ impl LinkIo {
         })
         .await;
     }
+}
+
+/// SO_KEEPALIVE with idle 30 s, interval 10 s, count 3 (replication.md §2.11): with the
+/// idle timer, it finds a dead peer whose socket would otherwise look open.
+fn set_keepalive(stream: &TcpStream) -> nix::Result<()> {
+    use nix::sys::socket::{setsockopt, sockopt};
+    use std::os::fd::{AsRawFd, BorrowedFd};
+    // SAFETY: the descriptor belongs to `stream`, which outlives this call.
+    let fd = unsafe { BorrowedFd::borrow_raw(stream.as_raw_fd()) };
+    setsockopt(&fd, sockopt::KeepAlive, &true)?;
+    setsockopt(&fd, sockopt::TcpKeepIdle, &30)?;
+    setsockopt(&fd, sockopt::TcpKeepInterval, &10)?;
+    setsockopt(&fd, sockopt::TcpKeepCount, &3)
 }

@@ -29,6 +29,9 @@ struct Session {
     q: Rc<SendQueue>,
     /// Requests (file, digest, repair) sent to the shards and not yet answered.
     requests: Cell<usize>,
+    peer: Option<std::net::IpAddr>,
+    /// When the connection last received anything (monotonic seconds).
+    last_received: Cell<i64>,
 }
 
 pub struct MasterSessions {
@@ -63,7 +66,7 @@ impl MasterSessions {
     }
 
     /// A shard's answers for connection `conn`.
-    pub fn out(&self, conn: u64, shard: usize, frames: &[u8], answered: u32) {
+    pub fn out(&self, conn: u64, shard: usize, frames: Vec<u8>, answered: u32) {
         let s = self.sessions.borrow().get(&conn).cloned();
         if let Some(s) = s {
             s.requests
@@ -92,6 +95,32 @@ impl MasterSessions {
         }
     }
 
+    /// Whether one more slave fits under `--replica-max-slaves`. When it would not, the
+    /// connections from the same address that have received nothing for more than two
+    /// keepalive intervals are closed first (§2.6): a live slave sends at least once per
+    /// interval, so a silent one from its address is its own half-open leftover.
+    fn make_room(&self, peer: Option<std::net::IpAddr>, max: usize) -> bool {
+        let open = self.connections();
+        if open < max {
+            return true;
+        }
+        let Some(peer) = peer else { return false };
+        let silent_for = 2 * self.core.cfg.repl.keepalive.max(1) as i64;
+        let now = crate::clock::monotonic_secs();
+        let mut closed = 0;
+        for s in self.sessions.borrow().values() {
+            if s.peer == Some(peer) && !s.q.is_closed() && now - s.last_received.get() > silent_for
+            {
+                s.q.close();
+                closed += 1;
+            }
+        }
+        if closed > 0 {
+            tracing::warn!(closed, peer = %peer, "replication: silent connections from the same address closed for a new one");
+        }
+        open - closed < max
+    }
+
     /// This node's own master's id, when it is a slave with a completed handshake.
     fn own_master_id(&self) -> Option<UniqueId> {
         let c = self.counters.borrow();
@@ -114,6 +143,7 @@ impl MasterSessions {
 
     async fn serve(self: Rc<Self>, stream: TcpStream, gen: u64) {
         let repl = &self.core.cfg.repl;
+        let peer = stream.peer_addr().ok().map(|a| a.ip());
         let keepalive = repl.keepalive.max(1) as i64;
         let timeout = repl.timeout.max(2) as i64;
         let (core, counters) = (self.core.clone(), self.counters.clone());
@@ -139,6 +169,8 @@ impl MasterSessions {
         let session = Rc::new(Session {
             q: q.clone(),
             requests: Cell::new(0),
+            peer,
+            last_received: Cell::new(crate::clock::monotonic_secs()),
         });
         let mut pdus = Vec::new();
         let mut connected = false;
@@ -168,6 +200,7 @@ impl MasterSessions {
                 }
             };
             self.counters.borrow_mut().m_bytes_received += n as u64;
+            session.last_received.set(crate::clock::monotonic_secs());
             self.core
                 .lb
                 .borrow_mut()
@@ -184,7 +217,7 @@ impl MasterSessions {
                         if let Some((_, old)) = self.by_peer.borrow_mut().remove(&id) {
                             old.close();
                         }
-                        let free = (self.connections() as u32) < repl.max_slaves.max(1);
+                        let free = self.make_room(peer, repl.max_slaves.max(1) as usize);
                         let reply = link::master_accept_upto(
                             repl.max_version(),
                             version,

@@ -132,12 +132,12 @@ impl Coordinator {
                 shard,
                 frames,
                 answered,
-            } => self.master.out(conn, shard, &frames, answered),
+            } => self.master.out(conn, shard, frames, answered),
             ToCoordinator::SlaveOut {
                 gen,
                 frames,
                 applied,
-            } => self.slave.out(gen, &frames, applied),
+            } => self.slave.out(gen, frames, applied),
             ToCoordinator::SlaveFatal { gen, text } => self.slave.fatal(gen, text),
             ToCoordinator::LateMarks { shard, marks } => {
                 self.late.borrow_mut().publish(shard, marks)

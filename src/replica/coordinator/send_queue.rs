@@ -17,12 +17,17 @@ use istatd_replication::pdu::Pdu;
 const MAX_WRITE: usize = 64 * 1024;
 
 pub struct SendQueue {
-    buf: RefCell<VecDeque<u8>>,
-    /// Runs of queued bytes by the shard whose frames they are (`None`: the
-    /// coordinator's own, which take no window).
-    origin: RefCell<VecDeque<(Option<usize>, usize)>>,
+    /// Blocks of frames in order, each with the shard that queued it (`None`: the
+    /// coordinator's own, which take no window) and how much of it has been taken.
+    blocks: RefCell<VecDeque<Block>>,
     wake: LocalSender<()>,
     closed: Cell<bool>,
+}
+
+struct Block {
+    origin: Option<usize>,
+    bytes: Vec<u8>,
+    taken: usize,
 }
 
 impl SendQueue {
@@ -30,8 +35,7 @@ impl SendQueue {
         let (tx, rx) = local_channel::new_bounded(1);
         (
             Rc::new(SendQueue {
-                buf: RefCell::new(VecDeque::new()),
-                origin: RefCell::new(VecDeque::new()),
+                blocks: RefCell::new(VecDeque::new()),
                 wake: tx,
                 closed: Cell::new(false),
             }),
@@ -41,25 +45,24 @@ impl SendQueue {
 
     /// Queue the coordinator's own frames.
     pub fn push(&self, frames: &[u8]) {
-        self.push_from(None, frames);
+        self.push_from(None, frames.to_vec());
     }
 
     /// Queue frames of shard `shard` (`None`: the coordinator's own).
-    pub fn push_from(&self, shard: Option<usize>, frames: &[u8]) {
-        if self.closed.get() || frames.is_empty() {
+    pub fn push_from(&self, origin: Option<usize>, bytes: Vec<u8>) {
+        if self.closed.get() || bytes.is_empty() {
             return;
         }
-        self.buf.borrow_mut().extend(frames);
-        let mut o = self.origin.borrow_mut();
-        match o.back_mut() {
-            Some((s, n)) if *s == shard => *n += frames.len(),
-            _ => o.push_back((shard, frames.len())),
-        }
+        self.blocks.borrow_mut().push_back(Block {
+            origin,
+            bytes,
+            taken: 0,
+        });
         let _ = self.wake.try_send(());
     }
 
     pub fn push_pdu(&self, p: &Pdu) {
-        self.push(&p.to_frame());
+        self.push_from(None, p.to_frame());
     }
 
     pub fn is_closed(&self) -> bool {
@@ -76,29 +79,23 @@ impl SendQueue {
         self.closed.set(false);
     }
 
-    /// Take up to `max` bytes, with how many of them each shard queued.
+    /// Take up to `max` bytes into `out`, with how many of them each shard queued.
     fn take(&self, max: usize, out: &mut Vec<u8>) -> Vec<(usize, usize)> {
-        let mut b = self.buf.borrow_mut();
-        let n = b.len().min(max);
-        out.extend(b.drain(..n));
         let mut credits: Vec<(usize, usize)> = Vec::new();
-        let mut left = n;
-        let mut o = self.origin.borrow_mut();
-        while left > 0 {
-            let Some((shard, run)) = o.front_mut() else {
-                break;
-            };
-            let k = (*run).min(left);
-            if let Some(s) = *shard {
+        let mut blocks = self.blocks.borrow_mut();
+        while out.len() < max {
+            let Some(b) = blocks.front_mut() else { break };
+            let k = (b.bytes.len() - b.taken).min(max - out.len());
+            out.extend_from_slice(&b.bytes[b.taken..b.taken + k]);
+            b.taken += k;
+            if let Some(s) = b.origin {
                 match credits.iter_mut().find(|(x, _)| *x == s) {
                     Some(c) => c.1 += k,
                     None => credits.push((s, k)),
                 }
             }
-            *run -= k;
-            left -= k;
-            if *run == 0 {
-                o.pop_front();
+            if b.taken == b.bytes.len() {
+                blocks.pop_front();
             }
         }
         credits
@@ -145,17 +142,21 @@ mod tests {
     fn credits_follow_the_origin_of_the_bytes() {
         glommio::LocalExecutor::default().run(async {
             let (q, _wake) = SendQueue::new();
-            q.push_from(Some(1), &[1; 10]);
+            q.push_from(Some(1), vec![1; 10]);
             q.push(&[0; 5]);
-            q.push_from(Some(2), &[2; 7]);
-            q.push_from(Some(1), &[1; 3]);
+            q.push_from(Some(2), vec![2; 7]);
+            q.push_from(Some(1), vec![1; 3]);
             let mut out = Vec::new();
             assert_eq!(q.take(12, &mut out), vec![(1, 10)]);
             assert_eq!(out.len(), 12);
             out.clear();
             assert_eq!(q.take(100, &mut out), vec![(2, 7), (1, 3)]);
-            assert_eq!(out.len(), 13);
-            assert!(q.buf.borrow().is_empty());
+            assert_eq!(
+                out,
+                [&[0u8; 3][..], &[2; 7], &[1; 3]].concat(),
+                "the rest of the coordinator's 5 bytes first"
+            );
+            assert!(q.blocks.borrow().is_empty());
         });
     }
 }

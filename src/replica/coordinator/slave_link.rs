@@ -86,14 +86,14 @@ impl SlaveLink {
 
     /// A shard's Requests for the link of generation `gen`, and the file PDUs it
     /// applied meanwhile.
-    pub fn out(&self, gen: u64, frames: &[u8], applied: u32) {
+    pub fn out(&self, gen: u64, frames: Vec<u8>, applied: u32) {
         if gen == self.gen.get() {
             self.inflight
                 .set(self.inflight.get().saturating_sub(applied as usize));
         }
         if let Some((g, q)) = self.queue.borrow().as_ref() {
             if *g == gen {
-                q.push(frames);
+                q.push_from(None, frames);
             }
         }
     }

@@ -9,12 +9,17 @@
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
+use std::time::Duration;
+
+use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 
 use istatd_replication::master::{MasterConfig, MasterFiles, Visit, MAX_SCAN_SLOTS};
 use istatd_replication::name::normalise_path;
 use istatd_replication::pdu::{Pdu, RangeDigest, RANGE_BUCKETS};
 use istatd_replication::scrub;
-use istatd_storage::store::{FileId, Lookup};
+use istatd_storage::store::{
+    join_all, FileId, FlushVisit, Lookup, ReplicationEvent, Store, StoreError,
+};
 
 use super::{file_by_wire_name, read_range, ReadPacing};
 use crate::clock;
@@ -24,8 +29,12 @@ use crate::replica::messages::{Mark, ToCoordinator, ToOwner};
 /// The coordinator's send-queue high mark per connection (replication.md §2.10),
 /// shared out among the shards.
 const HIGH_MARK: usize = 1 << 20;
-/// Most bucket reads per connection per pump tick.
-const READS_PER_TICK: usize = 64;
+/// Most bucket reads per connection per pump round.
+const READS_PER_TICK: usize = 256;
+/// Bucket reads of one connection in flight at once (queue depth for the disk).
+pub const READS_IN_FLIGHT: usize = 8;
+/// The largest Data frame: 2,048 buckets and a name.
+const MAX_DATA_FRAME: usize = 66 * 1024;
 /// Files of a new connection announced per pump tick.
 const SWEEP_PER_TICK: usize = 256;
 
@@ -56,6 +65,46 @@ pub struct MasterSide {
     /// Digests and repairs answered; scrub requests held while suspended.
     scrub_answered: Cell<(u64, u64)>,
     scrub_held: RefCell<VecDeque<ToOwner>>,
+    /// Requests whose file could not be read (oldest first).
+    retry_requests: RefCell<VecDeque<PendingRequest>>,
+    /// Wakes the pump before its next tick: room came back in a window, a Request came.
+    wake: LocalSender<()>,
+    /// `ISTATD_TEST_REPLICA_READ_DELAY_MS`: tests make replication reads this slow.
+    test_read_delay: Option<Duration>,
+    wake_rx: RefCell<Option<LocalReceiver<()>>>,
+}
+
+/// A Request that waits for its file to be readable again.
+struct PendingRequest {
+    due: i64,
+    conn: u64,
+    name: Vec<u8>,
+    from: i64,
+    n: i64,
+}
+
+/// A file's interval and newest bucket time.
+async fn file_facts(store: &Store, id: FileId) -> Result<(u32, i64), StoreError> {
+    let h = store.load_header(id).await?;
+    let newest = store.newest_bucket_time(id).await?;
+    Ok((h.cfg_interval.max(1) as u32, newest))
+}
+
+/// A store error that may go away by itself (descriptors, I/O), unlike a bad file or
+/// one that is gone.
+pub fn is_transient(e: &StoreError) -> bool {
+    matches!(e, StoreError::Io(_))
+}
+
+/// The master state's view of a flush visit.
+fn visit_of<'a>(v: &'a FlushVisit, name: Option<&'a str>) -> Visit<'a> {
+    Visit {
+        file: (v.id.slot, v.id.gen),
+        name,
+        header: &v.header,
+        flushed_last: v.flushed_last,
+        dirty_low: v.dirty_low,
+    }
 }
 
 impl MasterSide {
@@ -65,9 +114,19 @@ impl MasterSide {
             chunk_buckets: repl.chunk_buckets.clamp(1, 2048) as u16,
             margin: repl.overlap,
             late_window: repl.late_window,
+            max_reads: READS_IN_FLIGHT,
             ..MasterConfig::default()
         });
-        files.seed_marks(marks);
+        // Late marks name files; the state keeps them by the store's file slot.
+        if let Some(store) = &core.store {
+            files.seed_marks(marks.into_iter().filter_map(|(name, low, at)| {
+                match store.lookup(&name) {
+                    Lookup::Found(id) => Some(((id.slot, id.gen), low, at)),
+                    _ => None,
+                }
+            }));
+        }
+        let (wake, wake_rx) = local_channel::new_bounded(1);
         MasterSide {
             pacing: Rc::new(ReadPacing::new(repl.read_rate, repl.shards)),
             files: RefCell::new(files),
@@ -78,6 +137,13 @@ impl MasterSide {
             last_stall_sweep: Cell::new(clock::now()),
             scrub_answered: Cell::new((0, 0)),
             scrub_held: RefCell::new(VecDeque::new()),
+            retry_requests: RefCell::new(VecDeque::new()),
+            wake,
+            wake_rx: RefCell::new(Some(wake_rx)),
+            test_read_delay: std::env::var("ISTATD_TEST_REPLICA_READ_DELAY_MS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .map(Duration::from_millis),
             core,
         }
     }
@@ -95,10 +161,15 @@ impl MasterSide {
     }
 
     fn has_room(&self, conn: u64, pending: usize) -> bool {
-        self.windows
-            .borrow()
-            .get(&conn)
-            .is_some_and(|w| w.outstanding + w.frames.len() + pending < self.window_size())
+        self.room(conn) > pending
+    }
+
+    /// Bytes a connection's window still has room for.
+    fn room(&self, conn: u64) -> usize {
+        self.windows.borrow().get(&conn).map_or(0, |w| {
+            self.window_size()
+                .saturating_sub(w.outstanding + w.frames.len())
+        })
     }
 
     fn push_frames(&self, conn: u64, p: &Pdu, answers: u32) {
@@ -128,6 +199,31 @@ impl MasterSide {
         if let Some(w) = self.windows.borrow_mut().get_mut(&conn) {
             w.outstanding = w.outstanding.saturating_sub(bytes);
         }
+        self.wake();
+    }
+
+    fn wake(&self) {
+        let _ = self.wake.try_send(());
+    }
+
+    /// The pump: every 20 ms, and at once when woken.
+    pub async fn run(&self) {
+        let Some(rx) = self.wake_rx.borrow_mut().take() else {
+            return;
+        };
+        loop {
+            futures_lite::future::or(
+                async {
+                    let _ = rx.recv().await;
+                },
+                glommio::timer::sleep(Duration::from_millis(20)),
+            )
+            .await;
+            if self.core.shutdown.is_requested() {
+                return;
+            }
+            self.pump(clock::now()).await;
+        }
     }
 
     pub fn set_suspended(&self, on: bool) {
@@ -142,19 +238,51 @@ impl MasterSide {
         };
         let rel = String::from_utf8_lossy(&name).into_owned();
         let file = match store.lookup(&rel) {
-            Lookup::Found(id) => match store.load_header(id).await {
-                Ok(h) => {
-                    let newest = store.newest_bucket_time(id).await.unwrap_or(0);
-                    Some(((id.slot, id.gen), h.cfg_interval.max(1) as u32, newest))
+            Lookup::Found(id) => match file_facts(store, id).await {
+                Ok(facts) => Some((id, facts)),
+                Err(e) if is_transient(&e) => {
+                    // The file is there but could not be read now (descriptors, I/O):
+                    // the Request waits and comes back, instead of a "no such file"
+                    // that would leave the slave's copy idle for the whole link.
+                    tracing::debug!(file = %rel, error = %e, "replication: Request retried");
+                    self.retry_requests.borrow_mut().push_back(PendingRequest {
+                        due: clock::monotonic_secs() + 1,
+                        conn,
+                        name,
+                        from,
+                        n,
+                    });
+                    return;
                 }
                 Err(_) => None,
             },
             _ => None,
         };
+        // The lookups above waited on the store: a file deleted meanwhile (its
+        // deletion already seen, or its slot already reused) is no such file.
+        let file = file
+            .filter(|(id, _)| store.lookup(&rel) == Lookup::Found(*id))
+            .map(|(id, (interval, newest))| ((id.slot, id.gen), interval, newest));
         let gone = self.files.borrow_mut().request(conn, &name, from, n, file);
         if !gone {
             if let Some(w) = self.windows.borrow_mut().get_mut(&conn) {
                 w.answered += 1;
+            }
+        }
+        self.wake();
+    }
+
+    /// Requests whose file could not be read, due again.
+    async fn retry_due_requests(&self) {
+        let now = clock::monotonic_secs();
+        let due: Vec<PendingRequest> = {
+            let mut q = self.retry_requests.borrow_mut();
+            let n = q.iter().take_while(|r| r.due <= now).count();
+            q.drain(..n).collect()
+        };
+        for r in due {
+            if self.windows.borrow().contains_key(&r.conn) {
+                self.request(r.conn, r.name, r.from, r.n).await;
             }
         }
     }
@@ -254,27 +382,22 @@ impl MasterSide {
                 self.scrub_answer(m).await;
             }
         }
-        let ev = store.take_replication_events();
+        self.retry_due_requests().await;
         let mut out: Vec<(u64, Pdu)> = Vec::new();
         {
             let queue = |c: u64| self.queue_estimate(c);
             let mut m = self.files.borrow_mut();
-            for id in ev.deleted {
-                m.deleted((id.slot, id.gen));
-            }
-            for v in &ev.visits {
-                let name = normalise_path(&v.rel);
-                out.extend(m.visit(
-                    Visit {
-                        file: (v.id.slot, v.id.gen),
-                        name: name.as_deref(),
-                        header: &v.header,
-                        flushed_last: v.flushed_last,
-                        dirty_low: v.dirty_low,
-                    },
-                    now,
-                    &queue,
-                ));
+            for ev in store.take_replication_events() {
+                match ev {
+                    ReplicationEvent::Deleted { id, rel } => {
+                        let name = normalise_path(&rel).unwrap_or_default();
+                        m.deleted((id.slot, id.gen), name.as_bytes());
+                    }
+                    ReplicationEvent::Visit(v) => {
+                        let name = normalise_path(&v.rel);
+                        out.extend(m.visit(visit_of(&v, name.as_deref()), now, &queue));
+                    }
+                }
             }
             m.wake_delayed(now);
             if now - self.last_stall_sweep.get() >= self.core.cfg.flush_secs.max(1) as i64 {
@@ -282,38 +405,7 @@ impl MasterSide {
                 self.stalled.set(m.sweep() as u64);
             }
         }
-        // Announce the files of a new connection, a slice per tick.
-        let job = self.sweeps.borrow_mut().front_mut().map(|(conn, files)| {
-            let n = files.len().min(SWEEP_PER_TICK);
-            (*conn, files.drain(..n).collect::<Vec<_>>())
-        });
-        if let Some((conn, batch)) = job {
-            self.sweeps.borrow_mut().retain(|(_, f)| !f.is_empty());
-            for (rel, id) in batch {
-                let Ok(h) = store.load_header(id).await else {
-                    continue;
-                };
-                let newest = store.newest_bucket_time(id).await.unwrap_or(0);
-                let name = normalise_path(&rel);
-                let queue = |c: u64| self.queue_estimate(c);
-                let mut m = self.files.borrow_mut();
-                out.extend(
-                    m.visit(
-                        Visit {
-                            file: (id.slot, id.gen),
-                            name: name.as_deref(),
-                            header: &h,
-                            flushed_last: newest,
-                            dirty_low: i64::MAX,
-                        },
-                        now,
-                        &queue,
-                    )
-                    .into_iter()
-                    .filter(|(c, _)| *c == conn),
-                );
-            }
-        }
+        self.sweep_step(store, now, &mut out).await;
         for (conn, p) in out {
             self.push_frames(conn, &p, 0);
         }
@@ -321,6 +413,47 @@ impl MasterSide {
         for conn in conns {
             self.answer(conn).await;
             self.hand_over(conn).await;
+        }
+    }
+
+    /// Announce a slice of a new connection's files to that connection only.
+    async fn sweep_step(&self, store: &Store, now: i64, out: &mut Vec<(u64, Pdu)>) {
+        let job = self.sweeps.borrow_mut().front_mut().map(|(conn, files)| {
+            let n = files.len().min(SWEEP_PER_TICK);
+            (*conn, files.drain(..n).collect::<Vec<_>>())
+        });
+        let Some((conn, batch)) = job else { return };
+        self.sweeps.borrow_mut().retain(|(_, f)| !f.is_empty());
+        let mut again = Vec::new();
+        for (rel, id) in batch {
+            let h = match store.load_header(id).await {
+                Ok(h) => h,
+                Err(e) if is_transient(&e) => {
+                    again.push((rel, id));
+                    continue;
+                }
+                Err(_) => continue,
+            };
+            let newest = store.newest_bucket_time(id).await.unwrap_or(0);
+            let name = normalise_path(&rel);
+            let v = Visit {
+                file: (id.slot, id.gen),
+                name: name.as_deref(),
+                header: &h,
+                flushed_last: newest,
+                dirty_low: i64::MAX,
+            };
+            let queue = |c: u64| self.queue_estimate(c);
+            let p = self.files.borrow_mut().announce_to(conn, v, now, &queue);
+            out.extend(p.map(|p| (conn, p)));
+        }
+        if !again.is_empty() {
+            // Files that could not be read now are announced at the end of the sweep.
+            let mut sweeps = self.sweeps.borrow_mut();
+            match sweeps.iter_mut().find(|(c, _)| *c == conn) {
+                Some((_, files)) => files.extend(again),
+                None => sweeps.push_back((conn, again)),
+            }
         }
     }
 
@@ -336,7 +469,7 @@ impl MasterSide {
         while self.has_room(conn, 0) {
             let gone = self.files.borrow_mut().next_gone(conn);
             match gone {
-                Some(p) => self.push_frames(conn, &p, 1),
+                Some((p, in_flight)) => self.push_frames(conn, &p, u32::from(in_flight)),
                 None => break,
             }
         }
@@ -349,10 +482,17 @@ impl MasterSide {
             };
             if owed_turn {
                 let owed = self.files.borrow_mut().next_owed(conn);
-                if let Some(((slot, gen), name)) = owed {
+                if let Some((slot, gen)) = owed {
                     let id = FileId { slot, gen };
-                    if let Ok(h) = store.load_header(id).await {
-                        self.push_frames(conn, &Pdu::discover(&h, &name), 0);
+                    let name = store.path_of(id).and_then(|rel| normalise_path(&rel));
+                    let header = store.load_header(id).await;
+                    match (header, name) {
+                        (Ok(h), Some(name)) => self.push_frames(conn, &Pdu::discover(&h, &name), 0),
+                        (Err(e), _) if is_transient(&e) => {
+                            self.files.borrow_mut().owe_again(conn, (slot, gen));
+                            break;
+                        }
+                        _ => {}
                     }
                 }
                 continue;
@@ -361,32 +501,82 @@ impl MasterSide {
                 self.pacing.throttled();
                 break;
             }
-            let job = self.files.borrow_mut().next_read(conn);
-            let Some(job) = job else { break };
-            reads += 1;
-            let id = FileId {
-                slot: job.file.0,
-                gen: job.file.1,
-            };
-            let res = store
-                .read_valid_buckets(id, job.start, job.end, job.max, MAX_SCAN_SLOTS)
-                .await
-                .map_err(|_| ());
-            if let Ok((_, next)) = &res {
-                let iv = store.header(id).map_or(1, |h| h.cfg_interval.max(1) as i64);
-                self.pacing.spend(job.start, *next, iv);
+            // A batch of reads, as many as the window has room for, run together.
+            let batch = (self.room(conn) / MAX_DATA_FRAME).clamp(1, READS_IN_FLIGHT);
+            let mut jobs = Vec::with_capacity(batch);
+            while jobs.len() < batch {
+                match self.files.borrow_mut().next_read(conn) {
+                    Some(job) => jobs.push(job),
+                    None => break,
+                }
             }
-            let data = self.files.borrow_mut().read_done(&job, res, clock::now());
-            if let Some(p) = data {
-                self.push_frames(conn, &p, 0);
+            if jobs.is_empty() {
+                break;
+            }
+            reads += jobs.len();
+            if let Some(delay) = self.test_read_delay {
+                // Test hook: a slow disk, so that flushes land while reads are in flight.
+                glommio::timer::sleep(delay).await;
+            }
+            let results = join_all(
+                jobs.iter()
+                    .map(|job| {
+                        let id = FileId {
+                            slot: job.file.0,
+                            gen: job.file.1,
+                        };
+                        store.read_valid_buckets(id, job.start, job.end, job.max, MAX_SCAN_SLOTS)
+                    })
+                    .collect(),
+            )
+            .await;
+            for (job, res) in jobs.iter().zip(results) {
+                let res = res.map_err(|_| ());
+                let id = FileId {
+                    slot: job.file.0,
+                    gen: job.file.1,
+                };
+                let iv = store.header(id).map_or(1, |h| h.cfg_interval.max(1) as u32);
+                if let Ok((_, next)) = &res {
+                    self.pacing.spend(job.start, *next, iv as i64);
+                }
+                let answer = self
+                    .files
+                    .borrow_mut()
+                    .read_done(job, iv, res, clock::now());
+                let named = answer.and_then(|buckets| {
+                    let name = store.path_of(id).and_then(|rel| normalise_path(&rel))?;
+                    Some(Pdu::Data {
+                        buckets,
+                        name: name.into_bytes(),
+                    })
+                });
+                if let Some(p) = named {
+                    self.push_frames(conn, &p, 0);
+                }
             }
         }
     }
 
     /// The late marks, when they changed since last asked.
     pub fn changed_marks(&self) -> Option<Vec<Mark>> {
-        let mut m = self.files.borrow_mut();
-        m.take_marks_changed().then(|| m.marks())
+        let changed = self.files.borrow_mut().take_marks_changed();
+        changed.then(|| self.named_marks())
+    }
+
+    /// The late marks by wire name (as `.replication_late` keeps them).
+    fn named_marks(&self) -> Vec<Mark> {
+        let Some(store) = &self.core.store else {
+            return Vec::new();
+        };
+        let marks = self.files.borrow().marks();
+        marks
+            .into_iter()
+            .filter_map(|((slot, gen), low, at)| {
+                let rel = store.path_of(FileId { slot, gen })?;
+                Some((normalise_path(&rel)?.into(), low, at))
+            })
+            .collect()
     }
 
     /// The late marks after the store's final flush (its visits still count).
@@ -394,26 +584,21 @@ impl MasterSide {
         let Some(store) = &self.core.store else {
             return Vec::new();
         };
-        let ev = store.take_replication_events();
         let mut m = self.files.borrow_mut();
-        for id in ev.deleted {
-            m.deleted((id.slot, id.gen));
+        for ev in store.take_replication_events() {
+            match ev {
+                ReplicationEvent::Deleted { id, rel } => {
+                    let name = normalise_path(&rel).unwrap_or_default();
+                    m.deleted((id.slot, id.gen), name.as_bytes());
+                }
+                ReplicationEvent::Visit(v) => {
+                    let name = normalise_path(&v.rel);
+                    m.visit(visit_of(&v, name.as_deref()), clock::now(), &|_| usize::MAX);
+                }
+            }
         }
-        for v in &ev.visits {
-            let name = normalise_path(&v.rel);
-            m.visit(
-                Visit {
-                    file: (v.id.slot, v.id.gen),
-                    name: name.as_deref(),
-                    header: &v.header,
-                    flushed_last: v.flushed_last,
-                    dirty_low: v.dirty_low,
-                },
-                clock::now(),
-                &|_| usize::MAX,
-            );
-        }
-        m.marks()
+        drop(m);
+        self.named_marks()
     }
 
     pub fn stats(&self, out: &mut Vec<(String, i64)>) {

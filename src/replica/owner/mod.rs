@@ -10,6 +10,7 @@ pub mod scrub;
 pub mod slave;
 
 use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -24,10 +25,18 @@ use super::ReplStart;
 use crate::clock;
 use crate::daemon::{Event, ShardCore};
 
+/// Files whose slave-link PDUs are applied at once per shard.
+const APPLY_CONCURRENCY: usize = 32;
+
 pub struct Owner {
     core: Rc<ShardCore>,
     inbox: LocalSender<ToOwner>,
     inbox_rx: RefCell<Option<LocalReceiver<ToOwner>>>,
+    /// Files with PDUs being applied, and those waiting behind for the same file.
+    applying: RefCell<HashMap<Vec<u8>, VecDeque<ToOwner>>>,
+    /// Says that a file's PDUs are applied (room for another, or the end of a drain).
+    applied_tx: LocalSender<()>,
+    applied_rx: LocalReceiver<()>,
     pub master: Rc<master::MasterSide>,
     pub slave: Rc<slave::SlaveSide>,
     pub scrub: Rc<scrub::ScrubSide>,
@@ -41,6 +50,7 @@ impl Owner {
         // bounded at the sources: the coordinator stops reading a link while too many
         // file PDUs or Requests are in flight, and answers stay within the windows.
         let (tx, rx) = local_channel::new_unbounded();
+        let (applied_tx, applied_rx) = local_channel::new_bounded(1);
         let marks = start
             .late
             .per_shard
@@ -54,6 +64,9 @@ impl Owner {
             core,
             inbox: tx,
             inbox_rx: RefCell::new(Some(rx)),
+            applying: RefCell::new(HashMap::new()),
+            applied_tx,
+            applied_rx,
             master,
             slave,
             scrub,
@@ -85,17 +98,65 @@ impl Owner {
         }
         let rx = self.inbox_rx.borrow_mut().take().expect("started once");
         let me = self.clone();
-        glommio::spawn_local(async move {
-            while let Some(m) = rx.recv().await {
-                me.handle(m).await;
-                if me.inbox.len() == 0 {
-                    me.slave.flush_out().await;
-                }
-            }
-        })
-        .detach();
+        glommio::spawn_local(async move { me.dispatch(rx).await }).detach();
         let me = self.clone();
         glommio::spawn_local(async move { me.pump().await }).detach();
+        let master = self.master.clone();
+        glommio::spawn_local(async move { master.run().await }).detach();
+    }
+
+    /// The message loop. The slave link's file PDUs of different files are applied
+    /// concurrently (their storage reads and writes overlap), those of one file in
+    /// arrival order; every other message waits until they are all applied, so that a
+    /// new link or a mode change never meets a half-applied PDU.
+    async fn dispatch(self: Rc<Self>, rx: LocalReceiver<ToOwner>) {
+        while let Some(m) = rx.recv().await {
+            match m.file_pdu_name().map(<[u8]>::to_vec) {
+                Some(name) => {
+                    if let Some(waiting) = self.applying.borrow_mut().get_mut(&name) {
+                        waiting.push_back(m);
+                        continue;
+                    }
+                    while self.applying.borrow().len() >= APPLY_CONCURRENCY {
+                        let _ = self.applied_rx.recv().await;
+                    }
+                    self.applying
+                        .borrow_mut()
+                        .insert(name.clone(), VecDeque::new());
+                    let me = self.clone();
+                    glommio::spawn_local(async move { me.apply_file(name, m).await }).detach();
+                }
+                None => {
+                    if !m.is_master_side() {
+                        while !self.applying.borrow().is_empty() {
+                            let _ = self.applied_rx.recv().await;
+                        }
+                    }
+                    self.handle(m).await;
+                }
+            }
+            if self.inbox.len() == 0 {
+                self.slave.flush_out().await;
+            }
+        }
+    }
+
+    /// Apply one file's PDUs, this one and those that arrived for it meanwhile.
+    async fn apply_file(&self, name: Vec<u8>, first: ToOwner) {
+        let mut next = Some(first);
+        while let Some(m) = next {
+            self.handle(m).await;
+            next = self
+                .applying
+                .borrow_mut()
+                .get_mut(&name)
+                .and_then(VecDeque::pop_front);
+        }
+        self.applying.borrow_mut().remove(&name);
+        let _ = self.applied_tx.try_send(());
+        if self.inbox.len() == 0 {
+            self.slave.flush_out().await;
+        }
     }
 
     async fn handle(&self, m: ToOwner) {
@@ -119,7 +180,7 @@ impl Owner {
             }
             ToOwner::Discover(gen, h) => {
                 if gen == self.slave.gen() {
-                    self.slave.discover(gen, h).await;
+                    self.slave.discover(gen, h, false).await;
                 }
                 self.slave.applied(gen);
             }
@@ -148,15 +209,24 @@ impl Owner {
             }
             ToOwner::ReplicaMode(on) => {
                 if let Some(store) = &self.core.store {
-                    store.set_replica_mode(on);
+                    if on {
+                        if let Err(e) = store.enter_replica_mode(clock::now()).await {
+                            tracing::error!(error = %e, "closing event windows before replicating");
+                            store.set_replica_mode(true);
+                        }
+                    } else {
+                        store.set_replica_mode(false);
+                    }
                 }
             }
             ToOwner::SetResume(from) => self.slave.set_resume(from),
+            ToOwner::ResyncNextLink(from) => self.slave.resync_next_link(from),
         }
     }
 
-    /// Every 20 ms: the master side's visits, announcements and answers; the slave
-    /// side's subscriptions, retries and scrub steps; once a second the late marks.
+    /// Every 20 ms: the slave side's subscriptions, retries and scrub steps; once a
+    /// second the late marks. (The master side's pump runs on its own, woken by room in
+    /// its windows and by Requests.)
     async fn pump(&self) {
         if self.core.store.is_none() {
             return;
@@ -174,7 +244,6 @@ impl Owner {
                     self.core.send_event(0, Event::ToCoordinator(m)).await;
                 }
             }
-            self.master.pump(now).await;
             self.slave.pump(now).await;
             self.scrub.pump(now).await;
             self.slave.flush_out().await;

@@ -7,9 +7,11 @@ use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::time::Duration;
 
-use istatd_replication::name::counter_key;
-use istatd_replication::pdu;
-use istatd_replication::slave::{DataAction, DiscoverAction, Local, SlaveConfig, SlaveFiles};
+use istatd_replication::name::{counter_key, normalise_path};
+use istatd_replication::pdu::{self, Pdu};
+use istatd_replication::slave::{
+    DataAction, DiscoverAction, Local, Req, Resync, SlaveConfig, SlaveFiles,
+};
 use istatd_storage::format::{c_str, Bucket, CreateParams, Header, HEADER_SIZE, PAGE_SIZE};
 use istatd_storage::store::{FileId, Lookup, Store};
 
@@ -34,6 +36,10 @@ pub struct SlaveSide {
     /// The link generation whose messages count (0: the link is down) and its version.
     gen: Cell<u64>,
     version: Cell<u32>,
+    /// The resume time R in force, and one for the next link only
+    /// (`replication.resync all,from=T`).
+    resume_from: Cell<Option<i64>>,
+    next_link_from: Cell<Option<i64>>,
     /// Requests to send, and file PDUs applied since the last message to the
     /// coordinator.
     out: RefCell<Vec<u8>>,
@@ -57,9 +63,12 @@ impl SlaveSide {
                 chunk_buckets: repl.chunk_buckets.clamp(1, 2048) as i64,
                 resume_overlap: repl.overlap as i64,
                 resume_from: repl.from,
+                rejected_headers: (1024 / repl.shards.max(1)).max(1),
             })),
             gen: Cell::new(0),
             version: Cell::new(0),
+            resume_from: Cell::new(repl.from),
+            next_link_from: Cell::new(None),
             out: RefCell::new(Vec::new()),
             applied: Cell::new(0),
             create_budget: RefCell::new(TokenBucket::share(repl.create_rate as u64, repl.shards)),
@@ -89,7 +98,18 @@ impl SlaveSide {
     pub fn link(&self, gen: u64, version: u32) {
         self.gen.set(gen);
         self.version.set(version);
-        self.files.borrow_mut().reset();
+        let mut files = self.files.borrow_mut();
+        files.reset();
+        // A resync time for one link applies to this one, then the R in force again.
+        files.cfg.resume_from = match (self.resume_from.get(), self.next_link_from.get()) {
+            (r, None) => r,
+            (r, Some(t)) if gen != 0 => {
+                self.next_link_from.set(None);
+                Some(r.map_or(t, |r| r.min(t)))
+            }
+            (r, Some(_)) => r,
+        };
+        drop(files);
         self.out.borrow_mut().clear();
         self.applied.set(0);
         // A new link announces every file again.
@@ -103,13 +123,46 @@ impl SlaveSide {
         }
     }
 
+    /// The resume time R in force from now on (`replication.of ...,from=`).
     pub fn set_resume(&self, from: Option<i64>) {
+        self.resume_from.set(from);
         self.files.borrow_mut().cfg.resume_from = from;
     }
 
-    /// `replication.resync PATH[,from=]`.
-    pub fn resync(&self, path: &str, from: Option<i64>) -> Result<(), &'static str> {
-        self.files.borrow_mut().resync(path, from)
+    /// `replication.resync all[,from=T]`: T for every subscription of the next link.
+    pub fn resync_next_link(&self, from: Option<i64>) {
+        self.next_link_from.set(from);
+    }
+
+    /// `replication.resync PATH[,from=]`; a rejected file is checked again against the
+    /// master's header kept for it.
+    pub async fn resync(&self, path: &str, from: Option<i64>) -> Result<(), String> {
+        let Some(store) = &self.core.store else {
+            return Err("unknown file".into());
+        };
+        let Lookup::Found(id) = store.lookup(path) else {
+            return Err("unknown file".into());
+        };
+        let action = self.files.borrow_mut().resync(id.slot, from)?;
+        let Resync::Recheck(h) = action else {
+            return Ok(());
+        };
+        let gen = self.gen.get();
+        self.discover(gen, h, true).await;
+        if self.files.borrow().is_rejected(id.slot) {
+            return Err("the local file still differs from the master's header".into());
+        }
+        Ok(())
+    }
+
+    /// Files deleted on this slave (admin `delete.ctr`): outstanding ones drain, the
+    /// others go idle until a later link announces them again (§2.9).
+    pub fn deleted_locally(&self, files: &[(u32, String)]) {
+        let mut state = self.files.borrow_mut();
+        for (slot, path) in files {
+            let name = istatd_replication::name::normalise_path(path).unwrap_or_default();
+            state.deleted_locally(*slot, name.as_bytes());
+        }
     }
 
     /// Queue Requests for the link.
@@ -142,20 +195,25 @@ impl SlaveSide {
         self.core.send_event(0, Event::ToCoordinator(m)).await;
     }
 
-    pub async fn discover(&self, gen: u64, h: Box<[u8; HEADER_SIZE]>) {
+    pub async fn discover(&self, gen: u64, h: Box<[u8; HEADER_SIZE]>, redo: bool) {
         let Some(store) = &self.core.store else {
             return;
         };
         let name = String::from_utf8_lossy(pdu::discover_name(&h)).into_owned();
-        let local = match store.lookup(&name) {
+        let (local, slot) = match store.lookup(&name) {
             Lookup::Found(id) => match store.load_header(id).await {
-                Ok(hd) => Local::Good(Box::new(hd)),
-                Err(_) => Local::Bad,
+                Ok(hd) => (Local::Good(Box::new(hd)), Some(id.slot)),
+                Err(e) if super::master::is_transient(&e) => {
+                    // Unreadable now (descriptors, I/O), not bad: moving a healthy file
+                    // aside would copy it again from 0. Its Discover waits and comes back.
+                    return self.create_failed(name, h, &e.to_string());
+                }
+                Err(_) => (Local::Bad, None),
             },
-            Lookup::Bad => Local::Bad,
-            Lookup::Absent => Local::Absent,
+            Lookup::Bad => (Local::Bad, None),
+            Lookup::Absent => (Local::Absent, None),
         };
-        let action = self.files.borrow_mut().discover(&h, &local);
+        let action = self.files.borrow_mut().discover(&h, &local, slot, redo);
         let hd = Header::parse_raw(&h[..]);
         match action {
             DiscoverAction::Rejected(why) => {
@@ -168,15 +226,19 @@ impl SlaveSide {
             DiscoverAction::Known => {
                 if let Lookup::Found(id) = store.lookup(&name) {
                     set_cumulative(store, id, &hd).await;
+                    self.files.borrow_mut().queue(id.slot, false);
                 }
-                self.files.borrow_mut().queue(&name, false);
             }
             DiscoverAction::Create { aside } => {
                 self.note_retention(&name);
                 if aside {
+                    let old = store.lookup(&name);
                     if let Err(e) = store.move_aside(&name).await {
                         tracing::warn!(file = %name, error = %e, "replication: cannot move the local file aside");
                         return;
+                    }
+                    if let Lookup::Found(id) = old {
+                        self.files.borrow_mut().forget(id.slot);
                     }
                 }
                 // `--replica-create-rate`: Discovers for new files wait here (the
@@ -185,14 +247,24 @@ impl SlaveSide {
                     glommio::timer::sleep(Duration::from_millis(5)).await;
                 }
                 self.create_budget.borrow_mut().spend(1.0);
-                match store
+                let created = store
                     .create_file_like(&name, create_params(&name, &hd))
-                    .await
-                {
-                    Ok(id) => {
+                    .await;
+                let made = match created {
+                    Ok(id) => store.load_header(id).await.map(|lh| (id, lh)),
+                    Err(e) => Err(e),
+                };
+                match made {
+                    Ok((id, lh)) => {
                         self.create_succeeded(&name);
                         set_cumulative(store, id, &hd).await;
-                        self.files.borrow_mut().queue(&name, true);
+                        // The new file is known now: its Discover again, then queued.
+                        let mut files = self.files.borrow_mut();
+                        let again =
+                            files.discover(&h, &Local::Good(Box::new(lh)), Some(id.slot), true);
+                        if again == DiscoverAction::Known {
+                            files.queue(id.slot, true);
+                        }
                     }
                     Err(e) => self.create_failed(name, h, &e.to_string()),
                 }
@@ -232,39 +304,41 @@ impl SlaveSide {
         let (interval, zero) = found
             .as_ref()
             .map_or((1, 0), |(_, h)| (h.cfg_interval as i64, h.file_create_time));
-        let action = self
-            .files
-            .borrow_mut()
-            .data(&rel, buckets, interval, zero, clock::now());
+        let slot = found.as_ref().map(|(id, _)| id.slot);
+        let action =
+            self.files
+                .borrow_mut()
+                .data(slot, &name, buckets, interval, zero, clock::now());
         match action {
             Err(e) => self.fatal(gen, e.text()).await,
             Ok(DataAction::Done) => {}
-            Ok(DataAction::Rediscover(h)) => Box::pin(self.discover(gen, h)).await,
+            Ok(DataAction::Rediscover(h)) => Box::pin(self.discover(gen, h, true)).await,
             Ok(DataAction::Apply { buckets }) => {
-                let result = match &found {
-                    Some((id, _)) => store
-                        .put_buckets_overwrite(*id, &buckets)
-                        .await
-                        .map(|rep| (rep.written, rep.too_old))
-                        .map_err(|_| ()),
-                    None => Err(()),
-                };
-                let next =
-                    self.files
-                        .borrow_mut()
-                        .applied(&rel, &buckets, result, interval, clock::now());
+                let Some((id, _)) = found else { return };
+                let result = store
+                    .put_buckets_overwrite(id, &buckets)
+                    .await
+                    .map(|rep| (rep.written, rep.too_old))
+                    .map_err(|_| ());
+                let next = self.files.borrow_mut().applied(
+                    id.slot,
+                    &buckets,
+                    result,
+                    interval,
+                    clock::now(),
+                );
                 if next.is_none() && self.files.borrow().apply_failing() {
                     tracing::error!(
                         "replication: most writes fail on this slave; closing the link"
                     );
                     self.fatal(gen, "Apply failing").await;
                 }
-                let pending = self.files.borrow_mut().take_pending(&rel);
+                let pending = self.files.borrow_mut().take_pending(id.slot);
                 if let Some(h) = pending {
-                    Box::pin(self.discover(gen, h)).await;
+                    Box::pin(self.discover(gen, h, true)).await;
                 }
-                if let Some(p) = next {
-                    p.encode(&mut self.out.borrow_mut());
+                if let Some(r) = next {
+                    encode_request(&r, &name, &mut self.out.borrow_mut());
                 }
             }
         }
@@ -273,7 +347,7 @@ impl SlaveSide {
     /// A local file could not be created: try its Discover again later, say so in
     /// the log once (and once a minute while it lasts), count it.
     fn create_failed(&self, name: String, h: Box<[u8; HEADER_SIZE]>, error: &str) {
-        self.files.borrow_mut().create_failed(&name);
+        self.files.borrow_mut().create_failed();
         let now = clock::now();
         let mut retry = self.create_retry.borrow_mut();
         let delay = retry.get(&name).map_or(CREATE_RETRY_FIRST, |(_, _, d)| {
@@ -326,26 +400,32 @@ impl SlaveSide {
         let mut frames = Vec::new();
         for _ in 0..per_tick {
             let next = self.files.borrow_mut().next_queued();
-            let Some(name) = next else { break };
-            let Lookup::Found(id) = store.lookup(&name) else {
+            let Some(slot) = next else { break };
+            let Some((id, rel)) = store.file_at(slot) else {
                 continue;
             };
             let Ok(h) = store.load_header(id).await else {
                 continue;
             };
             let newest = store.newest_bucket_time(id).await.unwrap_or(0);
-            let p = self.files.borrow_mut().subscribe(
-                &name,
+            let r = self.files.borrow_mut().subscribe(
+                slot,
                 newest,
                 h.cfg_interval as i64,
                 h.capacity(),
             );
-            if let Some(p) = p {
-                p.encode(&mut frames);
+            if let (Some(r), Some(name)) = (r, normalise_path(&rel)) {
+                encode_request(&r, name.as_bytes(), &mut frames);
             }
         }
-        for p in self.files.borrow_mut().due_retries(now) {
-            p.encode(&mut frames);
+        let retries = self.files.borrow_mut().due_retries(now);
+        for r in retries {
+            let name = store
+                .file_at(r.slot)
+                .and_then(|(_, rel)| normalise_path(&rel));
+            if let Some(name) = name {
+                encode_request(&r, name.as_bytes(), &mut frames);
+            }
         }
         self.queue_frames(&frames);
         self.retry_creates(gen, now).await;
@@ -366,7 +446,7 @@ impl SlaveSide {
                 // Not due again before a new failure sets its delay.
                 e.1 = i64::MAX;
             }
-            self.discover(gen, h).await;
+            self.discover(gen, h, true).await;
             let mut retry = self.create_retry.borrow_mut();
             if retry.get(&name).is_some_and(|e| e.1 == i64::MAX) {
                 // Created, or the Discover no longer asks for a creation.
@@ -423,6 +503,16 @@ impl SlaveSide {
             out.push(("replication.slave.last_data_age_seconds".into(), age));
         }
     }
+}
+
+/// A Request of the slave core, named.
+fn encode_request(r: &Req, name: &[u8], out: &mut Vec<u8>) {
+    Pdu::Request {
+        from: r.from,
+        n: r.n,
+        name: name.to_vec(),
+    }
+    .encode(out);
 }
 
 /// How to create the local copy of a master's file from its Discover header.

@@ -1,7 +1,7 @@
 //! The counter table: every counter key a store knows, with its retention files and,
 //! for event counters, its collation window.
 
-use std::collections::HashMap;
+use crate::hashing::FastMap;
 
 use super::FileId;
 use crate::counter::{Collation, Reject, Writes};
@@ -31,7 +31,7 @@ pub(super) struct CounterStats {
 /// Counter keys with their files; lookups by key, in no order.
 #[derive(Default)]
 pub(super) struct Counters {
-    map: HashMap<Box<str>, CounterEntry>,
+    map: FastMap<Box<str>, CounterEntry>,
     pub(super) stats: CounterStats,
 }
 
@@ -152,6 +152,25 @@ impl Counters {
     /// An event counter's collation window, if it has one.
     pub(super) fn collation(&mut self, key: &str) -> Option<&mut Collation> {
         self.map.get_mut(key)?.collation.as_deref_mut()
+    }
+
+    /// Whether an event counter has a collation window.
+    pub(super) fn has_collation(&self, key: &str) -> bool {
+        self.map.get(key).is_some_and(|c| c.collation.is_some())
+    }
+
+    /// Open an event counter's collation window as given.
+    pub(super) fn set_collation(&mut self, key: &str, col: Collation) {
+        if let Some(c) = self.map.get_mut(key) {
+            c.collation = Some(Box::new(col));
+        }
+    }
+
+    /// Drop every collation window (nothing is written).
+    pub(super) fn drop_collations(&mut self) {
+        for c in self.map.values_mut() {
+            c.collation = None;
+        }
     }
 
     /// An event counter's collation window, opened with `interval` on first use.

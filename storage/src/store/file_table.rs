@@ -1,7 +1,7 @@
 //! The file table: every file a store knows, by dense slot and by relative path, with
 //! the per-file state kept while the store runs (storage.md §8 file handles).
 
-use std::collections::HashMap;
+use crate::hashing::FastMap;
 
 use crate::statfile::FileState;
 
@@ -37,8 +37,8 @@ pub(super) struct FileTable {
     files: Vec<Option<FileEntry>>,
     /// Freed slots with the generation their next occupant gets.
     free_slots: Vec<(u32, u32)>,
-    by_rel: HashMap<Box<str>, FileId>,
-    bad_rel: HashMap<Box<str>, ()>,
+    by_rel: FastMap<Box<str>, FileId>,
+    bad_rel: FastMap<Box<str>, ()>,
 }
 
 impl FileTable {
@@ -52,6 +52,14 @@ impl FileTable {
     pub(super) fn entry_mut(&mut self, id: FileId) -> Option<&mut FileEntry> {
         match self.files.get_mut(id.slot as usize) {
             Some(Some(e)) if e.gen == id.gen => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The file in a slot now: its id and path.
+    pub(super) fn at(&self, slot: u32) -> Option<(FileId, &str)> {
+        match self.files.get(slot as usize) {
+            Some(Some(e)) => Some((FileId { slot, gen: e.gen }, &e.rel)),
             _ => None,
         }
     }

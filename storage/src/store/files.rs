@@ -211,25 +211,37 @@ impl Files {
         Ok(page_cache::read_page(&fd.file, page).await?)
     }
 
-    /// Make `pages` of a file resident in the page cache.
+    /// Make `pages` of a file resident in the page cache. The pages not cached are
+    /// read from disk together (one I/O each, all in flight at once).
     async fn ensure_pages(&self, id: FileId, pages: &[u32]) -> Result<(), StoreError> {
+        let mut missing = Vec::new();
         for &p in pages {
             if self.pages.borrow_mut().touch(&(id, p)) {
                 self.stats.borrow_mut().page_hits += 1;
-                continue;
-            }
-            self.stats.borrow_mut().page_misses += 1;
-            let fresh = self
-                .table
-                .borrow()
-                .entry(id)
-                .and_then(|e| e.state.as_ref())
-                .is_some_and(|s| s.fresh);
-            let data = if fresh {
-                vec![0u8; PAGE_SIZE].into_boxed_slice()
             } else {
-                self.read_page(id, p).await?
-            };
+                self.stats.borrow_mut().page_misses += 1;
+                missing.push(p);
+            }
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let fresh = self
+            .table
+            .borrow()
+            .entry(id)
+            .and_then(|e| e.state.as_ref())
+            .is_some_and(|s| s.fresh);
+        let loaded: Vec<Result<Box<[u8]>, StoreError>> = if fresh {
+            missing
+                .iter()
+                .map(|_| Ok(vec![0u8; PAGE_SIZE].into_boxed_slice()))
+                .collect()
+        } else {
+            join_all(missing.iter().map(|&p| self.read_page(id, p)).collect()).await
+        };
+        for (&p, data) in missing.iter().zip(loaded) {
+            let data = data?;
             let evicted = {
                 let mut cache = self.pages.borrow_mut();
                 if cache.contains(&(id, p)) {
@@ -242,6 +254,8 @@ impl Files {
         Ok(())
     }
 
+    /// Write evicted dirty pages back. A page whose write fails goes back into the
+    /// cache with its sectors dirty: its data is not dropped.
     async fn write_back_evicted(&self, evicted: Vec<(PageKey, Page)>) {
         for ((id, p), page) in evicted {
             if page.dirty == 0 {
@@ -256,11 +270,23 @@ impl Files {
                     st.fresh = false;
                 }
             }
-            if let Err(e) = self.write_page(id, p, &data, mask).await {
-                tracing::error!(error = %e, "page write-back failed");
-                self.stats.borrow_mut().write_errors += 1;
-            }
+            let result = self.write_page(id, p, &data, mask).await;
             self.pages.borrow_mut().finish_write((id, p), seq);
+            if let Err(e) = result {
+                tracing::error!(error = %e, "page write-back failed; the page stays dirty");
+                self.stats.borrow_mut().write_errors += 1;
+                self.pages.borrow_mut().redirty((id, p), &data, mask);
+                self.mark_dirty_page(id, p);
+            }
+        }
+    }
+
+    /// Note a page of a file as dirty (for the file's next flush).
+    fn mark_dirty_page(&self, id: FileId, p: u32) {
+        if let Some(e) = self.table.borrow_mut().entry_mut(id) {
+            if !e.dirty_pages.contains(&p) {
+                e.dirty_pages.push(p);
+            }
         }
     }
 
@@ -406,13 +432,39 @@ impl Files {
         Ok(())
     }
 
-    /// `put_buckets_overwrite` on a loaded file.
+    /// `put_buckets_overwrite` on a loaded file. The pages it writes into are made
+    /// resident first, together; a page the put fills entirely is not read from disk
+    /// (a replica's catch-up writes whole pages), it starts blank right before the put.
     pub(super) async fn put_overwrite(
         &self,
         id: FileId,
         buckets: &[Bucket],
     ) -> Result<PutReport, StoreError> {
+        let (plan, per_page, capacity) = self.with_state(id, |st| {
+            (st.put_plan(buckets), st.slots_per_page(), st.capacity())
+        })?;
+        // The last page of a file may hold fewer slots than a page has room for.
+        let full_page =
+            |p: u32, n: usize| n == per_page && (p as i64 + 1) * per_page as i64 <= capacity;
+        let partial: Vec<u32> = plan
+            .iter()
+            .filter(|&&(p, n)| !full_page(p, n))
+            .map(|&(p, _)| p)
+            .collect();
+        self.ensure_pages(id, &partial).await?;
+        // No await from here to the put: nobody can see a blank page before it is filled.
+        let mut evicted = Vec::new();
+        {
+            let mut cache = self.pages.borrow_mut();
+            for &(p, n) in &plan {
+                if full_page(p, n) && !cache.contains(&(id, p)) {
+                    let data = vec![0u8; PAGE_SIZE].into_boxed_slice();
+                    evicted.extend(cache.insert((id, p), Page { data, dirty: 0 }));
+                }
+            }
+        }
         let r = self.with_slots(id, |st, slots| st.put_overwrite(slots, buckets))?;
+        self.write_back_evicted(evicted).await;
         self.spill_overlay(id).await?;
         Ok(r)
     }
@@ -489,43 +541,56 @@ impl Files {
         let writes = snapshot
             .iter()
             .map(|(p, data, mask, _)| self.write_page(id, *p, data, *mask));
+        let written = join_all(writes.collect()).await;
         let mut result = Ok(());
-        for r in join_all(writes.collect()).await {
-            if r.is_err() {
-                result = r;
-            }
-        }
-        if result.is_ok() {
-            result = self.write_header(id, &visit.header.to_bytes()).await;
-        }
         {
             let mut pages = self.pages.borrow_mut();
             for (p, _, _, seq) in &snapshot {
                 pages.finish_write((id, *p), *seq);
             }
         }
+        // A page that could not be written keeps its sectors dirty, and the file keeps
+        // its lowest written time, so that the next flush writes them and its visit
+        // tells replication of them: a failed write loses nothing.
+        for ((p, data, mask, _), r) in snapshot.iter().zip(written) {
+            if let Err(e) = r {
+                result = Err(e);
+                self.pages.borrow_mut().redirty((id, *p), data, *mask);
+                self.mark_dirty_page(id, *p);
+            }
+        }
+        if result.is_ok() {
+            result = self.write_header(id, &visit.header.to_bytes()).await;
+        }
         if result.is_err() {
             self.stats.borrow_mut().write_errors += 1;
+            let _ = self.with_state_mut(id, |st| st.dirty_low = st.dirty_low.min(visit.dirty_low));
         }
         result.map(|()| Some(visit))
     }
 
     // ----- reading -------------------------------------------------------------------
 
-    /// Pages of a file, from the cache or disk, without filling the cache.
+    /// Pages of a file, from the cache or disk (those read together), without filling
+    /// the cache.
     async fn page_view(
         &self,
         id: FileId,
         pages: &[u32],
     ) -> Result<HashMap<u32, Box<[u8]>>, StoreError> {
         let mut out = HashMap::with_capacity(pages.len());
+        let mut missing = Vec::new();
         for &p in pages {
-            let cached = self.pages.borrow().peek_data(&(id, p)).map(Box::from);
-            let data = match cached {
-                Some(d) => d,
-                None => self.read_page(id, p).await?,
-            };
-            out.insert(p, data);
+            match self.pages.borrow().peek_data(&(id, p)) {
+                Some(d) => {
+                    out.insert(p, Box::from(d));
+                }
+                None => missing.push(p),
+            }
+        }
+        let read = join_all(missing.iter().map(|&p| self.read_page(id, p)).collect()).await;
+        for (p, data) in missing.into_iter().zip(read) {
+            out.insert(p, data?);
         }
         // Pages written meanwhile are newer in the cache: prefer them.
         let cache = self.pages.borrow();

@@ -54,27 +54,33 @@ pub struct FlushVisit {
     pub dirty_low: i64,
 }
 
-/// What replication takes from the store: visits and deletions since it last looked.
-#[derive(Debug, Default)]
-pub struct ReplicationEvents {
-    pub visits: Vec<FlushVisit>,
-    pub deleted: Vec<FileId>,
+/// What replication takes from the store, in the order it happened: a deletion
+/// followed by a visit of a new file in the same slot must not be seen the other way
+/// round.
+#[derive(Debug, Clone)]
+pub enum ReplicationEvent {
+    Visit(Box<FlushVisit>),
+    /// A file left the store (deleted, or moved aside); its path as it was.
+    Deleted {
+        id: FileId,
+        rel: Box<str>,
+    },
 }
 
-/// [`ReplicationEvents`] collected only once enabled.
+/// [`ReplicationEvent`]s collected only once enabled.
 #[derive(Default)]
-pub(super) struct EventLog(RefCell<Option<ReplicationEvents>>);
+pub(super) struct EventLog(RefCell<Option<Vec<ReplicationEvent>>>);
 
 impl EventLog {
     pub(super) fn enable(&self) {
         let mut ev = self.0.borrow_mut();
         if ev.is_none() {
-            *ev = Some(ReplicationEvents::default());
+            *ev = Some(Vec::new());
         }
     }
 
-    /// The events collected since the last call.
-    pub(super) fn take(&self) -> ReplicationEvents {
+    /// The events collected since the last call, oldest first.
+    pub(super) fn take(&self) -> Vec<ReplicationEvent> {
         self.0
             .borrow_mut()
             .as_mut()
@@ -84,13 +90,13 @@ impl EventLog {
 
     pub(super) fn visited(&self, visit: FlushVisit) {
         if let Some(ev) = self.0.borrow_mut().as_mut() {
-            ev.visits.push(visit);
+            ev.push(ReplicationEvent::Visit(Box::new(visit)));
         }
     }
 
-    pub(super) fn deleted(&self, id: FileId) {
+    pub(super) fn deleted(&self, id: FileId, rel: Box<str>) {
         if let Some(ev) = self.0.borrow_mut().as_mut() {
-            ev.deleted.push(id);
+            ev.push(ReplicationEvent::Deleted { id, rel });
         }
     }
 }

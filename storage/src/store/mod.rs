@@ -54,7 +54,7 @@ use flush::{EventLog, FlushCursor};
 pub use counters::counter_dir;
 pub use error::StoreError;
 pub use file_table::{FileId, Lookup};
-pub use flush::{join_all, FlushVisit, ReplicationEvents, FLUSH_CONCURRENCY};
+pub use flush::{join_all, FlushVisit, ReplicationEvent, FLUSH_CONCURRENCY};
 pub use options::{Allocation, KeyFilter, StoreOptions};
 pub use stats::StoreStats;
 pub use walk::{walk_store, StoreListing};
@@ -80,6 +80,9 @@ pub struct Store {
     events: EventLog,
     /// Replica mode (storage.md §8): no collation or trailing logic runs on any file.
     replica: Cell<bool>,
+    /// This store held replicated buckets (it was a replica in this process, or is a
+    /// promoted one): new collation windows start from the files' buckets.
+    seed_windows: Cell<bool>,
 }
 
 fn is_event_header(h: &Header) -> bool {
@@ -110,6 +113,7 @@ impl Store {
                 StoreError::Io(io::Error::new(e.kind(), format!("{}: {e}", root.display())))
             })?;
         prime_iopoll_probe(&root).await;
+        let seed_windows = opts.seed_windows;
         let store = Store {
             files: Files::new(root, &opts),
             counters: RefCell::new(Counters::default()),
@@ -118,6 +122,7 @@ impl Store {
             flush_cursor: FlushCursor::default(),
             events: EventLog::default(),
             replica: Cell::new(false),
+            seed_windows: Cell::new(seed_windows),
         };
         store.scan().await?;
         Ok(store)
@@ -406,11 +411,27 @@ impl Store {
         let ids = ids.as_slice();
         let outcome = |rejected| Ok(RecordOutcome { created, rejected });
         let writes: Writes = if is_event {
+            if self.seed_windows.get() && !self.counters.borrow().has_collation(key) {
+                self.open_seeded_window(key, ids[0], finest, s.time).await?;
+            }
+            // A promoted replica's window slot meets its replicated bucket first.
+            let wants_seed = self
+                .counters
+                .borrow_mut()
+                .collation(key)
+                .is_some_and(|c| c.wants_seed(s.time));
+            let existing = if wants_seed {
+                let bt = s.time - s.time.rem_euclid(finest.max(1));
+                let (b, _) = self.read_valid_buckets(ids[0], bt, bt, 1, 1).await?;
+                b.into_iter().next()
+            } else {
+                None
+            };
             let mut counters = self.counters.borrow_mut();
             let col = counters
                 .collation_or_new(key, finest)
                 .ok_or(StoreError::Gone)?;
-            match col.record(s.time, s.sum, now, ids.len()) {
+            match col.record_seeded(s.time, s.sum, now, ids.len(), existing.as_ref()) {
                 Ok(w) => w,
                 Err(r) => {
                     counters.count_reject(r);
@@ -434,6 +455,33 @@ impl Store {
         };
         self.apply_writes(ids, &writes).await?;
         outcome(None)
+    }
+
+    /// A promoted replica's first event for a counter opens its window over the buckets
+    /// its finest file already holds at the window's times.
+    async fn open_seeded_window(
+        &self,
+        key: &str,
+        finest_file: FileId,
+        interval: i64,
+        t: i64,
+    ) -> Result<(), StoreError> {
+        let f = interval.max(1);
+        let top = t - t.rem_euclid(f);
+        let low = top - (crate::counter::WINDOW as i64 - 1) * f;
+        let (existing, _) = self
+            .read_valid_buckets(
+                finest_file,
+                low,
+                top,
+                crate::counter::WINDOW,
+                crate::counter::WINDOW,
+            )
+            .await?;
+        self.counters
+            .borrow_mut()
+            .set_collation(key, crate::counter::Collation::seeded(f, t, &existing));
+        Ok(())
     }
 
     /// Make a counter exist (with empty files) without recording anything: parent
@@ -504,15 +552,33 @@ impl Store {
         self.events.enable();
     }
 
-    /// The visits and deletions collected since the last call.
-    pub fn take_replication_events(&self) -> ReplicationEvents {
+    /// The visits and deletions collected since the last call, oldest first.
+    pub fn take_replication_events(&self) -> Vec<ReplicationEvent> {
         self.events.take()
     }
 
     /// Replica mode on or off (storage.md §8): while on, flushes run no collation or
-    /// trailing logic, so only replicated buckets change a file.
+    /// trailing logic, so only replicated buckets change a file. For a store with
+    /// collation windows, use [`Store::enter_replica_mode`] to turn it on.
     pub fn set_replica_mode(&self, on: bool) {
+        if on {
+            self.seed_windows.set(true);
+            self.counters.borrow_mut().drop_collations();
+        }
         self.replica.set(on);
+    }
+
+    /// Become a replica at run time: every event counter's collation window is closed
+    /// now (its local events written, as at a clean stop) and dropped, so that no
+    /// window left from before can later write over replicated buckets. Windows opened
+    /// after the store leaves replica mode start from the buckets the files hold.
+    pub async fn enter_replica_mode(&self, now: i64) -> Result<(), StoreError> {
+        if self.replica.get() {
+            return Ok(());
+        }
+        self.close_collations(now).await?;
+        self.set_replica_mode(true);
+        Ok(())
     }
 
     pub fn replica_mode(&self) -> bool {
@@ -567,8 +633,17 @@ impl Store {
         Ok(())
     }
 
-    /// Clean shutdown: close every event counter's window, then flush everything.
+    /// Clean shutdown: close every event counter's window (a replica has none), then
+    /// flush everything.
     pub async fn close(&self, now: i64) -> Result<(), StoreError> {
+        if !self.replica.get() {
+            self.close_collations(now).await?;
+        }
+        self.flush_all(false, now).await
+    }
+
+    /// Close every event counter's collation window: write what it holds.
+    async fn close_collations(&self, now: i64) -> Result<(), StoreError> {
         for key in self.counter_keys() {
             let Some(ids) = self.counters.borrow().collated_files(&key) else {
                 continue;
@@ -582,7 +657,7 @@ impl Store {
             let _permit = self.lock_writes().await?;
             self.apply_writes(&ids, &writes).await?;
         }
-        self.flush_all(false, now).await
+        Ok(())
     }
 
     // ----- reading -------------------------------------------------------------------
@@ -636,6 +711,19 @@ impl Store {
 
     pub fn lookup(&self, rel: &str) -> Lookup {
         self.files.table().lookup(rel)
+    }
+
+    /// The file in a slot now: its id and path (relative to the store root).
+    pub fn file_at(&self, slot: u32) -> Option<(FileId, Box<str>)> {
+        self.files
+            .table()
+            .at(slot)
+            .map(|(id, rel)| (id, rel.into()))
+    }
+
+    /// A file's path relative to the store root.
+    pub fn path_of(&self, id: FileId) -> Option<Box<str>> {
+        self.files.table().entry(id).map(|e| e.rel.clone())
     }
 
     /// Every indexed file: relative path and id.
@@ -731,9 +819,8 @@ impl Store {
         };
         for id in ids {
             let _ = self.flush_file(id).await;
-            let rel = self.files.remove(id);
-            self.events.deleted(id);
-            if let Some(rel) = rel {
+            if let Some(rel) = self.files.remove(id) {
+                self.events.deleted(id, rel.clone());
                 replica_ops::move_to_backup(self.root(), &rel).await?;
             }
         }
@@ -746,11 +833,24 @@ impl Store {
     pub async fn move_aside(&self, rel: &str) -> Result<(), StoreError> {
         let id = self.files.table().id_of(rel);
         if let Some(id) = id {
-            self.files.remove(id);
-            self.events.deleted(id);
+            if let Some(rel) = self.files.remove(id) {
+                self.events.deleted(id, rel);
+            }
         }
         self.files.forget_bad(rel);
         replica_ops::move_to_backup(self.root(), rel).await
+    }
+
+    /// The paths (relative to the store root) of a counter's files.
+    pub fn counter_paths(&self, key: &str) -> Vec<String> {
+        let ids: Vec<FileId> = match self.counters.borrow().files(key) {
+            Some(files) => files.iter().flatten().copied().collect(),
+            None => return Vec::new(),
+        };
+        let table = self.files.table();
+        ids.iter()
+            .filter_map(|&id| table.entry(id).map(|e| e.rel.to_string()))
+            .collect()
     }
 
     /// Counter keys for which `f` holds.

@@ -35,6 +35,9 @@ pub struct StoreOptions {
     /// The directory listing from [`walk_store`](super::walk_store), when the caller
     /// walked the tree once for several stores; `None` = walk it at open.
     pub listing: Option<Arc<StoreListing>>,
+    /// The files hold replicated buckets (a promoted replica): event counters' new
+    /// collation windows start from the buckets already there.
+    pub seed_windows: bool,
 }
 
 impl std::fmt::Debug for StoreOptions {
@@ -67,6 +70,7 @@ impl StoreOptions {
             load_incomplete: true,
             owns: None,
             listing: None,
+            seed_windows: false,
         }
     }
 }

@@ -2,7 +2,7 @@
 //! per page, the images of pages being written, and the O_DIRECT writes of pages and
 //! headers.
 
-use std::collections::HashMap;
+use crate::hashing::FastMap;
 use std::io;
 use std::rc::Rc;
 
@@ -31,7 +31,7 @@ pub(super) struct Page {
 pub(super) struct PageCache {
     pages: Lru<PageKey, Page>,
     /// Page images being written; loads take them from here, not from disk.
-    writing: HashMap<PageKey, (u64, Rc<[u8]>)>,
+    writing: FastMap<PageKey, (u64, Rc<[u8]>)>,
     write_seq: u64,
 }
 
@@ -39,7 +39,7 @@ impl PageCache {
     pub(super) fn new(capacity: usize) -> PageCache {
         PageCache {
             pages: Lru::new(capacity),
-            writing: HashMap::new(),
+            writing: FastMap::default(),
             write_seq: 0,
         }
     }
@@ -102,6 +102,19 @@ impl PageCache {
         {
             self.writing.remove(&key);
         }
+    }
+
+    /// A write of a page failed: its sectors are dirty again, so that a later flush or
+    /// eviction writes them. A page no longer cached comes back from the image that
+    /// failed, above the capacity if need be (evicting now would only start another
+    /// write that may fail the same way).
+    pub(super) fn redirty(&mut self, key: PageKey, image: &[u8], mask: u16) {
+        if let Some(page) = self.pages.peek_mut(&key) {
+            page.dirty |= mask;
+            return;
+        }
+        let data = image.to_vec().into_boxed_slice();
+        self.pages.insert_over(key, Page { data, dirty: mask });
     }
 
     /// Drop the cached pages of a file.

@@ -22,8 +22,8 @@
 //!    master's anonymous RSS (`RssAnon`) once it is steady: the baseline before any
 //!    slave;
 //! 4. starts a fresh slave (admin 19554, HTTP 19555) with `--replica-create-rate` and
-//!    `--replica-subscribe-rate` as given, and follows it every 0.5 s: slave file
-//!    creation (until the slave created as many files as were seeded: seconds,
+//!    `--replica-subscribe-rate` where given (the daemon's defaults otherwise), and
+//!    follows it every 0.5 s: slave file creation (until the slave created as many files as were seeded: seconds,
 //!    files/s), subscription (every file subscribed) and catch-up (the slave wrote at
 //!    least every seeded bucket, every file is subscribed and none is behind: seconds,
 //!    MB/s of bucket data written = buckets x 32 B, MB/s received on the link,
@@ -108,9 +108,9 @@ struct Args {
     /// The master's --replica-read-rate (bytes/s, 0 = unlimited).
     #[arg(long, default_value_t = 0)]
     read_rate: u64,
-    /// The slave's --replica-create-rate (files/s).
-    #[arg(long, default_value_t = 5000)]
-    create_rate: u32,
+    /// The slave's --replica-create-rate (files/s); default: the daemon's.
+    #[arg(long)]
+    create_rate: Option<u32>,
     /// The slave's --replica-subscribe-rate (first Requests/s); default: the daemon's.
     #[arg(long)]
     subscribe_rate: Option<u32>,
@@ -710,13 +710,14 @@ fn run(args: &Args, dir: &Path) -> Result<(), String> {
     let mut slave_extra: Vec<String> = vec![
         "--replica-of".into(),
         format!("127.0.0.1:{M_REPLICA}"),
-        "--replica-create-rate".into(),
-        args.create_rate.to_string(),
         "--replica-scrub-rate".into(),
         args.scrub.to_string(),
         "--replica-scrub-interval".into(),
         "0".into(),
     ];
+    if let Some(r) = args.create_rate {
+        slave_extra.extend(["--replica-create-rate".into(), r.to_string()]);
+    }
     if let Some(r) = args.subscribe_rate {
         slave_extra.extend(["--replica-subscribe-rate".into(), r.to_string()]);
     }
@@ -1076,14 +1077,14 @@ fn run(args: &Args, dir: &Path) -> Result<(), String> {
     };
 
     println!(
-        "\nreplication at {:.0} updates/s on the master (--rate {}), {nfiles} files ({} counters, --retention {}, {hours} h of data each), {} shards, read rate {}, create rate {}/s, subscribe rate {}:",
+        "\nreplication at {:.0} updates/s on the master (--rate {}), {nfiles} files ({} counters, --retention {}, {hours} h of data each), {} shards, read rate {}, create rate {}, subscribe rate {}:",
         args.rate,
         args.rate,
         args.files,
         args.retention,
         args.shards,
         if args.read_rate == 0 { "unlimited".to_string() } else { format!("{} B/s", args.read_rate) },
-        args.create_rate,
+        args.create_rate.map_or("the daemon's default".to_string(), |r| format!("{r}/s")),
         args.subscribe_rate.map_or("the daemon's default".to_string(), |r| format!("{r}/s")),
     );
     println!(

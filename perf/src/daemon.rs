@@ -240,11 +240,16 @@ impl Daemon {
 
     /// Send one admin command; the reply lines up to and without the final `ok`.
     pub fn command(&mut self, cmd: &str) -> Result<Vec<String>, String> {
+        self.command_timeout(cmd, Duration::from_secs(120))
+    }
+
+    /// [`Daemon::command`], waiting up to `timeout` for each line of the reply.
+    pub fn command_timeout(&mut self, cmd: &str, timeout: Duration) -> Result<Vec<String>, String> {
         check_interrupt()?;
         self.check_alive()?;
         let run = || -> io::Result<Vec<String>> {
             let mut s = TcpStream::connect_timeout(&self.admin, Duration::from_secs(5))?;
-            s.set_read_timeout(Some(Duration::from_secs(120)))?;
+            s.set_read_timeout(Some(timeout))?;
             s.write_all(format!("{cmd}\r\n").as_bytes())?;
             let mut r = BufReader::new(s);
             let mut lines = Vec::new();
@@ -271,7 +276,12 @@ impl Daemon {
             drop(r);
             Ok(lines)
         };
-        run().map_err(|e| format!("admin `{cmd}`: {e}"))
+        run().map_err(|e| match e.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+                format!("admin `{cmd}`: no answer in {} s", timeout.as_secs())
+            }
+            _ => format!("admin `{cmd}`: {e}"),
+        })
     }
 
     /// Admin `stats`, parsed (`name=value` and `name: value` lines).
@@ -290,6 +300,12 @@ impl Daemon {
     /// VmRSS in KiB.
     pub fn rss_kib(&self) -> Option<u64> {
         proc_status_kib(self.pid, "VmRSS:")
+    }
+
+    /// RssAnon (anonymous memory: heap, stacks, anonymous maps; not the binary's pages)
+    /// in KiB.
+    pub fn rss_anon_kib(&self) -> Option<u64> {
+        proc_status_kib(self.pid, "RssAnon:")
     }
 
     /// VmHWM (peak RSS) in KiB.
@@ -535,6 +551,99 @@ pub fn disk_usage(dir: &Path) -> (u64, u64) {
         }
     }
     (files, bytes)
+}
+
+/// Whether a listener could bind `127.0.0.1:port` now (with `SO_REUSEADDR`, as the
+/// daemon's listeners: a TIME_WAIT does not count, a listener or a dying process's
+/// socket does).
+pub fn port_free(port: u16) -> bool {
+    std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+}
+
+/// Who listens on `port`: "pid N (comm)" from /proc, or "unknown" (another user's
+/// process, or a socket already orphaned by a dying process).
+pub fn port_holder(port: u16) -> String {
+    let mut inodes = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for l in text.lines().skip(1) {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let (Some(local), Some(state), Some(inode)) = (f.get(1), f.get(3), f.get(9)) else {
+                continue;
+            };
+            let p = local
+                .rsplit_once(':')
+                .and_then(|(_, p)| u16::from_str_radix(p, 16).ok());
+            if p == Some(port) && *state == "0A" {
+                inodes.push(format!("socket:[{inode}]"));
+            }
+        }
+    }
+    if inodes.is_empty() {
+        return "no listener (a socket still being closed)".into();
+    }
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return "unknown".into();
+    };
+    for p in procs.flatten() {
+        let name = p.file_name();
+        let Some(pid) = name
+            .to_str()
+            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            continue;
+        };
+        let Ok(fds) = std::fs::read_dir(p.path().join("fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            let Ok(target) = std::fs::read_link(fd.path()) else {
+                continue;
+            };
+            if inodes.iter().any(|i| target.as_os_str() == i.as_str()) {
+                let comm = std::fs::read_to_string(p.path().join("comm")).unwrap_or_default();
+                return format!("pid {pid} ({})", comm.trim());
+            }
+        }
+    }
+    "unknown".into()
+}
+
+/// Wait until every port of `ports` is free (see [`port_free`]), at most `timeout`:
+/// the previous run's daemons may still hold them for a moment while they exit.
+/// Returns how long it waited; the error names the ports still held and by whom.
+pub fn wait_ports_free(ports: &[u16], timeout: Duration) -> Result<Duration, String> {
+    let t = Instant::now();
+    let mut said = false;
+    loop {
+        check_interrupt()?;
+        let busy: Vec<u16> = ports.iter().copied().filter(|&p| !port_free(p)).collect();
+        if busy.is_empty() {
+            return Ok(t.elapsed());
+        }
+        if t.elapsed() >= timeout {
+            let who: Vec<String> = busy
+                .iter()
+                .map(|&p| format!("127.0.0.1:{p} held by {}", port_holder(p)))
+                .collect();
+            return Err(format!(
+                "ports still in use after {} s: {}",
+                timeout.as_secs(),
+                who.join(", ")
+            ));
+        }
+        if !said {
+            said = true;
+            println!(
+                "waiting (at most {} s) for ports {busy:?} to be free: {}",
+                timeout.as_secs(),
+                port_holder(busy[0])
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// The daemon binary: `given`, else `istatd` next to this benchmark binary (both are

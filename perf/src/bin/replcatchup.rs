@@ -53,10 +53,10 @@
 //!    leaves the allocator holding its peak (queued Data, read buffers), which the
 //!    measurement at convergence counts; this round has only the resume overlap to copy;
 //! 10. reopens the slave's store with a daemon that is not a slave (same options
-//!    without `--replica-of`): slave replication state per file measured = (slave
-//!    RssAnon - the reopened daemon's RssAnon - the difference of their page caches) /
-//!    files, at convergence and in the restart round; next to each, the daemons' own
-//!    estimates (`replication.master.state_bytes`, `replication.slave.state_bytes`);
+//!     without `--replica-of`): slave replication state per file measured = (slave
+//!     RssAnon - the reopened daemon's RssAnon - the difference of their page caches) /
+//!     files, at convergence and in the restart round; next to each, the daemons' own
+//!     estimates (`replication.master.state_bytes`, `replication.slave.state_bytes`);
 //! 11. prints a table naming the rate; a failed run prints why (and the daemons' log
 //!     problems and stderr).
 //!

@@ -42,7 +42,7 @@ pub fn merge_extras(total: &mut Vec<(String, i64)>, shard: Vec<(String, i64)>) {
 pub fn store_stats(s: &StoreStats, out: &mut Vec<(String, i64)>) {
     // `flush_rounds_min` is merged across shards as a minimum.
     let names = "counters files bad_files too_old page_hits page_misses page_writes \
-                 header_writes write_errors open_files open_files_peak cached_pages \
+                 write_ops header_writes write_errors open_files open_files_peak cached_pages \
                  flush_rounds_min";
     let values = [
         s.counters,
@@ -52,6 +52,7 @@ pub fn store_stats(s: &StoreStats, out: &mut Vec<(String, i64)>) {
         s.page_hits,
         s.page_misses,
         s.page_writes,
+        s.write_ops,
         s.header_writes,
         s.write_errors,
         s.open_files,

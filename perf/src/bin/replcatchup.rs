@@ -474,6 +474,47 @@ fn wait_files(d: &mut Daemon, files: u64, timeout: Duration) -> Result<Duration,
 /// A daemon's anonymous RSS (KiB) once steady: sampled every second for at least
 /// `min` and at most `max`, until the last three samples are within 1 MiB; with its
 /// stats then.
+/// An admin `flush`, timed and printed, then 3 s for what it wrote to be visited.
+fn flush_daemon(name: &str, d: &mut Daemon) -> Result<bool, String> {
+    let t = Instant::now();
+    let ok = match d.command_timeout("flush", Duration::from_secs(600)) {
+        Ok(_) => {
+            println!("{name} flush: {:.1} s", t.elapsed().as_secs_f64());
+            true
+        }
+        Err(e) => {
+            println!("{name} flush failed: {e}");
+            false
+        }
+    };
+    daemon::sleep(Duration::from_secs(3))?;
+    Ok(ok)
+}
+
+/// Wait until the master has no ready Request left and the slave received every Data
+/// the master sent (a backlog drains after the load stops), twice in a row 0.5 s
+/// apart; false when `bound` passed first.
+fn drain(m: &mut Daemon, s: &mut Daemon, bound: Duration) -> Result<bool, String> {
+    let t = Instant::now();
+    let mut quiet = 0;
+    while t.elapsed() < bound {
+        let (ms, ss) = (m.stats()?, s.stats()?);
+        if stat(&ms, "replication.master.ready") == 0
+            && stat(&ms, "replication.master.data_sent")
+                == stat(&ss, "replication.slave.data_received")
+        {
+            quiet += 1;
+            if quiet == 2 {
+                return Ok(true);
+            }
+        } else {
+            quiet = 0;
+        }
+        daemon::sleep(Duration::from_millis(500))?;
+    }
+    Ok(false)
+}
+
 fn settled_rss(d: &mut Daemon, min: Duration, max: Duration) -> Result<(u64, Stats), String> {
     let t = Instant::now();
     let mut hist: Vec<u64> = Vec::new();
@@ -963,17 +1004,23 @@ fn run(args: &Args, dir: &Path) -> Result<(), String> {
     let mut flushed = converged;
     if converged {
         daemon::sleep(Duration::from_secs(3))?;
-        for (name, d) in [("master", &mut m), ("slave", &mut s)] {
-            let t = Instant::now();
-            match d.command_timeout("flush", Duration::from_secs(600)) {
-                Ok(_) => println!("{name} flush: {:.1} s", t.elapsed().as_secs_f64()),
-                Err(e) => {
-                    println!("{name} flush failed: {e}");
-                    flushed = false;
-                }
+        // The slave has all once the master has nothing left to answer (a backlog of
+        // ready Requests drains after the load stops).
+        let t = Instant::now();
+        let drained = drain(&mut m, &mut s, Duration::from_secs(args.timeout))?;
+        println!(
+            "after the load stopped: the slave had every answer of the master in {:.1} s{}",
+            t.elapsed().as_secs_f64(),
+            if drained {
+                ""
+            } else {
+                " (NOT drained: bound reached)"
             }
-            daemon::sleep(Duration::from_secs(3))?;
-        }
+        );
+        flushed &= flush_daemon("master", &mut m)?;
+        // What the master's flush wrote is answered before the slave's flush.
+        drain(&mut m, &mut s, Duration::from_secs(args.timeout))?;
+        flushed &= flush_daemon("slave", &mut s)?;
     }
     let mfin = m.stats()?;
     let sfin = s.stats()?;

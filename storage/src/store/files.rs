@@ -28,6 +28,7 @@ struct FileStats {
     page_hits: u64,
     page_misses: u64,
     page_writes: u64,
+    write_ops: u64,
     header_writes: u64,
     write_errors: u64,
 }
@@ -76,6 +77,7 @@ impl Files {
         s.page_hits = f.page_hits;
         s.page_misses = f.page_misses;
         s.page_writes = f.page_writes;
+        s.write_ops = f.write_ops;
         s.header_writes = f.header_writes;
         s.write_errors = f.write_errors;
         s.open_files = self.fds.open_now();
@@ -254,14 +256,15 @@ impl Files {
         Ok(())
     }
 
-    /// Write evicted dirty pages back. A page whose write fails goes back into the
-    /// cache with its sectors dirty: its data is not dropped.
+    /// Write evicted dirty pages back, consecutive whole pages of a file in one write,
+    /// the writes together. A page whose write fails goes back into the cache with its
+    /// sectors dirty: its data is not dropped.
     async fn write_back_evicted(&self, evicted: Vec<(PageKey, Page)>) {
+        let mut dirty: Vec<(PageKey, Rc<[u8]>, u16, u64)> = Vec::new();
         for ((id, p), page) in evicted {
             if page.dirty == 0 {
                 continue;
             }
-            let mask = page.dirty;
             let data: Rc<[u8]> = Rc::from(page.data);
             let seq = self.pages.borrow_mut().begin_write((id, p), data.clone());
             if let Some(e) = self.table.borrow_mut().entry_mut(id) {
@@ -270,13 +273,44 @@ impl Files {
                     st.fresh = false;
                 }
             }
-            let result = self.write_page(id, p, &data, mask).await;
-            self.pages.borrow_mut().finish_write((id, p), seq);
+            dirty.push(((id, p), data, page.dirty, seq));
+        }
+        if dirty.is_empty() {
+            return;
+        }
+        dirty.sort_by_key(|d| d.0);
+        let mut groups = Vec::new();
+        let mut i = 0;
+        while i < dirty.len() {
+            let id = dirty[i].0 .0;
+            let n = dirty[i..].iter().take_while(|d| d.0 .0 == id).count();
+            let masks: Vec<(u32, u16)> = dirty[i..i + n].iter().map(|d| (d.0 .1, d.2)).collect();
+            groups.extend(
+                page_cache::write_groups(&masks)
+                    .into_iter()
+                    .map(|g| (g.start + i)..(g.end + i)),
+            );
+            i += n;
+        }
+        let writes = groups.iter().map(|g| {
+            let run: Vec<(u32, &[u8], u16)> = dirty[g.clone()]
+                .iter()
+                .map(|d| (d.0 .1, &d.1[..], d.2))
+                .collect();
+            self.write_group(dirty[g.start].0 .0, run)
+        });
+        let results = join_all(writes.collect()).await;
+        for (g, result) in groups.into_iter().zip(results) {
+            for ((id, p), data, mask, seq) in &dirty[g] {
+                self.pages.borrow_mut().finish_write((*id, *p), *seq);
+                if result.is_err() {
+                    self.pages.borrow_mut().redirty((*id, *p), data, *mask);
+                    self.mark_dirty_page(*id, *p);
+                }
+            }
             if let Err(e) = result {
-                tracing::error!(error = %e, "page write-back failed; the page stays dirty");
+                tracing::error!(error = %e, "page write-back failed; the pages stay dirty");
                 self.stats.borrow_mut().write_errors += 1;
-                self.pages.borrow_mut().redirty((id, p), &data, mask);
-                self.mark_dirty_page(id, p);
             }
         }
     }
@@ -290,16 +324,20 @@ impl Files {
         }
     }
 
-    async fn write_page(
-        &self,
-        id: FileId,
-        page: u32,
-        data: &[u8],
-        mask: u16,
-    ) -> Result<(), StoreError> {
+    /// One write group of [`page_cache::write_groups`]: a run of whole pages, or one
+    /// page's dirty sectors.
+    async fn write_group(&self, id: FileId, run: Vec<(u32, &[u8], u16)>) -> Result<(), StoreError> {
         let fd = self.fd(id).await?;
-        page_cache::write_page(&fd.file, page, data, mask).await?;
-        self.stats.borrow_mut().page_writes += 1;
+        match run.as_slice() {
+            [(p, data, mask)] => page_cache::write_page(&fd.file, *p, data, *mask).await?,
+            pages => {
+                let datas: Vec<&[u8]> = pages.iter().map(|r| r.1).collect();
+                page_cache::write_run(&fd.file, pages[0].0, &datas).await?;
+            }
+        }
+        let mut stats = self.stats.borrow_mut();
+        stats.page_writes += run.len() as u64;
+        stats.write_ops += 1;
         Ok(())
     }
 
@@ -512,7 +550,7 @@ impl Files {
         if self.with_state(id, |st| st.has_overlay()).unwrap_or(false) {
             self.drain_overlay(id).await?;
         }
-        let (snapshot, visit) = {
+        let (mut snapshot, visit) = {
             let mut table = self.table.borrow_mut();
             let e = table.entry_mut(id).ok_or(StoreError::Gone)?;
             let Some(st) = e.state.as_mut() else {
@@ -537,10 +575,18 @@ impl Files {
             };
             (snapshot, visit)
         };
-        // Pages of one snapshot go out together; the header only after all completed.
-        let writes = snapshot
-            .iter()
-            .map(|(p, data, mask, _)| self.write_page(id, *p, data, *mask));
+        // Pages of one snapshot go out together, consecutive whole pages in one write;
+        // the header only after all completed.
+        snapshot.sort_by_key(|s| s.0);
+        let masks: Vec<(u32, u16)> = snapshot.iter().map(|s| (s.0, s.2)).collect();
+        let groups = page_cache::write_groups(&masks);
+        let writes = groups.iter().map(|g| {
+            let run = snapshot[g.clone()]
+                .iter()
+                .map(|(p, data, mask, _)| (*p, &data[..], *mask))
+                .collect();
+            self.write_group(id, run)
+        });
         let written = join_all(writes.collect()).await;
         let mut result = Ok(());
         {
@@ -552,11 +598,13 @@ impl Files {
         // A page that could not be written keeps its sectors dirty, and the file keeps
         // its lowest written time, so that the next flush writes them and its visit
         // tells replication of them: a failed write loses nothing.
-        for ((p, data, mask, _), r) in snapshot.iter().zip(written) {
+        for (g, r) in groups.into_iter().zip(written) {
             if let Err(e) = r {
                 result = Err(e);
-                self.pages.borrow_mut().redirty((id, *p), data, *mask);
-                self.mark_dirty_page(id, *p);
+                for (p, data, mask, _) in &snapshot[g] {
+                    self.pages.borrow_mut().redirty((id, *p), data, *mask);
+                    self.mark_dirty_page(id, *p);
+                }
             }
         }
         if result.is_ok() {

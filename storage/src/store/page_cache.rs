@@ -16,6 +16,16 @@ use crate::lru::Lru;
 /// Sector size of the dirty bitmap: the smallest O_DIRECT unit.
 pub(super) const SECTOR: usize = 512;
 
+/// The dirty mask of a page every sector of which changed.
+pub(super) const WHOLE_PAGE: u16 = u16::MAX;
+const _: () = assert!(
+    PAGE_SIZE / SECTOR == 16,
+    "one dirty bit per sector of a u16 mask"
+);
+
+/// Most pages one write carries (256 KiB).
+pub(super) const RUN_MAX: usize = 32;
+
 pub(super) type PageKey = (FileId, u32);
 
 /// One cached bucket page.
@@ -179,6 +189,36 @@ pub(super) async fn write_page(
     Ok(())
 }
 
+/// How pages of one file, sorted by page number with their dirty masks, go out: each
+/// run of consecutive whole pages (at most [`RUN_MAX`]) as one write, any other page
+/// alone. A replica's catch-up and a busy counter dirty whole runs; one write instead
+/// of one per page is what keeps the disk's queue, not the syscalls, the limit.
+pub(super) fn write_groups(pages: &[(u32, u16)]) -> Vec<std::ops::Range<usize>> {
+    let mut groups: Vec<std::ops::Range<usize>> = Vec::new();
+    for (i, &(p, mask)) in pages.iter().enumerate() {
+        let joins = mask == WHOLE_PAGE
+            && groups.last().is_some_and(|g| {
+                let (last_p, last_mask) = pages[g.end - 1];
+                last_mask == WHOLE_PAGE && last_p.checked_add(1) == Some(p) && g.len() < RUN_MAX
+            });
+        match groups.last_mut() {
+            Some(g) if joins => g.end = i + 1,
+            _ => groups.push(i..i + 1),
+        }
+    }
+    groups
+}
+
+/// Write whole pages `first`, `first + 1`, ... in one write.
+pub(super) async fn write_run(file: &DmaFile, first: u32, pages: &[&[u8]]) -> io::Result<()> {
+    let mut buf = file.alloc_dma_buffer(pages.len() * PAGE_SIZE);
+    for (dst, src) in buf.as_bytes_mut().chunks_exact_mut(PAGE_SIZE).zip(pages) {
+        dst.copy_from_slice(&src[..PAGE_SIZE]);
+    }
+    file.write_at(buf, page_offset(first)).await?;
+    Ok(())
+}
+
 /// Write the header: its 464 bytes padded to one O_DIRECT unit (the rest of the
 /// header page is zeros and never changes).
 pub(super) async fn write_header(file: &DmaFile, header: &[u8; HEADER_SIZE]) -> io::Result<()> {
@@ -189,4 +229,25 @@ pub(super) async fn write_header(file: &DmaFile, header: &[u8; HEADER_SIZE]) -> 
     b[..HEADER_SIZE].copy_from_slice(header);
     file.write_at(buf, 0).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod write_group_tests {
+    use super::*;
+
+    #[test]
+    fn whole_consecutive_pages_share_a_write() {
+        let w = WHOLE_PAGE;
+        let pages = [(3, w), (4, w), (5, w), (7, w), (8, 0x00ff), (9, w), (10, w)];
+        assert_eq!(write_groups(&pages), vec![0..3, 3..4, 4..5, 5..7]);
+    }
+
+    #[test]
+    fn a_partial_page_never_joins_and_runs_are_bounded() {
+        let w = WHOLE_PAGE;
+        assert_eq!(write_groups(&[(1, 0x1), (2, w)]), vec![0..1, 1..2]);
+        let long: Vec<(u32, u16)> = (0..(RUN_MAX as u32 + 5)).map(|p| (p, w)).collect();
+        assert_eq!(write_groups(&long), vec![0..RUN_MAX, RUN_MAX..RUN_MAX + 5]);
+        assert!(write_groups(&[]).is_empty());
+    }
 }

@@ -15,6 +15,8 @@ pub struct StoreStats {
     pub page_hits: u64,
     pub page_misses: u64,
     pub page_writes: u64,
+    /// Writes of bucket pages (consecutive whole pages of a file share one).
+    pub write_ops: u64,
     pub header_writes: u64,
     pub write_errors: u64,
     pub open_files: u64,

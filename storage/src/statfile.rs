@@ -38,6 +38,13 @@ pub trait Slots {
     fn get(&self, slot: i64) -> Bucket;
     /// Store a slot; only called when [`Slots::has`] is true.
     fn put(&mut self, slot: i64, b: &Bucket);
+    /// Store consecutive slots from `first`, all of one page; only called when
+    /// [`Slots::has`] is true for `first`.
+    fn put_run(&mut self, first: i64, buckets: &[Bucket]) {
+        for (slot, b) in (first..).zip(buckets) {
+            self.put(slot, b);
+        }
+    }
 }
 
 /// A whole file image in memory (tools, tests): every page is resident.
@@ -481,6 +488,9 @@ impl FileState {
     /// replacement never needs the old value, so this never needs a page.
     pub fn put_overwrite(&mut self, slots: &mut dyn Slots, buckets: &[Bucket]) -> PutReport {
         let mut r = PutReport::default();
+        // Accepted buckets of consecutive slots of one page, stored together.
+        let mut run: Vec<Bucket> = Vec::with_capacity(buckets.len().min(BUCKETS_PER_PAGE));
+        let mut run_first = 0i64;
         let interval = self.interval();
         for b in buckets {
             if (b.time - self.zero_time()).rem_euclid(interval) != 0 {
@@ -505,11 +515,48 @@ impl FileState {
                 h.first_bucket = ix;
             }
             let slot = self.slot_of_index(ix);
-            self.store_slot(slots, slot, b);
             self.note_written(ix, b.time);
             r.written += 1;
+            let extends = !run.is_empty()
+                && slot == run_first + run.len() as i64
+                && self.page_of_slot(slot) == self.page_of_slot(run_first);
+            if !extends {
+                self.store_run(slots, run_first, &run);
+                run.clear();
+                run_first = slot;
+            }
+            run.push(*b);
         }
+        self.store_run(slots, run_first, &run);
         r
+    }
+
+    /// Store buckets of consecutive slots of one page: with one page lookup when the
+    /// page is resident and no overlay entry holds any of them (a catch-up's whole
+    /// pages), else slot by slot. The newest bucket keeps its clean overlay copy.
+    fn store_run(&mut self, slots: &mut dyn Slots, first: i64, run: &[Bucket]) {
+        let last = first + run.len() as i64 - 1;
+        let in_overlay = || {
+            self.overlay
+                .iter()
+                .any(|o| (first..=last).contains(&o.slot))
+        };
+        if run.len() < 2 || !slots.has(first) || in_overlay() {
+            for (slot, b) in (first..).zip(run) {
+                self.store_slot(slots, slot, b);
+            }
+            return;
+        }
+        slots.put_run(first, run);
+        let newest = self.slot_of_index(self.header.last_bucket);
+        if (first..=last).contains(&newest) {
+            self.overlay.push(OverlaySlot {
+                slot: newest,
+                bucket: run[(newest - first) as usize],
+                dirty: false,
+            });
+            self.trim_overlay();
+        }
     }
 
     /// The pages a [`FileState::put_overwrite`] of `buckets` would write into, each

@@ -56,6 +56,27 @@ impl Slots for CacheSlots<'_> {
         }
         page.dirty |= 1 << (off / SECTOR);
     }
+    fn put_run(&mut self, first: i64, buckets: &[Bucket]) {
+        if buckets.is_empty() {
+            return;
+        }
+        let (p, off) = self.locate(first);
+        let end = off + 32 * buckets.len();
+        debug_assert!(end <= PAGE_SIZE, "a run stays within its page");
+        let page = self
+            .pages
+            .get_mut(&(self.id, p))
+            .expect("page made resident before use");
+        for (dst, b) in page.data[off..end].chunks_exact_mut(32).zip(buckets) {
+            b.write_to(dst);
+        }
+        if page.dirty == 0 && !self.dirty.contains(&p) {
+            self.dirty.push(p);
+        }
+        for sector in off / SECTOR..=(end - 1) / SECTOR {
+            page.dirty |= 1 << sector;
+        }
+    }
 }
 
 /// Read-only slots over a private copy of some pages.

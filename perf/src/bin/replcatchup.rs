@@ -15,8 +15,8 @@
 //!    directly with the storage crate's file code on `--seed-threads` threads (not
 //!    through the daemon: seeding tens of millions of buckets through the stat port
 //!    would dominate the run);
-//! 3. starts the master on it (stat 19550, admin 19551, replica 19552, `--flush 1`,
-//!    the same `--retention`), waits until it lists every file, sends one probe sample
+//! 3. starts the master on it (stat 19550, admin 19551, replica 19552, `--flush` as
+//!    given (1 by default), the same `--retention` and `--page-cache-mb`), waits until it lists every file, sends one probe sample
 //!    (`repl.probe`, so that the steady phase's file exists), starts the load generator
 //!    at `--rate` updates/s over the same counters (none with `--rate 0`), and takes the
 //!    master's anonymous RSS (`RssAnon`) once it is steady: the baseline before any
@@ -127,6 +127,12 @@ struct Args {
     /// Threads writing the master's store.
     #[arg(long, default_value_t = 2)]
     seed_threads: usize,
+    /// Both daemons' --flush (seconds for a flush round; the steady lag includes it).
+    #[arg(long, default_value_t = 1)]
+    flush: u32,
+    /// Both daemons' --page-cache-mb; default: the daemon's.
+    #[arg(long)]
+    page_cache_mb: Option<u64>,
     /// Seed the store, print how long it took and stop.
     #[arg(long)]
     seed_only: bool,
@@ -730,6 +736,10 @@ fn run(args: &Args, dir: &Path) -> Result<(), String> {
         return Ok(());
     }
 
+    let page_cache: Vec<String> = args
+        .page_cache_mb
+        .map(|mb| vec!["--page-cache-mb".into(), mb.to_string()])
+        .unwrap_or_default();
     let mspec = DaemonSpec {
         exe: exe.clone(),
         dir: mdir.clone(),
@@ -738,7 +748,7 @@ fn run(args: &Args, dir: &Path) -> Result<(), String> {
         http_port: 0,
         shards: args.shards,
         retention: args.retention.clone(),
-        flush_secs: 1,
+        flush_secs: args.flush,
         extra: vec![
             "--replica-port".into(),
             M_REPLICA.to_string(),
@@ -746,7 +756,10 @@ fn run(args: &Args, dir: &Path) -> Result<(), String> {
             args.read_rate.to_string(),
             "--replica-scrub-rate".into(),
             args.scrub.to_string(),
-        ],
+        ]
+        .into_iter()
+        .chain(page_cache.clone())
+        .collect(),
     };
     let mut slave_extra: Vec<String> = vec![
         "--replica-of".into(),
@@ -756,6 +769,7 @@ fn run(args: &Args, dir: &Path) -> Result<(), String> {
         "--replica-scrub-interval".into(),
         "0".into(),
     ];
+    slave_extra.extend(page_cache);
     if let Some(r) = args.create_rate {
         slave_extra.extend(["--replica-create-rate".into(), r.to_string()]);
     }
@@ -770,7 +784,7 @@ fn run(args: &Args, dir: &Path) -> Result<(), String> {
         http_port: S_HTTP,
         shards: args.shards,
         retention: args.retention.clone(),
-        flush_secs: 1,
+        flush_secs: args.flush,
         extra: slave_extra,
     };
     // The slave's store reopened by a daemon that is not a slave: same options, no

@@ -7,6 +7,7 @@
 //! the protocol is tested here with fakes and a fake clock. It never touches files or
 //! sockets itself.
 
+mod dense;
 pub mod link;
 pub mod master;
 pub mod name;

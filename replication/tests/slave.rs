@@ -173,6 +173,27 @@ fn u_sl_01_create_and_first_request() {
     assert_eq!(s.next_queued(), None);
 }
 
+/// A node that stops being a slave frees its per-file state but keeps its counters;
+/// a later link sees the file as new.
+#[test]
+fn release_frees_per_file_state_and_keeps_counters() {
+    let mut s = SlaveFiles::new(SlaveConfig::default());
+    let h = mh(0, 10, 100);
+    let d = disc(&h);
+    create(&mut s, &d, None, SLOT);
+    s.subscribe(SLOT, 0, 10, h.capacity()).unwrap();
+    assert!(s.state_bytes() > 0);
+    assert_eq!(s.state(SLOT), Some(SState::Outstanding));
+    s.release();
+    assert_eq!(s.state_bytes(), 0);
+    assert_eq!(s.state(SLOT), None);
+    assert_eq!(s.queued(), 0);
+    assert_eq!(s.counters.requests_sent, 1, "counters survive");
+    assert_eq!(s.counters.files_created, 1);
+    assert_eq!(discover(&mut s, &d, &good(&h)), DiscoverAction::Known);
+    assert_eq!(s.state(SLOT), Some(SState::Idle));
+}
+
 #[test]
 fn u_sl_01_capacity_clamp_on_a_new_file() {
     // A master far ahead of the ring: the first Request does not ask for buckets the
@@ -727,8 +748,8 @@ fn connection_reset_makes_every_file_idle() {
 }
 
 #[test]
-fn state_is_sixteen_bytes_a_file() {
-    // §2.17: one dense 16-byte entry per local file, no names.
+fn state_is_twelve_bytes_a_file() {
+    // §2.17 budgets 16 bytes: one dense 12-byte entry per local file, no names.
     let mut s = SlaveFiles::new(SlaveConfig::default());
     let h = mh(0, 10, 100);
     for slot in 0..1000u32 {
@@ -738,7 +759,7 @@ fn state_is_sixteen_bytes_a_file() {
             DiscoverAction::Known
         );
     }
-    assert_eq!(s.state_bytes(), 16_000);
+    assert_eq!(s.state_bytes(), 12_000);
     // A moved-aside file's slot is forgotten.
     s.forget(10);
     assert_eq!(s.state(10), None);

@@ -216,6 +216,7 @@ impl Owner {
                         }
                     } else {
                         store.set_replica_mode(false);
+                        self.slave.release();
                     }
                 }
             }

@@ -94,6 +94,13 @@ impl SlaveSide {
         self.files.borrow().gauges()
     }
 
+    /// This node stopped being a slave: its per-file replication state goes.
+    pub fn release(&self) {
+        self.files.borrow_mut().release();
+        self.create_retry.borrow_mut().clear();
+        self.create_failing.set(None);
+    }
+
     /// A new link generation (every file state starts over), or the link is down.
     pub fn link(&self, gen: u64, version: u32) {
         self.gen.set(gen);

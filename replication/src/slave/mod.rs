@@ -7,7 +7,8 @@
 //! them from storage).
 //!
 //! Memory (§2.17): state is dense, indexed by the local file's slot in the store, and
-//! holds no names: one 16-byte [`Entry`] per file. What few files need more (a retry
+//! holds no names: one 12-byte [`Entry`] per file (intervals by index into a small
+//! table). What few files need more (a retry
 //! due, a Discover waiting for a draining answer, a resync time, a locally deleted
 //! file's outstanding Request) lives in small maps.
 
@@ -19,6 +20,8 @@ use istatd_storage::hashing::FastMap;
 
 use crate::name::is_valid_name;
 use crate::pdu::discover_name;
+
+mod recovery;
 
 /// Largest bucket time on the wire (exclusive).
 const TIME_LIMIT: i64 = 1 << 32;
@@ -45,25 +48,28 @@ const LIVE: u8 = 1 << 3;
 /// given, [`SlaveFiles::applied`] not called yet): nothing more is awaited for it.
 const ANSWERED: u8 = 1 << 4;
 
-/// One local file's state: 16 bytes.
+/// One local file's state: 12 bytes.
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     /// fromTime of the outstanding Request (or of the retry in state error).
     from: u32,
     /// The master's newest bucket time from its Discover or Data (the subscribe clamp).
     master_newest: u32,
-    /// The local file's interval.
-    interval: u32,
+    /// The local file's interval, as its index in [`SlaveFiles::intervals`] (a store
+    /// has a handful of distinct intervals; 0 = not known).
+    interval_ix: u8,
     state: SState,
     flags: u8,
 }
+
+const _: () = assert!(std::mem::size_of::<Entry>() == 12);
 
 impl Default for Entry {
     fn default() -> Entry {
         Entry {
             from: 0,
             master_newest: 0,
-            interval: 0,
+            interval_ix: 0,
             state: SState::Idle,
             flags: 0,
         }
@@ -261,6 +267,8 @@ pub struct Req {
 pub struct SlaveFiles {
     pub cfg: SlaveConfig,
     entries: Vec<Entry>,
+    /// The intervals entries name by index; index 0 is "not known".
+    intervals: Vec<u32>,
     queue: VecDeque<u32>,
     /// The rejected table: each rejected file's Discover header, oldest first.
     rejected: VecDeque<(u32, Box<[u8; HEADER_SIZE]>)>,
@@ -294,11 +302,33 @@ impl SlaveFiles {
         self.entries.get_mut(slot as usize).filter(|e| e.has(LIVE))
     }
 
+    /// The index of an interval in the table (added when new; 0 when the table is
+    /// full, which a store with 255 distinct intervals would need).
+    fn interval_ix(&mut self, iv: u32) -> u8 {
+        if self.intervals.is_empty() {
+            self.intervals.push(0);
+        }
+        if let Some(i) = self.intervals.iter().position(|&x| x == iv) {
+            return i as u8;
+        }
+        if self.intervals.len() > u8::MAX as usize {
+            return 0;
+        }
+        self.intervals.push(iv);
+        (self.intervals.len() - 1) as u8
+    }
+
+    /// An entry's interval (0: not known).
+    fn interval_of(&self, e: &Entry) -> u32 {
+        self.intervals
+            .get(e.interval_ix as usize)
+            .copied()
+            .unwrap_or(0)
+    }
+
     fn entry_or_new(&mut self, slot: u32) -> &mut Entry {
         let i = slot as usize;
-        if i >= self.entries.len() {
-            self.entries.resize(i + 1, Entry::default());
-        }
+        crate::dense::grow(&mut self.entries, i + 1, Entry::default());
         let e = &mut self.entries[i];
         if !e.has(LIVE) {
             *e = Entry {
@@ -321,6 +351,19 @@ impl SlaveFiles {
             e.state = SState::Idle;
             e.set(ANSWERED, false);
         }
+    }
+
+    /// This node is no longer a slave (promoted, or `replication.of` undone): free all
+    /// per-file state, keeping the configuration and the counters. A later link
+    /// starts as a fresh slave would (its Discovers check every file again).
+    pub fn release(&mut self) {
+        let cfg = self.cfg.clone();
+        let counters = std::mem::take(&mut self.counters);
+        *self = SlaveFiles {
+            cfg,
+            counters,
+            ..Default::default()
+        };
     }
 
     /// The store forgot the file in a slot (moved aside): forget its state.
@@ -367,11 +410,12 @@ impl SlaveFiles {
             .filter(|e| {
                 e.has(LIVE)
                     && matches!(e.state, SState::Outstanding | SState::Error)
-                    && e.interval > 0
+                    && self.interval_of(e) > 0
             })
             .map(|e| {
-                let gap = (e.master_newest as i128 - e.from as i128).max(-(e.interval as i128));
-                (gap / e.interval as i128 + 1).clamp(0, u32::MAX as i128) as u64
+                let iv = self.interval_of(e) as i128;
+                let gap = (e.master_newest as i128 - e.from as i128).max(-iv);
+                (gap / iv + 1).clamp(0, u32::MAX as i128) as u64
             })
             .fold(0u64, u64::saturating_add)
     }
@@ -430,9 +474,10 @@ impl SlaveFiles {
                 return DiscoverAction::Create { aside: false };
             }
         };
+        let ix = self.interval_ix(lh.cfg_interval.max(1) as u32);
         let e = self.entry_or_new(slot);
         e.master_newest = t32(newest);
-        e.interval = lh.cfg_interval.max(1) as u32;
+        e.interval_ix = ix;
         if lh.file_create_time != hd.file_create_time {
             e.set(REJECTED, false);
             if !redo {
@@ -520,12 +565,13 @@ impl SlaveFiles {
         capacity: i64,
     ) -> Option<Req> {
         let cfg = self.cfg.clone();
-        let resync = self.resync_from.remove(&slot);
-        let e = self.entry_mut(slot)?;
-        if e.state != SState::Queued {
+        if self.entry(slot)?.state != SState::Queued {
             return None;
         }
+        let resync = self.resync_from.remove(&slot);
         let iv = interval.max(1);
+        let ix = self.interval_ix(iv.clamp(1, u32::MAX as i64) as u32);
+        let e = self.entry_mut(slot)?;
         let m = e.master_newest as i64;
         let mut from = if local_newest > 0 {
             let k = ((cfg.resume_overlap + iv - 1) / iv).max(1);
@@ -545,7 +591,7 @@ impl SlaveFiles {
         e.state = SState::Outstanding;
         e.set(ANSWERED, false);
         e.from = from as u32;
-        e.interval = iv as u32;
+        e.interval_ix = ix;
         self.counters.requests_sent += 1;
         Some(Req {
             slot,
@@ -643,189 +689,5 @@ impl SlaveFiles {
         }
         e.set(ANSWERED, true);
         Ok(DataAction::Apply { buckets: keep })
-    }
-
-    /// A file enters state error: a retry is due after its delay (doubling per
-    /// consecutive failure).
-    fn fail(&mut self, slot: u32, from: i64, now: i64) {
-        let delay = match self.retry.get(&slot) {
-            Some((_, d)) => (d * 2).min(RETRY_MAX),
-            None => RETRY_FIRST,
-        };
-        let due = now + delay;
-        self.retry.insert(slot, (due, delay));
-        self.retry_due.push(Reverse((due, slot)));
-        if let Some(e) = self.entry_mut(slot) {
-            e.state = SState::Error;
-            e.from = from.clamp(0, TIME_LIMIT - 1) as u32;
-        }
-    }
-
-    /// The outcome of writing an [`DataAction::Apply`]: the follow-up Request, or
-    /// none when the write failed (the file waits for its retry).
-    pub fn applied(
-        &mut self,
-        slot: u32,
-        buckets: &[Bucket],
-        result: Result<(u32, u32), ()>,
-        interval: i64,
-        now: i64,
-    ) -> Option<Req> {
-        let n = self.cfg.chunk_buckets;
-        let e = self.entry_mut(slot)?;
-        e.set(ANSWERED, false);
-        if e.state == SState::Draining {
-            // Found to be another incarnation during the write: its answer is in, so
-            // it is idle now (see take_pending).
-            e.state = SState::Idle;
-            return None;
-        }
-        if e.state != SState::Outstanding {
-            return None;
-        }
-        let from = e.from as i64;
-        match result {
-            Err(()) => {
-                self.counters.apply_errors += 1;
-                let first = buckets.first().map_or(from, |b| b.time);
-                self.fail(slot, from.min(first), now);
-                None
-            }
-            Ok((written, too_old)) => {
-                e.set(LOGGED, false);
-                self.counters.buckets_written += written as u64;
-                self.counters.buckets_too_old += too_old as u64;
-                let last = buckets.last().map_or(from, |b| b.time);
-                let mut from = from.max(last.saturating_add(interval.max(1)));
-                if let Some(t) = self.resync_from.remove(&slot) {
-                    from = from.min(t);
-                }
-                let from = from.clamp(0, TIME_LIMIT - 1);
-                let e = self.entry_mut(slot).expect("checked above");
-                e.from = from as u32;
-                self.retry.remove(&slot);
-                self.counters.requests_sent += 1;
-                Some(Req { slot, from, n })
-            }
-        }
-    }
-
-    /// More than 10% of the subscribed files, and at least 100, are in state error:
-    /// the store refuses most writes, so the link must go down (`Apply failing`, §2.9).
-    pub fn apply_failing(&self) -> bool {
-        let (mut subscribed, mut errors) = (0usize, 0usize);
-        for e in self.entries.iter().filter(|e| e.has(LIVE)) {
-            match e.state {
-                SState::Error => {
-                    errors += 1;
-                    subscribed += 1;
-                }
-                SState::Outstanding | SState::Draining => subscribed += 1,
-                _ => {}
-            }
-        }
-        errors >= 100 && errors * 10 > subscribed
-    }
-
-    /// Requests of files whose retry is due.
-    pub fn due_retries(&mut self, now: i64) -> Vec<Req> {
-        let mut out = Vec::new();
-        while let Some(Reverse((due, _))) = self.retry_due.peek() {
-            if *due > now {
-                break;
-            }
-            let Some(Reverse((due, slot))) = self.retry_due.pop() else {
-                break;
-            };
-            if self.retry.get(&slot).is_none_or(|(d, _)| *d != due) {
-                continue;
-            }
-            let n = self.cfg.chunk_buckets;
-            let Some(e) = self.entry_mut(slot) else {
-                continue;
-            };
-            if e.state != SState::Error {
-                continue;
-            }
-            e.state = SState::Outstanding;
-            e.set(ANSWERED, false);
-            let from = e.from as i64;
-            self.counters.retries += 1;
-            self.counters.requests_sent += 1;
-            out.push(Req {
-                slot,
-                from,
-                n: n.max(1),
-            });
-        }
-        out
-    }
-
-    /// `replication.resync PATH[,from=TIME]` (§2.14): an idle or error file is queued
-    /// again (from min(resume point, TIME)); an outstanding one keeps its Request,
-    /// whose follow-up asks from TIME; a rejected one is checked again against the
-    /// header in the rejected table.
-    pub fn resync(&mut self, slot: u32, from: Option<i64>) -> Result<Resync, &'static str> {
-        let e = self.entry(slot).ok_or("unknown file")?;
-        let rejected = e.has(REJECTED);
-        let state = e.state;
-        match from {
-            Some(t) => {
-                self.resync_from.insert(slot, t);
-            }
-            None => {
-                self.resync_from.remove(&slot);
-            }
-        }
-        if rejected {
-            let h = self
-                .rejected
-                .iter()
-                .find(|(s, _)| *s == slot)
-                .map(|(_, h)| h.clone())
-                .ok_or("no header; use replication.resync all")?;
-            return Ok(Resync::Recheck(h));
-        }
-        match state {
-            SState::Idle | SState::Error => {
-                self.retry.remove(&slot);
-                if let Some(e) = self.entry_mut(slot) {
-                    e.state = SState::Queued;
-                }
-                self.counters.retries += 1;
-                self.queue.push_back(slot);
-                Ok(Resync::Queued)
-            }
-            // Its next Request uses min(follow-up, TIME); a queued file subscribes
-            // with it.
-            _ => Ok(Resync::Flagged),
-        }
-    }
-
-    /// Whether a file is rejected (its local copy differs from the master's header).
-    pub fn is_rejected(&self, slot: u32) -> bool {
-        self.entry(slot).is_some_and(|e| e.has(REJECTED))
-    }
-
-    /// A Discover that waited for a file's answer, once [`SlaveFiles::applied`] made it
-    /// idle: the driver processes it again (as a redo).
-    pub fn take_pending(&mut self, slot: u32) -> Option<Box<[u8; HEADER_SIZE]>> {
-        if self.state(slot) != Some(SState::Idle) {
-            return None;
-        }
-        self.pending.remove(&slot)
-    }
-
-    /// A local delete of a file (`name` its wire name): an outstanding one's answer is
-    /// still awaited (and discarded when it comes), unless it is in already (being
-    /// written); its slot is forgotten either way.
-    pub fn deleted_locally(&mut self, slot: u32, name: &[u8]) {
-        if let Some(e) = self.entry(slot) {
-            if matches!(e.state, SState::Outstanding | SState::Draining) && !e.has(ANSWERED) {
-                let waiting = self.pending.remove(&slot);
-                self.deleted_outstanding.insert(name.into(), waiting);
-            }
-        }
-        self.forget(slot);
     }
 }

@@ -420,7 +420,8 @@ impl Files {
         Ok(())
     }
 
-    /// Create a new counter file (blocking system calls run off the executor).
+    /// Create a new counter file and the directories above it (blocking system calls
+    /// run off the executor, all in one job).
     pub(super) async fn create_file(
         &self,
         rel: &str,
@@ -436,7 +437,12 @@ impl Files {
         let len = header.file_len();
         let path2 = path.clone();
         glommio::executor()
-            .spawn_blocking(move || create_file_blocking(&path2, &hdr, len, alloc))
+            .spawn_blocking(move || {
+                if let Some(dir) = path2.parent() {
+                    std::fs::create_dir_all(dir)?;
+                }
+                create_file_blocking(&path2, &hdr, len, alloc)
+            })
             .await
             .map_err(|e| {
                 if e.kind() == io::ErrorKind::AlreadyExists {

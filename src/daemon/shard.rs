@@ -410,8 +410,24 @@ impl FlushRound for StoreFlush<'_> {
         self.store.stats().counters as usize
     }
 
-    async fn flush_next(&self) -> bool {
-        match self.store.flush_next(clock::now()).await {
+    async fn flush_some(&self, n: usize) -> usize {
+        let now = clock::now();
+        let flushes = (0..n).map(|_| self.store.flush_next(now)).collect();
+        let results = istatd_storage::store::join_all(flushes).await;
+        let mut flushed = 0;
+        for r in results {
+            if self.counted(r) {
+                flushed += 1;
+            }
+        }
+        flushed
+    }
+}
+
+impl StoreFlush<'_> {
+    /// Count one flush's outcome; whether a counter was flushed.
+    fn counted(&self, r: Result<Option<String>, istatd_storage::store::StoreError>) -> bool {
+        match r {
             Ok(Some(_)) => {
                 let n = self.core.cfg.retentions.len() as i64;
                 self.core.lb.borrow_mut().add(Loopback::CounterFlushed, n);

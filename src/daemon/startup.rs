@@ -123,7 +123,7 @@ fn start(opts: &Options, cwd: &Path, embedded: bool) -> Result<(), Fatal> {
             io_memory,
             channel_capacity: 256,
         },
-        page_cache_pages: opts.page_cache_mb.max(1) * 1024 * 1024
+        page_cache_pages: page_cache_mb(opts.page_cache_mb) * 1024 * 1024
             / istatd_storage::format::PAGE_SIZE,
         max_open_files,
         udp_buffer_bytes: opts.udp_buffer_size.max(1) as usize * 1024,
@@ -289,6 +289,44 @@ fn prom_config(
     c
 }
 
+/// `--page-cache-mb`, with 0 sized from the memory this process may use: 1/32 of it,
+/// between 256 and 1024 MiB (see the option's text for why).
+fn page_cache_mb(given: usize) -> usize {
+    if given > 0 {
+        return given;
+    }
+    let mb = auto_page_cache_mb(usable_memory_bytes());
+    tracing::info!(
+        page_cache_mb = mb,
+        "page cache sized from memory (--page-cache-mb 0)"
+    );
+    mb
+}
+
+/// 1/32 of `memory` bytes in MiB, between 256 and 1024 (256 when unknown).
+fn auto_page_cache_mb(memory: Option<u64>) -> usize {
+    memory
+        .map_or(256, |b| (b / 32 / (1 << 20)) as usize)
+        .clamp(256, 1024)
+}
+
+/// RAM (`MemTotal`), or the cgroup v2 memory limit when it is lower.
+fn usable_memory_bytes() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let total = parse_meminfo_total(&meminfo)?;
+    let limit = std::fs::read_to_string("/sys/fs/cgroup/memory.max")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok());
+    Some(limit.map_or(total, |l| l.min(total)))
+}
+
+/// `MemTotal:` of /proc/meminfo, in bytes.
+fn parse_meminfo_total(meminfo: &str) -> Option<u64> {
+    let line = meminfo.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
 /// glommio registers `io_memory` bytes per executor as locked memory; keep the total
 /// within RLIMIT_MEMLOCK and say so when even the minimum does not fit.
 fn io_memory_per_shard(shards: usize) -> usize {
@@ -419,5 +457,28 @@ fn detach_stdio() {
         for target in 0..3 {
             let _ = nix::unistd::dup2(null.as_raw_fd(), target);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_cache_follows_memory_within_bounds() {
+        let gib = 1u64 << 30;
+        assert_eq!(auto_page_cache_mb(Some(24 * gib)), 768);
+        assert_eq!(auto_page_cache_mb(Some(2 * gib)), 256);
+        assert_eq!(auto_page_cache_mb(Some(256 * gib)), 1024);
+        assert_eq!(auto_page_cache_mb(None), 256);
+        assert_eq!(page_cache_mb(8), 8);
+    }
+
+    #[test]
+    fn meminfo_total_is_read_in_bytes() {
+        let text = "MemTotal:       24683828 kB\nMemFree:        18368900 kB\n";
+        assert_eq!(parse_meminfo_total(text), Some(24683828 * 1024));
+        assert_eq!(parse_meminfo_total("MemFree: 1 kB\n"), None);
+        assert_eq!(parse_meminfo_total("MemTotal: lots\n"), None);
     }
 }

@@ -57,7 +57,7 @@ fn defaults_match_the_table() {
     assert_eq!(o.user, nix::unistd::getuid().to_string());
     assert_eq!(o.shards, None);
     assert!(o.pin_cores.is_empty());
-    assert_eq!(o.page_cache_mb, 256);
+    assert_eq!(o.page_cache_mb, 0);
     assert_eq!(o.max_open_files, 16000);
     assert_eq!(o.replica_chunk_buckets, 2048);
     assert_eq!(o.replica_read_rate, 0);

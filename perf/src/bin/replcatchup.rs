@@ -14,13 +14,14 @@
 //!    `--hours` of buckets up to now (default and most: the retention), written
 //!    directly with the storage crate's file code on `--seed-threads` threads (not
 //!    through the daemon: seeding tens of millions of buckets through the stat port
-//!    would dominate the run);
+//!    would dominate the run), then `sync`s so the daemons start on a quiet disk;
 //! 3. starts the master on it (stat 19550, admin 19551, replica 19552, `--flush` as
 //!    given (1 by default), the same `--retention` and `--page-cache-mb`), waits until it lists every file, sends one probe sample
 //!    (`repl.probe`, so that the steady phase's file exists), starts the load generator
-//!    at `--rate` updates/s over the same counters (none with `--rate 0`), and takes the
-//!    master's anonymous RSS (`RssAnon`) once it is steady: the baseline before any
-//!    slave;
+//!    at `--rate` updates/s over the same counters (none with `--rate 0`), has it load
+//!    every file (`POST /*` for one bucket of every counter on its HTTP port 19556),
+//!    and takes the master's anonymous RSS (`RssAnon`) once it is steady: the baseline
+//!    before any slave, counting every file's header and state as loaded;
 //! 4. starts a fresh slave (admin 19554, HTTP 19555) with `--replica-create-rate` and
 //!    `--replica-subscribe-rate` where given (the daemon's defaults otherwise), and
 //!    follows it every 0.5 s: slave file creation (until the slave created as many files as were seeded: seconds,
@@ -47,14 +48,14 @@
 //!    buckets compared per second, digest and repair bytes, ranges repaired (0 after
 //!    a verified catch-up);
 //! 9. restart round (unless `--skip-restart`, and only after a converged catch-up):
-//!    stops both, restarts the master without load (RssAnon once steady), restarts
-//!    the slave and waits (bounded by `--timeout`) until it has resubscribed every file
+//!    stops both, restarts the master without load, has it load every file (RssAnon
+//!    once steady), restarts the slave and waits (bounded by `--timeout`) until it has resubscribed every file
 //!    and the master holds a parked Request for each: both RssAnon again. The catch-up
 //!    leaves the allocator holding its peak (queued Data, read buffers), which the
 //!    measurement at convergence counts; this round has only the resume overlap to copy;
 //! 10. reopens the slave's store with a daemon that is not a slave (same options
-//!     without `--replica-of`): slave replication state per file measured = (slave
-//!     RssAnon - the reopened daemon's RssAnon - the difference of their page caches) /
+//!     without `--replica-of`) and has it load every file: slave replication state
+//!     per file measured = (slave RssAnon - the reopened daemon's RssAnon - the difference of their page caches) /
 //!     files, at convergence and in the restart round; next to each, the daemons' own
 //!     estimates (`replication.master.state_bytes`, `replication.slave.state_bytes`);
 //! 11. prints a table naming the rate; a failed run prints why (and the daemons' log
@@ -162,6 +163,8 @@ const M_REPLICA: u16 = 19552;
 const S_STAT: u16 = 19553;
 const S_ADMIN: u16 = 19554;
 const S_HTTP: u16 = 19555;
+const M_HTTP: u16 = 19556;
+const HEAP: &str = "istatd.process.heap_bytes";
 const CACHED_PAGES: &str = "istatd.store.cached_pages";
 
 fn main() {
@@ -426,6 +429,43 @@ fn http_get(addr: SocketAddr, path: &str) -> Option<String> {
     out.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
 }
 
+/// Have a daemon load every file of these counters (header and file state), so that a
+/// baseline RSS counts what any daemon holds for a file it has touched and the
+/// difference to a replicating daemon is replication's state alone: `POST /*` in
+/// batches of 1,000 keys asking for one bucket each.
+fn load_every_file(http: SocketAddr, names: &[String]) -> Result<Duration, String> {
+    let t = Instant::now();
+    let now = unix_now();
+    for batch in names.chunks(1000) {
+        let keys: Vec<String> = batch.iter().map(|k| format!("\"{k}\"")).collect();
+        let body = format!(
+            "{{\"keys\":[{}],\"start\":{},\"stop\":{now},\"maxSamples\":1}}",
+            keys.join(","),
+            now - 10
+        );
+        let mut s = TcpStream::connect_timeout(&http, Duration::from_secs(2))
+            .map_err(|e| format!("load every file: {e}"))?;
+        s.set_read_timeout(Some(Duration::from_secs(120)))
+            .map_err(|e| e.to_string())?;
+        s.write_all(
+            format!(
+                "POST /* HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .map_err(|e| format!("load every file: {e}"))?;
+        let mut out = Vec::new();
+        s.read_to_end(&mut out)
+            .map_err(|e| format!("load every file: {e}"))?;
+        if !out.starts_with(b"HTTP/1.1 200") {
+            let head = String::from_utf8_lossy(&out[..out.len().min(200)]).into_owned();
+            return Err(format!("load every file: {head}"));
+        }
+    }
+    Ok(t.elapsed())
+}
+
 /// One steady-state probe sample.
 struct Probe {
     seq: u64,
@@ -543,6 +583,9 @@ fn settled_rss(d: &mut Daemon, min: Duration, max: Duration) -> Result<(u64, Sta
 struct Mem {
     rss_kib: u64,
     cached_pages: u64,
+    /// The allocator's bytes in use (`istatd.process.heap_bytes`): no freed memory the
+    /// allocator keeps, no page-cache pages' slack.
+    heap: u64,
 }
 
 impl Mem {
@@ -550,6 +593,7 @@ impl Mem {
         Mem {
             rss_kib: d.rss_anon_kib().unwrap_or(0),
             cached_pages: stat(s, CACHED_PAGES),
+            heap: stat(s, HEAP),
         }
     }
 }
@@ -561,6 +605,14 @@ fn state_per_file(with: Mem, without: Mem, files: u64) -> (i64, i64, f64) {
     let rss = (with.rss_kib as i64 - without.rss_kib as i64) * 1024;
     let cache = (with.cached_pages as i64 - without.cached_pages as i64) * PAGE_SIZE as i64;
     (rss, cache, (rss - cache) as f64 / files.max(1) as f64)
+}
+
+/// Heap bytes per file that `with` holds above `without`, the page cache's growth left
+/// out: (heap difference in bytes, bytes per file).
+fn heap_per_file(with: Mem, without: Mem, files: u64) -> (i64, f64) {
+    let heap = with.heap as i64 - without.heap as i64;
+    let cache = (with.cached_pages as i64 - without.cached_pages as i64) * PAGE_SIZE as i64;
+    (heap, (heap - cache) as f64 / files.max(1) as f64)
 }
 
 fn mib(kib: u64) -> f64 {
@@ -584,6 +636,8 @@ struct Round2 {
     m_base: Mem,
     m_with: Mem,
     m_stats: Stats,
+    /// The slave once promoted: its replication state freed, its files still loaded.
+    s_released: Option<Mem>,
     s_with: Mem,
     s_stats: Stats,
 }
@@ -596,11 +650,12 @@ fn restart_round(
     sspec: &DaemonSpec,
     nfiles: u64,
     m_files: u64,
+    names: &[String],
     port_wait: Duration,
     timeout: Duration,
 ) -> Result<Round2, String> {
     daemon::wait_ports_free(
-        &[M_STAT, M_ADMIN, M_REPLICA, S_STAT, S_ADMIN, S_HTTP],
+        &[M_STAT, M_ADMIN, M_REPLICA, M_HTTP, S_STAT, S_ADMIN, S_HTTP],
         port_wait,
     )?;
     let mut m = Daemon::spawn(mspec)?;
@@ -608,6 +663,12 @@ fn restart_round(
         .map_err(|e| format!("restart round, master: {e}"))?;
     wait_files(&mut m, m_files, Duration::from_secs(600))
         .map_err(|e| format!("restart round, master: {e}"))?;
+    let loaded = load_every_file(SocketAddr::from(([127, 0, 0, 1], M_HTTP)), names)
+        .map_err(|e| format!("restart round, master: {e}"))?;
+    println!(
+        "restart round: the master loaded every file in {:.1} s",
+        loaded.as_secs_f64()
+    );
     let (_, mst) = settled_rss(&mut m, Duration::from_secs(3), Duration::from_secs(30))?;
     let m_base = Mem::of(&m, &mst);
     let t = Instant::now();
@@ -656,14 +717,27 @@ fn restart_round(
         mib(s_with.rss_kib),
         s_with.cached_pages,
     );
-    s.stop(Duration::from_secs(120));
+    // The slave promoted frees its replication state (and stays a store with every
+    // file loaded): the difference is that state alone.
     m.stop(Duration::from_secs(120));
+    let s_released = match s.command("replication.promote") {
+        Ok(_) => {
+            let (_, st) = settled_rss(&mut s, Duration::from_secs(3), Duration::from_secs(30))?;
+            Some(Mem::of(&s, &st))
+        }
+        Err(e) => {
+            println!("restart round: replication.promote failed: {e}");
+            None
+        }
+    };
+    s.stop(Duration::from_secs(120));
     Ok(Round2 {
         secs,
         converged,
         m_base,
         m_with,
         m_stats,
+        s_released,
         s_with,
         s_stats,
     })
@@ -707,7 +781,7 @@ fn run(args: &Args, dir: &Path) -> Result<(), String> {
     let port_wait = Duration::from_secs(args.port_wait);
     if !args.seed_only {
         daemon::wait_ports_free(
-            &[M_STAT, M_ADMIN, M_REPLICA, S_STAT, S_ADMIN, S_HTTP],
+            &[M_STAT, M_ADMIN, M_REPLICA, M_HTTP, S_STAT, S_ADMIN, S_HTTP],
             port_wait,
         )?;
     }
@@ -722,6 +796,13 @@ fn run(args: &Args, dir: &Path) -> Result<(), String> {
     )
     .map_err(|e| format!("seed: {e}"))?;
     let seed_secs = t.elapsed().as_secs_f64();
+    // The seeder writes through the kernel's cache: its dirty pages (GBs at 50,000
+    // files) would be written back while the daemons run and slow the slave's file
+    // creation several times over. The run starts on a quiet disk.
+    let t_sync = Instant::now();
+    // SAFETY: sync(2) takes no arguments and cannot fail.
+    unsafe { libc::sync() };
+    let sync_secs = t_sync.elapsed().as_secs_f64();
     let nfiles = seeded.files;
     println!(
         "seed: {} counters, {nfiles} files ({}, {hours} h of data each at most), {} buckets, {:.0} MB written in {seed_secs:.1} s ({:.0} files/s, {:.0} MB/s)",
@@ -732,6 +813,7 @@ fn run(args: &Args, dir: &Path) -> Result<(), String> {
         nfiles as f64 / seed_secs,
         seeded.bytes as f64 / 1e6 / seed_secs
     );
+    println!("seed written back to disk (sync) in {sync_secs:.1} s");
     if args.seed_only {
         return Ok(());
     }
@@ -745,7 +827,7 @@ fn run(args: &Args, dir: &Path) -> Result<(), String> {
         dir: mdir.clone(),
         stat_port: M_STAT,
         admin_port: M_ADMIN,
-        http_port: 0,
+        http_port: M_HTTP,
         shards: args.shards,
         retention: args.retention.clone(),
         flush_secs: args.flush,
@@ -796,7 +878,7 @@ fn run(args: &Args, dir: &Path) -> Result<(), String> {
     println!("master: {}", mspec.command_line());
     println!("slave:  {}", sspec.command_line());
     daemon::wait_ports_free(
-        &[M_STAT, M_ADMIN, M_REPLICA, S_STAT, S_ADMIN, S_HTTP],
+        &[M_STAT, M_ADMIN, M_REPLICA, M_HTTP, S_STAT, S_ADMIN, S_HTTP],
         port_wait,
     )?;
     let mut m = Daemon::spawn(&mspec)?;
@@ -811,6 +893,10 @@ fn run(args: &Args, dir: &Path) -> Result<(), String> {
         listed.as_secs_f64()
     );
     let stat_addr = SocketAddr::from(([127, 0, 0, 1], M_STAT));
+    let names: Vec<String> = (0..args.files)
+        .map(|i| counter_name(PREFIX, GROUP, i))
+        .chain(std::iter::once("repl.probe".to_string()))
+        .collect();
     // The probe counter, created now: the steady phase then times a file that exists.
     TcpStream::connect(stat_addr)
         .and_then(|mut c| c.write_all(format!("repl.probe {} 0\n", unix_now()).as_bytes()))
@@ -827,6 +913,12 @@ fn run(args: &Args, dir: &Path) -> Result<(), String> {
     // At least 10 s under load: also the master's ingest before any slave.
     let pre = (Instant::now(), stat(&m.stats()?, SAMPLES));
     let min = Duration::from_secs(if gen.is_some() { 10 } else { 3 });
+    let loaded = load_every_file(SocketAddr::from(([127, 0, 0, 1], M_HTTP)), &names)
+        .map_err(|e| format!("master: {e}"))?;
+    println!(
+        "master loaded every file (the baseline counts them) in {:.1} s",
+        loaded.as_secs_f64()
+    );
     let (_, m_base_stats) = settled_rss(&mut m, min, Duration::from_secs(30))?;
     let pre_ingest = (stat(&m_base_stats, SAMPLES) - pre.1) as f64 / pre.0.elapsed().as_secs_f64();
     let m_base = Mem::of(&m, &m_base_stats);
@@ -1102,6 +1194,7 @@ fn run(args: &Args, dir: &Path) -> Result<(), String> {
             &sspec,
             nfiles,
             m_files,
+            &names,
             port_wait,
             Duration::from_secs(args.timeout),
         )?)
@@ -1114,6 +1207,7 @@ fn run(args: &Args, dir: &Path) -> Result<(), String> {
         .map_err(|e| format!("slave store reopened: {e}"))?;
     wait_files(&mut r, s_files, Duration::from_secs(600))
         .map_err(|e| format!("slave store reopened: {e}"))?;
+    load_every_file(http, &names).map_err(|e| format!("slave store reopened: {e}"))?;
     let role = r
         .command("replication.status")
         .ok()
@@ -1233,6 +1327,22 @@ fn run(args: &Args, dir: &Path) -> Result<(), String> {
             mib_of(cache),
             stat(&r.m_stats, FILES)
         );
+    }
+    if let Some(r) = &round2 {
+        let (heap, per) = heap_per_file(r.m_with, r.m_base, stat(&r.m_stats, FILES));
+        println!(
+            "| master replication state B/file, heap in use after both restarted, the slave resubscribed (heap {:+.2} MiB - page cache) / {} files | {per:.1} |",
+            mib_of(heap),
+            stat(&r.m_stats, FILES)
+        );
+        if let Some(rel) = r.s_released {
+            let (heap, per) = heap_per_file(r.s_with, rel, stat(&r.s_stats, FILES));
+            println!(
+                "| slave replication state B/file, heap in use: resubscribed vs the same slave promoted (state freed), (heap {:+.2} MiB - page cache) / {} files | {per:.1} |",
+                mib_of(heap),
+                stat(&r.s_stats, FILES)
+            );
+        }
     }
     println!(
         "| master replication state B/file, daemon's estimate (replication.master.state_bytes / files) at convergence{} | {}{} |",

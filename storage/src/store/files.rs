@@ -17,6 +17,7 @@ use super::page_cache::{self, Page, PageCache, PageKey};
 use super::slots::ViewSlots;
 use super::{Allocation, FileId, StoreError, StoreOptions, StoreStats};
 use crate::format::{Bucket, CreateParams, FormatError, Header, HEADER_SIZE, PAGE_SIZE};
+use crate::hashing::FastSet;
 use crate::statfile::{FileState, Mode, NeedPage, PutReport, Slots};
 
 /// Counts of file and page work (part of [`StoreStats`]).
@@ -41,6 +42,23 @@ pub(super) struct Files {
     pages: RefCell<PageCache>,
     fds: FdCache,
     stats: RefCell<FileStats>,
+    /// Files with a flush in progress. A second flush of one waits for the first:
+    /// run together, the later snapshot's header could reach the disk first and be
+    /// overwritten by the older one (a header whose newest bucket is behind its
+    /// pages), and the flush visits would reach replication out of order.
+    flushing: RefCell<FastSet<FileId>>,
+}
+
+/// Takes a file out of [`Files::flushing`] when its flush ends, however it ends.
+struct Flushing<'a> {
+    set: &'a RefCell<FastSet<FileId>>,
+    id: FileId,
+}
+
+impl Drop for Flushing<'_> {
+    fn drop(&mut self) {
+        self.set.borrow_mut().remove(&self.id);
+    }
 }
 
 impl Files {
@@ -52,6 +70,7 @@ impl Files {
             pages: RefCell::new(PageCache::new(opts.page_cache_pages.max(16))),
             fds: FdCache::new(opts.max_open_files.max(4)),
             stats: RefCell::new(FileStats::default()),
+            flushing: RefCell::new(FastSet::default()),
         }
     }
 
@@ -553,6 +572,14 @@ impl Files {
     /// Write a file's dirty pages, then its header (storage.md §5.3, Port S-6).
     /// Returns the flush visit (storage.md §8); `None` for a file not loaded.
     pub(super) async fn flush_file(&self, id: FileId) -> Result<Option<FlushVisit>, StoreError> {
+        while self.flushing.borrow().contains(&id) {
+            glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        self.flushing.borrow_mut().insert(id);
+        let _flushing = Flushing {
+            set: &self.flushing,
+            id,
+        };
         if self.with_state(id, |st| st.has_overlay()).unwrap_or(false) {
             self.drain_overlay(id).await?;
         }

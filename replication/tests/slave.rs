@@ -173,6 +173,23 @@ fn u_sl_01_create_and_first_request() {
     assert_eq!(s.next_queued(), None);
 }
 
+/// A queued file the driver could not subscribe now comes back from the queue; once
+/// subscribed, a stale requeue does nothing.
+#[test]
+fn requeued_file_is_subscribed_later() {
+    let mut s = SlaveFiles::new(SlaveConfig::default());
+    let h = mh(0, 10, 100);
+    create(&mut s, &disc(&h), None, SLOT);
+    assert_eq!(s.next_queued(), Some(SLOT));
+    assert_eq!(s.next_queued(), None);
+    s.requeue(SLOT);
+    assert_eq!(s.next_queued(), Some(SLOT));
+    s.subscribe(SLOT, 0, 10, h.capacity()).unwrap();
+    s.requeue(SLOT);
+    assert_eq!(s.next_queued(), None);
+    assert_eq!(s.state(SLOT), Some(SState::Outstanding));
+}
+
 /// A node that stops being a slave frees its per-file state but keeps its counters;
 /// a later link sees the file as new.
 #[test]

@@ -540,6 +540,15 @@ impl SlaveFiles {
         }
     }
 
+    /// A queued file whose subscription could not be made now (its header unreadable
+    /// for a moment) goes to the back of the queue: left out, it would stay queued
+    /// and never be subscribed.
+    pub fn requeue(&mut self, slot: u32) {
+        if self.state(slot) == Some(SState::Queued) {
+            self.queue.push_back(slot);
+        }
+    }
+
     /// The next queued file to subscribe.
     pub fn next_queued(&mut self) -> Option<u32> {
         while let Some(slot) = self.queue.pop_front() {
@@ -565,10 +574,10 @@ impl SlaveFiles {
         capacity: i64,
     ) -> Option<Req> {
         let cfg = self.cfg.clone();
+        let resync = self.resync_from.remove(&slot);
         if self.entry(slot)?.state != SState::Queued {
             return None;
         }
-        let resync = self.resync_from.remove(&slot);
         let iv = interval.max(1);
         let ix = self.interval_ix(iv.clamp(1, u32::MAX as i64) as u32);
         let e = self.entry_mut(slot)?;

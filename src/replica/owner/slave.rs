@@ -239,13 +239,15 @@ impl SlaveSide {
             DiscoverAction::Create { aside } => {
                 self.note_retention(&name);
                 if aside {
-                    let old = store.lookup(&name);
+                    // Forget the slot before the store frees it: a creation running
+                    // meanwhile may be given the slot, and forgetting it after that
+                    // would drop the new file's queued entry (never subscribed).
+                    if let Lookup::Found(id) = store.lookup(&name) {
+                        self.files.borrow_mut().forget(id.slot);
+                    }
                     if let Err(e) = store.move_aside(&name).await {
                         tracing::warn!(file = %name, error = %e, "replication: cannot move the local file aside");
                         return;
-                    }
-                    if let Lookup::Found(id) = old {
-                        self.files.borrow_mut().forget(id.slot);
                     }
                 }
                 // `--replica-create-rate`: Discovers for new files wait here (the
@@ -412,8 +414,13 @@ impl SlaveSide {
             let Some((id, rel)) = store.file_at(slot) else {
                 continue;
             };
-            let Ok(h) = store.load_header(id).await else {
-                continue;
+            let h = match store.load_header(id).await {
+                Ok(h) => h,
+                Err(e) if super::master::is_transient(&e) => {
+                    self.files.borrow_mut().requeue(slot);
+                    break;
+                }
+                Err(_) => continue,
             };
             let newest = store.newest_bucket_time(id).await.unwrap_or(0);
             let r = self.files.borrow_mut().subscribe(

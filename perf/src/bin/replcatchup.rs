@@ -432,38 +432,63 @@ fn http_get(addr: SocketAddr, path: &str) -> Option<String> {
 /// Have a daemon load every file of these counters (header and file state), so that a
 /// baseline RSS counts what any daemon holds for a file it has touched and the
 /// difference to a replicating daemon is replication's state alone: `POST /*` in
-/// batches of 1,000 keys asking for one bucket each.
+/// batches of 1,000 keys asking for one bucket each, 8 connections at once (a cold
+/// store reads each file's header and page).
 fn load_every_file(http: SocketAddr, names: &[String]) -> Result<Duration, String> {
     let t = Instant::now();
     let now = unix_now();
-    for batch in names.chunks(1000) {
-        let keys: Vec<String> = batch.iter().map(|k| format!("\"{k}\"")).collect();
-        let body = format!(
-            "{{\"keys\":[{}],\"start\":{},\"stop\":{now},\"maxSamples\":1}}",
-            keys.join(","),
-            now - 10
-        );
-        let mut s = TcpStream::connect_timeout(&http, Duration::from_secs(2))
-            .map_err(|e| format!("load every file: {e}"))?;
-        s.set_read_timeout(Some(Duration::from_secs(120)))
-            .map_err(|e| e.to_string())?;
-        s.write_all(
-            format!(
-                "POST /* HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-                body.len()
-            )
-            .as_bytes(),
-        )
-        .map_err(|e| format!("load every file: {e}"))?;
-        let mut out = Vec::new();
-        s.read_to_end(&mut out)
-            .map_err(|e| format!("load every file: {e}"))?;
-        if !out.starts_with(b"HTTP/1.1 200") {
-            let head = String::from_utf8_lossy(&out[..out.len().min(200)]).into_owned();
-            return Err(format!("load every file: {head}"));
-        }
-    }
+    let batches: Vec<&[String]> = names.chunks(1000).collect();
+    let next = AtomicU64::new(0);
+    let results: Vec<Result<(), String>> = std::thread::scope(|sc| {
+        let hs: Vec<_> = (0..8)
+            .map(|_| {
+                sc.spawn(|| -> Result<(), String> {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                        let Some(batch) = batches.get(i) else {
+                            return Ok(());
+                        };
+                        post_one_bucket_each(http, batch, now)?;
+                    }
+                })
+            })
+            .collect();
+        hs.into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err("loader panicked".into())))
+            .collect()
+    });
+    results.into_iter().collect::<Result<Vec<()>, String>>()?;
     Ok(t.elapsed())
+}
+
+/// One `POST /*` asking for the bucket before `now` of each key.
+fn post_one_bucket_each(http: SocketAddr, keys: &[String], now: i64) -> Result<(), String> {
+    let keys: Vec<String> = keys.iter().map(|k| format!("\"{k}\"")).collect();
+    let body = format!(
+        "{{\"keys\":[{}],\"start\":{},\"stop\":{now},\"maxSamples\":1}}",
+        keys.join(","),
+        now - 10
+    );
+    let mut s = TcpStream::connect_timeout(&http, Duration::from_secs(2))
+        .map_err(|e| format!("load every file: {e}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(300)))
+        .map_err(|e| e.to_string())?;
+    s.write_all(
+        format!(
+            "POST /* HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .map_err(|e| format!("load every file: {e}"))?;
+    let mut out = Vec::new();
+    s.read_to_end(&mut out)
+        .map_err(|e| format!("load every file: {e}"))?;
+    if !out.starts_with(b"HTTP/1.1 200") {
+        let head = String::from_utf8_lossy(&out[..out.len().min(200)]).into_owned();
+        return Err(format!("load every file: {head}"));
+    }
+    Ok(())
 }
 
 /// One steady-state probe sample.

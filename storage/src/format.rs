@@ -65,6 +65,23 @@ pub const NAME_LEN: usize = 256;
 pub const OFF_UNIT: usize = 120;
 pub const UNIT_LEN: usize = 64;
 
+/// Where a file's buckets fall in time: bucket index i covers
+/// `zero + i * interval` (the header's `file_create_time` and `cfg_interval`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grid {
+    pub zero: i64,
+    pub interval: i32,
+}
+
+impl Grid {
+    pub fn of(h: &Header) -> Grid {
+        Grid {
+            zero: h.file_create_time,
+            interval: h.cfg_interval,
+        }
+    }
+}
+
 /// The parsed 464-byte header.
 #[derive(Clone, PartialEq)]
 pub struct Header {

@@ -536,7 +536,7 @@ impl MasterSide {
                     slot: job.file.0,
                     gen: job.file.1,
                 };
-                let iv = store.header(id).map_or(1, |h| h.cfg_interval.max(1) as u32);
+                let iv = store.grid(id).map_or(1, |g| g.interval.max(1) as u32);
                 if let Ok((_, next)) = &res {
                     self.pacing.spend(job.start, *next, iv as i64);
                 }

@@ -12,7 +12,7 @@ use istatd_replication::pdu::{self, Pdu};
 use istatd_replication::slave::{
     DataAction, DiscoverAction, Local, Req, Resync, SlaveConfig, SlaveFiles,
 };
-use istatd_storage::format::{c_str, Bucket, CreateParams, Header, HEADER_SIZE, PAGE_SIZE};
+use istatd_storage::format::{c_str, Bucket, CreateParams, Grid, Header, HEADER_SIZE, PAGE_SIZE};
 use istatd_storage::store::{FileId, Lookup, Store};
 
 use crate::clock;
@@ -347,8 +347,7 @@ impl SlaveSide {
                     Box::pin(self.discover(gen, h, true)).await;
                 }
                 if let Some(r) = next {
-                    let ring = store.header(id);
-                    encode_request(&r, ring.as_ref(), &name, &mut self.out.borrow_mut());
+                    encode_request(&r, store.grid(id), &name, &mut self.out.borrow_mut());
                 }
             }
         }
@@ -430,7 +429,7 @@ impl SlaveSide {
                 h.capacity(),
             );
             if let (Some(r), Some(name)) = (r, normalise_path(&rel)) {
-                encode_request(&r, Some(&h), name.as_bytes(), &mut frames);
+                encode_request(&r, Some(Grid::of(&h)), name.as_bytes(), &mut frames);
             }
         }
         let retries = self.files.borrow_mut().due_retries(now);
@@ -439,7 +438,7 @@ impl SlaveSide {
                 continue;
             };
             if let Some(name) = normalise_path(&rel) {
-                encode_request(&r, store.header(id).as_ref(), name.as_bytes(), &mut frames);
+                encode_request(&r, store.grid(id), name.as_bytes(), &mut frames);
             }
         }
         self.queue_frames(&frames);
@@ -524,8 +523,8 @@ impl SlaveSide {
 /// asked for is cut so that the answer ends on a page boundary of the file (at most
 /// an eighth less): a catch-up's next answer then starts a page, so its pages are
 /// written whole, once, without reading them first.
-fn encode_request(r: &Req, ring: Option<&Header>, name: &[u8], out: &mut Vec<u8>) {
-    let n = ring.map_or(r.n, |h| page_aligned_count(r.from, r.n, h));
+fn encode_request(r: &Req, grid: Option<Grid>, name: &[u8], out: &mut Vec<u8>) {
+    let n = grid.map_or(r.n, |g| page_aligned_count(r.from, r.n, g));
     Pdu::Request {
         from: r.from,
         n,
@@ -538,13 +537,13 @@ fn encode_request(r: &Req, ring: Option<&Header>, name: &[u8], out: &mut Vec<u8>
 /// when that is at most an eighth of `n` (pages hold `PAGE_SIZE / 32` slots and a
 /// ring a whole number of pages, so a page boundary in bucket indexes is one in
 /// slots too).
-fn page_aligned_count(from: i64, n: i64, h: &Header) -> i64 {
+fn page_aligned_count(from: i64, n: i64, g: Grid) -> i64 {
     let per_page = (PAGE_SIZE / 32) as i64;
-    let iv = h.cfg_interval as i64;
+    let iv = g.interval as i64;
     if iv <= 0 || n < per_page {
         return n;
     }
-    let index = from.saturating_sub(h.file_create_time).div_euclid(iv);
+    let index = from.saturating_sub(g.zero).div_euclid(iv);
     let over = index.saturating_add(n).rem_euclid(per_page);
     if over > 0 && over <= n / 8 {
         n - over
@@ -586,38 +585,26 @@ async fn set_cumulative(store: &Store, id: FileId, hd: &Header) {
 mod tests {
     use super::*;
 
-    fn header(interval: i32, zero: i64) -> Header {
-        let mut h = Header::new_file(&CreateParams {
-            interval: interval.max(1),
-            page_count: 34,
-            flags: 0,
-            zero_time: zero,
-            lambda: 0.0,
-            season: 0,
-            fixed_count: 0,
-            unit: String::new(),
-            name: "x".into(),
-        });
-        h.cfg_interval = interval;
-        h.file_create_time = zero;
-        h
+    /// The grid of a file of this interval and zero time.
+    fn grid(interval: i32, zero: i64) -> Grid {
+        Grid { zero, interval }
     }
 
     #[test]
     fn requests_end_on_a_page_boundary_when_that_costs_little() {
-        let h = header(10, 0);
+        let h = grid(10, 0);
         // Index 100: 100 + 2048 = 2148 = 8 pages + 100 slots over.
-        assert_eq!(page_aligned_count(1000, 2048, &h), 1948);
+        assert_eq!(page_aligned_count(1000, 2048, h), 1948);
         // Already aligned: unchanged.
-        assert_eq!(page_aligned_count(0, 2048, &h), 2048);
+        assert_eq!(page_aligned_count(0, 2048, h), 2048);
         // An eighth over at most: cut (index 255: 2303 is 255 over, 2048 / 8 = 256).
-        assert_eq!(page_aligned_count(2550, 2048, &h), 1793);
+        assert_eq!(page_aligned_count(2550, 2048, h), 1793);
         // More than an eighth over: unchanged (index 200: 1224 is 200 over, 1024 / 8 = 128).
-        assert_eq!(page_aligned_count(2000, 1024, &h), 1024);
+        assert_eq!(page_aligned_count(2000, 1024, h), 1024);
         // The zero time shifts the indexes.
-        assert_eq!(page_aligned_count(1005, 2048, &header(10, 5)), 1948);
+        assert_eq!(page_aligned_count(1005, 2048, grid(10, 5)), 1948);
         // Small chunks and broken headers are left alone.
-        assert_eq!(page_aligned_count(1000, 100, &h), 100);
-        assert_eq!(page_aligned_count(1000, 2048, &header(0, 0)), 2048);
+        assert_eq!(page_aligned_count(1000, 100, h), 100);
+        assert_eq!(page_aligned_count(1000, 2048, grid(0, 0)), 2048);
     }
 }

@@ -42,7 +42,7 @@ use std::time::Instant;
 use glommio::sync::{Permit, Semaphore};
 
 use crate::counter::{gauge_bucket, Reject, Sample, Writes};
-use crate::format::{Bucket, Header, FLAG_COLLATED};
+use crate::format::{Bucket, Grid, Header, FLAG_COLLATED};
 use crate::query::{self, QueryParams, QueryResult};
 use crate::statfile::PutReport;
 use counters::{Counters, FileIds};
@@ -506,6 +506,11 @@ impl Store {
     /// The in-memory header of a loaded file.
     pub fn header(&self, id: FileId) -> Option<Header> {
         self.files.header(id)
+    }
+
+    /// A loaded file's bucket grid, without copying its header.
+    pub fn grid(&self, id: FileId) -> Option<Grid> {
+        self.files.with_state(id, |st| Grid::of(&st.header)).ok()
     }
 
     // ----- flushing ------------------------------------------------------------------

@@ -1,4 +1,4 @@
-//! Growth of the dense per-slot arrays (replication.md §2.17): state is budgeted in
+//! Growth of the dense per-slot arrays and of the per-file queues (replication.md §2.17): state is budgeted in
 //! bytes per file, and a `Vec` that doubles holds up to twice what it uses (a store of
 //! 50,000 files had 65,536 entries' room). These grow by an eighth instead: still
 //! amortised constant time, at most 12.5% unused.
@@ -16,9 +16,30 @@ pub(crate) fn grow<T: Clone>(v: &mut Vec<T>, len: usize, fill: T) {
     v.resize(len, fill);
 }
 
+/// Room an empty queue keeps.
+const QUEUE_KEEP: usize = 1024;
+
+/// An emptied queue gives back the room its peak took (a catch-up or a resubscription
+/// queues every file once: 4 bytes a file held for good otherwise).
+pub(crate) fn trim_drained<T>(q: &mut std::collections::VecDeque<T>) {
+    if q.is_empty() && q.capacity() > QUEUE_KEEP {
+        q.shrink_to(QUEUE_KEEP);
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::grow;
+    use super::{grow, trim_drained, QUEUE_KEEP};
+
+    #[test]
+    fn a_drained_queue_gives_back_its_room() {
+        let mut q: std::collections::VecDeque<u32> = (0..100_000).collect();
+        trim_drained(&mut q);
+        assert!(q.capacity() >= 100_000, "not empty: kept");
+        q.clear();
+        trim_drained(&mut q);
+        assert!(q.capacity() <= QUEUE_KEEP);
+    }
 
     #[test]
     fn room_stays_within_an_eighth() {

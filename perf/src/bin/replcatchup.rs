@@ -661,8 +661,9 @@ struct Round2 {
     m_base: Mem,
     m_with: Mem,
     m_stats: Stats,
-    /// The slave once promoted: its replication state freed, its files still loaded.
-    s_released: Option<Mem>,
+    /// The slave once promoted: its replication state freed, its files still loaded;
+    /// and the master state it has built since (it learns its files as a master).
+    s_released: Option<(Mem, u64)>,
     s_with: Mem,
     s_stats: Stats,
 }
@@ -748,7 +749,10 @@ fn restart_round(
     let s_released = match s.command("replication.promote") {
         Ok(_) => {
             let (_, st) = settled_rss(&mut s, Duration::from_secs(3), Duration::from_secs(30))?;
-            Some(Mem::of(&s, &st))
+            Some((
+                Mem::of(&s, &st),
+                stat(&st, "replication.master.state_bytes"),
+            ))
         }
         Err(e) => {
             println!("restart round: replication.promote failed: {e}");
@@ -1360,12 +1364,14 @@ fn run(args: &Args, dir: &Path) -> Result<(), String> {
             mib_of(heap),
             stat(&r.m_stats, FILES)
         );
-        if let Some(rel) = r.s_released {
-            let (heap, per) = heap_per_file(r.s_with, rel, stat(&r.s_stats, FILES));
+        if let Some((rel, master_state)) = r.s_released {
+            let files = stat(&r.s_stats, FILES);
+            let (heap, per) = heap_per_file(r.s_with, rel, files);
+            let per = per + master_state as f64 / files.max(1) as f64;
             println!(
-                "| slave replication state B/file, heap in use: resubscribed vs the same slave promoted (state freed), (heap {:+.2} MiB - page cache) / {} files | {per:.1} |",
+                "| slave replication state B/file, heap in use: resubscribed vs the same slave promoted (its slave state freed; plus the {:.2} MiB of master state it built once promoted), (heap {:+.2} MiB - page cache) / {files} files | {per:.1} |",
+                mib_of(master_state as i64),
                 mib_of(heap),
-                stat(&r.s_stats, FILES)
             );
         }
     }

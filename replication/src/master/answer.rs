@@ -165,6 +165,7 @@ impl MasterFiles {
                 from_resend,
             });
         }
+        crate::dense::trim_drained(&mut c.ready);
         None
     }
 

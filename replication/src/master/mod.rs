@@ -550,6 +550,7 @@ impl MasterFiles {
                 return Some((slot, gen1 - 1));
             }
         }
+        crate::dense::trim_drained(&mut c.owed);
         None
     }
 

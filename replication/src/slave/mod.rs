@@ -556,6 +556,7 @@ impl SlaveFiles {
                 return Some(slot);
             }
         }
+        crate::dense::trim_drained(&mut self.queue);
         None
     }
 

@@ -290,6 +290,13 @@ impl Daemon {
         Ok(Stats::parse(&lines))
     }
 
+    /// Admin `stats heap`: `stats` plus `istatd.process.heap_bytes` (costly on the
+    /// daemon's side: only for measurements, not for polling).
+    pub fn stats_heap(&mut self) -> Result<Stats, String> {
+        let lines = self.command("stats heap")?;
+        Ok(Stats::parse(&lines))
+    }
+
     /// Admin `flush`; returns how long the reply took.
     pub fn flush(&mut self) -> Result<Duration, String> {
         let t = Instant::now();

@@ -10,8 +10,10 @@ use super::reply::{AdminReply, LEXICAL_CAST_ERROR};
 pub enum AdminCommand {
     /// `help` (arguments ignored): write [`help_text`].
     Help,
-    /// `stats` (arguments ignored): write [`render_stats`].
-    Stats,
+    /// `stats` (arguments ignored): write [`render_stats`]. A port addition: `stats heap`
+    /// also writes `istatd.process.heap_bytes` (the allocator's bytes in use, for the
+    /// perf harness; costly on a large heap, so only when asked).
+    Stats { heap: bool },
     /// `flush` (arguments ignored): record the internal counters now
     /// ([`LoopbackRecorder::samples`]), force-flush every counter, save dirty settings
     /// and drop cached ones, flush the agent forward buffers and wait until written
@@ -194,7 +196,9 @@ pub fn parse_command(line: &str) -> Result<AdminCommand, AdminReply> {
     let args = explode(c_trim(rest));
     match cmd {
         "help" => Ok(AdminCommand::Help),
-        "stats" => Ok(AdminCommand::Stats),
+        "stats" => Ok(AdminCommand::Stats {
+            heap: args.first().map(String::as_str) == Some("heap"),
+        }),
         "flush" => Ok(AdminCommand::Flush),
         "purge" => parse_purge(args),
         "debug" => parse_debug(args),

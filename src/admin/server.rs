@@ -69,7 +69,7 @@ async fn command(shard: &Rc<Shard>, line: &str) -> (String, bool) {
         AdminCommand::Help => help_text(),
         AdminCommand::Quit => return (String::new(), true),
         AdminCommand::Flush => counters::flush(shard).await,
-        AdminCommand::Stats => stats::run(shard).await,
+        AdminCommand::Stats { heap } => stats::run(shard, heap).await,
         AdminCommand::Debug(d) => shard.debug.borrow_mut().run(&d),
         AdminCommand::LogLevel(l) => match l.error {
             Some(e) => e.render(),

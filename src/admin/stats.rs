@@ -86,9 +86,14 @@ where
 }
 
 /// `stats`: every shard's counters and the replication links'.
-pub async fn run(shard: &std::rc::Rc<crate::daemon::Shard>) -> String {
+pub async fn run(shard: &std::rc::Rc<crate::daemon::Shard>, heap: bool) -> String {
     use crate::metrics::loopback::Loopback;
-    let (lb, extras) = shard.all_stats().await;
+    let (lb, mut extras) = shard.all_stats().await;
+    if heap {
+        if let Some(bytes) = crate::metrics::gather::heap_in_use().await {
+            extras.push(("istatd.process.heap_bytes".into(), bytes));
+        }
+    }
     let cfg = &shard.core.cfg;
     let coordinator = shard.coordinator.as_ref();
     let info = StatsInfo {

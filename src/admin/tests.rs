@@ -149,8 +149,22 @@ fn simple_commands_ignore_arguments() {
     assert_eq!(parse_command("help"), Ok(AdminCommand::Help));
     assert_eq!(parse_command("help\r"), Ok(AdminCommand::Help));
     assert_eq!(parse_command("help me,now"), Ok(AdminCommand::Help));
-    assert_eq!(parse_command("stats"), Ok(AdminCommand::Stats));
-    assert_eq!(parse_command("stats\r"), Ok(AdminCommand::Stats));
+    assert_eq!(
+        parse_command("stats"),
+        Ok(AdminCommand::Stats { heap: false })
+    );
+    assert_eq!(
+        parse_command("stats\r"),
+        Ok(AdminCommand::Stats { heap: false })
+    );
+    assert_eq!(
+        parse_command("stats heap"),
+        Ok(AdminCommand::Stats { heap: true })
+    );
+    assert_eq!(
+        parse_command("stats other"),
+        Ok(AdminCommand::Stats { heap: false })
+    );
     assert_eq!(parse_command("flush\r"), Ok(AdminCommand::Flush));
     assert_eq!(parse_command("flush x"), Ok(AdminCommand::Flush));
     assert_eq!(parse_command("quit\r"), Ok(AdminCommand::Quit));

@@ -596,7 +596,7 @@ fn settled_rss(d: &mut Daemon, min: Duration, max: Duration) -> Result<(u64, Sta
         let last = &hist[hist.len().saturating_sub(3)..];
         let spread = last.iter().max().unwrap_or(&0) - last.iter().min().unwrap_or(&0);
         if (t.elapsed() >= min && last.len() == 3 && spread <= 1024) || t.elapsed() >= max {
-            return Ok((*hist.last().unwrap_or(&0), d.stats()?));
+            return Ok((*hist.last().unwrap_or(&0), d.stats_heap()?));
         }
     }
 }
@@ -730,7 +730,7 @@ fn restart_round(
     let secs = t.elapsed().as_secs_f64();
     let (_, s_stats) = settled_rss(&mut s, Duration::from_secs(3), Duration::from_secs(30))?;
     let s_with = Mem::of(&s, &s_stats);
-    let m_stats = m.stats()?;
+    let m_stats = m.stats_heap()?;
     let m_with = Mem::of(&m, &m_stats);
     println!(
         "restart round: the slave {} in {secs:.1} s; master RssAnon {:.1} -> {:.1} MiB ({} -> {} cached pages, {} parked), slave RssAnon {:.1} MiB ({} cached pages)",

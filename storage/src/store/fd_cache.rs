@@ -9,7 +9,7 @@ use std::rc::Rc;
 use glommio::io::{DmaFile, OpenOptions};
 
 use super::{FileId, StoreError};
-use crate::lru::Lru;
+use crate::lru::SegmentedLru;
 
 /// An open descriptor; counts itself so the peak can be reported.
 pub(super) struct OpenFile {
@@ -23,10 +23,11 @@ impl Drop for OpenFile {
     }
 }
 
-/// At most `capacity` cached descriptors; an evicted one closes when its last user
-/// drops it.
+/// At most `capacity` cached descriptors, scan-resistant (a store of more files than
+/// descriptors is flushed and replicated in rounds over all of them); an evicted one
+/// closes when its last user drops it.
 pub(super) struct FdCache {
-    fds: RefCell<Lru<FileId, Rc<OpenFile>>>,
+    fds: RefCell<SegmentedLru<FileId, Rc<OpenFile>>>,
     /// Descriptors open now, cached or still held by an in-flight user.
     open: Rc<Cell<u64>>,
     opens: Cell<u64>,
@@ -36,7 +37,7 @@ pub(super) struct FdCache {
 impl FdCache {
     pub(super) fn new(capacity: usize) -> FdCache {
         FdCache {
-            fds: RefCell::new(Lru::new(capacity)),
+            fds: RefCell::new(SegmentedLru::new(capacity)),
             open: Rc::new(Cell::new(0)),
             opens: Cell::new(0),
             peak: Cell::new(0),
@@ -69,7 +70,7 @@ impl FdCache {
             return Ok(existing.clone());
         }
         // Evicted descriptors close when their last in-flight user drops them.
-        drop(fds.insert(id, of.clone()));
+        fds.insert(id, of.clone());
         Ok(of)
     }
 

@@ -100,6 +100,12 @@ pub struct FileState {
     pub index0_valid: bool,
     /// Lowest bucket time written since the last flush snapshot; `i64::MAX` = none.
     pub dirty_low: i64,
+    /// Hash of the header bytes this process last wrote (0: unknown). A flush whose
+    /// header has the same bytes does not write it again: a replica's files, and a
+    /// master's idle counters, are visited every round with nothing new, and one write
+    /// per file per round (with an open when descriptors are fewer than files) kept a
+    /// 50,000-file slave at `--flush 1` busy enough to stall replication.
+    pub header_on_disk: u64,
 }
 
 /// A slot's full value held in memory. `dirty`: not yet in its page. A clean entry is
@@ -135,6 +141,7 @@ impl FileState {
             fresh: false,
             index0_valid: false,
             dirty_low: i64::MAX,
+            header_on_disk: 0,
         }
     }
 

@@ -394,3 +394,55 @@ fn event_windows_never_write_over_replicated_buckets() {
     });
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_flush_with_nothing_new_writes_no_header() {
+    let dir = temp_dir("idle-flush");
+    let d = dir.clone();
+    run(move || async move {
+        let store = Store::open(opts(&d)).await.unwrap();
+        store
+            .record("idle.one", false, Sample::value(NOW, 1.0), NOW + 10)
+            .await
+            .unwrap();
+        store.flush_all(false, NOW + 20).await.unwrap();
+        let first = store.stats();
+        assert!(first.header_writes >= 2, "both retentions' headers written");
+        // Nothing changed: a second and third round write nothing.
+        store.flush_all(false, NOW + 30).await.unwrap();
+        store.flush_all(false, NOW + 40).await.unwrap();
+        let idle = store.stats();
+        assert_eq!(idle.header_writes, first.header_writes);
+        assert_eq!(idle.write_ops, first.write_ops);
+        // A new sample changes the header (last bucket): written again.
+        store
+            .record("idle.one", false, Sample::value(NOW + 50, 2.0), NOW + 60)
+            .await
+            .unwrap();
+        store.flush_all(false, NOW + 70).await.unwrap();
+        assert!(store.stats().header_writes > idle.header_writes);
+        store.close(NOW + 80).await.unwrap();
+        drop(store);
+        // What the skipped flushes left on disk is what the last write put there.
+        let store = Store::open(opts(&d)).await.unwrap();
+        let q = QueryParams {
+            start: NOW,
+            end: NOW + 60,
+            max_samples: 0,
+            trailing: false,
+        };
+        let r = store
+            .query("idle.one", &q, NOW + 80)
+            .await
+            .unwrap()
+            .unwrap();
+        let sums: Vec<f64> = r
+            .buckets
+            .iter()
+            .filter(|b| b.count > 0)
+            .map(|b| b.sum)
+            .collect();
+        assert_eq!(sums, vec![1.0, 2.0]);
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}

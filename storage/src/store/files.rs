@@ -47,6 +47,8 @@ pub(super) struct Files {
     /// overwritten by the older one (a header whose newest bucket is behind its
     /// pages), and the flush visits would reach replication out of order.
     flushing: RefCell<FastSet<FileId>>,
+    /// Hashes header bytes for [`FileState::header_on_disk`] (keyed per shard).
+    header_hash: ahash::RandomState,
 }
 
 /// Takes a file out of [`Files::flushing`] when its flush ends, however it ends.
@@ -71,6 +73,7 @@ impl Files {
             fds: FdCache::new(opts.max_open_files.max(4)),
             stats: RefCell::new(FileStats::default()),
             flushing: RefCell::new(FastSet::default()),
+            header_hash: ahash::RandomState::new(),
         }
     }
 
@@ -641,7 +644,15 @@ impl Files {
             }
         }
         if result.is_ok() {
-            result = self.write_header(id, &visit.header.to_bytes()).await;
+            let bytes = visit.header.to_bytes();
+            let hash = self.header_hash.hash_one(&bytes[..]).max(1);
+            let on_disk = self.with_state(id, |st| st.header_on_disk).unwrap_or(0);
+            if hash != on_disk {
+                result = self.write_header(id, &bytes).await;
+                if result.is_ok() {
+                    let _ = self.with_state_mut(id, |st| st.header_on_disk = hash);
+                }
+            }
         }
         if result.is_err() {
             self.stats.borrow_mut().write_errors += 1;

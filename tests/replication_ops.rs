@@ -9,7 +9,7 @@
 //!
 //! Ports (stat, admin, replica; slaves stat, admin): 19000-19006, 19020-19029 (19023 is
 //! a gate in front of the master), 19030-19036, 19040-19046, 19050-19057, 19060-19066,
-//! 19070-19077.
+//! 19070-19077, 19800-19812.
 
 mod common;
 
@@ -482,6 +482,52 @@ fn two_and_three_slaves_connecting_at_once() {
         assert_eq!(s.stat("replicaOf.connected"), 1);
     }
     assert_eq!(m.stat("replication.master.connections"), 3);
+}
+
+/// A fresh slave whose file creation is slow (`--replica-create-rate 25`): the Data of
+/// files already created is written while the other files still wait for theirs. Before,
+/// Discovers waiting to create held every apply slot, the link stopped being read, and
+/// no Data was written until most files existed (a fresh 50k slave moved almost
+/// nothing while it created files).
+#[test]
+fn data_flows_while_files_are_still_being_created() {
+    let md = temp_dir("ops-slowcreate-m");
+    let sd = temp_dir("ops-slowcreate-s");
+    let m = master(&md, 19800);
+    feed(&m, &rows("slow", 0..100, 20, 0));
+    m.admin("flush");
+    let files = m.stat("istatd.store.files");
+    assert!(files >= 200, "{files} files on the master");
+    let s = node(
+        &sd,
+        19810,
+        "1",
+        RET,
+        &[
+            "--replica-of",
+            "127.0.0.1:19802",
+            "--replica-create-rate",
+            "25",
+        ],
+    );
+    let mut created_at_first_write = None;
+    wait_until("the slave's first replicated bucket", 60, || {
+        let created = s.stat("replication.slave.files_created");
+        if s.stat("replication.slave.buckets_written") > 0 {
+            created_at_first_write = Some(created);
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        false
+    });
+    let created = created_at_first_write.unwrap_or(files);
+    eprintln!("first bucket written after {created} of {files} files were created");
+    assert!(
+        created * 3 < files,
+        "data waited for the creations: first bucket written after {created} of {files} files were created"
+    );
+    let report = converge(&m, &s, 90);
+    assert!(files_compared(&report) >= 200, "{report}");
 }
 
 // ----- 3 -------------------------------------------------------------------------------

@@ -180,7 +180,7 @@ impl Owner {
             }
             ToOwner::Discover(gen, h) => {
                 if gen == self.slave.gen() {
-                    self.slave.discover(gen, h, false).await;
+                    self.slave.discover_from_link(gen, h).await;
                 }
                 self.slave.applied(gen);
             }

@@ -198,7 +198,50 @@ fn full_allocation_reserves_every_block() {
     use std::os::unix::fs::MetadataExt;
     let meta = std::fs::metadata(dir.join("g/5m")).unwrap();
     assert!(meta.blocks() * 512 >= meta.len());
+    // Created with O_DIRECT (where the file system takes it), and written since only
+    // by O_DIRECT flushes: no page of either file is left in the kernel's page cache.
+    if direct_io_works(&dir) {
+        for f in ["g/10s", "g/5m"] {
+            assert_eq!(resident_pages(&dir.join(f)), 0, "{f}");
+        }
+    }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn direct_io_works(dir: &std::path::Path) -> bool {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(dir.join("direct-probe"))
+        .is_ok()
+}
+
+/// Pages of a file in the kernel's page cache (mincore over a mapping of it).
+fn resident_pages(p: &std::path::Path) -> usize {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::File::open(p).unwrap();
+    let len = f.metadata().unwrap().len() as usize;
+    let page = 4096;
+    let mut vec = vec![0u8; len.div_ceil(page)];
+    // SAFETY: a read-only shared mapping of a file we opened, unmapped below; mincore
+    // writes one byte per page into `vec`, which has that many.
+    unsafe {
+        let addr = libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ,
+            libc::MAP_SHARED,
+            f.as_raw_fd(),
+            0,
+        );
+        assert_ne!(addr, libc::MAP_FAILED);
+        assert_eq!(libc::mincore(addr, len, vec.as_mut_ptr()), 0);
+        libc::munmap(addr, len);
+    }
+    vec.iter().filter(|&&b| b & 1 != 0).count()
 }
 
 #[test]

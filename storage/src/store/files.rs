@@ -463,7 +463,8 @@ impl Files {
                 if let Some(dir) = path2.parent() {
                     std::fs::create_dir_all(dir)?;
                 }
-                create_file_blocking(&path2, &hdr, len, alloc)
+                // A replica's file: fallocated, its pages written by replication.
+                create_file_blocking(&path2, &hdr, len, alloc, 0)
             })
             .await
             .map_err(|e| {

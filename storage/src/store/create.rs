@@ -123,7 +123,7 @@ pub(super) fn create_counter_files(
             }
             let mut created = Vec::with_capacity(files.len());
             for (path, hdr, len) in files {
-                match create_file_blocking(path, hdr, *len, alloc, ZEROOUT_MAX) {
+                match create_file_blocking(path, hdr, *len, alloc) {
                     Ok(()) => created.push(true),
                     // On disk but not indexed yet: validated when loaded.
                     Err(e) if e.kind() == io::ErrorKind::AlreadyExists => created.push(false),
@@ -137,16 +137,11 @@ pub(super) fn create_counter_files(
         .collect()
 }
 
-/// `zeroout_max`: full allocation writes zeros up to this size rather than fallocate
-/// (see [`ZEROOUT_MAX`]); a replica's files get 0, as every page the master has is
-/// about to be written over with the master's data (a fresh slave of 500,000 10s:2h
-/// files wrote 16 GB of zeros first).
 pub(super) fn create_file_blocking(
     path: &Path,
     header: &[u8; HEADER_SIZE],
     len: u64,
     alloc: Allocation,
-    zeroout_max: u64,
 ) -> io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let f = std::fs::OpenOptions::new()
@@ -158,7 +153,7 @@ pub(super) fn create_file_blocking(
     let fill = || -> io::Result<()> {
         f.set_len(len)?;
         let image = match alloc {
-            Allocation::Full if len <= zeroout_max => len,
+            Allocation::Full if len <= ZEROOUT_MAX => len,
             Allocation::Full if !fallocate(&f, len)? => len,
             _ => HEADER_BLOCK.min(len),
         };
@@ -214,7 +209,7 @@ fn write_image(f: &std::fs::File, header: &[u8; HEADER_SIZE], len: u64) -> io::R
 
 /// Files up to this size get written zeros rather than `posix_fallocate`: ext4's
 /// default `extent_max_zeroout_kb`.
-pub(super) const ZEROOUT_MAX: u64 = 32 * 1024;
+const ZEROOUT_MAX: u64 = 32 * 1024;
 
 /// Allocation strategy 1: every block of the file reserved now (ENOSPC at creation,
 /// not at a later flush), disk usage equal to the apparent size.

@@ -463,8 +463,7 @@ impl Files {
                 if let Some(dir) = path2.parent() {
                     std::fs::create_dir_all(dir)?;
                 }
-                // A replica's file: fallocated, its pages written by replication.
-                create_file_blocking(&path2, &hdr, len, alloc, 0)
+                create_file_blocking(&path2, &hdr, len, alloc)
             })
             .await
             .map_err(|e| {

@@ -171,21 +171,20 @@ pub(super) fn create_file_blocking(
 /// The block the header is written in (its first 464 bytes, zeros after).
 const HEADER_BLOCK: u64 = 4096;
 
-/// Write the first `len` bytes of a new file: the header, zeros after it. With O_DIRECT
+/// Write the first `len` bytes of a new file: the header, zeros after it, in pieces of
+/// at most 1 MiB (a long retention's file without fallocate is large). With O_DIRECT
 /// where the file system takes it: written through the page cache, a new file left
 /// `len` dirty bytes there (32 KiB for a 10s:2h file, 16 GB for a fresh slave of
 /// 500,000), which the kernel then wrote back beside the flushes, and which every
 /// later O_DIRECT write of the file first had to write back and drop.
 fn write_image(f: &std::fs::File, header: &[u8; HEADER_SIZE], len: u64) -> io::Result<()> {
     use std::os::fd::AsRawFd;
-    use std::os::unix::fs::FileExt;
     const ALIGN: usize = 4096;
+    const PIECE: usize = 1 << 20;
     let n = len as usize;
-    let mut room = vec![0u8; n + ALIGN];
+    let mut room = vec![0u8; n.min(PIECE) + ALIGN];
     let at = room.as_ptr().align_offset(ALIGN);
-    let image = &mut room[at..at + n];
-    let h = header.len().min(n);
-    image[..h].copy_from_slice(&header[..h]);
+    let buf = &mut room[at..at + n.min(PIECE)];
     let fd = f.as_raw_fd();
     // SAFETY: fcntl on a descriptor we own.
     let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
@@ -193,18 +192,36 @@ fn write_image(f: &std::fs::File, header: &[u8; HEADER_SIZE], len: u64) -> io::R
         && flags >= 0
         // SAFETY: as above.
         && unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_DIRECT) } == 0;
-    if direct {
-        match f.write_all_at(image, 0) {
-            Ok(()) => return Ok(()),
-            // Refused for this file system after all: through the page cache.
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
-                // SAFETY: as above.
-                unsafe { libc::fcntl(fd, libc::F_SETFL, flags) };
-            }
-            Err(e) => return Err(e),
+    match write_pieces(f, header, n, buf) {
+        // Refused for this file system after all: through the page cache.
+        Err(e) if direct && e.raw_os_error() == Some(libc::EINVAL) => {
+            // SAFETY: as above.
+            unsafe { libc::fcntl(fd, libc::F_SETFL, flags) };
+            write_pieces(f, header, n, buf)
         }
+        r => r,
     }
-    f.write_all_at(image, 0)
+}
+
+/// [`write_image`]'s writes: `buf` (aligned, zeros) carries the header in its first
+/// piece only.
+fn write_pieces(
+    f: &std::fs::File,
+    header: &[u8; HEADER_SIZE],
+    n: usize,
+    buf: &mut [u8],
+) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let h = header.len().min(buf.len());
+    buf[..h].copy_from_slice(&header[..h]);
+    let mut off = 0;
+    while off < n {
+        let k = (n - off).min(buf.len());
+        f.write_all_at(&buf[..k], off as u64)?;
+        buf[..h].fill(0);
+        off += k;
+    }
+    Ok(())
 }
 
 /// Files up to this size get written zeros rather than `posix_fallocate`: ext4's
@@ -234,5 +251,38 @@ fn fallocate(f: &std::fs::File, len: u64) -> io::Result<bool> {
         libc::EOPNOTSUPP | libc::EINVAL | libc::ENOSYS => Ok(false),
         // ENOSPC, EFBIG, EIO...: the file cannot be had.
         e => Err(io::Error::from_raw_os_error(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_image_larger_than_a_piece_is_the_header_then_zeros() {
+        let dir = std::env::temp_dir().join(format!("istatd-image-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("big");
+        let _ = std::fs::remove_file(&path);
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .unwrap();
+        let mut header = [0u8; HEADER_SIZE];
+        header
+            .iter_mut()
+            .enumerate()
+            .for_each(|(i, b)| *b = (i % 251) as u8 + 1);
+        // Two and a half pieces; the file held other bytes before.
+        let len = (5 << 19) as u64;
+        std::fs::write(&path, vec![0xAB; len as usize]).unwrap();
+        write_image(&f, &header, len).unwrap();
+        let back = std::fs::read(&path).unwrap();
+        assert_eq!(back.len() as u64, len);
+        assert_eq!(&back[..HEADER_SIZE], &header[..]);
+        assert!(back[HEADER_SIZE..].iter().all(|&b| b == 0));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -9,7 +9,7 @@
 //!
 //! Ports (stat, admin, replica; slaves stat, admin): 19000-19006, 19020-19029 (19023 is
 //! a gate in front of the master), 19030-19036, 19040-19046, 19050-19057, 19060-19066,
-//! 19070-19077, 19800-19812.
+//! 19070-19077, 19800-19816.
 
 mod common;
 
@@ -20,7 +20,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{converge, feed, now, repl_daemon, tail, temp_dir, verify, wait_ports_free, Daemon};
+use common::{
+    converge, feed, now, repl_daemon, repl_daemon_env, tail, temp_dir, verify, wait_ports_free,
+    Daemon,
+};
 use istatd_storage::format::Bucket;
 use istatd_storage::verify::CounterFile;
 
@@ -528,6 +531,64 @@ fn data_flows_while_files_are_still_being_created() {
     );
     let report = converge(&m, &s, 90);
     assert!(files_compared(&report) >= 200, "{report}");
+}
+
+/// The master's Discover window (replication.md §2.8 flow control): a fresh slave that
+/// creates files slowly and stops reading the link while its creation queue is full
+/// must still get the Data of the files it has created. Both bounds are made small
+/// (test hooks), so that 226 files do what 500,000 do with the defaults: without the
+/// window every Discover is sent at once, the slave's full queue stops the link, and
+/// the Data waits behind the Discovers until nearly every file exists.
+#[test]
+fn data_flows_while_the_slave_works_through_discovers() {
+    let md = temp_dir("ops-window-m");
+    let sd = temp_dir("ops-window-s");
+    let m = repl_daemon_env(
+        &md,
+        19804,
+        RET,
+        &[("ISTATD_TEST_DISCOVER_WINDOW", "4")],
+        &["--replica-port", "19806"],
+    );
+    feed(&m, &rows("win", 0..100, 20, 0));
+    m.admin("flush");
+    let files = m.stat("istatd.store.files");
+    assert!(files >= 200, "{files} files on the master");
+    let s = repl_daemon_env(
+        &sd,
+        19814,
+        RET,
+        &[("ISTATD_TEST_CREATE_QUEUE", "8")],
+        &[
+            "--replica-of",
+            "127.0.0.1:19806",
+            "--replica-create-rate",
+            "25",
+        ],
+    );
+    let mut created_at_first_write = None;
+    wait_until("the slave's first replicated bucket", 60, || {
+        let created = s.stat("replication.slave.files_created");
+        if s.stat("replication.slave.buckets_written") > 0 {
+            created_at_first_write = Some(created);
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        false
+    });
+    let created = created_at_first_write.unwrap_or(files);
+    eprintln!("first bucket written after {created} of {files} files were created");
+    assert!(
+        created * 3 < files,
+        "data waited behind the Discovers: first bucket written after {created} of {files} files were created"
+    );
+    let report = converge(&m, &s, 90);
+    assert!(files_compared(&report) >= 200, "{report}");
+    assert_eq!(
+        m.stat("replication.master.discover_unanswered"),
+        0,
+        "every Discover answered by a Request once converged"
+    );
 }
 
 // ----- 3 -------------------------------------------------------------------------------

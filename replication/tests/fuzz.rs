@@ -327,14 +327,18 @@ fn master_cfg() -> impl Strategy<Value = MasterConfig> {
         prop_oneof![Just(86_400u32), 0u32..100_000],
         prop_oneof![Just(256 * 1024usize), 0usize..4096],
         1usize..=4,
+        prop_oneof![Just(1024u32), 0u32..4],
     )
         .prop_map(
-            |(chunk_buckets, margin, late_window, discover_mark, max_reads)| MasterConfig {
-                chunk_buckets,
-                margin,
-                late_window,
-                discover_mark,
-                max_reads,
+            |(chunk_buckets, margin, late_window, discover_mark, max_reads, discover_window)| {
+                MasterConfig {
+                    chunk_buckets,
+                    margin,
+                    late_window,
+                    discover_mark,
+                    max_reads,
+                    discover_window,
+                }
             },
         )
 }
@@ -744,6 +748,7 @@ fn z02_master_strict_regression_delete_recreate_close() {
         late_window: 86400,
         discover_mark: 262144,
         max_reads: 1,
+        discover_window: 1024,
     };
     let ops = vec![
         MOp::Open,

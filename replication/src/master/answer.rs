@@ -42,6 +42,11 @@ impl MasterFiles {
         let late_low = self.late.get(&slot).map_or(INF, |m| m.0);
         let c = self.conns.get_mut(&conn).expect("checked above");
         let created = c.entry(slot).state().is_none();
+        if created && c.entry(slot).has(ANNOUNCED) {
+            // The slave answered a Discover: it leaves the window.
+            c.unanswered = c.unanswered.saturating_sub(1);
+            c.full_since = 0;
+        }
         if created {
             c.forget(slot);
             if late_low < f {

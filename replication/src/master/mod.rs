@@ -168,6 +168,12 @@ struct Conn {
     delayed: Vec<(i64, u32)>,
     reads: usize,
     data_since_discover: u32,
+    /// Discovers sent whose file has had no Request yet: the Discovers the slave still
+    /// has to work through (creations, subscriptions), bounded by
+    /// [`MasterConfig::discover_window`].
+    unanswered: u32,
+    /// When the window was last seen full with no Request coming back (0: not full).
+    full_since: i64,
 }
 
 impl Conn {
@@ -212,6 +218,27 @@ impl Conn {
         }
     }
 
+    /// Clear a file's announce and owed bits (its file is gone or replaced). A
+    /// Discover that had no Request yet leaves the window: none will come for it.
+    fn unannounce(&mut self, slot: u32) {
+        let e = self.entry(slot);
+        if e.has(ANNOUNCED) && e.state().is_none() {
+            self.unanswered = self.unanswered.saturating_sub(1);
+        }
+        let e = self.entry_mut(slot);
+        e.set(ANNOUNCED, false);
+        e.set(OWED, false);
+    }
+
+    /// A Discover was sent. It enters the window unless the file already has a
+    /// Request (the slave ignores a Discover of a file it asks for).
+    fn announced(&mut self, slot: u32) {
+        if self.entry(slot).state().is_none() {
+            self.unanswered += 1;
+        }
+        self.entry_mut(slot).set(ANNOUNCED, true);
+    }
+
     /// Forget a file's Request on this connection.
     fn forget(&mut self, slot: u32) {
         if let Some(e) = self.entries.get_mut(slot as usize) {
@@ -234,7 +261,21 @@ pub struct MasterConfig {
     pub discover_mark: usize,
     /// Replication reads in flight per shard and connection.
     pub max_reads: usize,
+    /// Discovers a connection may have unanswered (no Request for the file yet).
+    ///
+    /// Why: a fresh slave creates files at the disk's pace and stops reading the link
+    /// while its creation queue is full. Without a bound, every Discover is sent at
+    /// once, fills the socket buffers in front of the Data that the slave's Requests
+    /// ask for, and the link carries little but Discovers until the last file is
+    /// created (500,000 files: 8 Data a second for the first 110 s). The window keeps
+    /// the Discovers in flight to what the slave works through, and the rest owed.
+    pub discover_window: u32,
 }
+
+/// Seconds a full Discover window may go without a Request before it is opened
+/// again: a Discover the slave answers with no Request (a rejected file) must not
+/// close the window for good.
+pub const DISCOVER_WINDOW_STALL_SECS: i64 = 5;
 
 impl Default for MasterConfig {
     fn default() -> Self {
@@ -244,6 +285,7 @@ impl Default for MasterConfig {
             late_window: 86_400,
             discover_mark: 256 * 1024,
             max_reads: 4,
+            discover_window: 1024,
         }
     }
 }
@@ -263,6 +305,8 @@ pub struct MasterCounters {
     pub buckets_sent: u64,
     pub resent_buckets: u64,
     pub read_errors: u64,
+    /// Discover windows opened after a stall ([`MasterFiles::reopen_stalled_windows`]).
+    pub discover_window_reopened: u64,
 }
 
 /// A read the driver is to do: valid buckets of `file` from `start` to `end`.
@@ -339,10 +383,8 @@ impl MasterFiles {
         if f.gen1 != gen.wrapping_add(1) {
             if f.gen1 != 0 {
                 for c in self.conns.values_mut() {
+                    c.unannounce(slot);
                     c.forget(slot);
-                    let e = c.entry_mut(slot);
-                    e.set(ANNOUNCED, false);
-                    e.set(OWED, false);
                 }
                 if self.late.remove(&slot).is_some() {
                     self.marks_changed = true;
@@ -497,8 +539,11 @@ impl MasterFiles {
             }
             let e = c.entry(slot);
             if !e.has(ANNOUNCED) && !e.has(OWED) {
-                if send_queue(cid) < self.cfg.discover_mark && !self.suspended {
-                    c.entry_mut(slot).set(ANNOUNCED, true);
+                if send_queue(cid) < self.cfg.discover_mark
+                    && !self.suspended
+                    && c.unanswered < self.cfg.discover_window
+                {
+                    c.announced(slot);
                     self.counters.discover_sent += 1;
                     out.push((cid, Pdu::discover(v.header, name)));
                 } else {
@@ -536,6 +581,9 @@ impl MasterFiles {
             return None;
         }
         let c = self.conns.get_mut(&conn)?;
+        if c.unanswered >= self.cfg.discover_window {
+            return None;
+        }
         while let Some(slot) = c.owed.pop_front() {
             let e = c.entry_mut(slot);
             e.set(IN_OWED, false);
@@ -545,7 +593,7 @@ impl MasterFiles {
             e.set(OWED, false);
             let gen1 = self.files.get(slot as usize).map_or(0, |f| f.gen1);
             if gen1 != 0 {
-                c.entry_mut(slot).set(ANNOUNCED, true);
+                c.announced(slot);
                 self.counters.discover_sent += 1;
                 return Some((slot, gen1 - 1));
             }
@@ -561,15 +609,40 @@ impl MasterFiles {
             return;
         }
         if let Some(c) = self.conns.get_mut(&conn) {
-            c.entry_mut(file.0).set(ANNOUNCED, false);
+            c.unannounce(file.0);
             c.owe(file.0);
             self.counters.discover_sent = self.counters.discover_sent.saturating_sub(1);
         }
     }
 
-    /// Whether a connection has owed Discovers.
+    /// Whether a connection has owed Discovers that its window lets go now.
     pub fn has_owed(&self, conn: u64) -> bool {
-        self.conns.get(&conn).is_some_and(|c| !c.owed.is_empty())
+        self.conns
+            .get(&conn)
+            .is_some_and(|c| !c.owed.is_empty() && c.unanswered < self.cfg.discover_window)
+    }
+
+    /// Discovers sent and not yet answered by a Request, over every connection.
+    pub fn discovers_unanswered(&self) -> u64 {
+        self.conns.values().map(|c| u64::from(c.unanswered)).sum()
+    }
+
+    /// Open the Discover window of a connection whose window has been full, with
+    /// Discovers owed, for [`DISCOVER_WINDOW_STALL_SECS`] without a Request for an
+    /// announced file (the slave dropped some Discovers without asking: rejected
+    /// files). Called every pump tick.
+    pub fn reopen_stalled_windows(&mut self, now: i64) {
+        for c in self.conns.values_mut() {
+            if c.unanswered < self.cfg.discover_window || c.owed.is_empty() {
+                c.full_since = 0;
+            } else if c.full_since == 0 {
+                c.full_since = now;
+            } else if now - c.full_since >= DISCOVER_WINDOW_STALL_SECS {
+                self.counters.discover_window_reopened += 1;
+                c.unanswered = 0;
+                c.full_since = 0;
+            }
+        }
     }
 
     /// Whether an owed Discover should go before more Data (one in every 9 sends).
@@ -609,10 +682,8 @@ impl MasterFiles {
                     self.counters.gone_dropped += 1;
                 }
             }
+            c.unannounce(slot);
             c.forget(slot);
-            let e = c.entry_mut(slot);
-            e.set(ANNOUNCED, false);
-            e.set(OWED, false);
         }
     }
 

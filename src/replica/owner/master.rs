@@ -115,6 +115,9 @@ impl MasterSide {
             margin: repl.overlap,
             late_window: repl.late_window,
             max_reads: READS_IN_FLIGHT,
+            // Tests make the window small (`ISTATD_TEST_DISCOVER_WINDOW`).
+            discover_window: super::test_knob("ISTATD_TEST_DISCOVER_WINDOW")
+                .unwrap_or(MasterConfig::default().discover_window),
             ..MasterConfig::default()
         });
         // Late marks name files; the state keeps them by the store's file slot.
@@ -140,9 +143,7 @@ impl MasterSide {
             retry_requests: RefCell::new(VecDeque::new()),
             wake,
             wake_rx: RefCell::new(Some(wake_rx)),
-            test_read_delay: std::env::var("ISTATD_TEST_REPLICA_READ_DELAY_MS")
-                .ok()
-                .and_then(|v| v.parse().ok())
+            test_read_delay: super::test_knob("ISTATD_TEST_REPLICA_READ_DELAY_MS")
                 .map(Duration::from_millis),
             core,
         }
@@ -400,6 +401,7 @@ impl MasterSide {
                 }
             }
             m.wake_delayed(now);
+            m.reopen_stalled_windows(now);
             if now - self.last_stall_sweep.get() >= self.core.cfg.flush_secs.max(1) as i64 {
                 self.last_stall_sweep.set(now);
                 self.stalled.set(m.sweep() as u64);
@@ -612,7 +614,8 @@ impl MasterSide {
             "discover_sent discover_deferred names_too_long requests \
              requests_unknown_file requests_replaced gone_dropped late_seeded \
              data_sent buckets_sent resent_buckets read_errors read_bytes read_ops \
-             read_throttled stalled late_marks parked ready state_bytes",
+             read_throttled stalled late_marks parked ready state_bytes \
+             discover_unanswered discover_window_reopened",
             &[
                 c.discover_sent,
                 c.discover_deferred,
@@ -634,6 +637,8 @@ impl MasterSide {
                 parked as u64,
                 ready as u64,
                 m.state_bytes() as u64,
+                m.discovers_unanswered(),
+                c.discover_window_reopened,
             ],
         );
     }

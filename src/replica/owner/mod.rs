@@ -304,6 +304,12 @@ impl ReadPacing {
     }
 }
 
+/// A test hook read from the environment: tests make a bound small or a disk slow
+/// to reach, on a few files, what a store of hundreds of thousands does.
+fn test_knob<T: std::str::FromStr>(name: &str) -> Option<T> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
+
 /// Valid buckets of a file in [from, end), in reads of at most [`MAX_SCAN_SLOTS`]
 /// slots; reads spend `pacing` when given.
 pub async fn read_range(

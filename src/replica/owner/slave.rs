@@ -64,6 +64,8 @@ pub struct SlaveSide {
     /// Discovers of the link (generation, header) whose file is to be created, and the
     /// tasks working through them.
     create_queue: RefCell<VecDeque<(u64, Box<[u8; HEADER_SIZE]>)>>,
+    /// [`CREATE_QUEUE_MAX`]; tests make it small (`ISTATD_TEST_CREATE_QUEUE`).
+    create_queue_max: usize,
     create_workers: Cell<usize>,
 }
 
@@ -89,6 +91,8 @@ impl SlaveSide {
             create_retry: RefCell::new(HashMap::new()),
             create_failing: Cell::new(None),
             create_queue: RefCell::new(VecDeque::new()),
+            create_queue_max: super::test_knob("ISTATD_TEST_CREATE_QUEUE")
+                .unwrap_or(CREATE_QUEUE_MAX),
             create_workers: Cell::new(0),
             core,
         }
@@ -229,7 +233,7 @@ impl SlaveSide {
         if !matches!(store.lookup(&name), Lookup::Absent) {
             return self.discover(gen, h, false).await;
         }
-        while self.create_queue.borrow().len() >= CREATE_QUEUE_MAX {
+        while self.create_queue.borrow().len() >= self.create_queue_max {
             glommio::timer::sleep(Duration::from_millis(5)).await;
             if gen != self.gen.get() {
                 return;

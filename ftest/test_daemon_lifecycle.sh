@@ -172,4 +172,26 @@ stop_server third
 start_server third
 stop_server third
 
+test_name help_and_version_exit_0_on_stdout
+# `--help` prints the reference's usage text (with the defaults) and `--version` the
+# build stamp, both on stdout with exit 0; `help` lists the subcommands. None of them
+# starts a daemon.
+for flag in --help -h; do
+    rc=0
+    out="$("$ISTATD_BIN" "$flag" 2> "$DBDIR/help-stderr")" || rc=$?
+    assert_equal "$rc" 0 "exit status of istatd $flag"
+    assert_contains "$out" "istatd built " "$flag: first usage line"
+    assert_contains "$out" "--flush        (300         )   How often (in seconds) to flush stats files to disk." "$flag: an option with its default"
+    assert_equal "$(cat "$DBDIR/help-stderr")" "" "$flag: nothing on stderr"
+done
+rc=0
+out="$("$ISTATD_BIN" --version)" || rc=$?
+assert_equal "$rc" 0 "exit status of istatd --version"
+assert_contains "$out" "istatd " "version line"
+rc=0
+out="$("$ISTATD_BIN" help)" || rc=$?
+assert_equal "$rc" 0 "exit status of istatd help"
+assert_contains "$out" "verify" "help lists the verify subcommand"
+assert_contains "$out" "file" "help lists the file tools"
+
 cleanup_test

@@ -44,9 +44,41 @@ fn main() {
         };
         std::process::exit(code);
     }
+    if let Some(code) = help_or_version(&args) {
+        std::process::exit(code);
+    }
     let args: Vec<String> = args[1..]
         .iter()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
     std::process::exit(istatd::daemon::startup::daemon_main(&args));
+}
+
+/// `istatd --help` / `-h` (the daemon's usage text, as the reference prints it after a
+/// command-line error, with the defaults), `--version` / `-V`, and `istatd help` (the
+/// subcommands): on stdout, exit 0. Only as the first and only argument, so that they
+/// never change how a daemon command line is read.
+fn help_or_version(args: &[std::ffi::OsString]) -> Option<i32> {
+    use clap::CommandFactory;
+    if args.len() != 2 {
+        return None;
+    }
+    match args[1].to_str()? {
+        "--help" | "-h" => {
+            print!(
+                "{}",
+                istatd::options::usage(&istatd::options::Options::default())
+            );
+        }
+        "--version" | "-V" => println!("istatd {}", istatd::options::BUILD_STAMP),
+        "help" => {
+            let mut cmd = Cli::command().override_usage(
+                "istatd [--OPTION VALUE]...   (the daemon; `istatd --help` lists its options)\n       \
+                 istatd <COMMAND>",
+            );
+            print!("{}", cmd.render_long_help());
+        }
+        _ => return None,
+    }
+    Some(0)
 }

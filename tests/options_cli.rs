@@ -353,3 +353,56 @@ fn relative_paths_after_the_store_chdir() {
     assert_eq!(p.log_file, d.join("data/istat.log"));
     assert_eq!(p.config, d.join("istatd.cfg"));
 }
+
+// ----- help and version (the binary) ---------------------------------------------------
+
+fn istatd(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_istatd"))
+        .args(args)
+        .output()
+        .expect("run istatd")
+}
+
+#[test]
+fn help_prints_the_usage_with_defaults_on_stdout_and_exits_0() {
+    for flag in ["--help", "-h"] {
+        let out = istatd(&[flag]);
+        assert_eq!(out.status.code(), Some(0), "{flag}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(text, istatd::options::usage(&Options::default()), "{flag}");
+        assert!(text.contains("--flush        (300         )"), "{text}");
+        assert!(out.stderr.is_empty(), "{flag}: nothing on stderr");
+    }
+}
+
+#[test]
+fn version_prints_the_build_stamp_and_exits_0() {
+    for flag in ["--version", "-V"] {
+        let out = istatd(&[flag]);
+        assert_eq!(out.status.code(), Some(0), "{flag}");
+        assert_eq!(
+            String::from_utf8(out.stdout).unwrap(),
+            format!("istatd {}\n", istatd::options::BUILD_STAMP)
+        );
+    }
+}
+
+#[test]
+fn help_lists_the_subcommands() {
+    let out = istatd(&["help"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    for word in ["file", "verify", "istatd --help"] {
+        assert!(text.contains(word), "{word} missing from:\n{text}");
+    }
+}
+
+#[test]
+fn help_among_daemon_options_stays_a_command_line_error() {
+    // As the reference: options are read as `--name value` pairs, so a `--help` in a
+    // daemon command line is an unknown option, reported with the usage on stderr.
+    let out = istatd(&["--flush", "1", "--help"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.starts_with("Command line error near --help"), "{err}");
+}

@@ -9,8 +9,8 @@
 //! start-up before the executors run.
 //!
 //! Persistence as in the reference: a change schedules a save of that group 10 s later
-//! (coalescing later changes); the save writes `<name>.set.tmp`, removes the old file
-//! and renames. Admin `flush` ([`SettingsStore::flush_all`]) saves every dirty group and
+//! (coalescing later changes); the save writes and syncs `<name>.set.tmp` and renames
+//! it over the old file (the reference removes the old file first). Admin `flush` ([`SettingsStore::flush_all`]) saves every dirty group and
 //! drops the cached copies so files edited on disk are read again on next use;
 //! `flush.setting` / `load.setting` act on one group. The daemon should call
 //! `flush_all` before it exits (a pending delayed save dies with its executor).
@@ -186,17 +186,23 @@ fn read_file(path: &Path, create: bool) -> io::Result<Values> {
     Ok(parse_file(&data))
 }
 
+/// Save a group: `<name>.set.tmp` written and synced, renamed over `<name>.set`, then
+/// the directory synced. The rename replaces the old file in one step, so a crash
+/// leaves either the old group or the new one. (The reference removes the old file
+/// before the rename: a crash between the two loses the group.)
 fn write_file(path: &Path, values: &Values) -> io::Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
-    fs::write(&tmp, render_file(values))?;
-    match fs::remove_file(path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
+    let mut f = fs::File::create(&tmp)?;
+    f.write_all(&render_file(values))?;
+    f.sync_all()?;
+    drop(f);
+    fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        fs::File::open(dir)?.sync_all()?;
     }
-    fs::rename(&tmp, path)
+    Ok(())
 }
 
 async fn blocking<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
@@ -452,6 +458,26 @@ mod tests {
         assert_eq!(odd[&b"k"[..]], b"v");
         assert_eq!(odd[&b""[..]], b"e");
         assert_eq!(odd.len(), 2);
+    }
+
+    #[test]
+    fn a_save_replaces_the_group_and_leaves_no_temporary_file() {
+        let dir = std::env::temp_dir().join(format!("istatd-settings-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("g.set");
+        let mut v = Values::new();
+        v.insert(b"k".to_vec(), b"old".to_vec());
+        write_file(&path, &v).unwrap();
+        v.insert(b"k".to_vec(), b"new".to_vec());
+        write_file(&path, &v).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"# istatd settings 1\nk=new\n");
+        assert!(!dir.join("g.set.tmp").exists());
+        // A save that cannot write its temporary file leaves the group as it was.
+        fs::create_dir(dir.join("g.set.tmp")).unwrap();
+        v.insert(b"k".to_vec(), b"lost".to_vec());
+        assert!(write_file(&path, &v).is_err());
+        assert_eq!(fs::read(&path).unwrap(), b"# istatd settings 1\nk=new\n");
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -64,8 +64,10 @@ fn strip_zeros(s: &str) -> &str {
     }
 }
 
-/// Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
+/// Civil date (year, month 1-12, day 1-31) from days since 1970-01-01 (Howard
+/// Hinnant's algorithm); the one copy of this date math (ISO 8601 here, HTTP dates in
+/// the daemon).
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719468;
     let era = z.div_euclid(146097);
     let doe = z.rem_euclid(146097);

@@ -425,3 +425,163 @@ fn prometheus_exporter_and_internal_metrics() {
     drop(d);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Admin `loglevel` (interfaces.md §5.3) sets the levels in force: shown by a bare
+/// `loglevel`, and obeyed by the log file (at level 0 the info line of a shutdown is
+/// not written; at the default it is).
+#[test]
+fn loglevel_sets_the_levels_the_log_obeys() {
+    for quiet in [true, false] {
+        let dir = temp_dir(if quiet {
+            "loglevel-quiet"
+        } else {
+            "loglevel-default"
+        });
+        let log = dir.join("daemon.log");
+        let logs = log.display().to_string();
+        let mut d = Daemon::start(&dir, 19185, 19186, &["--log-file", &logs]);
+        assert_eq!(d.admin("loglevel"), "loglevel 2 1\r\nok\r\n");
+        if quiet {
+            assert_eq!(d.admin("loglevel 3,4"), "loglevel 3 4\r\nok\r\n");
+            assert_eq!(d.admin("loglevel"), "loglevel 3 4\r\nok\r\n");
+            // A refused second level leaves the first applied (as the reference).
+            let reply = d.admin("loglevel 0,9");
+            assert!(
+                reply.contains("loglevel must be between 0 and 5"),
+                "{reply}"
+            );
+            assert_eq!(d.admin("loglevel"), "loglevel 0 4\r\nok\r\n");
+        }
+        assert_eq!(d.terminate(), 0);
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert!(text.contains("starting istatd"), "{text}");
+        assert_eq!(
+            text.contains("shutting down"),
+            !quiet,
+            "level {} and the shutdown line:\n{text}",
+            if quiet { 0 } else { 2 }
+        );
+        common::wait_ports_free(&[19185, 19186]);
+    }
+}
+
+/// `--log-file -`: every line on stdout (journald, containers), no log file.
+#[test]
+fn log_file_dash_writes_to_stdout() {
+    use std::io::Read;
+    let dir = temp_dir("log-stdout");
+    let cfg = dir.join("empty.cfg");
+    std::fs::write(&cfg, "").unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_istatd"))
+        .args(["--config", &cfg.display().to_string()])
+        .args(["--store", &dir.join("store").display().to_string()])
+        .args([
+            "--stat-port",
+            "19187",
+            "--admin-port",
+            "19188",
+            "--http-port",
+            "0",
+        ])
+        .args(["--listen-address", "127.0.0.1", "--log-file", "-"])
+        .current_dir(&dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", 19188)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "no admin port");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert!(out.contains("starting istatd"), "stdout:\n{out}");
+    assert!(out.contains("shutting down"), "stdout:\n{out}");
+    assert!(!dir.join("-").exists() && !dir.join("istat.log").exists());
+}
+
+/// A seccomp filter that refuses io_uring_setup with EPERM, as a container runtime's
+/// default profile does; installed in the child between fork and exec.
+fn refuse_io_uring() -> std::io::Result<()> {
+    use libc::{sock_filter, sock_fprog};
+    let stmt = |code: u32, k: u32| sock_filter {
+        code: code as u16,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    let filter = [
+        // A = seccomp_data.nr (offset 0)
+        stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0),
+        sock_filter {
+            code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+            jt: 0,
+            jf: 1,
+            k: libc::SYS_io_uring_setup as u32,
+        },
+        stmt(
+            libc::BPF_RET | libc::BPF_K,
+            libc::SECCOMP_RET_ERRNO | libc::EPERM as u32,
+        ),
+        stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW),
+    ];
+    let prog = sock_fprog {
+        len: filter.len() as u16,
+        filter: filter.as_ptr() as *mut sock_filter,
+    };
+    // SAFETY: prctl with a filter program that lives until the call returns.
+    unsafe {
+        if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+            || libc::prctl(
+                libc::PR_SET_SECCOMP,
+                libc::SECCOMP_MODE_FILTER,
+                &prog as *const sock_fprog,
+            ) != 0
+        {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// With io_uring refused (a container's seccomp profile), the daemon exits 2 at once
+/// with a message that names io_uring and what to change.
+#[test]
+fn a_refused_io_uring_is_named_at_start() {
+    use std::os::unix::process::CommandExt;
+    let dir = temp_dir("no-io-uring");
+    let cfg = dir.join("empty.cfg");
+    std::fs::write(&cfg, "").unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_istatd"));
+    cmd.args(["--config", &cfg.display().to_string()])
+        .args(["--store", &dir.join("store").display().to_string()])
+        .args([
+            "--stat-port",
+            "19189",
+            "--admin-port",
+            "19190",
+            "--http-port",
+            "0",
+        ])
+        .args(["--listen-address", "127.0.0.1"])
+        .current_dir(&dir);
+    // SAFETY: only prctl calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(refuse_io_uring);
+    }
+    let out = cmd.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    assert!(err.contains("io_uring is not available"), "{err}");
+    assert!(err.contains("seccomp"), "{err}");
+}

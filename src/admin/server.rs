@@ -71,10 +71,24 @@ async fn command(shard: &Rc<Shard>, line: &str) -> (String, bool) {
         AdminCommand::Flush => counters::flush(shard).await,
         AdminCommand::Stats { heap } => stats::run(shard, heap).await,
         AdminCommand::Debug(d) => shard.debug.borrow_mut().run(&d),
-        AdminCommand::LogLevel(l) => match l.error {
-            Some(e) => e.render(),
-            None => render_loglevel(l.file.unwrap_or(2), l.stderr.unwrap_or(1)),
-        },
+        AdminCommand::LogLevel(l) => {
+            // As the reference: a valid first level is applied even when the second
+            // is refused.
+            let log = &shard.core.cfg.log;
+            if let Some(f) = l.file {
+                log.set_file_level(f);
+            }
+            if let Some(s) = l.stderr {
+                log.set_stderr_level(s);
+            }
+            match l.error {
+                Some(e) => e.render(),
+                None => {
+                    let (file, stderr) = log.levels();
+                    render_loglevel(file, stderr)
+                }
+            }
+        }
         AdminCommand::FakeTime(_) if !clock::is_fake() => AdminReply::not_fake_time().render(),
         AdminCommand::FakeTime(Err(r)) => r.render(),
         AdminCommand::FakeTime(Ok(t)) => {

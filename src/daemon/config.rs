@@ -50,4 +50,6 @@ pub struct ServerConfig {
     pub agent: AgentConfig,
     /// Replication (replica port, master to pull from, pacing).
     pub repl: ReplConfig,
+    /// The log's levels (admin `loglevel`).
+    pub log: crate::logging::LogControl,
 }

@@ -93,12 +93,13 @@ fn start(opts: &Options, cwd: &Path, embedded: bool) -> Result<(), Fatal> {
         std::env::set_current_dir(dir)
             .map_err(|e| Fatal::new(1, format!("chdir {}: {e}", dir.display())))?;
     }
-    let log = logging::init(Some(paths.log_file.clone()), opts.log_level);
+    let log = logging::init(&paths.log_file, opts.log_level);
     tracing::info!(
         "starting istatd: {}",
         std::env::args().collect::<Vec<_>>().join(" ")
     );
     clock::set_fake(opts.fake_time as i64);
+    check_io_uring()?;
 
     let store = paths.store.clone();
     let shards = opts.shard_count();
@@ -165,6 +166,7 @@ fn start(opts: &Options, cwd: &Path, embedded: bool) -> Result<(), Fatal> {
             scrub_rate: opts.replica_scrub_rate,
             scrub_interval: opts.replica_scrub_interval,
         },
+        log: log.clone(),
     };
 
     let notify = if opts.daemonize {
@@ -177,8 +179,12 @@ fn start(opts: &Options, cwd: &Path, embedded: bool) -> Result<(), Fatal> {
     };
     let notify = std::cell::RefCell::new(notify);
     let shutdown = Shutdown::new(cfg.shards.count);
-    process::install_signal_thread(shutdown.clone(), move || log.request())
+    let reopen = log.reopen();
+    process::install_signal_thread(shutdown.clone(), move || reopen.request())
         .map_err(|e| Fatal::new(2, format!("signal thread: {e}")))?;
+    // After the fork (threads do not survive it), and after the termination signals
+    // are blocked (a thread started before would take SIGTERM's default action).
+    log.start_writer();
     let user = resolve_user(&opts.user)?;
     let store_for_chown = cfg.store.clone();
     let where_text = describe(&cfg, opts, embedded);
@@ -207,6 +213,7 @@ fn start(opts: &Options, cwd: &Path, embedded: bool) -> Result<(), Fatal> {
             tell_parent(fd, f.code as u8);
         }
     }
+    log.flush();
     result
 }
 
@@ -325,6 +332,30 @@ fn parse_meminfo_total(meminfo: &str) -> Option<u64> {
     let line = meminfo.lines().find(|l| l.starts_with("MemTotal:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
+}
+
+/// Every disk and socket operation goes through io_uring: probe it once before any
+/// shard starts, so that a refusal (a container's seccomp profile, a kernel without
+/// it) is one message that says what to change, not a shard failing to start.
+fn check_io_uring() -> Result<(), Fatal> {
+    // struct io_uring_params: 120 bytes, zeroed (no flags).
+    let mut params = [0u64; 15];
+    // SAFETY: io_uring_setup(2) with one entry writes at most sizeof(io_uring_params)
+    // bytes into `params`; the descriptor it returns is closed at once.
+    let fd = unsafe { libc::syscall(libc::SYS_io_uring_setup, 1u32, params.as_mut_ptr()) };
+    if fd >= 0 {
+        let _ = nix::unistd::close(fd as i32);
+        return Ok(());
+    }
+    let e = std::io::Error::last_os_error();
+    Err(Fatal::new(
+        2,
+        format!(
+            "io_uring is not available ({e}): istatd needs the io_uring_setup, io_uring_enter \
+             and io_uring_register system calls. In a container, allow them in the seccomp \
+             profile and raise the memlock limit (docs/deploy/README.md)"
+        ),
+    ))
 }
 
 /// glommio registers `io_memory` bytes per executor as locked memory; keep the total

@@ -242,6 +242,8 @@ pub(super) fn resolve_paths(opts: &Options, launch_dir: &Path) -> Paths {
         launch_dir: launch_dir.to_path_buf(),
         config: combine_paths(launch_dir, &opts.config),
         log_file: match nonempty(&opts.log_file) {
+            // `-`: stdout (logging.rs), not a file named `-`.
+            Some(l) if l == "-" => PathBuf::from("-"),
             Some(l) => combine_paths(launch_dir, &l),
             None => work_dir.join("istat.log"),
         },

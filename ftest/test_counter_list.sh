@@ -93,11 +93,9 @@ function check_pagecache {
         counters '*' 'istatd.pagecache.misses.time_10s' 'istatd.pagecache.hits.time_10s'
     fi
 }
-# KNOWN BUG: istatd.pagecache.hits.time_<ret> / misses.time_<ret> are never recorded:
-# nothing in the daemon feeds them (LoopbackCounters::add_pagecache has no caller).
-# Reproduction: start a daemon, send a sample, wait 12 s, `GET /?q=istatd.pagecache.*`
-# lists nothing and <store>/istatd/pagecache does not exist.
-known_bug "istatd.pagecache.* counters are never recorded" check_pagecache
+# Each shard audits its store's page-cache hits and misses by retention every 10 s
+# (the first time at the first recording) and records both, zeros included.
+check_pagecache
 
 if [ -n "$HTTP_ENCODING" ]; then
 

@@ -106,6 +106,9 @@ pub struct ShardExit {
     pub late_marks: Vec<Mark>,
 }
 
+/// Seconds between audits of the page-cache counters (the reference's audit timer).
+const PAGECACHE_AUDIT_SECS: i64 = 10;
+
 pub struct Shard {
     pub core: Rc<ShardCore>,
     pub ingest: Rc<Ingest>,
@@ -122,6 +125,8 @@ pub struct Shard {
     pub prom_http: Option<Rc<HttpConfig>>,
     /// HTTP counter values already added to the loopback counters.
     http_reported: Cell<(u64, u64, u64)>,
+    /// When the page-cache counters were last audited (monotonic seconds).
+    pagecache_audit: Cell<Option<i64>>,
     /// Admin `debug` options (shard 0).
     pub debug: RefCell<DebugOptions>,
     pub settings: Option<Arc<SettingsStore>>,
@@ -323,6 +328,7 @@ impl Shard {
     /// This shard's loopback counters and its port-specific extras.
     fn shard_stats(&self) -> (LoopbackCounters, Vec<(String, i64)>) {
         self.sync_http_counters();
+        self.audit_pagecache();
         self.core.lb.borrow_mut().set(
             Loopback::StatServerConnected,
             self.stat_port.active() as i64,
@@ -344,6 +350,28 @@ impl Shard {
             a.shard.stats(&mut extras);
         }
         (self.core.lb.borrow().clone(), extras)
+    }
+
+    /// `istatd.pagecache.hits|misses.time_<retention>`: the store's page-cache totals
+    /// by retention, taken every 10 s (the reference's audit timer), the first time at
+    /// the first recording.
+    fn audit_pagecache(&self) {
+        let Some(store) = &self.core.store else {
+            return;
+        };
+        let now = crate::clock::monotonic_secs();
+        if self
+            .pagecache_audit
+            .get()
+            .is_some_and(|t| now - t < PAGECACHE_AUDIT_SECS)
+        {
+            return;
+        }
+        self.pagecache_audit.set(Some(now));
+        self.core
+            .lb
+            .borrow_mut()
+            .audit_pagecache(&store.page_counts_by_retention());
     }
 
     /// Bring the HTTP counters into the loopback counters (events as totals).
@@ -685,6 +713,7 @@ fn build(core: Rc<ShardCore>, st: &Startup) -> Rc<Shard> {
         http,
         prom_http,
         http_reported: Cell::new((0, 0, 0)),
+        pagecache_audit: Cell::new(None),
         debug: RefCell::new(DebugOptions::new()),
         settings: st.settings.clone(),
         ingest,

@@ -110,6 +110,10 @@ pub struct LoopbackCounters {
     retentions: Vec<String>,
     /// `[hits, misses]` per retention, event totals.
     pagecache: Vec<[i64; 2]>,
+    /// Audits of the page-cache totals ([`LoopbackCounters::audit_pagecache`]): the
+    /// recording after one records every retention's pair, zeros included, as the
+    /// reference's 10 s audit timer does.
+    pagecache_audits: u64,
 }
 
 impl Default for LoopbackCounters {
@@ -131,6 +135,7 @@ impl LoopbackCounters {
                 .map(|s| s.as_ref().to_owned())
                 .collect(),
             pagecache: vec![[0, 0]; retention_names.len()],
+            pagecache_audits: 0,
         }
     }
 
@@ -185,6 +190,15 @@ impl LoopbackCounters {
         }
     }
 
+    /// The audit timer: the page-cache `[hits, misses]` totals of every retention,
+    /// by index, from a source that keeps running totals (the store).
+    pub fn audit_pagecache(&mut self, totals: &[[u64; 2]]) {
+        for (i, t) in totals.iter().enumerate() {
+            self.set_pagecache(i, t[0] as i64, t[1] as i64);
+        }
+        self.pagecache_audits += 1;
+    }
+
     /// `(hits, misses)` totals of retention `index`.
     pub fn pagecache(&self, index: usize) -> Option<(i64, i64)> {
         self.pagecache.get(index).map(|p| (p[0], p[1]))
@@ -197,6 +211,7 @@ impl LoopbackCounters {
             self.values[i] = self.values[i].wrapping_add(other.values[i]);
             self.sets[i] = self.sets[i].wrapping_add(other.sets[i]);
         }
+        self.pagecache_audits = self.pagecache_audits.wrapping_add(other.pagecache_audits);
         for (i, p) in other.pagecache.iter().enumerate() {
             if let Some(mine) = self.pagecache.get_mut(i) {
                 mine[0] = mine[0].wrapping_add(p[0]);
@@ -295,11 +310,12 @@ impl LoopbackRecorder {
                 out.push(LoopbackSample { key, value });
             }
         }
+        let audited = now.pagecache_audits != last.pagecache_audits;
         for (i, (r, p)) in now.retentions.iter().zip(&now.pagecache).enumerate() {
             let before = last.pagecache.get(i).copied().unwrap_or([0, 0]);
             for (what, k) in [("hits", 0), ("misses", 1)] {
                 let d = p[k].wrapping_sub(before[k]);
-                if d != 0 {
+                if d != 0 || audited {
                     out.push(LoopbackSample {
                         key: format!("*istatd.pagecache.{what}.time_{r}"),
                         value: d,

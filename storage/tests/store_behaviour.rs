@@ -489,3 +489,61 @@ fn a_flush_with_nothing_new_writes_no_header() {
     });
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn page_cache_hits_and_misses_are_counted_by_retention() {
+    let dir = temp_dir("page-counts");
+    let d = dir.clone();
+    run(move || async move {
+        let store = Store::open(opts(&d)).await.unwrap();
+        assert_eq!(store.page_counts_by_retention(), vec![[0, 0], [0, 0]]);
+        store
+            .record("pc.one", false, Sample::value(NOW, 1.0), NOW + 10)
+            .await
+            .unwrap();
+        store.flush_all(false, NOW + 20).await.unwrap();
+        store.close(NOW + 30).await.unwrap();
+        drop(store);
+        // Reopened: the first query of the 10 s file reads its page from disk (a
+        // miss of retention 0); the flush of a merge into it then finds it cached.
+        let store = Store::open(opts(&d)).await.unwrap();
+        let q = QueryParams {
+            start: NOW,
+            end: NOW + 10,
+            max_samples: 0,
+            trailing: false,
+        };
+        store.query("pc.one", &q, NOW + 40).await.unwrap().unwrap();
+        let after_query = store.page_counts_by_retention();
+        assert!(after_query[0][1] >= 1, "{after_query:?}");
+        // Two samples in one 10 s bucket: the second merges into the first's slot.
+        store
+            .record("pc.one", false, Sample::value(NOW + 40, 2.0), NOW + 45)
+            .await
+            .unwrap();
+        store
+            .record("pc.one", false, Sample::value(NOW + 41, 3.0), NOW + 45)
+            .await
+            .unwrap();
+        store.flush_all(false, NOW + 50).await.unwrap();
+        let counts = store.page_counts_by_retention();
+        let s = store.stats();
+        assert_eq!(
+            counts.iter().map(|c| c[0]).sum::<u64>(),
+            s.page_hits,
+            "{counts:?}"
+        );
+        assert_eq!(
+            counts.iter().map(|c| c[1]).sum::<u64>(),
+            s.page_misses,
+            "{counts:?}"
+        );
+        assert!(counts[0][0] + counts[0][1] > after_query[0][0] + after_query[0][1]);
+        assert!(
+            counts[1][0] + counts[1][1] > 0,
+            "the 5 m file's pages: {counts:?}"
+        );
+        store.close(NOW + 60).await.unwrap();
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -129,3 +129,44 @@ fn loopback_totals_from_sources() {
         .iter()
         .any(|(k, n, v)| k == LoopbackKind::Event && n == "pagecache.hits.time_10s" && v == 7));
 }
+
+#[test]
+fn an_audit_records_every_retentions_pagecache_pair_even_at_zero() {
+    // The reference's audit timer records both counters of every retention every 10 s,
+    // zeros included, so they are listed from the first audit on.
+    let mut a = LoopbackCounters::new(&["10s", "5m"]);
+    let mut rec = LoopbackRecorder::new();
+    let pagecache = |s: &[LoopbackSample]| -> Vec<(String, i64)> {
+        s.iter()
+            .filter(|x| x.key.contains("pagecache"))
+            .map(|x| (x.key.clone(), x.value))
+            .collect()
+    };
+    assert!(pagecache(&rec.samples(&a)).is_empty(), "no audit yet");
+    a.audit_pagecache(&[[0, 0], [3, 1]]);
+    assert_eq!(
+        pagecache(&rec.samples(&a)),
+        vec![
+            ("*istatd.pagecache.hits.time_10s".to_string(), 0),
+            ("*istatd.pagecache.misses.time_10s".to_string(), 0),
+            ("*istatd.pagecache.hits.time_5m".to_string(), 3),
+            ("*istatd.pagecache.misses.time_5m".to_string(), 1),
+        ]
+    );
+    assert!(pagecache(&rec.samples(&a)).is_empty(), "no audit since");
+    a.audit_pagecache(&[[2, 0], [3, 1]]);
+    let merged = {
+        let mut t = LoopbackCounters::new(&["10s", "5m"]);
+        t.merge(&a);
+        t
+    };
+    assert_eq!(
+        pagecache(&rec.samples(&merged)),
+        vec![
+            ("*istatd.pagecache.hits.time_10s".to_string(), 2),
+            ("*istatd.pagecache.misses.time_10s".to_string(), 0),
+            ("*istatd.pagecache.hits.time_5m".to_string(), 0),
+            ("*istatd.pagecache.misses.time_5m".to_string(), 0),
+        ]
+    );
+}

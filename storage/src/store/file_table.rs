@@ -26,9 +26,15 @@ pub(super) struct FileEntry {
     pub(super) rel: Box<str>,
     pub(super) state: Option<Box<FileState>>,
     pub(super) bad: bool,
+    /// The file's retention: its index in the store's retentions, or
+    /// [`NO_RETENTION`] (a name no retention has).
+    pub(super) retention: u8,
     /// Pages of this file with changes not yet written.
     pub(super) dirty_pages: Vec<u32>,
 }
+
+/// [`FileEntry::retention`] of a file whose name is no retention's.
+pub(super) const NO_RETENTION: u8 = u8::MAX;
 
 /// Files by slot (a removed file's slot is reused with the next generation, so a stale
 /// [`FileId`] finds nothing) and by relative path.
@@ -70,7 +76,7 @@ impl FileTable {
     }
 
     /// Index a file (its id if it is indexed already).
-    pub(super) fn add(&mut self, rel: Box<str>) -> FileId {
+    pub(super) fn add(&mut self, rel: Box<str>, retention: u8) -> FileId {
         if let Some(id) = self.by_rel.get(&rel) {
             return *id;
         }
@@ -83,6 +89,7 @@ impl FileTable {
             rel: rel.clone(),
             state: None,
             bad: false,
+            retention,
             dirty_pages: Vec::new(),
         };
         if slot as usize == self.files.len() {

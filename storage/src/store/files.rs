@@ -11,7 +11,7 @@ use std::rc::Rc;
 
 use super::create::create_file_blocking;
 use super::fd_cache::{FdCache, OpenFile};
-use super::file_table::FileTable;
+use super::file_table::{FileTable, NO_RETENTION};
 use super::flush::{join_all, FlushVisit};
 use super::page_cache::{self, Page, PageCache, PageKey};
 use super::slots::ViewSlots;
@@ -49,6 +49,10 @@ pub(super) struct Files {
     flushing: RefCell<FastSet<FileId>>,
     /// Hashes header bytes for [`FileState::header_on_disk`] (keyed per shard).
     header_hash: ahash::RandomState,
+    /// The retentions' file names, by index ([`FileEntry::retention`]).
+    retention_names: Vec<Box<str>>,
+    /// Page-cache `[hits, misses]` by retention (`istatd.pagecache.*`).
+    page_counts: RefCell<Vec<[u64; 2]>>,
 }
 
 /// Takes a file out of [`Files::flushing`] when its flush ends, however it ends.
@@ -74,7 +78,44 @@ impl Files {
             stats: RefCell::new(FileStats::default()),
             flushing: RefCell::new(FastSet::default()),
             header_hash: ahash::RandomState::new(),
+            retention_names: opts
+                .retentions
+                .iter()
+                .map(|r| r.name.as_str().into())
+                .collect(),
+            page_counts: RefCell::new(vec![[0, 0]; opts.retentions.len()]),
         }
+    }
+
+    /// The retention of a file by its name (the last path element).
+    fn retention_of(&self, rel: &str) -> u8 {
+        let name = rel.rsplit('/').next().unwrap_or(rel);
+        self.retention_names
+            .iter()
+            .position(|r| **r == *name)
+            .and_then(|i| u8::try_from(i).ok())
+            .unwrap_or(NO_RETENTION)
+    }
+
+    /// Count page-cache hits and misses of a file, in all and by its retention.
+    fn count_pages(&self, id: FileId, hits: u64, misses: u64) {
+        let mut st = self.stats.borrow_mut();
+        st.page_hits += hits;
+        st.page_misses += misses;
+        let r = self
+            .table
+            .borrow()
+            .entry(id)
+            .map_or(NO_RETENTION, |e| e.retention);
+        if let Some(c) = self.page_counts.borrow_mut().get_mut(usize::from(r)) {
+            c[0] += hits;
+            c[1] += misses;
+        }
+    }
+
+    /// Page-cache `[hits, misses]` by retention index.
+    pub(super) fn page_counts(&self) -> Vec<[u64; 2]> {
+        self.page_counts.borrow().clone()
     }
 
     pub(super) fn root(&self) -> &Path {
@@ -110,14 +151,16 @@ impl Files {
 
     /// Index a file found on disk.
     pub(super) fn add(&self, rel: Box<str>) -> FileId {
-        self.table.borrow_mut().add(rel)
+        let r = self.retention_of(&rel);
+        self.table.borrow_mut().add(rel, r)
     }
 
     /// Index a file this process just created (all zeros on disk but its header).
     pub(super) fn add_created(&self, rel: Box<str>, header: Header) -> FileId {
         self.stats.borrow_mut().files_created += 1;
+        let r = self.retention_of(&rel);
         let mut table = self.table.borrow_mut();
-        let id = table.add(rel);
+        let id = table.add(rel, r);
         if let Some(e) = table.entry_mut(id) {
             e.state = Some(Box::new(FileState::new_created(header)));
         }
@@ -240,13 +283,15 @@ impl Files {
     async fn ensure_pages(&self, id: FileId, pages: &[u32]) -> Result<(), StoreError> {
         let mut missing = Vec::new();
         for &p in pages {
-            if self.pages.borrow_mut().touch(&(id, p)) {
-                self.stats.borrow_mut().page_hits += 1;
-            } else {
-                self.stats.borrow_mut().page_misses += 1;
+            if !self.pages.borrow_mut().touch(&(id, p)) {
                 missing.push(p);
             }
         }
+        self.count_pages(
+            id,
+            (pages.len() - missing.len()) as u64,
+            missing.len() as u64,
+        );
         if missing.is_empty() {
             return Ok(());
         }
@@ -680,6 +725,11 @@ impl Files {
                 None => missing.push(p),
             }
         }
+        self.count_pages(
+            id,
+            (pages.len() - missing.len()) as u64,
+            missing.len() as u64,
+        );
         let read = join_all(missing.iter().map(|&p| self.read_page(id, p)).collect()).await;
         for (p, data) in missing.into_iter().zip(read) {
             out.insert(p, data?);

@@ -136,6 +136,12 @@ impl Store {
         &self.opts
     }
 
+    /// Page-cache `[hits, misses]` by retention, in the store's retention order:
+    /// pages found in the cache and pages read from disk, for writes and reads alike.
+    pub fn page_counts_by_retention(&self) -> Vec<[u64; 2]> {
+        self.files.page_counts()
+    }
+
     pub fn stats(&self) -> StoreStats {
         let counters = self.counters.borrow();
         let c = counters.stats;

@@ -125,6 +125,8 @@ pub struct Shard {
     pub prom_http: Option<Rc<HttpConfig>>,
     /// HTTP counter values already added to the loopback counters.
     http_reported: Cell<(u64, u64, u64)>,
+    /// Settings operations already added to the loopback counters (shard 0).
+    settings_reported: Cell<[u64; 4]>,
     /// When the page-cache counters were last audited (monotonic seconds).
     pagecache_audit: Cell<Option<i64>>,
     /// Admin `debug` options (shard 0).
@@ -328,6 +330,7 @@ impl Shard {
     /// This shard's loopback counters and its port-specific extras.
     fn shard_stats(&self) -> (LoopbackCounters, Vec<(String, i64)>) {
         self.sync_http_counters();
+        self.sync_settings_counters();
         self.audit_pagecache();
         self.core.lb.borrow_mut().set(
             Loopback::StatServerConnected,
@@ -350,6 +353,26 @@ impl Shard {
             a.shard.stats(&mut extras);
         }
         (self.core.lb.borrow().clone(), extras)
+    }
+
+    /// `istatd.settings.{get,set,match,save}`: the process's one settings store counts
+    /// its operations; shard 0 alone reports them (every shard holds the store).
+    fn sync_settings_counters(&self) {
+        use crate::http::settings::{OP_GET, OP_MATCH, OP_SAVE, OP_SET};
+        let Some(settings) = self.settings.as_ref().filter(|_| self.core.id == 0) else {
+            return;
+        };
+        let now = settings.op_totals();
+        let before = self.settings_reported.replace(now);
+        let mut lb = self.core.lb.borrow_mut();
+        for (op, c) in [
+            (OP_GET, Loopback::SettingsGet),
+            (OP_SET, Loopback::SettingsSet),
+            (OP_MATCH, Loopback::SettingsMatch),
+            (OP_SAVE, Loopback::SettingsSave),
+        ] {
+            lb.add(c, now[op].wrapping_sub(before[op]) as i64);
+        }
     }
 
     /// `istatd.pagecache.hits|misses.time_<retention>`: the store's page-cache totals
@@ -714,6 +737,7 @@ fn build(core: Rc<ShardCore>, st: &Startup) -> Rc<Shard> {
         prom_http,
         http_reported: Cell::new((0, 0, 0)),
         pagecache_audit: Cell::new(None),
+        settings_reported: Cell::new([0; 4]),
         debug: RefCell::new(DebugOptions::new()),
         settings: st.settings.clone(),
         ingest,

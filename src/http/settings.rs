@@ -52,7 +52,16 @@ pub struct SettingsStore {
     /// Generation last written per group; serializes file writes and keeps an older
     /// snapshot from overwriting a newer one.
     disk: Arc<Mutex<HashMap<String, u64>>>,
+    /// Operations since start, for `istatd.settings.*`: reads of a group (get), keys
+    /// they returned (match), keys written (set), files saved (save).
+    ops: [AtomicU64; 4],
 }
+
+/// Indexes of [`SettingsStore::op_totals`].
+pub const OP_GET: usize = 0;
+pub const OP_SET: usize = 1;
+pub const OP_MATCH: usize = 2;
+pub const OP_SAVE: usize = 3;
 
 /// `istat::is_valid_settings_name`: `[A-Za-z0-9_.-]*` (empty allowed).
 pub fn is_valid_name(name: &[u8]) -> bool {
@@ -223,7 +232,17 @@ impl SettingsStore {
             groups: Mutex::new(HashMap::new()),
             generation: AtomicU64::new(0),
             disk: Arc::new(Mutex::new(HashMap::new())),
+            ops: Default::default(),
         }
+    }
+
+    fn count(&self, op: usize, n: u64) {
+        self.ops[op].fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Totals since start: get, set, match, save (see the `OP_*` indexes).
+    pub fn op_totals(&self) -> [u64; 4] {
+        std::array::from_fn(|i| self.ops[i].load(Ordering::Relaxed))
     }
 
     pub fn dir(&self) -> &Path {
@@ -303,17 +322,20 @@ impl SettingsStore {
     /// The keys of a loaded group matching `pattern` (§3.8) with their values; `None`
     /// when the group is not loaded.
     pub fn matching(&self, name: &str, pattern: &[u8]) -> Option<Values> {
-        let g = self.lock();
-        let group = g.get(name)?;
-        let pat = latin1(pattern);
-        Some(
+        let found: Values = {
+            let g = self.lock();
+            let group = g.get(name)?;
+            let pat = latin1(pattern);
             group
                 .values
                 .iter()
                 .filter(|(k, _)| crate::pattern::pattern_match(&pat, &latin1(k)))
                 .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        )
+                .collect()
+        };
+        self.count(OP_GET, 1);
+        self.count(OP_MATCH, found.len() as u64);
+        Some(found)
     }
 
     /// Set one key of a loaded group (`RealSettings::set`): keys failing
@@ -335,6 +357,7 @@ impl SettingsStore {
             }
             group.dirty = true;
             group.generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
+            self.count(OP_SET, 1);
             !std::mem::replace(&mut group.save_queued, true)
         };
         if schedule {
@@ -381,6 +404,9 @@ impl SettingsStore {
             Ok::<(), io::Error>(())
         })
         .await;
+        if res.is_ok() {
+            self.count(OP_SAVE, 1);
+        }
         let mut g = self.lock();
         if let Err(e) = res {
             tracing::error!("settings: cannot save {name}: {e}");
@@ -477,6 +503,29 @@ mod tests {
         v.insert(b"k".to_vec(), b"lost".to_vec());
         assert!(write_file(&path, &v).is_err());
         assert_eq!(fs::read(&path).unwrap(), b"# istatd settings 1\nk=new\n");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn reads_count_a_get_and_the_keys_they_match() {
+        let dir = std::env::temp_dir().join(format!("istatd-settings-ops-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(
+            dir.join("g.set"),
+            "# istatd settings 1\na.x=1\na.y=2\nb=3\n",
+        )
+        .unwrap();
+        let store = SettingsStore::new(&dir);
+        assert_eq!(store.load_all_blocking().unwrap(), 1);
+        assert_eq!(store.op_totals(), [0; 4]);
+        assert_eq!(store.matching("g", b"a.*").unwrap().len(), 2);
+        assert_eq!(store.matching("g", b"none").unwrap().len(), 0);
+        assert!(store.matching("absent", b"*").is_none());
+        let t = store.op_totals();
+        assert_eq!(
+            (t[OP_GET], t[OP_MATCH], t[OP_SET], t[OP_SAVE]),
+            (2, 2, 0, 0)
+        );
         fs::remove_dir_all(&dir).unwrap();
     }
 

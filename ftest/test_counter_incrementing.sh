@@ -19,14 +19,11 @@ flush_istatd single
 assert_equal "$(stats_value single istatd.counter.from_past)" 0 "no sample may be rejected as too old"
 
 test_counter single "$TESTCOUNTER/10s" 0 0 0 0 3 0 0 0 0 0 10 0 0 0 0 0 10 0 0 0 0 0 10 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 100 0 0 0 0 0 0 0 0 0 100 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 100 0 0 0 0 0 0 0 0 0 0 0
-# DIFFERENCE (deliberate, storage.md §2.4): the reference expects 5m "33 100 100 100" and
-# 1h "333". The four empty collation buckets opened before the first sample
-# (T0-40..T0-10) are older than the coarser files' zero time T0; the reference's
-# truncating division puts them in slot 0 with the time of index -1, where the T0 bucket
-# then erases them. The port uses floor division, so they stay as an empty leading
-# bucket (sum 0, count = fixed_count) at index -1.
-test_counter single "$TESTCOUNTER/5m" 0 33 100 100 100
-test_counter single "$TESTCOUNTER/1h" 0 333
+# The four empty collation buckets opened before the first sample (T0-40..T0-10) are
+# older than the coarser files' zero time T0 and off their grid: never written there
+# (storage.md §2.4), so no bucket comes before the first sample's interval.
+test_counter single "$TESTCOUNTER/5m" 33 100 100 100
+test_counter single "$TESTCOUNTER/1h" 333
 flags="$(file_flags "$(counter_path single "$TESTCOUNTER")/10s")"
 assert_equal "$flags" 0x1 "the finest file of a * counter is COLLATED"
 

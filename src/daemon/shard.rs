@@ -352,7 +352,9 @@ impl Shard {
         if let Some(a) = &self.agent {
             a.shard.stats(&mut extras);
         }
-        (self.core.lb.borrow().clone(), extras)
+        let taken = self.core.lb.borrow().clone();
+        self.core.lb.borrow_mut().take_queuelen_peak();
+        (taken, extras)
     }
 
     /// `istatd.settings.{get,set,match,save}`: the process's one settings store counts

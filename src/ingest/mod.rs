@@ -310,6 +310,12 @@ impl Ingest {
             return;
         };
         let now = clock::now();
+        // `counter.queuelen`: the batch's samples wait until each is recorded.
+        let waiting = batch.iter().filter(|(_, r)| r.op != Op::Ensure).count() as i64;
+        self.core
+            .lb
+            .borrow_mut()
+            .add(Loopback::CounterQueuelen, waiting);
         // Counters this batch names for the first time are created together, in one
         // trip to the blocking pool, each with its first sample's time and kind.
         let mut new: Vec<(&str, bool, i64)> = Vec::new();
@@ -347,7 +353,9 @@ impl Ingest {
                 }
                 continue;
             }
-            match store.record(key, r.event, r.sample, now).await {
+            let recorded = store.record(key, r.event, r.sample, now).await;
+            self.core.lb.borrow_mut().decr(Loopback::CounterQueuelen);
+            match recorded {
                 Ok(out) => {
                     let mut lb = self.core.lb.borrow_mut();
                     lb.incr(Loopback::CounterDequeue);

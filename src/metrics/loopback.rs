@@ -114,6 +114,10 @@ pub struct LoopbackCounters {
     /// recording after one records every retention's pair, zeros included, as the
     /// reference's 10 s audit timer does.
     pagecache_audits: u64,
+    /// The highest `counter.queuelen` level since [`LoopbackCounters::take_queuelen_peak`]:
+    /// samples wait microseconds, so the level at a recording's instant is nearly
+    /// always 0; the recording shows the most that waited since the previous one.
+    queuelen_peak: i64,
 }
 
 impl Default for LoopbackCounters {
@@ -136,6 +140,7 @@ impl LoopbackCounters {
                 .collect(),
             pagecache: vec![[0, 0]; retention_names.len()],
             pagecache_audits: 0,
+            queuelen_peak: 0,
         }
     }
 
@@ -157,6 +162,15 @@ impl LoopbackCounters {
         if c.kind() == LoopbackKind::Gauge {
             self.sets[i] += 1;
         }
+        if c == Loopback::CounterQueuelen {
+            self.queuelen_peak = self.queuelen_peak.max(self.values[i]);
+        }
+    }
+
+    /// Start a new `counter.queuelen` peak from the level now (after this shard's
+    /// counters were taken for a recording).
+    pub fn take_queuelen_peak(&mut self) {
+        self.queuelen_peak = self.values[Loopback::CounterQueuelen as usize];
     }
 
     /// Gauge: the new value, recorded at the next recording. For an event or counted
@@ -212,6 +226,7 @@ impl LoopbackCounters {
             self.sets[i] = self.sets[i].wrapping_add(other.sets[i]);
         }
         self.pagecache_audits = self.pagecache_audits.wrapping_add(other.pagecache_audits);
+        self.queuelen_peak = self.queuelen_peak.wrapping_add(other.queuelen_peak);
         for (i, p) in other.pagecache.iter().enumerate() {
             if let Some(mine) = self.pagecache.get_mut(i) {
                 mine[0] = mine[0].wrapping_add(p[0]);
@@ -301,7 +316,14 @@ impl LoopbackRecorder {
                     let d = v.wrapping_sub(last.values[i]);
                     (d != 0).then(|| (format!("*istatd.{}", c.name()), d))
                 }
-                LoopbackKind::Counted => (v != 0).then(|| (format!("istatd.{}", c.name()), v)),
+                LoopbackKind::Counted => {
+                    let v = if c == Loopback::CounterQueuelen {
+                        v.max(now.queuelen_peak)
+                    } else {
+                        v
+                    };
+                    (v != 0).then(|| (format!("istatd.{}", c.name()), v))
+                }
                 LoopbackKind::Gauge => {
                     (now.sets[i] != last.sets[i]).then(|| (format!("istatd.{}", c.name()), v))
                 }

@@ -32,9 +32,9 @@ fn loopback_merge_and_record() {
     a.incr(Loopback::AdminCommands);
     a.incr(Loopback::AdminCommands);
     b.incr(Loopback::AdminCommands);
-    a.incr(Loopback::CounterQueuelen);
-    b.incr(Loopback::CounterQueuelen);
-    b.decr(Loopback::CounterQueuelen);
+    a.incr(Loopback::CounterEagerconns);
+    b.incr(Loopback::CounterEagerconns);
+    b.decr(Loopback::CounterEagerconns);
     a.set(Loopback::HttpCurrent, 2);
     b.set(Loopback::HttpCurrent, 1);
     b.set(Loopback::AppMemoryVmsize, 4096);
@@ -45,7 +45,7 @@ fn loopback_merge_and_record() {
     total.merge(&a);
     total.merge(&b);
     assert_eq!(total.get(Loopback::AdminCommands), 3);
-    assert_eq!(total.get(Loopback::CounterQueuelen), 1);
+    assert_eq!(total.get(Loopback::CounterEagerconns), 1);
     assert_eq!(total.get(Loopback::HttpCurrent), 3);
     assert_eq!(total.get(Loopback::AppMemoryVmsize), 4096);
     assert_eq!(total.pagecache(1), Some((5, 2)));
@@ -56,7 +56,7 @@ fn loopback_merge_and_record() {
         ("istatd.http.current", 3),
         ("*istatd.admin.commands", 3),
         ("istatd.app.memory.vmsize", 4096),
-        ("istatd.counter.queuelen", 1),
+        ("istatd.counter.eagerconns", 1),
         ("*istatd.pagecache.hits.time_5m", 5),
         ("*istatd.pagecache.misses.time_5m", 2),
     ];
@@ -71,7 +71,7 @@ fn loopback_merge_and_record() {
     assert_eq!(
         got,
         vec![LoopbackSample {
-            key: "istatd.counter.queuelen".into(),
+            key: "istatd.counter.eagerconns".into(),
             value: 1
         }]
     );
@@ -80,7 +80,7 @@ fn loopback_merge_and_record() {
     // value is recorded again.
     a.incr(Loopback::AdminCommands);
     a.set(Loopback::HttpCurrent, 2);
-    a.decr(Loopback::CounterQueuelen);
+    a.decr(Loopback::CounterEagerconns);
     let mut total = LoopbackCounters::default();
     total.merge(&a);
     total.merge(&b);
@@ -169,4 +169,26 @@ fn an_audit_records_every_retentions_pagecache_pair_even_at_zero() {
             ("*istatd.pagecache.misses.time_5m".to_string(), 0),
         ]
     );
+}
+
+#[test]
+fn queuelen_records_the_most_samples_waiting_since_the_previous_recording() {
+    let mut a = LoopbackCounters::new::<&str>(&[]);
+    let mut rec = LoopbackRecorder::new();
+    a.add(Loopback::CounterQueuelen, 3);
+    a.decr(Loopback::CounterQueuelen);
+    a.decr(Loopback::CounterQueuelen);
+    a.decr(Loopback::CounterQueuelen);
+    let queuelen = |s: Vec<LoopbackSample>| -> Vec<i64> {
+        s.into_iter()
+            .filter(|x| x.key == "istatd.counter.queuelen")
+            .map(|x| x.value)
+            .collect()
+    };
+    // Nothing waits now, but three did since the previous recording.
+    assert_eq!(queuelen(rec.samples(&a)), vec![3]);
+    a.take_queuelen_peak();
+    assert_eq!(queuelen(rec.samples(&a)), Vec::<i64>::new());
+    a.incr(Loopback::CounterQueuelen);
+    assert_eq!(queuelen(rec.samples(&a)), vec![1]);
 }

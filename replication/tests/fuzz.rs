@@ -2124,3 +2124,55 @@ proptest! {
         prop_assert_eq!(decoded, whole);
     }
 }
+
+/// Z-02 strict, the case that failed in CI on 2026-12-07 (state_bytes 64 above 60 with
+/// one file and one connection: Requests whose reads fail, a visit, a new Request),
+/// kept as it was found.
+#[test]
+fn z02_master_strict_regression_failed_reads_then_request() {
+    let cfg = MasterConfig {
+        chunk_buckets: 256,
+        margin: 600,
+        late_window: 86400,
+        discover_mark: 262144,
+        max_reads: 1,
+        discover_window: 1024,
+    };
+    let req = |conn: u8, from: i64, newest: i64| MOp::Request {
+        conn,
+        name: ReqName::Slot(0),
+        from,
+        n: 1,
+        give_file: true,
+        interval: 1,
+        newest,
+    };
+    let failed_read = || MOp::ReadDone {
+        job: 0,
+        res: ReadGen::Err,
+        now: 0,
+    };
+    let ops = vec![
+        MOp::Open,
+        MOp::Open,
+        req(44, 0, 1_600_000_000),
+        MOp::Close(0),
+        MOp::Close(162),
+        MOp::NextRead(0),
+        failed_read(),
+        req(0, 61416, 0),
+        MOp::NextRead(0),
+        failed_read(),
+        MOp::Visit {
+            slot: 0,
+            last_bucket: 0,
+            flushed_last: 4294967296,
+            dirty_low: 0,
+            now: 0,
+            queue: 0,
+        },
+        req(0, 0, 0),
+        MOp::NextRead(0),
+    ];
+    run_master(cfg, 1, ops, true).unwrap();
+}

@@ -141,7 +141,10 @@ impl MasterFiles {
         while let Some(slot) = c.ready.pop_front() {
             let e = c.entry_mut(slot);
             e.set(IN_READY, false);
-            if e.state() != Some(MState::Ready) {
+            // A delayed entry (its read failed) waits for its time in the delayed list,
+            // which readies it again; read now, a second failure would put a second
+            // item there.
+            if e.state() != Some(MState::Ready) || e.has(DELAYED) {
                 continue;
             }
             let Some(info) = self.files.get(slot as usize).filter(|f| f.gen1 != 0) else {

@@ -487,6 +487,29 @@ fn two_and_three_slaves_connecting_at_once() {
     assert_eq!(m.stat("replication.master.connections"), 3);
 }
 
+/// The slave writes its first replicated bucket before a third of the master's `files`
+/// exist on it (else the data waited behind `what`), then converges.
+fn data_flows_before_most_files_exist(m: &Daemon, s: &Daemon, files: i64, what: &str) {
+    let mut created_at_first_write = None;
+    wait_until("the slave's first replicated bucket", 60, || {
+        let created = s.stat("replication.slave.files_created");
+        if s.stat("replication.slave.buckets_written") > 0 {
+            created_at_first_write = Some(created);
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        false
+    });
+    let created = created_at_first_write.unwrap_or(files);
+    eprintln!("first bucket written after {created} of {files} files were created");
+    assert!(
+        created * 3 < files,
+        "data waited behind {what}: first bucket written after {created} of {files} files were created"
+    );
+    let report = converge(m, s, 90);
+    assert!(files_compared(&report) >= 200, "{report}");
+}
+
 /// A fresh slave whose file creation is slow (`--replica-create-rate 25`): the Data of
 /// files already created is written while the other files still wait for theirs. Before,
 /// Discovers waiting to create held every apply slot, the link stopped being read, and
@@ -513,24 +536,7 @@ fn data_flows_while_files_are_still_being_created() {
             "25",
         ],
     );
-    let mut created_at_first_write = None;
-    wait_until("the slave's first replicated bucket", 60, || {
-        let created = s.stat("replication.slave.files_created");
-        if s.stat("replication.slave.buckets_written") > 0 {
-            created_at_first_write = Some(created);
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-        false
-    });
-    let created = created_at_first_write.unwrap_or(files);
-    eprintln!("first bucket written after {created} of {files} files were created");
-    assert!(
-        created * 3 < files,
-        "data waited for the creations: first bucket written after {created} of {files} files were created"
-    );
-    let report = converge(&m, &s, 90);
-    assert!(files_compared(&report) >= 200, "{report}");
+    data_flows_before_most_files_exist(&m, &s, files, "the creations");
 }
 
 /// The master's Discover window (replication.md §2.8 flow control): a fresh slave that
@@ -566,24 +572,7 @@ fn data_flows_while_the_slave_works_through_discovers() {
             "25",
         ],
     );
-    let mut created_at_first_write = None;
-    wait_until("the slave's first replicated bucket", 60, || {
-        let created = s.stat("replication.slave.files_created");
-        if s.stat("replication.slave.buckets_written") > 0 {
-            created_at_first_write = Some(created);
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-        false
-    });
-    let created = created_at_first_write.unwrap_or(files);
-    eprintln!("first bucket written after {created} of {files} files were created");
-    assert!(
-        created * 3 < files,
-        "data waited behind the Discovers: first bucket written after {created} of {files} files were created"
-    );
-    let report = converge(&m, &s, 90);
-    assert!(files_compared(&report) >= 200, "{report}");
+    data_flows_before_most_files_exist(&m, &s, files, "the Discovers");
     assert_eq!(
         m.stat("replication.master.discover_unanswered"),
         0,

@@ -573,11 +573,18 @@ fn data_flows_while_the_slave_works_through_discovers() {
         ],
     );
     data_flows_before_most_files_exist(&m, &s, files, "the Discovers");
-    assert_eq!(
-        m.stat("replication.master.discover_unanswered"),
-        0,
-        "every Discover answered by a Request once converged"
-    );
+    // Every Discover is answered by a Request in the end. (The master's own istatd.*
+    // counters keep making files, whose Discovers wait for the slave's slow creations:
+    // zero is reached, not held.)
+    wait_until("every Discover answered by a Request", 60, || {
+        let n = m.stat("replication.master.discover_unanswered");
+        assert!(
+            n <= 8,
+            "{n} Discovers unanswered: above the window of 4 a shard"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+        n == 0
+    });
 }
 
 // ----- 3 -------------------------------------------------------------------------------

@@ -55,11 +55,27 @@ fn main() {
 }
 
 /// `istatd --help` / `-h` (the daemon's usage text, as the reference prints it after a
-/// command-line error, with the defaults), `--version` / `-V`, and `istatd help` (the
-/// subcommands): on stdout, exit 0. Only as the first and only argument, so that they
-/// never change how a daemon command line is read.
+/// command-line error, with the defaults), `--version` / `-V`, `istatd help` (the
+/// subcommands), `istatd help man` (a man page) and `istatd help completions bash`:
+/// on stdout, exit 0. Only as the whole command line, so that they never change how a
+/// daemon command line is read.
 fn help_or_version(args: &[std::ffi::OsString]) -> Option<i32> {
     use clap::CommandFactory;
+    let words: Vec<&str> = args[1..].iter().filter_map(|a| a.to_str()).collect();
+    match words.as_slice() {
+        ["help", "man"] => {
+            print!(
+                "{}",
+                istatd::options::man_page(&istatd::options::Options::default())
+            );
+            return Some(0);
+        }
+        ["help", "completions", "bash"] => {
+            print!("{}", istatd::options::bash_completion());
+            return Some(0);
+        }
+        _ => {}
+    }
     if args.len() != 2 {
         return None;
     }

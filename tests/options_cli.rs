@@ -406,3 +406,52 @@ fn help_among_daemon_options_stays_a_command_line_error() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.starts_with("Command line error near --help"), "{err}");
 }
+
+#[test]
+fn help_man_is_a_man_page_of_every_option() {
+    let out = istatd(&["help", "man"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with(".TH ISTATD 8 "), "{text}");
+    for section in [".SH NAME", ".SH SYNOPSIS", ".SH OPTIONS", ".SH SIGNALS"] {
+        assert!(text.contains(section), "{section} missing");
+    }
+    // Every option of the usage text is in the page, with its default.
+    let usage = istatd::options::usage(&Options::default());
+    for line in usage.lines().filter(|l| l.starts_with("--")) {
+        let name = line[2..].split_whitespace().next().unwrap();
+        let roffed = name.replace('-', "\\-");
+        assert!(
+            text.contains(&format!("\\-\\-{roffed}")),
+            "--{name} missing"
+        );
+    }
+    assert!(text.contains("Default: 300."), "the --flush default");
+}
+
+#[test]
+fn help_completions_bash_completes_every_option() {
+    let out = istatd(&["help", "completions", "bash"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("complete -F _istatd istatd"), "{text}");
+    for name in [
+        "--store",
+        "--replica-of",
+        "--daemonize",
+        "--help",
+        "--version",
+    ] {
+        assert!(text.contains(name), "{name} missing");
+    }
+    // The script is valid bash.
+    let check = std::process::Command::new("bash")
+        .args(["-n", "-c", &text])
+        .output()
+        .expect("bash");
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+}

@@ -28,7 +28,7 @@ mod value;
 pub use error::{ConfigError, HostPortError, OptionError, OptionsError};
 pub use parse::{parse, parse_with_notices};
 pub use table::Options;
-pub use usage::{usage, BUILD_STAMP};
+pub use usage::{bash_completion, man_page, usage, BUILD_STAMP};
 pub use validate::{
     check_port_additions, check_ports, check_replication, debug_names, listen_ipv4,
     parse_host_port, retentions, Paths, Validated,

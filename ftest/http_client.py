@@ -32,6 +32,10 @@ Plain sockets, no proxy, nothing but the standard library. Subcommands:
       the names chosen by the options are compared (on both sides): not starting with
       an --ignore-prefix, starting with an --only-prefix (if any), not a --skip name.
       With --subset ACTUAL may list more names than EXPECTED.
+
+  compare-lines ACTUAL EXPECTED
+      As many lines, and each ACTUAL line's characters in any order those of an
+      EXPECTED line (the reference's compare_file.py, used for Prometheus text).
 """
 
 import argparse
@@ -301,6 +305,31 @@ def cmd_compare_list(args):
     return 0 if ok else 1
 
 
+# -- compare-lines ------------------------------------------------------------------
+
+def cmd_compare_lines(args):
+    """The reference's compare_file.py rule: as many lines, and every actual line's
+    characters, in any order, those of some expected line (Prometheus lines may list
+    labels in any order)."""
+    def lines(path):
+        with open(path, "rt") as f:
+            return f.readlines()
+
+    def chars(line):
+        return "".join(sorted(line))
+
+    actual, expected = lines(args.actual), lines(args.expected)
+    if len(actual) != len(expected):
+        print("%d lines, expected %d" % (len(actual), len(expected)))
+        return 1
+    wanted = set(map(chars, expected))
+    for line in actual:
+        if chars(line) not in wanted:
+            print("unexpected line: %s" % line.rstrip("\n"))
+            return 1
+    return 0
+
+
 def main(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -336,6 +365,11 @@ def main(argv):
     p.add_argument("--skip", action="append", default=[])
     p.add_argument("--subset", action="store_true")
     p.set_defaults(func=cmd_compare_list)
+
+    p = sub.add_parser("compare-lines")
+    p.add_argument("actual")
+    p.add_argument("expected")
+    p.set_defaults(func=cmd_compare_lines)
 
     args = parser.parse_args(argv[1:])
     return args.func(args)

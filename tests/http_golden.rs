@@ -14,6 +14,7 @@ use std::sync::Arc;
 use glommio::LocalExecutorBuilder;
 use istatd::http::backend::{AgentInfo, Backend, CounterData, CounterInfo, LocalFut};
 use istatd::http::{handle, parse_head, HttpConfig, SettingsStore};
+use istatd::metrics::prom::PromLayout;
 use istatd_storage::format::Header;
 use istatd_storage::query::{is_event_file, query_images, QueryParams};
 
@@ -112,7 +113,7 @@ impl Backend for GoldenBackend {
         })
     }
 
-    fn metrics(&self, _exporter: bool) -> LocalFut<'_, Option<String>> {
+    fn metrics(&self, _exporter: bool, _layout: PromLayout) -> LocalFut<'_, Option<String>> {
         Box::pin(async { None })
     }
 

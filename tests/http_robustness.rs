@@ -19,6 +19,7 @@ use istatd::http::{
     body_wanted, handle, head_error_response, parse_head, serve_connection, HeadError, HttpConfig,
     RawRequest, SettingsStore, MAX_HEAD,
 };
+use istatd::metrics::prom::PromLayout;
 use istatd_storage::format::Bucket;
 use istatd_storage::query::{QueryParams, QueryResult};
 use proptest::prelude::*;
@@ -95,7 +96,7 @@ impl Backend for FakeBackend {
         })
     }
 
-    fn metrics(&self, _exporter: bool) -> LocalFut<'_, Option<String>> {
+    fn metrics(&self, _exporter: bool, _layout: PromLayout) -> LocalFut<'_, Option<String>> {
         Box::pin(async { None })
     }
 

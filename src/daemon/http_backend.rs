@@ -12,7 +12,7 @@ use super::shard::Shard;
 use crate::clock;
 use crate::http::backend::{AgentInfo, Backend, CounterData, CounterInfo, LocalFut};
 use crate::http::HttpConfig;
-use crate::metrics::prom::PromStore;
+use crate::metrics::prom::{PromLayout, PromStore};
 
 /// Accept HTTP connections until shutdown.
 pub async fn accept_loop(shard: Rc<Shard>, l: TcpListener, cfg: Option<Rc<HttpConfig>>) {
@@ -92,7 +92,7 @@ impl Backend for ShardBackend {
         }))
     }
 
-    fn metrics(&self, exporter: bool) -> LocalFut<'_, Option<String>> {
+    fn metrics(&self, exporter: bool, layout: PromLayout) -> LocalFut<'_, Option<String>> {
         Box::pin(async move {
             if exporter {
                 self.0.prom_http.as_ref()?;
@@ -102,7 +102,7 @@ impl Backend for ShardBackend {
                         all.merge_from(&p);
                     }
                 }
-                Some(all.render(clock::now()))
+                Some(all.render_as(clock::now(), layout))
             } else {
                 let (lb, extras) = self.0.all_stats_anywhere().await;
                 let all: Vec<(String, i64)> = lb.stats().into_iter().chain(extras).collect();

@@ -8,6 +8,8 @@ use std::pin::Pin;
 
 use istatd_storage::query::{QueryParams, QueryResult};
 
+use crate::metrics::prom::PromLayout;
+
 /// A future running on the current executor.
 pub type LocalFut<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
@@ -59,5 +61,5 @@ pub trait Backend {
     fn agents(&self) -> LocalFut<'_, Vec<AgentInfo>>;
     /// Prometheus text: the exporter's samples (`exporter`, interfaces.md §4; `None`
     /// when it is off), or the daemon's own counters (`/metrics` on the HTTP port).
-    fn metrics(&self, exporter: bool) -> LocalFut<'_, Option<String>>;
+    fn metrics(&self, exporter: bool, layout: PromLayout) -> LocalFut<'_, Option<String>>;
 }

@@ -10,6 +10,7 @@ use super::backend::Backend;
 use super::request::{querystring, BodyLength, HeadError, RawRequest};
 use super::response::{negotiate, render, split, Encoding, Response, JSON};
 use super::HttpConfig;
+use crate::metrics::prom::PromLayout;
 
 mod counter_data;
 mod files;
@@ -91,7 +92,8 @@ async fn metrics(req: &RawRequest, cfg: &HttpConfig, backend: &dyn Backend) -> V
     } else if req.url != b"/metrics" {
         Response::error(400, "Malformed url")
     } else {
-        match backend.metrics(cfg.prometheus_only).await {
+        let layout = PromLayout::for_accept(req.header("accept"));
+        match backend.metrics(cfg.prometheus_only, layout).await {
             Some(text) => Response::new(200, crate::metrics::prom::CONTENT_TYPE, text.into_bytes()),
             None => Response::error(404, "Prometheus exporter is off"),
         }

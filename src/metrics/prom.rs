@@ -22,7 +22,8 @@
 //! - A scrape (`GET /metrics` on the Prometheus port) is answered by the shard that
 //!   accepted it: it collects a clone of every shard's store (a `PromStore` is plain
 //!   `Send` data), combines them with [`PromStore::merge_from`] into a fresh store and
-//!   sends [`PromStore::render`]`(now)` with `Content-Type: `[`CONTENT_TYPE`]. Scrapes
+//!   sends [`PromStore::render_as`]`(now, layout)` with `Content-Type: `[`CONTENT_TYPE`],
+//!   the layout chosen from its `Accept` header ([`PromLayout::for_accept`]). Scrapes
 //!   consume nothing.
 //! - `--max-matrics-count` is checked per store; a daemon that wants the global cap of
 //!   the reference can give each of its `n` shards `ceil(N / n)` (see
@@ -42,6 +43,47 @@ use crate::statline::{caret_expand, munge};
 /// `Content-Type` of both `/metrics` bodies (**Port**; the reference sends
 /// `application/json`, interfaces.md §9 item 14).
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4";
+
+/// How a scrape's lines are laid out, chosen from the scraper's `Accept` header.
+///
+/// The reference prints a `# TYPE` line before every counter entry, so two tag sets of
+/// one counter name repeat it, and prints the gauge samples after the first of each
+/// name at the end (interfaces.md §4). Its own ftest expects exactly that (compare_file.py
+/// counts lines), and a Prometheus server's scrape parser accepts it. The text format
+/// 0.0.4 allows one TYPE line per name, though, and strict parsers (promtool, the Go
+/// `expfmt` parser used by Telegraf and Pushgateway) refuse a second one.
+///
+/// Both are served: a client that names a text-format version in `Accept`
+/// (`text/plain;version=0.0.4`, `application/openmetrics-text;version=1.0.0`, as
+/// Prometheus, Telegraf and the OpenTelemetry collector do) gets [`PromLayout::Strict`];
+/// any other client (`curl`, a browser, `*/*`) gets the reference's layout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PromLayout {
+    /// The reference's lines: a TYPE line per counter entry, later gauge samples last.
+    Reference,
+    /// Text format 0.0.4: one TYPE line per name, a name's lines together, each series
+    /// once per timestamp ([`PromStore::render`]).
+    Strict,
+}
+
+impl PromLayout {
+    /// The layout for a request with this `Accept` header value.
+    pub fn for_accept(accept: Option<&[u8]>) -> PromLayout {
+        let names_version = accept.is_some_and(|a| {
+            a.split(|&b| b == b',').any(|range| {
+                range
+                    .split(|&b| b == b';')
+                    .skip(1)
+                    .any(|param| param.trim_ascii().starts_with(b"version="))
+            })
+        });
+        if names_version {
+            PromLayout::Strict
+        } else {
+            PromLayout::Reference
+        }
+    }
+}
 
 /// A counter's sum restarts at the new value instead of exceeding this (reference
 /// `COUNT_MAX`).
@@ -446,7 +488,8 @@ impl PromStore {
         }
     }
 
-    /// The `/metrics` body (interfaces.md §4.3 with the port's changes).
+    /// The `/metrics` body in [`PromLayout::Strict`] (interfaces.md §4.3 with the port's
+    /// changes), served to scrapers that name a text-format version.
     ///
     /// `<name>[{<k>="<v>",...}] <value> <timestamp_ms>` per line; counters carry
     /// `counter="1"` as their last label (alone when untagged); values in `%g` style
@@ -459,7 +502,7 @@ impl PromStore {
     /// sample, and all lines of one name are printed together (text format 0.0.4
     /// wants a metric's lines as one group): a gauge sample of a name already printed
     /// joins that name's group. The reference instead prints later gauge samples at the
-    /// end and a TYPE line per counter entry.
+    /// end and a TYPE line per counter entry ([`PromLayout::Reference`]).
     ///
     /// A line of the same series (name, label set and timestamp) as an earlier line is
     /// left out (**Port**; the reference prints it): a series has one value per
@@ -469,15 +512,67 @@ impl PromStore {
     /// print the same (`*a^host.h^role.r` and `*a^role.r^host.h`, `*A` and `*a`); the
     /// first in the order above is kept.
     pub fn render(&self, now: i64) -> String {
+        self.render_as(now, PromLayout::Strict)
+    }
+
+    /// The `/metrics` body in `layout`: [`render`](PromStore::render) for
+    /// [`PromLayout::Strict`]; for [`PromLayout::Reference`] the same sample lines in the
+    /// reference's arrangement (`RequestInFlight::createPromResponse`): each counter
+    /// entry preceded by its TYPE line, then the first gauge sample of each name preceded
+    /// by its TYPE line, then the remaining gauge samples; nothing is left out.
+    pub fn render_as(&self, now: i64, layout: PromLayout) -> String {
+        match layout {
+            PromLayout::Strict => self.render_strict(now),
+            PromLayout::Reference => self.render_reference(now),
+        }
+    }
+
+    fn sorted_counters(&self) -> Vec<&Entry> {
+        let mut counters: Vec<(&Vec<u8>, &Entry)> = self.counters.iter().collect();
+        counters.sort_by(|a, b| a.1.name.cmp(&b.1.name).then_with(|| a.0.cmp(b.0)));
+        counters.into_iter().map(|(_, e)| e).collect()
+    }
+
+    fn render_reference(&self, now: i64) -> String {
+        let counter_ms = counter_stamp_ms(now);
+        let mut out = String::new();
+        let entry_lines = |out: &mut String, e: &Entry, counter: bool, ts: i64| {
+            if e.groups.is_empty() {
+                push_line(out, &e.name, &[], counter, e.value, ts);
+            }
+            for g in &e.groups {
+                push_line(out, &e.name, g, counter, e.value, ts);
+            }
+        };
+        for e in self.sorted_counters() {
+            let _ = writeln!(out, "# TYPE {} counter", e.name);
+            entry_lines(&mut out, e, true, counter_ms);
+        }
+        let mut typed: HashSet<&str> = HashSet::new();
+        let mut later: Vec<&Entry> = Vec::new();
+        for e in self.gauges.values() {
+            if typed.insert(e.name.as_str()) {
+                let _ = writeln!(out, "# TYPE {} gauge", e.name);
+                entry_lines(&mut out, e, false, e.time.saturating_mul(1000));
+            } else {
+                later.push(e);
+            }
+        }
+        for e in later {
+            entry_lines(&mut out, e, false, e.time.saturating_mul(1000));
+        }
+        out
+    }
+
+    fn render_strict(&self, now: i64) -> String {
         struct Family<'a> {
             kind: &'static str,
             lines: Vec<(&'a Entry, bool)>,
         }
-        let mut counters: Vec<(&Vec<u8>, &Entry)> = self.counters.iter().collect();
-        counters.sort_by(|a, b| a.1.name.cmp(&b.1.name).then_with(|| a.0.cmp(b.0)));
-        let all = counters
+        let all = self
+            .sorted_counters()
             .into_iter()
-            .map(|(_, e)| (e, true))
+            .map(|e| (e, true))
             .chain(self.gauges.values().map(|e| (e, false)));
         let mut order: Vec<&str> = Vec::new();
         let mut families: HashMap<&str, Family<'_>> = HashMap::new();
@@ -495,9 +590,7 @@ impl PromStore {
                 .push((e, counter));
         }
 
-        let counter_ms = (now / COUNTER_RESOLUTION_SECS)
-            .saturating_mul(COUNTER_RESOLUTION_SECS)
-            .saturating_mul(1000);
+        let counter_ms = counter_stamp_ms(now);
         // Series already printed: (counter, tags sorted, timestamp) per name.
         type SeriesKey<'a> = (bool, Vec<&'a (String, String)>, i64);
         let no_tags: [TagGroup; 1] = [Vec::new()];
@@ -528,6 +621,13 @@ impl PromStore {
         }
         out
     }
+}
+
+/// A counter line's timestamp: `now` rounded down to [`COUNTER_RESOLUTION_SECS`], in ms.
+fn counter_stamp_ms(now: i64) -> i64 {
+    (now / COUNTER_RESOLUTION_SECS)
+        .saturating_mul(COUNTER_RESOLUTION_SECS)
+        .saturating_mul(1000)
 }
 
 /// One sample line.

@@ -646,6 +646,11 @@ fn run_ftest(cfg: &PromConfig, tagged: &str, expected: [&str; 3]) {
         dedup.sort();
         dedup.dedup();
         assert_eq!(types.len(), dedup.len());
+        // The reference's layout is the reference's expected file, duplicate TYPE
+        // lines included.
+        let reference = s.render_as(now, PromLayout::Reference);
+        assert_eq!(multiset(&reference), multiset(want), "{reference}");
+        assert!(compare_file_py(want, &reference), "{reference}");
     }
 }
 
@@ -704,9 +709,9 @@ fn ftest_agent_prometheus_no_name_mapping() {
 }
 
 #[test]
-fn ftest_compare_file_py_sees_the_deduplicated_type_line() {
+fn ftest_compare_file_py_passes_the_reference_layout_only() {
     // compare_file.py counts lines: the reference's duplicate `# TYPE test_counter
-    // counter` makes its expected file one line longer than the port's output.
+    // counter` makes its expected file one line longer than the strict layout.
     let Some([types_and_values, cumulative_counters, new_metric]) = expected3("") else {
         return;
     };
@@ -723,7 +728,10 @@ fn ftest_compare_file_py_sees_the_deduplicated_type_line() {
         ],
         50,
     );
-    assert!(compare_file_py(&types_and_values, &s.render(50)));
+    assert!(compare_file_py(
+        &types_and_values,
+        &s.render_as(50, PromLayout::Reference)
+    ));
     feed(
         &mut s,
         &c,
@@ -731,14 +739,77 @@ fn ftest_compare_file_py_sees_the_deduplicated_type_line() {
         50,
     );
     feed(&mut s, &c, "test.gauge 25 43", 50);
-    assert!(compare_file_py(&cumulative_counters, &s.render(50)));
+    assert!(compare_file_py(
+        &cumulative_counters,
+        &s.render_as(50, PromLayout::Reference)
+    ));
     feed(&mut s, &c, "*test.counter^host.h^role.r^role.r-2 51 1", 50);
     feed(&mut s, &c, "test.gauge.2^host.h^class.foo 35 44", 50);
     feed(&mut s, &c, "test.gauge.2^host.h^class.foo 40 45", 50);
-    let got = s.render(50);
-    assert!(!compare_file_py(&new_metric, &got));
+    assert!(compare_file_py(
+        &new_metric,
+        &s.render_as(50, PromLayout::Reference)
+    ));
+    let strict = s.render(50);
+    assert!(!compare_file_py(&new_metric, &strict));
     let fixed = new_metric.replacen("# TYPE test_counter counter\n", "", 1);
-    assert!(compare_file_py(&fixed, &got));
+    assert!(compare_file_py(&fixed, &strict));
+}
+
+#[test]
+fn layout_follows_the_accept_header() {
+    use PromLayout::{Reference, Strict};
+    let prometheus = b"application/openmetrics-text;version=1.0.0;q=0.5,\
+        text/plain;version=0.0.4;q=0.3,*/*;q=0.1";
+    let telegraf = b"application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;\
+        encoding=delimited;q=0.7,text/plain; version=0.0.4;q=0.3";
+    assert_eq!(PromLayout::for_accept(Some(prometheus)), Strict);
+    assert_eq!(PromLayout::for_accept(Some(telegraf)), Strict);
+    assert_eq!(
+        PromLayout::for_accept(Some(b"text/plain;version=0.0.4")),
+        Strict
+    );
+    assert_eq!(PromLayout::for_accept(None), Reference);
+    assert_eq!(PromLayout::for_accept(Some(b"*/*")), Reference);
+    assert_eq!(PromLayout::for_accept(Some(b"text/plain")), Reference);
+    assert_eq!(
+        PromLayout::for_accept(Some(b"text/html;q=0.9,*/*;q=0.8")),
+        Reference
+    );
+    // A media type whose name merely contains "version=" is not a parameter.
+    assert_eq!(PromLayout::for_accept(Some(b"x/version=1")), Reference);
+}
+
+#[test]
+fn reference_layout_keeps_every_line_and_puts_later_gauges_last() {
+    let c = cfg();
+    let s = store_of(
+        &c,
+        &[
+            "g 10 1",
+            "h 20 5",
+            "g 20 2",
+            "g 20 2",
+            "*c^host.h 20 1",
+            "*c^role.r 20 1",
+        ],
+        50,
+    );
+    assert_eq!(
+        s.render_as(50, PromLayout::Reference),
+        "# TYPE c counter\nc{host=\"h\",counter=\"1\"} 1 50000\n\
+         # TYPE c counter\nc{role=\"r\",counter=\"1\"} 1 50000\n\
+         # TYPE g gauge\ng 1 10000\n\
+         # TYPE h gauge\nh 5 20000\n\
+         g 2 20000\ng 2 20000\n"
+    );
+    assert_eq!(
+        s.render(50),
+        "# TYPE c counter\nc{host=\"h\",counter=\"1\"} 1 50000\n\
+         c{role=\"r\",counter=\"1\"} 1 50000\n\
+         # TYPE g gauge\ng 1 10000\ng 2 20000\n\
+         # TYPE h gauge\nh 5 20000\n"
+    );
 }
 
 // --- internal counters ---------------------------------------------------------

@@ -7,7 +7,7 @@
 pub mod meta;
 pub mod stat_port;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
 use std::ops::ControlFlow;
 use std::rc::Rc;
@@ -41,8 +41,20 @@ pub enum Op {
 pub struct SampleRec {
     pub event: bool,
     pub op: Op,
+    /// The stream it came in ([`Ingest::new_source`]): an event older than its
+    /// counter's window is merged when another stream moved the window, refused as
+    /// from the past when its own did (`Store::record_from`).
+    pub source: Source,
     pub sample: Sample,
 }
+
+/// A stream of samples: a stat connection (unique among the daemon's connections:
+/// the shard's index in the top 8 bits, a serial below), a shard's UDP socket, or
+/// [`INTERNAL_SOURCE`].
+pub type Source = u32;
+
+/// The daemon's own samples (internal counters, local stats, parents).
+pub const INTERNAL_SOURCE: Source = 0;
 
 pub type SampleBatch = Batch<SampleRec>;
 pub type SampleRouter = Router<SampleRec>;
@@ -77,6 +89,8 @@ pub struct Ingest {
     pub prom: Option<RefCell<PromStore>>,
     /// Agent mode: this shard's bucketizers and forwarding.
     agent: Option<Rc<AgentForwarder>>,
+    /// Serial of the last [`Source`] given out.
+    sources: Cell<u32>,
 }
 
 impl Ingest {
@@ -88,6 +102,7 @@ impl Ingest {
             known: RefCell::new(HashSet::new()),
             meta: RefCell::new(MetaRegistry::default()),
             udp_meta: RefCell::new(None),
+            sources: Cell::new(0),
             blacklist: RefCell::new(None),
             prom,
             agent,
@@ -154,6 +169,13 @@ impl Ingest {
         }
     }
 
+    /// A [`Source`] for a new stat connection (or this shard's UDP socket).
+    pub fn new_source(&self) -> Source {
+        let serial = self.sources.get() % 0x00FF_FFFF + 1;
+        self.sources.set(serial);
+        ((self.core.id as u32 & 0xFF) << 24) | serial
+    }
+
     pub fn set_blacklist(&self, list: Arc<Blacklist>) {
         *self.blacklist.borrow_mut() = Some(list);
     }
@@ -166,6 +188,7 @@ impl Ingest {
         &self,
         frame: Frame<'_>,
         now: i64,
+        source: Source,
         parsed: &mut ParsedBatch,
         router: &mut SampleRouter,
         rec: &MetaHandle,
@@ -176,7 +199,7 @@ impl Ingest {
             }
         }
         match frame {
-            Frame::Line(line) => self.parse_line(line, now, parsed, router, Some(rec)),
+            Frame::Line(line) => self.parse_line(line, now, source, parsed, router, Some(rec)),
             Frame::Bad(_) => self
                 .core
                 .lb
@@ -192,6 +215,7 @@ impl Ingest {
         &self,
         line: &[u8],
         now: i64,
+        source: Source,
         parsed: &mut ParsedBatch,
         router: &mut SampleRouter,
         meta: Option<&MetaHandle>,
@@ -235,6 +259,7 @@ impl Ingest {
                     let rec = SampleRec {
                         event: r.event,
                         op: Op::Record,
+                        source,
                         sample: r.sample,
                     };
                     router.push(r.key, rec);
@@ -282,6 +307,7 @@ impl Ingest {
             let rec = SampleRec {
                 event,
                 op: Op::Ensure,
+                source: INTERNAL_SOURCE,
                 sample: Sample::value(time, 0.0),
             };
             router.push(p, rec);
@@ -353,7 +379,9 @@ impl Ingest {
                 }
                 continue;
             }
-            let recorded = store.record(key, r.event, r.sample, now).await;
+            let recorded = store
+                .record_from(key, r.event, r.sample, now, r.source)
+                .await;
             self.core.lb.borrow_mut().decr(Loopback::CounterQueuelen);
             match recorded {
                 Ok(out) => {
@@ -364,6 +392,9 @@ impl Ingest {
                     }
                     if out.created {
                         lb.incr(Loopback::CounterCreated);
+                    }
+                    if out.late {
+                        lb.incr(Loopback::CounterLate);
                     }
                     match out.rejected {
                         Some(Reject::FromFuture) => lb.incr(Loopback::CounterFromFuture),

@@ -145,6 +145,7 @@ impl StatPort {
         let mut splitter = LineSplitter::new();
         let mut parsed = ParsedBatch::new();
         let mut router = self.ingest.router();
+        let source = self.ingest.new_source();
         let peer = stream
             .peer_addr()
             .map(|a| a.to_string())
@@ -167,7 +168,7 @@ impl StatPort {
             rec.borrow_mut().last_seen = now;
             let flow = splitter.try_push(&buf[..n], |frame| {
                 self.ingest
-                    .frame(frame, now, &mut parsed, &mut router, &rec)
+                    .frame(frame, now, source, &mut parsed, &mut router, &rec)
             });
             self.ingest.dispatch(&mut router).await;
             if flow.is_break() {
@@ -188,6 +189,7 @@ impl StatPort {
         let mut buf = vec![0u8; 65536];
         let mut parsed = ParsedBatch::new();
         let mut router = self.ingest.router();
+        let source = self.ingest.new_source();
         loop {
             let r =
                 futures_lite::future::or(async { Some(sock.recv_from(&mut buf).await) }, async {
@@ -214,7 +216,7 @@ impl StatPort {
             for frame in frames {
                 let flow = self
                     .ingest
-                    .frame(frame, now, &mut parsed, &mut router, &rec);
+                    .frame(frame, now, source, &mut parsed, &mut router, &rec);
                 if flow == ControlFlow::Break(()) {
                     self.core.lb.borrow_mut().incr(Loopback::BlacklistCount);
                 }

@@ -76,6 +76,7 @@ loopbacks! {
     CounterEagerconns => "counter.eagerconns", Counted, "Live TCP connection objects of all kinds.";
     CounterFromFuture => "counter.from_future", Event, "Samples rejected as too far in the future.";
     CounterFromPast => "counter.from_past", Event, "Samples rejected as too old.";
+    CounterLate => "counter.late", Event, "Events older than their collation window, merged into the stored buckets (port; the reference rejects them as from_past).";
     CounterRejected => "counter.rejected", Event, "Samples rejected as inconsistent.";
     CounterClosed => "counter.closed", Event, "Counter objects closed.";
     CounterCreated => "counter.created", Event, "Counter directories created.";

@@ -12,7 +12,7 @@ use super::gather;
 use super::loopback::{Loopback, LoopbackRecorder, RECORD_INTERVAL_MS};
 use crate::clock;
 use crate::daemon::ShardCore;
-use crate::ingest::{Ingest, Op, SampleRec};
+use crate::ingest::{Ingest, Op, SampleRec, INTERNAL_SOURCE};
 use crate::statline::ParsedBatch;
 
 pub struct Recording {
@@ -58,6 +58,7 @@ impl Recording {
             let rec = SampleRec {
                 event,
                 op: Op::Internal,
+                source: INTERNAL_SOURCE,
                 sample: Sample::value(now, smp.value as f64),
             };
             router.push(key, rec);
@@ -117,6 +118,7 @@ impl Recording {
                 self.ingest.parse_line(
                     line.as_bytes(),
                     now,
+                    INTERNAL_SOURCE,
                     &mut parsed,
                     &mut router,
                     rec.as_ref(),

@@ -87,6 +87,19 @@ impl Slot {
     }
 }
 
+/// What last moved a window forward. It decides what becomes of an event older than
+/// the window ([`Collation::takes_late`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mover {
+    /// Time: nothing yet, a periodic flush or a close.
+    Clock,
+    /// A sample from this source (a connection of the stat port, see
+    /// [`Store::record_from`](crate::store::Store::record_from)) opened or shifted it.
+    Source(u32),
+    /// An admin `flush` moved it five slots ahead.
+    AdminFlush,
+}
+
 /// The 5-bucket collation window of an event counter (memory only).
 ///
 /// In seed mode (a promoted replica, whose files hold the former master's buckets),
@@ -99,6 +112,7 @@ pub struct Collation {
     interval: i64,
     slots: [Slot; WINDOW],
     seed_mode: bool,
+    moved_by: Mover,
 }
 
 impl Collation {
@@ -107,6 +121,7 @@ impl Collation {
             interval: finest_interval.max(1),
             slots: [Slot::UNSET; WINDOW],
             seed_mode: false,
+            moved_by: Mover::Clock,
         }
     }
 
@@ -147,8 +162,9 @@ impl Collation {
         now: i64,
         files: usize,
         existing: Option<&Bucket>,
+        source: u32,
     ) -> Result<Writes, Reject> {
-        self.record_inner(t, v, now, files, existing)
+        self.record_inner(t, v, now, files, existing, source)
     }
 
     /// Whether the window has started (its first sample came).
@@ -161,9 +177,67 @@ impl Collation {
         self.slots.map(|s| s.time)
     }
 
+    /// Whether an event at `t` from `source` is late rather than from the past: older
+    /// than the window, which something else than its own stream moved past it.
+    ///
+    /// The reference refuses every event older than the window (from_past), and its
+    /// own golden files show it for samples of one connection. Samples of different
+    /// connections have no order, though: back-to-back connections of one client are
+    /// often read by different shards, and the later connection's samples can reach
+    /// the counter first. And an admin `flush` moves every window five slots ahead,
+    /// so the reference refuses the next samples of the current time. Such an event
+    /// is merged into the stored buckets ([`Collation::record_late`]). An event whose
+    /// own source moved the window, or older than where the clock moved it, stays
+    /// from the past.
+    pub fn takes_late(&self, t: i64, source: u32) -> bool {
+        self.started()
+            && t < self.slots[0].time
+            && match self.moved_by {
+                Mover::Clock => false,
+                Mover::Source(s) => s != source,
+                Mover::AdminFlush => true,
+            }
+    }
+
+    /// The writes that merge a late event (see [`Collation::takes_late`]) into what the
+    /// files already hold, where the reference rejects it as from_past.
+    ///
+    /// `stored` is the finest file's bucket at the event's time. The finest file is
+    /// collated (a write replaces): it gets `stored` plus the event's rate. A bucket
+    /// older than the window has already gone to the coarser files once, as one
+    /// rate, so they get only the difference: the added rate in `sum`, the change of
+    /// the square in `sum_sq`, and the new rate as `min` and `max`. Their count is the
+    /// file's fixed count whatever is merged. With nothing stored at the event's time
+    /// that is exactly what a window holding only this event would have written.
+    /// Otherwise the maximum is right and the minimum keeps its value, which is the
+    /// slot's old rate when that was the coarse bucket's minimum (the other slots'
+    /// rates are not known here).
+    pub fn record_late(&self, t: i64, v: f64, files: usize, stored: Option<&Bucket>) -> Writes {
+        let f = self.interval;
+        let bt = t - t.rem_euclid(f);
+        let old = stored.filter(|b| b.time == bt && b.count > 0).copied();
+        let mut finest = old.unwrap_or(Bucket::empty_at(bt));
+        finest.collated_update(v / f as f64, bt);
+        let mut writes = Writes::with_capacity(files);
+        writes.push((0, finest));
+        let (o, n) = (old.map_or(0.0, |b| b.sum), finest.sum);
+        let delta = Bucket {
+            time: bt,
+            sum: n - o,
+            sum_sq: (n * n - o * o) as f32,
+            min: n as f32,
+            max: n as f32,
+            count: 1,
+        };
+        for file in 1..files {
+            writes.push((file, delta));
+        }
+        writes
+    }
+
     /// Record an event sample into a counter with `files` retention files.
     pub fn record(&mut self, t: i64, v: f64, now: i64, files: usize) -> Result<Writes, Reject> {
-        self.record_inner(t, v, now, files, None)
+        self.record_inner(t, v, now, files, None, 0)
     }
 
     fn record_inner(
@@ -173,6 +247,7 @@ impl Collation {
         now: i64,
         files: usize,
         existing: Option<&Bucket>,
+        source: u32,
     ) -> Result<Writes, Reject> {
         let f = self.interval;
         if t > now + f {
@@ -192,6 +267,7 @@ impl Collation {
             } else {
                 self.maybe_shift(t, files, &mut writes);
             }
+            self.moved_by = Mover::Source(source);
             i = self.find(t);
         }
         if i == WINDOW {
@@ -260,7 +336,11 @@ impl Collation {
     /// Periodic flush: shift until the top bucket is past `now + 2F`.
     pub fn flush(&mut self, now: i64, files: usize) -> Writes {
         let mut w = Writes::new();
+        let top = self.slots[WINDOW - 1].time;
         self.maybe_shift(now + self.interval * (WINDOW as i64 / 2), files, &mut w);
+        if self.slots[WINDOW - 1].time != top {
+            self.moved_by = Mover::Clock;
+        }
         w
     }
 
@@ -270,12 +350,16 @@ impl Collation {
         let target = self.slots[WINDOW - 1].time + self.interval * WINDOW as i64;
         self.maybe_shift(target, files, &mut w);
         w.extend(self.flush(now, files));
+        if self.started() {
+            self.moved_by = Mover::AdminFlush;
+        }
         w
     }
 
     /// Counter close (the reference's destructor).
     pub fn close(&mut self, now: i64, files: usize) -> Writes {
         let mut w = Writes::new();
+        self.moved_by = Mover::Clock;
         if now - self.slots[WINDOW - 1].time > 60 * 5 {
             let target = self.slots[WINDOW - 1].time + self.interval * WINDOW as i64;
             self.maybe_shift(target, files, &mut w);
@@ -336,6 +420,78 @@ mod tests {
             c.record(1600002711, 1.0, 1600002700, 2),
             Err(Reject::FromFuture)
         );
+    }
+
+    #[test]
+    fn late_events_merge_into_the_stored_bucket() {
+        let mut c = Collation::new(10);
+        c.record_seeded(160, 10.0, 1000, 3, None, 7).unwrap();
+        // Older than the window, which source 7 moved: late for any other source.
+        assert!(c.takes_late(119, 8));
+        assert!(
+            !c.takes_late(119, 7),
+            "its own stream's order: from the past"
+        );
+        assert!(!c.takes_late(120, 8), "in the window");
+        assert!(
+            !Collation::new(10).takes_late(0, 8),
+            "a window that has not started"
+        );
+        // Nothing stored at 100: what a window with only this event writes.
+        let w = c.record_late(105, 20.0, 3, None);
+        let first = Bucket {
+            time: 100,
+            sum: 2.0,
+            sum_sq: 4.0,
+            min: 2.0,
+            max: 2.0,
+            count: 1,
+        };
+        assert_eq!(w, vec![(0, first), (1, first), (2, first)]);
+        // A stored bucket of another time (an older lap) counts as nothing.
+        let lap = Bucket { time: 40, ..first };
+        assert_eq!(c.record_late(105, 20.0, 3, Some(&lap)), w);
+        // Stored rate 2 at 100, plus 3: the finest file gets 5, the coarser ones the
+        // difference.
+        let w = c.record_late(101, 30.0, 3, Some(&first));
+        assert_eq!(w[0].1.sum, 5.0);
+        assert_eq!(w[0].1.count, 1);
+        let delta = w[1].1;
+        assert_eq!(
+            (delta.sum, delta.sum_sq, delta.min, delta.max),
+            (3.0, 21.0, 5.0, 5.0)
+        );
+        assert_eq!(w[2].1, delta);
+        // Merged into a coarse bucket holding the old rate, that is the new rate.
+        let mut coarse = first;
+        coarse.merge(&delta);
+        assert_eq!((coarse.sum, coarse.sum_sq, coarse.max), (5.0, 25.0, 5.0));
+        // The window itself is untouched.
+        assert_eq!(c.times(), [120, 130, 140, 150, 160]);
+    }
+
+    #[test]
+    fn what_moved_the_window_decides_late_or_from_past() {
+        let mut c = Collation::new(10);
+        c.record_seeded(100, 1.0, 100, 2, None, 1).unwrap();
+        c.record_seeded(200, 1.0, 200, 2, None, 2).unwrap();
+        assert!(c.takes_late(100, 1), "moved by source 2");
+        assert!(!c.takes_late(100, 2));
+        // A periodic flush that shifts: the clock moved it, nothing is late.
+        c.flush(300, 2);
+        assert!(!c.takes_late(250, 1));
+        // A periodic flush with nothing to shift leaves the mover.
+        c.record_seeded(330, 1.0, 330, 2, None, 3).unwrap();
+        c.flush(300, 2);
+        assert!(c.takes_late(250, 1));
+        // An admin flush moves it five slots ahead: the next samples of now are late,
+        // whoever sends them, until a sample or the clock moves it again.
+        c.force_flush(300, 2);
+        assert!(c.takes_late(300, 3));
+        c.flush(300, 2);
+        assert!(c.takes_late(300, 3));
+        c.close(300, 2);
+        assert!(!c.takes_late(300, 3));
     }
 
     #[test]

@@ -203,6 +203,11 @@ impl FileState {
         self.time_of(self.window_low())
     }
 
+    /// Whether a write at `t` would land in the ring (not older than its window).
+    pub fn holds(&self, t: i64) -> bool {
+        self.index_of(t) > self.header.last_bucket - self.capacity()
+    }
+
     fn in_window(&self, ix: i64) -> bool {
         ix > self.header.last_bucket - self.capacity() && ix <= self.header.last_bucket
     }

@@ -373,6 +373,104 @@ fn whole_page_overwrites_skip_the_read_and_keep_other_slots() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Events of other connections that arrive after their counter's window has moved past
+/// them (back-to-back connections read by different shards) end up in the files as if
+/// they had come in order, where the reference rejects them as from_past. An event
+/// older than the finest file's ring still is, and so is one of the connection that
+/// moved the window.
+#[test]
+fn late_events_are_merged_as_if_they_came_in_order() {
+    let dir = temp_dir("lateevents");
+    let d = dir.clone();
+    run(move || async move {
+        let sent = [(0, 10.0), (1, 10.0), (2, 10.0), (60, 100.0), (120, 100.0)];
+        let sent = [
+            &sent[..],
+            &[(180, 100.0), (500, 1e3), (600, 1e3), (900, 1e3)],
+        ]
+        .concat();
+        let arrivals = [3, 0, 1, 2, 4, 5, 8, 6, 7];
+        let now = NOW + 1000;
+        let mut files = Vec::new();
+        for (name, order) in [
+            ("in_order", (0..9).collect::<Vec<_>>()),
+            ("late", arrivals.to_vec()),
+        ] {
+            let store = Store::open(opts(&d.join(name))).await.unwrap();
+            for &i in &order {
+                let (dt, v) = sent[i];
+                // Each sample on its own connection, as back-to-back connections.
+                let out = store
+                    .record_from("ev", true, Sample::value(NOW + dt, v), now, i as u32 + 1)
+                    .await
+                    .unwrap();
+                assert_eq!(out.rejected, None, "{name}: event at +{dt}");
+            }
+            let stats = store.stats();
+            assert_eq!(stats.from_past, 0, "{name}");
+            assert_eq!(
+                stats.late_events,
+                if name == "late" { 5 } else { 0 },
+                "{name}"
+            );
+            if name == "late" {
+                // Older than the 10s file's ring (an hour, rounded up to whole pages):
+                // still from_past.
+                let out = store
+                    .record("ev", true, Sample::value(NOW - 6000, 1.0), now)
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    out.rejected,
+                    Some(istatd_storage::counter::Reject::FromPast)
+                );
+                // Late from the connection that moved the window (the one at +900):
+                // from the past, as the reference (its own stream's order).
+                let out = store
+                    .record_from("ev", true, Sample::value(NOW + 400, 1.0), now, 9)
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    out.rejected,
+                    Some(istatd_storage::counter::Reject::FromPast)
+                );
+            }
+            store.flush_all(true, now).await.unwrap();
+            store.close(now).await.unwrap();
+            let store = Store::open(opts(&d.join(name))).await.unwrap();
+            let mut per_file = Vec::new();
+            for f in ["ev/10s", "ev/5m"] {
+                let Lookup::Found(id) = store.lookup(f) else {
+                    panic!("{name}: {f}")
+                };
+                let (b, _) = store
+                    .read_valid_buckets(id, NOW - 600, NOW + 1200, 1000, 1000)
+                    .await
+                    .unwrap();
+                // Empty buckets differ (a window writes its empty slots, a late event
+                // has no window); they read as no data either way.
+                per_file.push(b.into_iter().filter(|b| b.count > 0).collect::<Vec<_>>());
+            }
+            files.push(per_file);
+        }
+        let (in_order, late) = (&files[0], &files[1]);
+        assert_eq!(in_order[0], late[0], "10s buckets");
+        assert!(in_order[0].iter().any(|b| b.time == NOW && b.sum == 3.0));
+        // The coarse file: the same sums, squares, maxima and counts. The minimum of the
+        // bucket whose slot took late events keeps that slot's first merged rate.
+        assert_eq!(in_order[1].len(), late[1].len(), "5m buckets");
+        for (a, b) in in_order[1].iter().zip(late[1].iter()) {
+            assert_eq!(
+                (a.time, a.sum, a.sum_sq, a.max, a.count),
+                (b.time, b.sum, b.sum_sq, b.max, b.count),
+                "5m bucket"
+            );
+            assert!(b.min <= a.min);
+        }
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A store that becomes a replica closes its event windows first, and after leaving
 /// replica mode (a promotion) a new window starts from the replicated buckets: no
 /// empty bucket ever replaces a replicated one.

@@ -4,11 +4,11 @@ use super::*;
 
 #[test]
 fn loopback_names_and_kinds() {
-    assert_eq!(Loopback::ALL.len(), 35);
+    assert_eq!(Loopback::ALL.len(), 36);
     let mut names: Vec<&str> = Loopback::ALL.iter().map(|c| c.name()).collect();
     names.sort_unstable();
     names.dedup();
-    assert_eq!(names.len(), 35);
+    assert_eq!(names.len(), 36);
     assert_eq!(Loopback::AdminCommands.name(), "admin.commands");
     assert_eq!(Loopback::AdminCommands.kind(), LoopbackKind::Event);
     assert_eq!(Loopback::CounterQueuelen.kind(), LoopbackKind::Counted);
@@ -101,7 +101,7 @@ fn loopback_merge_and_record() {
     let stats = total.stats();
     assert!(stats.contains(&("istatd.admin.commands".to_string(), 4)));
     assert!(stats.contains(&("istatd.pagecache.hits.time_10s".to_string(), 0)));
-    assert_eq!(stats.len(), 35 + 4);
+    assert_eq!(stats.len(), 36 + 4);
 }
 
 #[test]

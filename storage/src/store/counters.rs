@@ -25,6 +25,8 @@ pub(super) struct CounterStats {
     pub(super) counters_created: u64,
     pub(super) from_future: u64,
     pub(super) from_past: u64,
+    /// Events older than their window, merged into stored buckets.
+    pub(super) late: u64,
     pub(super) rejected: u64,
 }
 

@@ -66,6 +66,9 @@ pub struct RecordOutcome {
     pub created: bool,
     /// Why the sample was not stored (counted in the store's stats).
     pub rejected: Option<Reject>,
+    /// An event older than its counter's collation window, merged into the stored
+    /// buckets ([`Collation::record_late`](crate::counter::Collation::record_late)).
+    pub late: bool,
 }
 
 /// The store of one shard.
@@ -150,6 +153,7 @@ impl Store {
             counters_created: c.counters_created,
             from_future: c.from_future,
             from_past: c.from_past,
+            late_events: c.late,
             rejected: c.rejected,
             flush_rounds: self.flush_cursor.rounds(),
             ..StoreStats::default()
@@ -397,12 +401,29 @@ impl Store {
     /// Record a sample into counter `key` (already munged, without `*`), creating it
     /// (and, with `create_parents`, its parents) on first use (storage.md §3.5–§3.7,
     /// §4.3). A rejected sample still creates the counter, as in the reference.
+    /// All samples come from one source (see [`Store::record_from`]).
     pub async fn record(
         &self,
         key: &str,
         event: bool,
         s: Sample,
         now: i64,
+    ) -> Result<RecordOutcome, StoreError> {
+        self.record_from(key, event, s, now, 0).await
+    }
+
+    /// [`Store::record`] of a sample from `source`: a number for the stream it came in
+    /// (a connection), the same for every sample of that stream. An event older than
+    /// its counter's window is late, and merged, when another source (or an admin
+    /// `flush`) moved the window past it; from its own source it is from the past, as
+    /// in the reference ([`Collation::takes_late`](crate::counter::Collation::takes_late)).
+    pub async fn record_from(
+        &self,
+        key: &str,
+        event: bool,
+        s: Sample,
+        now: i64,
+        source: u32,
     ) -> Result<RecordOutcome, StoreError> {
         let _permit = self.lock_writes().await?;
         let created = self.ensure_counter(key, event, s.time).await?;
@@ -415,10 +436,29 @@ impl Store {
         }
         let (ids, is_event, finest) = self.load_counter(key).await?;
         let ids = ids.as_slice();
-        let outcome = |rejected| Ok(RecordOutcome { created, rejected });
+        let outcome = |rejected| {
+            Ok(RecordOutcome {
+                created,
+                rejected,
+                late: false,
+            })
+        };
         let writes: Writes = if is_event {
             if self.seed_windows.get() && !self.counters.borrow().has_collation(key) {
                 self.open_seeded_window(key, ids[0], finest, s.time).await?;
+            }
+            let late = self
+                .counters
+                .borrow_mut()
+                .collation(key)
+                .is_some_and(|c| c.takes_late(s.time, source));
+            if late {
+                let rejected = self.record_late_event(key, ids, finest, s).await?;
+                return Ok(RecordOutcome {
+                    created,
+                    rejected,
+                    late: rejected.is_none(),
+                });
             }
             // A promoted replica's window slot meets its replicated bucket first.
             let wants_seed = self
@@ -437,7 +477,7 @@ impl Store {
             let col = counters
                 .collation_or_new(key, finest)
                 .ok_or(StoreError::Gone)?;
-            match col.record_seeded(s.time, s.sum, now, ids.len(), existing.as_ref()) {
+            match col.record_seeded(s.time, s.sum, now, ids.len(), existing.as_ref(), source) {
                 Ok(w) => w,
                 Err(r) => {
                     counters.count_reject(r);
@@ -461,6 +501,31 @@ impl Store {
         };
         self.apply_writes(ids, &writes).await?;
         outcome(None)
+    }
+
+    /// An event older than its counter's window: merged into the stored buckets while
+    /// the finest file's ring still holds its time, rejected as from_past after that.
+    async fn record_late_event(
+        &self,
+        key: &str,
+        ids: &[FileId],
+        finest: i64,
+        s: Sample,
+    ) -> Result<Option<Reject>, StoreError> {
+        let bt = s.time - s.time.rem_euclid(finest.max(1));
+        if !self.files.with_state(ids[0], |st| st.holds(bt))? {
+            self.counters.borrow_mut().count_reject(Reject::FromPast);
+            return Ok(Some(Reject::FromPast));
+        }
+        let (stored, _) = self.read_valid_buckets(ids[0], bt, bt, 1, 1).await?;
+        let writes = {
+            let mut counters = self.counters.borrow_mut();
+            counters.stats.late += 1;
+            let col = counters.collation(key).ok_or(StoreError::Gone)?;
+            col.record_late(s.time, s.sum, ids.len(), stored.first())
+        };
+        self.apply_writes(ids, &writes).await?;
+        Ok(None)
     }
 
     /// A promoted replica's first event for a counter opens its window over the buckets

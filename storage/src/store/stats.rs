@@ -10,6 +10,8 @@ pub struct StoreStats {
     pub bad_files: u64,
     pub from_future: u64,
     pub from_past: u64,
+    /// Events older than their collation window, merged into stored buckets.
+    pub late_events: u64,
     pub rejected: u64,
     pub too_old: u64,
     pub page_hits: u64,

@@ -156,6 +156,37 @@ stop_server third
 start_server third
 stop_server third
 
+test_name log_file_dash_logs_to_stdout_and_loglevel_sets_levels
+# `--log-file -` sends the log to stdout (journald, containers) and creates no file;
+# admin `loglevel FILE,STDERR` sets the levels in force: at 0 the shutdown's info line
+# is not logged, at the profile's 3 (single.cfg) it is.
+for level in 0 3; do
+    out="$DBDIR/stdout-$level"
+    (cd "$DBDIR" && exec "$ISTATD_BIN" --config "$(profile_config single)" --store "$(store_dir single)" \
+        --stat-port "$(stat_port single)" --admin-port "$(admin_port single)" --http-port 0 \
+        --listen-address 127.0.0.1 --settings "$DBDIR/single-settings" \
+        --pid-file "$pf" --log-file - > "$out" 2> "$DBDIR/stderr-$level") &
+    fg_pid=$!
+    echo "$fg_pid" >> "$DBDIR/.daemons"
+    poll 250 0.02 can_connect 127.0.0.1 "$(admin_port single)" || failure "daemon with --log-file - never opened its admin port"
+    assert_contains "$(admin single loglevel)" "loglevel 3 1" "the profile's levels"
+    if [ "$level" == 0 ]; then
+        assert_contains "$(admin single "loglevel 0,0")" "loglevel 0 0" "levels set"
+        assert_contains "$(admin single loglevel)" "loglevel 0 0" "levels in force"
+    fi
+    kill -TERM "$fg_pid"
+    rc=0
+    wait "$fg_pid" || rc=$?
+    assert_equal "$rc" 0 "exit status after SIGTERM ($level)"
+    assert_contains "$(cat "$out")" "starting istatd" "start-up line on stdout ($level)"
+    if [ "$level" == 0 ]; then
+        assert_not_contains "$(cat "$out")" "shutting down" "no info line at level 0"
+    else
+        assert_contains "$(cat "$out")" "shutting down" "the shutdown line at level 3"
+    fi
+    assert_no_file "$DBDIR/-" "no log file named -"
+done
+
 test_name help_and_version_exit_0_on_stdout
 # `--help` prints the reference's usage text (with the defaults) and `--version` the
 # build stamp, both on stdout with exit 0; `help` lists the subcommands. None of them

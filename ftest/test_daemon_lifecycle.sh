@@ -81,6 +81,7 @@ while alive():
 ' "$pid"
 unset "SERVER_PID[single]"
 assert_equal "$(cat "$pf")" "$pid" "SIGKILL leaves the pid file"
+assert_no_file "$(store_dir single)/.istatd_closed_cleanly"
 start_server single
 assert_not_equal "${SERVER_PID[single]}" "$pid" "a new daemon"
 assert_equal "$(cat "$pf")" "${SERVER_PID[single]}" "the stale pid file was clobbered"
@@ -105,6 +106,9 @@ for i in 1 2 3; do
     send_udp single 'life.udp.g%d %d %d\n' "$i" $NOW "$i"
 done
 stop_server single
+# A clean stop leaves the store's clean-close mark (the next start then reads no page
+# past a file's last bucket); a start takes it at once.
+assert_file "$(store_dir single)/.istatd_closed_cleanly"
 # Every sample is on disk.
 for i in 1 2 3 4 5; do
     test_counter single "life.gauge.conn$i/10s" "$i"

@@ -38,9 +38,12 @@ pub fn start(
 ) -> std::io::Result<Vec<glommio::ExecutorJoinHandle<ShardExit>>> {
     // Walk the store once here (not on an executor) and give every shard the listing;
     // each keeps the counters it owns.
+    let mut store_closed_cleanly = false;
     let listing = match &cfg.store {
         Some(root) => {
             std::fs::create_dir_all(root)?;
+            // Before any write: a crash of this run must not look like a clean close.
+            store_closed_cleanly = istatd_storage::store::take_clean_mark(root)?;
             let started = std::time::Instant::now();
             let l = istatd_storage::store::walk_store(root)?;
             let files: usize = l.iter().map(|(_, f)| f.len()).sum();
@@ -48,6 +51,7 @@ pub fn start(
                 directories = l.len(),
                 files,
                 seconds = started.elapsed().as_secs_f64(),
+                closed_cleanly = store_closed_cleanly,
                 "store scanned"
             );
             Some(Arc::new(l))
@@ -66,6 +70,7 @@ pub fn start(
     let startup = Startup {
         cfg: Arc::new(cfg),
         listing,
+        store_closed_cleanly,
         settings,
         repl: Arc::new(repl),
         shutdown,

@@ -173,9 +173,20 @@ pub fn run(
     }
     ready();
     let mut marks = Vec::new();
+    let mut all_closed = true;
     for h in handles {
-        if let Ok(exit) = h.join() {
-            marks.extend(exit.late_marks);
+        match h.join() {
+            Ok(exit) => {
+                marks.extend(exit.late_marks);
+                all_closed &= exit.store_closed;
+            }
+            Err(_) => all_closed = false,
+        }
+    }
+    // Every shard flushed and closed its store: the next start reads no tail pages.
+    if let (true, Some(root)) = (all_closed, &store) {
+        if let Err(e) = istatd_storage::store::write_clean_mark(root) {
+            tracing::error!(error = %e, "cannot write {}", istatd_storage::store::CLEAN_MARK);
         }
     }
     // After the shards stopped: the master's late marks, as of a clean stop.

@@ -38,6 +38,8 @@ pub struct Startup {
     pub cfg: Arc<ServerConfig>,
     /// The store's directories and files, walked once before the shards start.
     pub listing: Option<Arc<StoreListing>>,
+    /// The previous run closed the store cleanly (its clean-close mark was there).
+    pub store_closed_cleanly: bool,
     /// The settings store the HTTP servers of every shard share.
     pub settings: Option<Arc<SettingsStore>>,
     pub repl: Arc<ReplStart>,
@@ -106,6 +108,8 @@ impl std::error::Error for BindError {}
 pub struct ShardExit {
     /// Its files' late marks after the final flush (for `.replication_late`).
     pub late_marks: Vec<Mark>,
+    /// Its store (if any) flushed everything and closed without error.
+    pub store_closed: bool,
 }
 
 pub struct Shard {
@@ -439,6 +443,7 @@ async fn open_store(
     // A promoted replica's files hold replicated buckets: event windows start from them.
     o.seed_windows = st.repl.control.promoted.is_some();
     o.listing = st.listing.clone();
+    o.closed_cleanly = st.store_closed_cleanly;
     o.page_cache_pages = (cfg.page_cache_pages / count).max(64);
     o.max_open_files = (cfg.max_open_files / count).max(16);
     if count > 1 {
@@ -549,10 +554,14 @@ pub async fn shard_main(ctx: ShardContext<DataMsg, CtlMsg>, st: Startup) -> Shar
     if let Some(f) = flusher {
         f.cancel().await;
     }
+    let mut store_closed = true;
     if let Some(store) = &core.store {
         if let Err(e) = store.close(clock::now()).await {
             tracing::error!(shard = id, error = %e, "flush at shutdown failed");
+            store_closed = false;
         }
+        // Conservative: after any failed write the next start checks every tail.
+        store_closed &= store.stats().write_errors == 0;
     }
     let late_marks = shard
         .owner
@@ -563,7 +572,10 @@ pub async fn shard_main(ctx: ShardContext<DataMsg, CtlMsg>, st: Startup) -> Shar
         settings.flush_all().await;
     }
     tracing::info!(shard = id, "shard stopped");
-    ShardExit { late_marks }
+    ShardExit {
+        late_marks,
+        store_closed,
+    }
 }
 
 /// Make the parts of a shard.

@@ -329,6 +329,12 @@ impl FileState {
         self.tail_verified = high;
     }
 
+    /// The file was closed cleanly: nothing past its last bucket is valid, so
+    /// [`FileState::verify_tail`] is not needed.
+    pub fn tail_is_clean(&mut self) {
+        self.tail_verified = self.header.last_bucket;
+    }
+
     /// Pages [`FileState::verify_tail`] reads.
     pub fn tail_pages(&self, out: &mut Vec<u32>) {
         let last = self.header.last_bucket;

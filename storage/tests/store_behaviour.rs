@@ -645,3 +645,64 @@ fn page_cache_hits_and_misses_are_counted_by_retention() {
     });
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// After a clean close, loading a file reads no page past its last bucket (half the
+/// page loads or fewer here), and the data reads and grows as after an unclean one.
+/// (What the tail check finds after a crash: statfile's own tests.)
+#[test]
+fn a_clean_close_spares_the_tail_pages_at_load() {
+    let dir = temp_dir("clean-close");
+    let d = dir.clone();
+    run(move || async move {
+        let keys: Vec<String> = (0..40).map(|i| format!("cc.k{i}")).collect();
+        {
+            let store = Store::open(opts(&d)).await.unwrap();
+            for k in &keys {
+                store
+                    .record(k, false, Sample::value(NOW, 1.0), NOW)
+                    .await
+                    .unwrap();
+            }
+            store.close(NOW).await.unwrap();
+        }
+        // A later sample in a new bucket of each counter: load, then a write that
+        // needs no page when the tail is known to be empty.
+        let mut misses = Vec::new();
+        for clean in [false, true] {
+            let mut o = opts(&d);
+            o.closed_cleanly = clean;
+            let store = Store::open(o).await.unwrap();
+            let t = NOW + if clean { 600 } else { 300 };
+            for k in &keys {
+                store
+                    .record(k, false, Sample::value(t, 2.0), t)
+                    .await
+                    .unwrap();
+            }
+            misses.push(store.stats().page_misses);
+            let q = QueryParams {
+                start: NOW,
+                end: NOW + 610,
+                max_samples: 0,
+                trailing: false,
+            };
+            let r = store.query("cc.k7", &q, t).await.unwrap().unwrap();
+            let sums: Vec<f64> = r
+                .buckets
+                .iter()
+                .filter(|b| b.count > 0)
+                .map(|b| b.sum)
+                .collect();
+            let want: &[f64] = if clean { &[1.0, 2.0, 2.0] } else { &[1.0, 2.0] };
+            assert_eq!(sums, want, "clean {clean}");
+            store.close(t).await.unwrap();
+        }
+        assert!(
+            misses[1] * 2 <= misses[0],
+            "page loads: {} unclean, {} clean",
+            misses[0],
+            misses[1]
+        );
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -38,6 +38,8 @@ struct FileStats {
 pub(super) struct Files {
     root: PathBuf,
     allocation: Allocation,
+    /// [`StoreOptions::closed_cleanly`]: no tail pages to verify at load.
+    closed_cleanly: bool,
     table: RefCell<FileTable>,
     pages: RefCell<PageCache>,
     fds: FdCache,
@@ -72,6 +74,7 @@ impl Files {
         Files {
             root,
             allocation: opts.allocation,
+            closed_cleanly: opts.closed_cleanly,
             table: RefCell::new(FileTable::default()),
             pages: RefCell::new(PageCache::new(opts.page_cache_pages.max(16))),
             fds: FdCache::new(opts.max_open_files.max(4)),
@@ -461,12 +464,16 @@ impl Files {
                         return Ok(());
                     }
                     h.set_name(self.abs_path(&rel).as_os_str().as_encoded_bytes());
-                    let st = FileState::new(h);
+                    let mut st = FileState::new(h);
                     let mut need = Vec::new();
                     if st.header.last_bucket >= 0 && st.header.last_bucket < st.capacity() {
                         need.push(st.page_of_index0());
                     }
-                    st.tail_pages(&mut need);
+                    if self.closed_cleanly {
+                        st.tail_is_clean();
+                    } else {
+                        st.tail_pages(&mut need);
+                    }
                     need.sort_unstable();
                     need.dedup();
                     e.state = Some(Box::new(st));
@@ -481,7 +488,9 @@ impl Files {
                 let mut pages = self.pages.borrow_mut();
                 let view = pages.slots(id, &mut e.dirty_pages);
                 st.detect_index0(&view);
-                st.verify_tail(&view);
+                if !self.closed_cleanly {
+                    st.verify_tail(&view);
+                }
             }
         }
         Ok(())

@@ -19,6 +19,7 @@
 //! `slots`) and the flush bookkeeping (`flush`). `create` and `replica_ops` hold what
 //! those operations do without the store's state; `walk` lists the tree at start-up.
 
+mod clean_mark;
 mod counters;
 mod create;
 mod error;
@@ -51,6 +52,7 @@ use fd_cache::{prime_iopoll_probe, prime_probe_file};
 use files::Files;
 use flush::{EventLog, FlushCursor};
 
+pub use clean_mark::{take_clean_mark, write_clean_mark, CLEAN_MARK};
 pub use counters::counter_dir;
 pub use error::StoreError;
 pub use file_table::{FileId, Lookup};

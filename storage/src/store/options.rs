@@ -38,6 +38,9 @@ pub struct StoreOptions {
     /// The files hold replicated buckets (a promoted replica): event counters' new
     /// collation windows start from the buckets already there.
     pub seed_windows: bool,
+    /// The store was closed cleanly last time ([`take_clean_mark`](super::take_clean_mark)):
+    /// loading a file reads no pages past its last bucket.
+    pub closed_cleanly: bool,
 }
 
 impl std::fmt::Debug for StoreOptions {
@@ -50,6 +53,7 @@ impl std::fmt::Debug for StoreOptions {
             .field("page_cache_pages", &self.page_cache_pages)
             .field("create_parents", &self.create_parents)
             .field("load_incomplete", &self.load_incomplete)
+            .field("closed_cleanly", &self.closed_cleanly)
             .field("sharded", &self.owns.is_some())
             .finish()
     }
@@ -71,6 +75,7 @@ impl StoreOptions {
             owns: None,
             listing: None,
             seed_windows: false,
+            closed_cleanly: false,
         }
     }
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Ports of the reference's test_agent_passes_times, test_agent_master_standby and
-# test_agent_to_master (interfaces.md §6): an agent (agent.cfg) forwards to a
+# test_agent_to_master (docs/interfaces.md §6): an agent (agent.cfg) forwards to a
 # store-and-forward daemon (store_n_forward.cfg), which stores and forwards to the
 # master (master.cfg). At fake time 50 the agent's bucketizer keeps the 10 s slots
 # 20..60: samples at -10, 1 and 10 are dropped, 20..50 are forwarded; both the

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Port of the reference's test_agent_prometheus (interfaces.md §4): an agent with the
+# Port of the reference's test_agent_prometheus (docs/interfaces.md §4): an agent with the
 # Prometheus exporter (agent_prometheus.cfg, then agent_prometheus_no_name_mapping.cfg)
 # takes gauges and `*` counters with `^` tags; after each of three steps GET /metrics on
 # the exporter's port has the reference's expected lines (compare_file.py: as many lines,

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Malformed input on the stat port (interfaces.md §2.3, §2.4, §2.8, §2.9, §9): bad lines
-# are skipped and counted in istatd.statserver.commands.bad (shown by `stats`, a port
+# Malformed input on the stat port (docs/interfaces.md §2.3, §2.4, §2.8, §2.9, §9): bad
+# lines are skipped and counted in istatd.statserver.commands.bad (shown by `stats`, a port
 # extension), the connection stays usable and a good line sent afterwards on the same
 # connection is recorded; a 100 KB line (over the port's 64 KiB limit) and binary
 # garbage do not disturb the daemon.

@@ -21,7 +21,8 @@ assert_equal "$(stats_value single istatd.counter.from_past)" 0 "no sample may b
 test_counter single "$TESTCOUNTER/10s" 0 0 0 0 3 0 0 0 0 0 10 0 0 0 0 0 10 0 0 0 0 0 10 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 100 0 0 0 0 0 0 0 0 0 100 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 100 0 0 0 0 0 0 0 0 0 0 0
 # The four empty collation buckets opened before the first sample (T0-40..T0-10) are
 # older than the coarser files' zero time T0 and off their grid: never written there
-# (storage.md §2.4), so no bucket comes before the first sample's interval.
+# (docs/file-format.md, "Where a bucket goes"), so no bucket comes before the first sample's
+# interval.
 test_counter single "$TESTCOUNTER/5m" 33 100 100 100
 test_counter single "$TESTCOUNTER/1h" 333
 flags="$(file_flags "$(counter_path single "$TESTCOUNTER")/10s")"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Port of the reference's test_counter_list (interfaces.md §3.7, §3.8, §3.11): `?q=`
+# Port of the reference's test_counter_list (docs/interfaces.md §3.7, §3.8, §3.11): `?q=`
 # lists counters by pattern; settings are written with POST `?s=NAME` (numbers become
 # strings), read back with GET `?s=NAME&sk=PATTERN`, saved to <settings>/NAME.set on
 # admin flush and re-read from the edited file after the next flush; the internal
@@ -51,7 +51,7 @@ get "?s=local&sk=*.disk" '"from.disk":"yes"' '"to.disk":"no"'
 
 if [ -z "$HTTP_ENCODING" ]; then
     test_name settings_internal_counters
-    # (ours) The settings operations above are counted (interfaces.md §5.5: event
+    # (ours) The settings operations above are counted (docs/interfaces.md §5.5: event
     # counters settings.set / get / match / save, recorded every 500 ms).
     function settings_counters_listed {
         local c

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Start-up and shut-down of the daemon (interfaces.md §7.5, §7.6, §7.8):
+# Start-up and shut-down of the daemon (docs/interfaces.md §7.5, §7.6, §7.8):
 # - `--daemonize` returns only when the stat (TCP and UDP) and admin ports accept;
 # - the pid file holds the daemon's (the forked child's) pid, not the launcher's;
 # - a second daemon with the same pid file exits 1 saying "I refuse to start";
@@ -150,8 +150,8 @@ test_counter single life.foreground/10s 5
 
 test_name restart_on_the_same_ports_after_admin_quit
 # After `quit` the daemon closes the admin connection first, leaving a TIME_WAIT socket
-# on its port; with SO_REUSEADDR on every listener (interfaces.md §1.3) a restart on the
-# same port works at once. (Before commit 3f0770c it failed with exit 2 "Address already
+# on its port; with SO_REUSEADDR on every listener (docs/interfaces.md §1.3) a restart on
+# the same port works at once. (Before commit 3f0770c it failed with exit 2 "Address already
 # in use" for a minute.) This part uses profile "third" only.
 start_server third
 out="$(admin_session "$(admin_port third)" 'stats\r\nquit\r\n')"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Port of the reference's test_delete_ctr (admin part; interfaces.md §5.3): delete.ctr and
-# delete.pattern close counters (the internal counter istatd.counter.closed appears),
+# Port of the reference's test_delete_ctr (admin part; docs/interfaces.md §5.3): delete.ctr
+# and delete.pattern close counters (the internal counter istatd.counter.closed appears),
 # move their files to <store>.bak/<same path>, prune emptied directories, and leave the
 # other counters alone; the counter list (`GET /?q=*`) drops the deleted counters
 # (checked as the reference does, plus the files in the store and in store.bak). Each
@@ -17,7 +17,8 @@ function closed_counter_appears {
     poll 10 0.1 test -s "$STORE/istatd/counter/closed/10s"
 }
 
-# Deleting a counter counts istatd.counter.closed (interfaces.md §5.5), whose file appears.
+# Deleting a counter counts istatd.counter.closed (docs/interfaces.md §5.5), whose file
+# appears.
 function check_closed_counter {
     closed_counter_appears
 }

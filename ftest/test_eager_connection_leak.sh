@@ -2,9 +2,9 @@
 # Port of the reference's test_eager_connection_leak: 15 short stat connections, each
 # sending one 7-field `*testconn` line, leave no connection behind. The reference checks
 # the peak of its internal counter istatd.counter.eagerconns in the 10s file (<= 5);
-# here also the port's connection gauge in `stats` (interfaces.md §8.2 "adapt"):
-# istatd.statserver.connected goes back to 0, connects = drops = 15. Added: 15
-# connections held open at once are all counted, then all released.
+# here also the port's connection gauge in `stats` (ftest/README.md, "Reference ftests
+# and ours"): istatd.statserver.connected goes back to 0, connects = drops = 15. Added:
+# 15 connections held open at once are all counted, then all released.
 FTEST_PORT_BASE=19420
 source "$(dirname "$0")/functions"
 
@@ -47,7 +47,7 @@ function fifteen_connected {
     [ "$(stats_value single istatd.statserver.connected)" == 15 ]
 }
 poll 350 0.02 fifteen_connected || failure "istatd.statserver.connected is $(stats_value single istatd.statserver.connected), not 15"
-# istatd.counter.eagerconns counts live stat connections (interfaces.md §5.5).
+# istatd.counter.eagerconns counts live stat connections (docs/interfaces.md §5.5).
 eagerconns="$(stats_value single istatd.counter.eagerconns)"
 assert_ge "${eagerconns:-0}" 15 "istatd.counter.eagerconns"
 for fd in "${fds[@]}"; do

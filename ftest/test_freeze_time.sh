@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Port of the reference's test_freeze_time: --fake-time freezes the daemon's clock and
-# `stats` shows fakeTime.value (interfaces.md §2.6, §5.3, §5.4). The reference also
+# `stats` shows fakeTime.value (docs/interfaces.md §2.6, §5.3, §5.4). The reference also
 # checks `GET /?a=*` (HTTP, not served yet). Added: two-field samples (time = now) land
 # at the frozen time even after real time passes; admin `faketime` moves the clock; its
 # errors; no fakeTime line and `faketime` refused without --fake-time.

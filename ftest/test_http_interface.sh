@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# (ours) The HTTP rules no reference ftest covers (interfaces.md §3): static files from
+# (ours) The HTTP rules no reference ftest covers (docs/interfaces.md §3): static files from
 # --files-dir (content types, caching headers, name mapping, 404), the agent list
 # `?a=`, error answers (bad method, unknown POST target, unknown counter, bad
 # parameters, malformed requests, settings errors), Accept-Encoding negotiation, CORS on
@@ -59,7 +59,7 @@ assert_equal "$(status_of "http://$H/files/no.such.file")" 404 "missing file"
 http_request -i "http://$H/files/no.such.file" > "$TEST_OUT"
 assert_equal "$(header_of Content-Length "$TEST_OUT")" "" "a missing file has an empty body"
 assert_equal "$(status_of "http://$H/files/big.png")" 500 "a file over 1 MiB"
-# Port divergence (interfaces.md §9 #13): /favicon.ico is served.
+# Port divergence (docs/interfaces.md §9 #13): /favicon.ico is served.
 assert_equal "$(http_request "http://$H/favicon.ico")" "icon" "favicon.ico"
 
 test_name agent_list

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Port of the reference's test_json_interface (interfaces.md §3.2-§3.7): GET counter
+# Port of the reference's test_json_interface (docs/interfaces.md §3.2-§3.7): GET counter
 # data (default ranges, validation errors, normalisation, reduction by `samples`, gaps),
 # POST /* (one and two counters, errors, missing keys, `/%2A`, trailing and compact
 # keys), the `?q=*` counter list with counter types, OPTIONS 204, and the CORS headers
 # on GET /files/... and POST /%2A. Outputs are compared with the reference's expected
-# files (read from a local clone of the reference, see expected_file in ftest/functions), the GET_*/POST_* ones in the format of its
-# tool/istatd_query.py (reproduced by ftest/http_client.py query).
+# files (read from a local clone of the reference, see expected_file in ftest/functions),
+# the GET_*/POST_* ones in the format of its tool/istatd_query.py (reproduced by
+# ftest/http_client.py query).
 #
 # The reference builds foo.bar and ice.cream.bar with istatd_nums2file before starting
 # the daemon (not ported): here the daemon itself records the same samples (value 1
@@ -160,7 +161,7 @@ test_name POST_counters_returns_Access_Control_Allow_Origin
 http_request -X POST -H 'Referer: https://www.example.com/some/page.html' -i -d '{}' "http://$H/%2A" > "$TEST_OUT"
 assert_expected "$TEST_OUT"
 
-# (ours) Number formats (interfaces.md §1.4, §3.5.1, §3.5.2): GET JSON prints the
+# (ours) Number formats (docs/interfaces.md §1.4, §3.5.1, §3.5.2): GET JSON prints the
 # float-widened values with 17 significant digits, keys sorted, one trailing LF; CSV
 # prints 6 significant digits with CRLF line ends. The values of the spec's observed
 # sample, at other times.

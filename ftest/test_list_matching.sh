@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Port of the reference's test_list_matching (interfaces.md §3.7, §3.8): in `?q=`
+# Port of the reference's test_list_matching (docs/interfaces.md §3.7, §3.8): in `?q=`
 # patterns `?` (sent as %3F) matches one name component: `tep.?` lists tep.tep_die (a
 # leaf) and tep.tep_live (a branch, because tep.tep_live.and_let_die exists) but not
 # tep.tep_live.and_let_die. Added: `*` crosses dots, a pattern is anchored, a branch

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Port of the reference's test_listen_address (interfaces.md §1.3, §7.3): a bad
+# Port of the reference's test_listen_address (docs/interfaces.md §1.3, §7.3): a bad
 # --listen-address fails start-up (exit 2); with --listen-address 127.0.0.1 the HTTP,
 # stat (TCP and UDP) and admin listeners answer on 127.0.0.1 and not on 127.0.0.2. As
 # in the reference, foo.bar's data is read back over HTTP on 127.0.0.1 and compared with
-# its expected output (read from a local clone of the reference, see expected_file in ftest/functions), and the same query to
-# 127.0.0.2 is refused. The reference builds foo.bar with istatd_nums2file (not ported):
-# here the daemon records the same samples. A daemon restricted to 127.0.0.2 is the
-# control (the other way round). Both addresses are loopback addresses.
+# its expected output (read from a local clone of the reference, see expected_file in
+# ftest/functions), and the same query to 127.0.0.2 is refused. The reference builds foo.bar
+# with istatd_nums2file (not ported): here the daemon records the same samples. A daemon
+# restricted to 127.0.0.2 is the control (the other way round). Both addresses are loopback
+# addresses.
 FTEST_PORT_BASE=19380
 source "$(dirname "$0")/functions"
 NOW=1325395000

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Port of the reference's test_memory_counters: the daemon records its own memory use as
 # the internal counters istatd.app.memory.vmsize and istatd.app.memory.vmrss (from
-# /proc/self/statm, every 5 s; interfaces.md §5.5). The reference also lists them over
+# /proc/self/statm, every 5 s; docs/interfaces.md §5.5). The reference also lists them over
 # HTTP (not served yet): here their files, with plausible values, stand in.
 FTEST_PORT_BASE=19440
 source "$(dirname "$0")/functions"

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Port of the reference's test_recent_buckets_returned_for_occasional_counters
-# (interfaces.md §3.5.3 step 6, storage.md §2.5 and §6.2): an event counter incremented
-# once, long ago; after the clock moves on (admin `faketime`), a GET over a recent
-# range, past the last bucket written to the file but before now, still returns zero
-# buckets ("avg":0,"count":1) for the range.
+# (docs/interfaces.md §3.5.3 step 6; docs/file-format.md, "Where a bucket goes" and
+# "Reading"): an event counter incremented once, long ago; after the clock moves on (admin
+# `faketime`), a GET over a recent range, past the last bucket written to the file but
+# before now, still returns zero buckets ("avg":0,"count":1) for the range.
 #
 # -----------------------------------------------------------------> (time)
 #   X
@@ -27,8 +27,8 @@ send_stat single "*$TESTCOUNTER" $TIME0 10
 flush_istatd single
 set_faketime single $LTIME80
 # A read of an event counter's file over indexes above its last bucket but before now
-# gives zero buckets with count 1 (storage.md §2.5: for COLLATED files such an index
-# counts as in the file; §6.2 zero-fills it).
+# gives zero buckets with count 1 (for COLLATED files such an index counts as in the file,
+# and the read zero-fills it: docs/file-format.md, "Reading").
 check_get single "$QUERY" '"avg":0,"count":1'
 
 # (ours) The whole answer: one zero bucket per 10 s from LTIME20 up to (not including)

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Port of the reference's test_reduction (interfaces.md §3.5.3): an event (`*`) counter
+# Port of the reference's test_reduction (docs/interfaces.md §3.5.3): an event (`*`) counter
 # fed with 7-field lines, read back with `samples` limits that merge 10 s buckets into
 # 20 s and 5m buckets into 600 s ones; event counters return zero buckets (count 1,
 # forced count interval/file interval) where nothing was recorded. Compared with the
-# reference's expected output (read from a local clone of the reference, see expected_file in ftest/functions).
+# reference's expected output (read from a local clone of the reference, see expected_file
+# in ftest/functions).
 FTEST_PORT_BASE=19310
 source "$(dirname "$0")/functions"
 

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Port of the reference's test_replication (replication.md §3.7 F-01, F-02): a master
-# (master.cfg, with a replica port) and a slave (slave.cfg, --replica-of) connect:
-# replicaServer.current=1 on the master and replicaOf.connected=1 on the slave, as the
-# reference checks. Extended: samples sent to the master reach the slave, which holds
-# bucket-identical files (`istatd verify`, replica equality; the master's own istatd.*
-# and localstat.* counters keep changing while it runs and are left out); then the
+# Port of the reference's test_replication (F-01, F-02 of docs/replication-protocol.md,
+# "Test plan"): a master (master.cfg, with a replica port) and a slave (slave.cfg,
+# --replica-of) connect: replicaServer.current=1 on the master and replicaOf.connected=1 on
+# the slave, as the reference checks. Extended: samples sent to the master reach the slave,
+# which holds bucket-identical files (`istatd verify`, replica equality; the master's own
+# istatd.* and localstat.* counters keep changing while it runs and are left out); then the
 # master and the slave are each killed (SIGKILL) and restarted, and the files converge
 # again, with one reconnect per restart.
 FTEST_PORT_BASE=19480

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# replication.md §3.7 F-03: the master dies, the slave is promoted (replication.promote),
-# takes samples on its stat port, and after a restart with --replica-of still on its
-# command line stays a master (replication.status role=promoted, no connection attempt).
+# F-03 of docs/replication-protocol.md, "Test plan": the master dies, the slave is promoted
+# (replication.promote), takes samples on its stat port, and after a restart with
+# --replica-of still on its command line stays a master (replication.status role=promoted,
+# no connection attempt).
 FTEST_PORT_BASE=19490
 source "$(dirname "$0")/functions"
 PROFILE_CONFIG[master]=realtime

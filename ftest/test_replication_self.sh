@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# replication.md §3.7 F-05 (I-13): a daemon pointed at its own replica port refuses to
-# talk to itself (rejected_self), backs off to the maximum and logs the refusal once per
-# side, not in a loop.
+# F-05 (I-13) of docs/replication-protocol.md, "Test plan": a daemon pointed at its own
+# replica port refuses to talk to itself (rejected_self), backs off to the maximum and logs
+# the refusal once per side, not in a loop.
 FTEST_PORT_BASE=19390
 source "$(dirname "$0")/functions"
 PROFILE_CONFIG[self]=realtime

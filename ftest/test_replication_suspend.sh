@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# replication.md §3.7 F-04 (I-15, I-16): replication.suspend/resume on each side. A
-# suspended master sends no Data (buckets_sent unchanged) and still answers pings; a
-# suspended slave drops the link and makes no connection attempt; resume restores both.
+# F-04 (I-15, I-16) of docs/replication-protocol.md, "Test plan": replication.suspend/resume
+# on each side. A suspended master sends no Data (buckets_sent unchanged) and still answers
+# pings; a suspended slave drops the link and makes no connection attempt; resume restores
+# both.
 FTEST_PORT_BASE=19370
 source "$(dirname "$0")/functions"
 PROFILE_CONFIG[master]=realtime

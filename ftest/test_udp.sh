@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The stat port over UDP (interfaces.md §2.1, §2.2): one sample per datagram, several
+# The stat port over UDP (docs/interfaces.md §2.1, §2.2): one sample per datagram, several
 # LF-separated lines per datagram, CR LF line ends, event counters; a bad datagram
 # (shorter than 5 bytes, or not ending in LF) is dropped and counted
 # (istatd.statserver.udp.bad, a port extension) and the socket keeps working at once

@@ -2,8 +2,8 @@
 # (ours) The built-in web page (src/http/page.html) served at `GET /` when --files-dir has
 # no index.html: opened in headless Chromium with a URL fragment that selects a counter
 # and a range, the chart's plotted points (`<svg id="chart" data-points='[[time,avg],…]'>`)
-# must equal the counter data API's answer for the same range (§3.5), and the counter
-# list (from `GET /?q=`, §3.7) must show the counters. A screenshot is taken to
+# must equal the counter data API's answer for the same range (docs/interfaces.md §3.5), and
+# the counter list (from `GET /?q=`, §3.7) must show the counters. A screenshot is taken to
 # /tmp/istatd-page.png (override with ISTATD_PAGE_PNG) and must be a non-trivial PNG.
 # Without a chromium binary the browser part prints SKIP and the test passes (.ci/run
 # installs Debian's chromium package). A static index.html overriding the page is covered

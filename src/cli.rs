@@ -1,6 +1,6 @@
-//! `istatd file ...`: the file tools' command line (storage.md §7). The work is done by
-//! the pure functions of `istatd_storage::tools`; this module only reads and writes files
-//! and maps results to the reference tools' stderr text and exit codes.
+//! `istatd file ...`: the file tools' command line (docs/file-format.md, "File tools"). The
+//! work is done by the pure functions of `istatd_storage::tools`; this module only reads
+//! and writes files and maps results to the reference tools' stderr text and exit codes.
 
 use std::ffi::OsString;
 use std::fmt;

@@ -1,4 +1,4 @@
-//! The counter-name pattern language (interfaces.md §3.8) of `delete.pattern`, the
+//! The counter-name pattern language (docs/interfaces.md §3.8) of `delete.pattern`, the
 //! HTTP counter list and settings matches.
 
 /// Anchored glob over the whole name: `*` matches any run of bytes (dots included, empty

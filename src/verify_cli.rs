@@ -1,7 +1,8 @@
-//! `istatd verify [--strict] [--exclude DIR] [--max-report N] STORE_A STORE_B`: compare a slave store
-//! (B) with its master's (A) by replica equality (replication.md §2.1). The comparison is
-//! `istatd_storage::verify`; this module prints its report and maps it to an exit code:
-//! 0 identical, 1 different, 2 usage error or unreadable store directory.
+//! `istatd verify [--strict] [--exclude DIR] [--max-report N] STORE_A STORE_B`: compare a
+//! slave store (B) with its master's (A) by replica equality (docs/replication-protocol.md,
+//! "Replica equality and residual risks"). The comparison is `istatd_storage::verify`; this
+//! module prints its report and maps it to an exit code: 0 identical, 1 different, 2 usage
+//! error or unreadable store directory.
 
 use std::fmt;
 use std::io::{self, BufWriter, Write};

@@ -1,10 +1,10 @@
 //! `istatd verify --master HOST:PORT STORE_B`: compare a slave's store with a running
-//! master, read over the master's replication port (replication.md §2): connect as a
-//! slave would, collect the master's Discovers, then ask each file for its valid
+//! master, read over the master's replication port (docs/replication-protocol.md): connect
+//! as a slave would, collect the master's Discovers, then ask each file for its valid
 //! buckets from the oldest on, in chunks, and compare them with the slave's file by
-//! replica equality (§2.1). The master sends only flushed buckets; a file whose
-//! Request gets no answer within the quiet time holds no valid bucket up to its flush.
-//! A command-line tool: plain blocking sockets.
+//! replica equality ("Replica equality and residual risks"). The master sends only flushed
+//! buckets; a file whose Request gets no answer within the quiet time holds no valid bucket
+//! up to its flush. A command-line tool: plain blocking sockets.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;

@@ -110,7 +110,7 @@ fn golden_admin_answers_pipelined() {
 
 #[test]
 fn pattern_cases_from_spec_and_ftests() {
-    // interfaces.md §3.8
+    // docs/interfaces.md §3.8
     assert!(pattern_match("tep.?", "tep.tep_die"));
     assert!(pattern_match("tep.?", "tep.tep_live"));
     assert!(!pattern_match("tep.?", "tep.tep_live.and_let_die"));

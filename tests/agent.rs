@@ -1,4 +1,4 @@
-//! Agent (forwarding) mode between real daemons on loopback (interfaces.md §6): an
+//! Agent (forwarding) mode between real daemons on loopback (docs/interfaces.md §6): an
 //! agent buckets samples and forwards them to its destination, and moves to the next
 //! destination of its list when the first one closes its stat port (a planned
 //! failover to a promoted slave), losing no sample.

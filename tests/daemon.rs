@@ -426,7 +426,7 @@ fn prometheus_exporter_and_internal_metrics() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Admin `loglevel` (interfaces.md §5.3) sets the levels in force: shown by a bare
+/// Admin `loglevel` (docs/interfaces.md §5.3) sets the levels in force: shown by a bare
 /// `loglevel`, and obeyed by the log file (at level 0 the info line of a shutdown is
 /// not written; at the default it is).
 #[test]

@@ -1,5 +1,5 @@
 //! The `istatd file ...` command line on golden files: output, stderr, exit codes, and
-//! that nothing but `import` writes (storage.md §7).
+//! that nothing but `import` writes (docs/file-format.md, "File tools").
 
 use std::fs;
 use std::io::Write;

@@ -1,5 +1,5 @@
 //! `file dump` and `file info` of every golden counter file equal the reference's output
-//! byte for byte (storage.md §7.1, §7.3).
+//! byte for byte (docs/file-format.md, "File tools").
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -1,4 +1,4 @@
-//! `istatd::options::parse` with real config files (interfaces.md §7.1, §7.2, §7.7).
+//! `istatd::options::parse` with real config files (docs/interfaces.md §7.1, §7.2, §7.7).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};

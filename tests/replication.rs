@@ -1,9 +1,9 @@
-//! Replication between real daemons on loopback (replication.md §3.6): a slave
-//! converges to its master's files, after a restart of either side, with files created
-//! while connected or away; a raw peer breaking the protocol gets the Error text and
-//! the close. Convergence is judged by `istatd verify` (replica equality, §2.1) over
-//! the counters the test wrote; the master's own `istatd.*` counters keep changing
-//! while it runs and are left out.
+//! Replication between real daemons on loopback (the I- tests of
+//! docs/replication-protocol.md, "Test plan"): a slave converges to its master's files,
+//! after a restart of either side, with files created while connected or away; a raw peer
+//! breaking the protocol gets the Error text and the close. Convergence is judged by
+//! `istatd verify` (replica equality) over the counters the test wrote; the master's own
+//! `istatd.*` counters keep changing while it runs and are left out.
 //!
 //! Ports 19600-19699.
 
@@ -484,7 +484,7 @@ fn link_cut_mid_transfer_and_partition() {
 
 #[test]
 fn late_write_reaches_a_slave_that_was_away_across_a_clean_master_restart() {
-    // I-23 (clean restart variant) and I-19 of replication.md §3.
+    // I-23 (clean restart variant) and I-19 (docs/replication-protocol.md, "Test plan").
     let md = temp_dir("repl-late-m");
     let sd = temp_dir("repl-late-s");
     let mut m = master(&md, 19720);

@@ -1,8 +1,8 @@
-//! Faults on the master's side of replication (replication.md §2.8, §2.16, §3.6 I-24):
-//! a page write that fails on a full disk loses nothing, on the master's disk nor on
-//! its slave; and a flush visit that lands while a replication read is in flight
-//! leads to a resend. Each test ends with `istatd verify` (replica equality, §2.1):
-//! zero differing buckets.
+//! Faults on the master's side of replication (docs/replication-protocol.md,
+//! "Master: discovery and answering"; I-24): a page write that fails on a full disk loses
+//! nothing, on the master's disk nor on its slave; and a flush visit that lands while a
+//! replication read is in flight leads to a resend. Each test ends with `istatd verify`
+//! (replica equality, "Replica equality and residual risks"): zero differing buckets.
 //!
 //! The first test needs root and a loop device (mkfs.ext4, mount -o loop) and is
 //! skipped with a message where they are not available.
@@ -226,16 +226,16 @@ fn a_write_error_during_flush_loses_nothing() {
     );
 }
 
-/// I-24 (replication.md §2.8): the master's replication reads are slowed down
-/// (`ISTATD_TEST_REPLICA_READ_DELAY_MS`: every batch of reads waits 300 ms before it
-/// reads), so that the store's flushes run while reads are in flight. A fresh slave
-/// catches up 48 files; meanwhile, round after round, late samples change the bucket
-/// T + 100 of every counter (T: the oldest bucket, where the catch-up Requests start)
-/// and the master flushes every second. With 24 files a shard and a few reads of 300 ms
-/// in flight at a time, a pass over the ready files takes longer than the flush period,
-/// so in every round files are flushed while being read. Whatever a read may have
-/// missed is resent: zero differing buckets once the writes stop, and
-/// `resent_buckets` ≥ 1.
+/// I-24 (docs/replication-protocol.md, "Master: discovery and answering"): the master's
+/// replication reads are slowed down (`ISTATD_TEST_REPLICA_READ_DELAY_MS`: every batch of
+/// reads waits 300 ms before it reads), so that the store's flushes run while reads are in
+/// flight. A fresh slave catches up 48 files; meanwhile, round after round, late samples
+/// change the bucket T + 100 of every counter (T: the oldest bucket, where the catch-up
+/// Requests start) and the master flushes every second. With 24 files a shard and a few
+/// reads of 300 ms in flight at a time, a pass over the ready files takes longer than the
+/// flush period, so in every round files are flushed while being read. Whatever a read may
+/// have missed is resent: zero differing buckets once the writes stop, and `resent_buckets`
+/// ≥ 1.
 #[test]
 fn flush_during_in_flight_read_i24() {
     let started = Instant::now();

@@ -1,9 +1,9 @@
-//! Replication in an operator's everyday operations (replication.md §2.7-§2.14, §3.6
-//! I-24..I-27): counters deleted on either side while the link is up, a counter deleted
-//! and created again, several slaves connecting in the same instant, a node turned into
-//! a slave at run time and promoted again, a slave crash after a resend, and a failover
-//! followed by the failback procedure of README.md. Each test ends with `istatd verify`
-//! (replica equality, §2.1): zero differing buckets, after asserting the specific
+//! Replication in an operator's everyday operations (docs/replication-protocol.md;
+//! I-24..I-27 of its "Test plan"): counters deleted on either side while the link is up, a
+//! counter deleted and created again, several slaves connecting in the same instant, a node
+//! turned into a slave at run time and promoted again, a slave crash after a resend, and a
+//! failover followed by the failback procedure of README.md. Each test ends with
+//! `istatd verify` (replica equality): zero differing buckets, after asserting the specific
 //! symptom of the operation (the link stayed up, a counter moved, no empty collation
 //! bucket over a replicated one).
 //!
@@ -539,9 +539,9 @@ fn data_flows_while_files_are_still_being_created() {
     data_flows_before_most_files_exist(&m, &s, files, "the creations");
 }
 
-/// The master's Discover window (replication.md §2.8 flow control): a fresh slave that
-/// creates files slowly and stops reading the link while its creation queue is full
-/// must still get the Data of the files it has created. Both bounds are made small
+/// The master's Discover window (docs/replication-protocol.md, "Flow control"): a fresh
+/// slave that creates files slowly and stops reading the link while its creation queue is
+/// full must still get the Data of the files it has created. Both bounds are made small
 /// (test hooks), so that 226 files do what 500,000 do with the defaults: without the
 /// window every Discover is sent at once, the slave's full queue stops the link, and
 /// the Data waits behind the Discovers until nearly every file exists.
@@ -713,7 +713,7 @@ fn local_delete_on_a_slave() {
         tail(&sd.join("istatd.log"))
     );
 
-    // Back from the next Discover (§2.9: on a later connection or after
+    // Back from the next Discover ("Local deletes": on a later connection or after
     // `replication.resync all`), copied from 0.
     assert!(s.admin("replication.resync all").starts_with("ok"));
     let report = converge(&m, &s, 40);

@@ -26,7 +26,8 @@ fn master(dir: &Path, base: u16, scrub: bool) -> Daemon {
             "--replica-port",
             &rp,
             // Late marks expire a second after the write: a slave away longer misses
-            // late writes below its resume overlap (residual risk 2 of §2.1).
+            // late writes below its resume overlap (residual risk 2,
+            // docs/replication-protocol.md).
             "--replica-late-window",
             "1",
             "--replica-scrub-rate",

@@ -1,7 +1,8 @@
-//! Growth of the dense per-slot arrays and of the per-file queues (replication.md §2.17): state is budgeted in
-//! bytes per file, and a `Vec` that doubles holds up to twice what it uses (a store of
-//! 50,000 files had 65,536 entries' room). These grow by an eighth instead: still
-//! amortised constant time, at most 12.5% unused.
+//! Growth of the dense per-slot arrays and of the per-file queues
+//! (docs/replication-protocol.md, "Memory"): state is budgeted in bytes per file, and a
+//! `Vec` that doubles holds up to twice what it uses (a store of 50,000 files had 65,536
+//! entries' room). These grow by an eighth instead: still amortised constant time, at most
+//! 12.5% unused.
 
 /// Make `v` at least `len` long, new items `fill`, reserving an eighth more room
 /// rather than doubling.

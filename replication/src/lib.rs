@@ -1,4 +1,4 @@
-//! Master/slave replication for istatd (replication.md §2).
+//! Master/slave replication for istatd (docs/replication-protocol.md).
 //!
 //! This crate owns the wire format ([`pdu`], [`name`]), the link rules ([`link`]:
 //! handshake, heartbeats, back-off) and the per-shard file state of each role

@@ -1,7 +1,7 @@
-//! The link between a slave and its master, apart from files (replication.md §2.6,
-//! §2.11, §2.12): handshake checks, heartbeats and idle timeouts, the reconnect
-//! back-off, and which PDUs each state accepts. Times are seconds from any clock the
-//! caller chooses (the tests use a fake one).
+//! The link between a slave and its master, apart from files (docs/replication-protocol.md,
+//! "Handshake", "Liveness and resume"): handshake checks, heartbeats and idle timeouts, the
+//! reconnect back-off, and which PDUs each state accepts. Times are seconds from any clock
+//! the caller chooses (the tests use a fake one).
 
 use crate::name::is_valid_name;
 use crate::pdu::{Pdu, ProtocolError, UniqueId, VERSION};
@@ -41,9 +41,9 @@ impl Refusal {
     }
 }
 
-/// The master's checks of a Connect, in order (§2.6). `own_master` is this node's own
-/// master's id when it is itself a slave; `slots_free` whether one more slave fits.
-/// Returns the reply Connect.
+/// The master's checks of a Connect, in order (docs/replication-protocol.md, "Handshake").
+/// `own_master` is this node's own master's id when it is itself a slave; `slots_free`
+/// whether one more slave fits. Returns the reply Connect.
 pub fn master_accept(
     version: u32,
     peer: UniqueId,
@@ -109,8 +109,9 @@ pub enum RequestKind {
     File { from: i64, n: i64 },
 }
 
-/// A request the master refuses (§2.8): fatal for the link; its text is the Error the
-/// master sends.
+/// A request the master refuses (docs/replication-protocol.md,
+/// "Master: discovery and answering"): fatal for the link; its text is the Error the master
+/// sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BadRequest {
     /// Fields out of range for the PDU of this id.
@@ -130,7 +131,8 @@ impl std::fmt::Display for BadRequest {
 
 impl std::error::Error for BadRequest {}
 
-/// A fatal problem with a Request (§2.8).
+/// A fatal problem with a Request (docs/replication-protocol.md,
+/// "Master: discovery and answering").
 pub fn check_request(from: i64, n: i64, name: &[u8]) -> Result<RequestKind, BadRequest> {
     if from >= 1 << 32 {
         return Err(BadRequest::Malformed(3));
@@ -154,7 +156,8 @@ pub fn check_request(from: i64, n: i64, name: &[u8]) -> Result<RequestKind, BadR
 pub const START: &str = "start";
 pub const CONNECTED: &str = "connected";
 
-/// Liveness of one link end (§2.11): when to ping, when to give up.
+/// Liveness of one link end (docs/replication-protocol.md, "Liveness and resume"): when to
+/// ping, when to give up.
 #[derive(Debug, Clone)]
 pub struct Heartbeat {
     pub keepalive: i64,
@@ -186,7 +189,8 @@ impl Heartbeat {
     }
 
     /// The local side stopped reading until `now`: the idle timer does not run meanwhile.
-    /// Pings go on (§2.11): they are due on silence received, which a pause does not end.
+    /// Pings go on ("Liveness and resume"): they are due on silence received, which a pause
+    /// does not end.
     pub fn paused_until(&mut self, now: i64) {
         self.idle_from = self.idle_from.max(now);
     }
@@ -223,8 +227,9 @@ impl Heartbeat {
     }
 }
 
-/// The slave's reconnect delays (§2.12): the C++ curve 3, 6, 10, 16, 25, 39, 60, 91,
-/// 138, 180 …, jitter drawn fresh and never compounded, reset after 30 s connected.
+/// The slave's reconnect delays (docs/replication-protocol.md, "Liveness and resume"): the
+/// C++ curve 3, 6, 10, 16, 25, 39, 60, 91, 138, 180 …, jitter drawn fresh and never
+/// compounded, reset after 30 s connected.
 #[derive(Debug, Clone)]
 pub struct Backoff {
     prev: u64,

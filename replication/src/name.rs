@@ -1,6 +1,6 @@
-//! File names on the wire (replication.md §2.5): a counter file's path relative to the
-//! store root, `cpu/idle/host1/10s`. The rules keep every name inside the store and out
-//! of its `.`-files, whatever a peer sends.
+//! File names on the wire (docs/replication-protocol.md, "File names"): a counter file's
+//! path relative to the store root, `cpu/idle/host1/10s`. The rules keep every name inside
+//! the store and out of its `.`-files, whatever a peer sends.
 
 /// Why a name is refused.
 pub fn check_name(name: &[u8]) -> Result<(), &'static str> {

@@ -1,5 +1,5 @@
 //! The replication wire format: frames, the five PDUs and their strict size rules
-//! (replication.md §1.2, §1.4, §2.3, §2.4).
+//! (docs/replication-protocol.md, "Frames and PDUs").
 //!
 //! ```text
 //! frame    = type:u32le size:u32le payload[size]
@@ -61,8 +61,8 @@ pub const RANGE_BUCKETS: i64 = 64;
 /// Largest Digest payload.
 pub const MAX_DIGEST: usize = 12 + MAX_RANGES * 16 + MAX_NAME + 1;
 
-/// A process's identity on the wire (replication.md §1.6, §2.6): bytes 0..4 are the pid
-/// (u32 LE), the other 12 bytes random.
+/// A process's identity on the wire (docs/replication-protocol.md, "Server id"): bytes 0..4
+/// are the pid (u32 LE), the other 12 bytes random.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct UniqueId(pub [u8; 16]);
 
@@ -271,7 +271,8 @@ impl Pdu {
     }
 }
 
-/// A fatal protocol violation; its text is what goes into the Error PDU (§2.13).
+/// A fatal protocol violation; its text is what goes into the Error PDU
+/// (docs/replication-protocol.md, "Errors").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProtocolError {
     TooLarge,
@@ -522,7 +523,8 @@ impl FrameDecoder {
 }
 
 /// Read only the frame-level split of a byte stream (type, payload), without the
-/// per-type checks: the port of the reference's PduReaderActor test (§3.1 U-FR-02).
+/// per-type checks: the port of the reference's PduReaderActor test (U-FR-02,
+/// docs/replication-protocol.md, "Test plan").
 #[derive(Debug, Default)]
 pub struct RawFrames {
     buf: Vec<u8>,

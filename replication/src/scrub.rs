@@ -4,9 +4,9 @@
 //!
 //! Why: version 2 resumes each file from its newest bucket minus an overlap, and the
 //! master's late marks cover older late writes only for `--replica-late-window`. The
-//! residual risks of replication.md §2.1 (a long partition, an unclean master restart,
-//! a failover) can leave a slave bucket different from the master's with no error; the
-//! scrub finds and repairs those.
+//! residual risks of docs/replication-protocol.md (a long partition, an unclean master
+//! restart, a failover) can leave a slave bucket different from the master's with no error;
+//! the scrub finds and repairs those.
 //!
 //! ```text
 //! slave                                   master
@@ -22,8 +22,8 @@
 //! `file_create_time`. Its digest is the set of slots where the sender holds a valid
 //! bucket (the mask) and a hash of those buckets' 32 bytes. The slave hashes its own
 //! buckets at exactly the master's slots, so a range matches when the replica-equality
-//! rule of §2.1 holds for it: slave buckets where the master has none (gaps never
-//! erase) do not count as differences.
+//! rule ("Replica equality and residual risks") holds for it: slave buckets where the
+//! master has none (gaps never erase) do not count as differences.
 //!
 //! [`Scrubber`] is one shard's slave-side state: the files of the current pass, a cursor
 //! in the current file, one Digest outstanding, and the repairs to send and awaited. It
@@ -90,7 +90,7 @@ pub fn digests(from: i64, interval: i64, ranges: usize, buckets: &[Bucket]) -> V
 
 /// The indexes of the master's ranges that the local buckets do not match: a range
 /// differs when a slot the master holds is missing locally or holds other bytes. Local
-/// buckets at slots the master does not hold are ignored (replica equality, §2.1).
+/// buckets at slots the master does not hold are ignored (replica equality).
 pub fn differing(from: i64, interval: i64, remote: &[RangeDigest], local: &[Bucket]) -> Vec<usize> {
     let mut mine = vec![RangeDigest::default(); remote.len()];
     for b in local {

@@ -1,4 +1,5 @@
-//! Codec and framing (replication.md §3.1: U-PDU-01..03, U-FR-01..07, Z-01).
+//! Codec and framing (U-PDU-01..03, U-FR-01..07, Z-01 of docs/replication-protocol.md,
+//! "Test plan").
 
 use istatd_replication::pdu::{
     FrameDecoder, Pdu, ProtocolError, RawFrames, UniqueId, MAX_PAYLOAD, VERSION,

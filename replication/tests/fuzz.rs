@@ -1,8 +1,9 @@
-//! Fuzzing of the replication state machines (replication.md §3.5 Z-02, Z-03) and of
-//! the decoder feeding them as shard 0 does. Proptest drives random operation sequences
-//! against one `MasterFiles` / one `SlaveFiles` and checks the invariants the spec
-//! requires at every step: no panic, storage is only ever asked about valid names
-//! (§2.5), Data and Requests are well formed (§2.8, §2.9), state stays bounded (§2.7).
+//! Fuzzing of the replication state machines (Z-02, Z-03 of docs/replication-protocol.md,
+//! "Test plan") and of the decoder feeding them as shard 0 does. Proptest drives random
+//! operation sequences against one `MasterFiles` / one `SlaveFiles` and checks the
+//! invariants the spec requires at every step: no panic, storage is only ever asked about
+//! valid names ("File names"), Data and Requests are well formed (the "Master" and "Slave"
+//! sections), state stays bounded ("State machines").
 
 use std::collections::{HashMap, HashSet};
 
@@ -123,8 +124,8 @@ fn str_of(name: &[u8]) -> String {
     String::from_utf8_lossy(name).into_owned()
 }
 
-/// A Request the slave sends must be one the master accepts as a file Request (§2.7:
-/// fromTime ≥ 2^32 is malformed; §2.8: n ≥ 1 and a valid name).
+/// A Request the slave sends must be one the master accepts as a file Request
+/// (docs/replication-protocol.md: fromTime ≥ 2^32 is malformed, n ≥ 1, a valid name).
 fn check_slave_request(p: &Pdu, strict: bool) -> Result<(), TestCaseError> {
     let Pdu::Request { from, n, name } = p else {
         return Err(TestCaseError::fail(format!("not a Request: {p:?}")));
@@ -381,9 +382,10 @@ fn state_units(cfg: &MasterConfig) -> (usize, usize) {
     (per_file, per_entry)
 }
 
-/// `strict`: also hold the master to one ready-queue item per entry (§2.7 `in_queue`,
-/// §2.8 "in_queue is kept" across a deletion). Otherwise the bound allows one stale
-/// item per connection for every deletion (see `z02_master_ready_queue_one_item_per_entry`).
+/// `strict`: also hold the master to one ready-queue item per entry (`in_queue`, kept
+/// across a deletion: docs/replication-protocol.md, "State machines"). Otherwise the bound
+/// allows one stale item per connection for every deletion (see
+/// `z02_master_ready_queue_one_item_per_entry`).
 fn run_master(
     cfg: MasterConfig,
     nslots: usize,
@@ -689,9 +691,9 @@ fn run_master(
         for &c in &open {
             let _ = (m.has_ready(c), m.has_owed(c), m.gone_len(c));
         }
-        // §2.7: one file slot per file; per file and connection at most one entry, and
-        // at most one of each side item: a read in flight (16), a resend time (8), a
-        // delayed-read item (12), an owed item (4) and a ready-queue item (4).
+        // "State machines": one file slot per file; per file and connection at most one
+        // entry, and at most one of each side item: a read in flight (16), a resend time
+        // (8), a delayed-read item (12), an owed item (4) and a ready-queue item (4).
         let mut bound = nslots * per_file + open.len() * nslots * (per_entry + 44);
         if !strict {
             bound += 4 * open
@@ -870,7 +872,8 @@ fn pool_idx() -> impl Strategy<Value = u8> {
     prop_oneof![4 => 0u8..4, 1 => any::<u8>()]
 }
 
-/// A header that passes every check of §2.9 step 1.
+/// A header that passes every check of docs/replication-protocol.md,
+/// "Slave: Discover, Requests and Data", step 1.
 fn valid_hdr_gen() -> impl Strategy<Value = HdrGen> {
     (
         prop::sample::select(vec![1i32, 10, 60, 300, 3600]),
@@ -1348,7 +1351,7 @@ impl SlaveRig {
             return (Local::Absent, None);
         }
         // A local file whose interval, flags or create time storage refuses to load
-        // (storage.md §1.3) is a bad one.
+        // (docs/file-format.md, "Validation") is a bad one.
         if lh.cfg_interval < 1
             || lh.flags & !FLAGS_KNOWN != 0
             || lh.file_create_time.unsigned_abs() > MAX_ABS_TIME
@@ -1746,7 +1749,7 @@ proptest! {
     }
 
     /// Z-03, stricter: every Request the slave sends is one the master accepts as a
-    /// file Request (`check_request`): in particular fromTime < 2^32 (§2.7).
+    /// file Request (`check_request`): in particular fromTime < 2^32 ("State machines").
     #[test]
 
     fn z03_slave_requests_acceptable_to_master(
@@ -1759,8 +1762,9 @@ proptest! {
 
 /// Found by Z-03 (with `buckets_behind` among the status getters): a Discover whose
 /// `last_bucket` puts the master's newest bucket M at i64::MAX (it passes every check of
-/// §2.9 step 1) for a subscribed 1 s file makes the status getter overflow. §2.7: all
-/// time arithmetic saturates, so no value wraps or panics.
+/// the Discover's step 1) for a subscribed 1 s file makes the status getter overflow. All
+/// time arithmetic saturates (docs/replication-protocol.md, "State machines"), so no value
+/// wraps or panics.
 #[test]
 
 fn slave_buckets_behind_saturates() {

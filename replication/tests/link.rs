@@ -1,5 +1,6 @@
-//! Handshake checks, Request checks, back-off and heartbeats (replication.md §2.6,
-//! §2.8, §2.11, §2.12; §3.2 U-HS-01..07, U-BO-01/02, U-KA-01..04).
+//! Handshake checks, Request checks, back-off and heartbeats (docs/replication-protocol.md,
+//! "Handshake", "Master: discovery and answering", "Liveness and resume"; U-HS-01..07,
+//! U-BO-01/02, U-KA-01..04 of its "Test plan").
 
 use istatd_replication::link::{
     check_request, master_accept, slave_check_reply, Backoff, Heartbeat, Refusal, RequestKind,
@@ -124,7 +125,7 @@ fn u_hs_07_too_many() {
     );
 }
 
-// ----- Request checks (§2.8) ----------------------------------------------------------
+// ----- Request checks ("Master: discovery and answering") -----------------------------
 
 #[test]
 fn check_request_rules() {
@@ -192,7 +193,7 @@ fn check_request_rules() {
     }
 }
 
-// ----- back-off (§2.12) ---------------------------------------------------------------
+// ----- back-off ("Liveness and resume") -----------------------------------------------
 
 #[test]
 fn u_bo_01_base_sequence() {
@@ -249,7 +250,7 @@ fn u_bo_02_reset_only_after_30s_connected() {
     assert_eq!(b.next_base(), 3);
 }
 
-// ----- heartbeats (§2.11) -------------------------------------------------------------
+// ----- heartbeats ("Liveness and resume") ---------------------------------------------
 
 #[test]
 fn u_ka_01_ping_each_keepalive_while_nothing_received() {
@@ -321,9 +322,9 @@ fn u_ka_03_paused_idle_timer() {
 
 #[test]
 fn u_ka_03_pings_continue_while_paused() {
-    // §2.11: the slave keeps pinging while it has itself stopped reading, so the
-    // master, whose idle timer does not pause, keeps receiving input; 300 s of pause
-    // gives a ping every 10 s (30 outstanding), and the 30 pongs are then accepted.
+    // The slave keeps pinging while it has itself stopped reading, so the master, whose
+    // idle timer does not pause, keeps receiving input; 300 s of pause gives a ping every
+    // 10 s (30 outstanding), and the 30 pongs are then accepted.
     let mut hb = Heartbeat::new(0, 10, 60);
     let mut pings = 0;
     for t in 1..=300 {

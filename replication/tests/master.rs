@@ -1,5 +1,6 @@
-//! The master's per-file state machine against a fake store (replication.md §2.7,
-//! §2.8, §2.10; §3.3 U-MA-*).
+//! The master's per-file state machine against a fake store (docs/replication-protocol.md,
+//! "State machines", "Master: discovery and answering", "Flow control"; U-MA-* of its
+//! "Test plan").
 
 use std::collections::BTreeMap;
 
@@ -293,7 +294,7 @@ fn u_ma_05_parking() {
     assert_eq!(r.state().0, MState::Parked);
     assert!(r.m.next_read(C).is_none());
     // Newer flushed data reaches F: ready, answered from F. (Writes below F would
-    // count as late writes, §2.8 step 2, so the new data starts at F.)
+    // count as late writes, step 2 of a flush visit, so the new data starts at F.)
     r.file.fill(2000, 2100);
     r.visit(2100, 2000, 0);
     assert_eq!(r.state().0, MState::Ready);
@@ -643,8 +644,8 @@ fn u_ma_16_suspended() {
 #[test]
 
 fn u_ma_16_suspended_holds_owed_discover() {
-    // §2.8 "Suspended master": Discover and answers are held. The visit puts the
-    // Discover in the owed FIFO; the FIFO must not hand it out while suspended either.
+    // A suspended master holds Discover and answers. The visit puts the Discover in the
+    // owed FIFO; the FIFO must not hand it out while suspended either.
     let mut r = Rig::new(FakeFile::with_range(100, 1000));
     r.m.suspended = true;
     r.visit(1000, NONE, 0);
@@ -677,10 +678,9 @@ fn u_ma_18_visit_while_reading_below_f() {
 #[test]
 
 fn u_ma_18_visit_while_reading_resends() {
-    // §3.3 U-MA-18: a read of F = T in flight; a write to T + 100 and a flush visit
-    // happen; the read returns the old bucket; the next answer resends T + 100 with the
-    // new value (§2.8 step 2 "if the state is reading, set read_low", step 7, and "No
-    // update is lost": "If the entry is reading, read_low <= b").
+    // U-MA-18: a read of F = T in flight; a write to T + 100 and a flush visit happen; the
+    // read returns the old bucket; the next answer resends T + 100 with the new value (a
+    // visit during a read lowers read_low, and answering step 7 folds it into resend_from).
     let t = 1000;
     let mut r = Rig::new(FakeFile::with_range(t, t + 200));
     r.visit(t + 200, NONE, 0);
@@ -855,9 +855,8 @@ fn u_ma_21_read_errors_back_off() {
 #[test]
 
 fn u_ma_21_parks_after_five_failures() {
-    // §2.8 "Read errors": after 5 consecutive failures the entry is parked and "the
-    // next flush visit makes it ready again", so a failing file is retried once per
-    // flush period.
+    // After 5 consecutive read failures the entry parks until the next flush visit, so a
+    // failing file is retried once per flush period.
     let mut r = Rig::new(FakeFile::with_range(100, 1000));
     r.visit(1000, NONE, 0);
     r.request(500, 10);

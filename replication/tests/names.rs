@@ -1,5 +1,5 @@
-//! Wire file names and the process id (replication.md §2.5, §1.6, §2.6; §3.1
-//! U-NAME-01..03, U-ID-01).
+//! Wire file names and the process id (docs/replication-protocol.md, "File names",
+//! "Server id"; U-NAME-01..03, U-ID-01 of its "Test plan").
 
 use istatd_replication::name::{
     check_name, counter_key, counter_of, is_valid_name, normalise_path, wire_name,

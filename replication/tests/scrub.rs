@@ -182,8 +182,9 @@ fn request_checks() {
     );
 }
 
-/// Replica equality of one range, computed directly (replication.md §2.1): every
-/// master bucket has an identical slave bucket; slave-only buckets do not count.
+/// Replica equality of one range, computed directly (docs/replication-protocol.md,
+/// "Replica equality and residual risks"): every master bucket has an identical slave
+/// bucket; slave-only buckets do not count.
 fn range_equal(master: &[Bucket], slave: &[Bucket], lo: i64, hi: i64) -> bool {
     master
         .iter()

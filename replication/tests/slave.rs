@@ -1,5 +1,5 @@
-//! The slave's per-file state machine (replication.md §2.7, §2.9; §3.4 U-SL-*,
-//! §3.1 U-HDR-01).
+//! The slave's per-file state machine (docs/replication-protocol.md, "State machines",
+//! "Slave: Discover, Requests and Data"; U-SL-*, U-HDR-01 of its "Test plan").
 //!
 //! The core addresses files by their slot in the local store; these tests play the
 //! driver with a fixed store: NAME in slot 0, OTHER in slot 1.
@@ -766,7 +766,7 @@ fn connection_reset_makes_every_file_idle() {
 
 #[test]
 fn state_is_twelve_bytes_a_file() {
-    // §2.17 budgets 16 bytes: one dense 12-byte entry per local file, no names.
+    // 16 bytes budgeted ("Memory"): one dense 12-byte entry per local file, no names.
     let mut s = SlaveFiles::new(SlaveConfig::default());
     let h = mh(0, 10, 100);
     for slot in 0..1000u32 {
@@ -852,7 +852,7 @@ fn check_discover_rejections() {
     assert!(check_discover(&b).is_ok());
 }
 
-// ----- replication.resync PATH (§2.14) ------------------------------------------------
+// ----- replication.resync PATH ("Operator command rules") -----------------------------
 
 fn gone_then_idle() -> SlaveFiles {
     let mut s = outstanding_at_35400();
@@ -904,7 +904,8 @@ fn resync_path_outstanding_next_request_uses_time() {
 
 #[test]
 fn u_sl_15_apply_failing_when_most_writes_fail() {
-    // §2.9: more than 10% of the subscribed files, and at least 100, in state error.
+    // "Apply errors": more than 10% of the subscribed files, and at least 100, in state
+    // error.
     let mut s = SlaveFiles::new(SlaveConfig::default());
     let h = mh(0, 10, 100);
     // The store holds file i in slot i.

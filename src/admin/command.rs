@@ -46,7 +46,7 @@ pub enum AdminCommand {
     LoadSetting(String),
     /// `quit`: nothing is written; flush queued output, close, ignore later lines.
     Quit,
-    /// `replication.*` (port only, replication.md §2.14).
+    /// `replication.*` (port only, docs/replication-protocol.md, "Operator commands").
     Replication(ReplicationCommand),
 }
 
@@ -74,10 +74,10 @@ pub struct LogLevelCommand {
     pub error: Option<AdminReply>,
 }
 
-/// The port's replication admin commands (replication.md §2.14). Parsing is syntactic;
-/// role checks (`huh? not a master`, `huh? not a replica`), `huh? unknown file` for a
-/// path the slave does not know, and the `replication.status` lines are the replication
-/// code's.
+/// The port's replication admin commands (docs/replication-protocol.md,
+/// "Operator commands", "Operator command rules"). Parsing is syntactic; role checks
+/// (`huh? not a master`, `huh? not a replica`), `huh? unknown file` for a path the slave
+/// does not know, and the `replication.status` lines are the replication code's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReplicationCommand {
     /// `replication.status`.

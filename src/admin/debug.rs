@@ -1,4 +1,4 @@
-//! The `debug` options (§5.3, daemon/Debug.cpp).
+//! The `debug` options (docs/interfaces.md §5.3, daemon/Debug.cpp).
 
 use std::fmt::Write as _;
 

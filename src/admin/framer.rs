@@ -1,4 +1,5 @@
-//! Framing of the admin connection's bytes into lines (§5.1, §9 item 15).
+//! Framing of the admin connection's bytes into lines (docs/interfaces.md §5.1, §9
+//! item 15).
 
 /// Longest admin line, in bytes, not counting its terminating LF (a CR before the LF
 /// counts). **Port** (§5.1, §9 item 15): the reference examines 1024 bytes at a time,

@@ -1,4 +1,4 @@
-//! The admin (telnet) port on shard 0 (interfaces.md §5): framing, parsing and replies
+//! The admin (telnet) port on shard 0 (docs/interfaces.md §5): framing, parsing and replies
 //! (pure: no sockets, no store), the connection loop ([`server`]), and one file per
 //! family of commands carrying out their effect: [`counters`] (flush, delete, purge),
 //! [`stats`] and [`replication`].

@@ -1,6 +1,7 @@
-//! The `replication.*` admin commands (replication.md §2.14): status, suspend and
-//! resume, promote, of (fail back or re-point), resync and scrub. They change the
-//! coordinator's control state, write the store's markers, and tell the shards.
+//! The `replication.*` admin commands (docs/replication-protocol.md, "Operator commands",
+//! "Operator command rules"): status, suspend and resume, promote, of (fail back or
+//! re-point), resync and scrub. They change the coordinator's control state, write the
+//! store's markers, and tell the shards.
 
 use std::rc::Rc;
 use std::time::Duration;

@@ -30,7 +30,7 @@ impl AdminReply {
         AdminReply::Error(message.into())
     }
 
-    /// `huh? line too long` (**Port**, §9 item 15).
+    /// `huh? line too long` (**Port**, docs/interfaces.md §9 item 15).
     pub fn line_too_long() -> AdminReply {
         AdminReply::error("line too long")
     }

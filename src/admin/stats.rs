@@ -26,7 +26,8 @@ pub struct ReplicaServerStats {
 pub struct ReplicaOfStats {
     /// `host:port` as configured.
     pub source: String,
-    /// Printed as 1/0 (port: 1 only after the handshake, replication.md §2.19).
+    /// Printed as 1/0 (port: 1 only after the handshake, docs/replication-protocol.md,
+    /// "Metrics").
     pub connected: bool,
     /// Port: files waiting for subscription or creation (reference: always 0).
     pub queue: u64,
@@ -47,8 +48,8 @@ pub struct StatsInfo {
 ///
 /// Port extension: the daemon passes [`LoopbackCounters::stats`] (names `istatd.<name>`;
 /// event counters: total since start; counted: current level; gauges: last value, summed
-/// over shards) followed by the `replication.*` metrics of replication.md §2.19. Names are
-/// printed as given.
+/// over shards) followed by the `replication.*` metrics (docs/replication-protocol.md,
+/// "Metrics"). Names are printed as given.
 pub fn render_stats<I, N, V>(info: &StatsInfo, extra: I) -> String
 where
     I: IntoIterator<Item = (N, V)>,

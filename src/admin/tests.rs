@@ -87,7 +87,8 @@ fn framer_long_line_complete_in_one_chunk() {
 
 #[test]
 fn framer_more_than_1024_pending_is_not_corrupted() {
-    // §9 item 15: the reference overwrote the first byte when ≥ 1024 bytes were pending.
+    // docs/interfaces.md §9 item 15: the reference overwrote the first byte when ≥ 1024
+    // bytes were pending.
     let mut f = AdminFramer::new();
     let mut data = Vec::new();
     for _ in 0..300 {

@@ -1,5 +1,5 @@
 //! A shard's bucketizers: the samples it parsed, summed per name into 10-second slots
-//! until the next forward (§6.3).
+//! until the next forward (docs/interfaces.md §6.3).
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;

@@ -1,6 +1,6 @@
-//! Shard 0's forward connections (§6.2, §6.5, §6.6): one task per connection keeps it
-//! up (reconnecting with the reference's back-off, moving along the destination list
-//! when one refuses) and writes what the shards' flushes queued on it.
+//! Shard 0's forward connections (docs/interfaces.md §6.2, §6.5, §6.6): one task per
+//! connection keeps it up (reconnecting with the reference's back-off, moving along the
+//! destination list when one refuses) and writes what the shards' flushes queued on it.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;

@@ -1,4 +1,4 @@
-//! Agent (forwarding) mode (interfaces.md §6): samples are bucketed per name into
+//! Agent (forwarding) mode (docs/interfaces.md §6): samples are bucketed per name into
 //! 10-second slots on the shard that parsed them and forwarded every
 //! `--agent-interval` seconds as 7-field lines (3-field for `*` counters) over
 //! `--agentCount` connections that shard 0 keeps to the `--agent` destination. A list

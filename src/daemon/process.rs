@@ -1,5 +1,5 @@
 //! Process-level life cycle: pid file, port probes, signals, starting and stopping the
-//! shards (interfaces.md §7.5, §7.6, §7.8).
+//! shards (docs/interfaces.md §7.5, §7.6, §7.8).
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener as StdTcpListener, UdpSocket as StdUdpSocket};

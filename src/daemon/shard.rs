@@ -438,7 +438,8 @@ async fn open_store(
     o.allocation = cfg.allocation;
     // Parents may belong to other shards: they are created by message.
     o.create_parents = false;
-    // A replica indexes every file it holds (replication.md §2.2).
+    // A replica indexes every file it holds (docs/replication-protocol.md,
+    // "Roles and replica mode").
     o.load_incomplete = cfg.create_parents || st.repl.control.acting_slave();
     // A promoted replica's files hold replicated buckets: event windows start from them.
     o.seed_windows = st.repl.control.promoted.is_some();

@@ -1,4 +1,4 @@
-//! The daemon's start-up order (interfaces.md §7.5): options, validation, working
+//! The daemon's start-up order (docs/interfaces.md §7.5): options, validation, working
 //! directory, logging, clock, daemonize, limits, then the shards.
 
 use std::io::{Read, Write};
@@ -448,7 +448,7 @@ fn check_pid_file(p: &PathBuf) -> Result<(), Fatal> {
 }
 
 /// Fork; the parent waits for the child's word (0 = every listener is up) and exits
-/// with it, or with the child's exit status if it dies first (interfaces.md §7.6).
+/// with it, or with the child's exit status if it dies first (docs/interfaces.md §7.6).
 fn daemonize() -> Result<OwnedFd, Fatal> {
     let (r, w) = nix::unistd::pipe().map_err(|e| Fatal::new(2, format!("pipe: {e}")))?;
     // SAFETY: no other thread exists yet (the executors start after this).

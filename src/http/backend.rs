@@ -29,7 +29,7 @@ pub struct CounterInfo {
     pub is_event: bool,
 }
 
-/// A stat connection's meta record (`GET /?a=`, interfaces.md §2.7, §3.9).
+/// A stat connection's meta record (`GET /?a=`, docs/interfaces.md §2.7, §3.9).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentInfo {
     /// `ip:port` of the client.
@@ -59,7 +59,7 @@ pub trait Backend {
     fn counters(&self) -> LocalFut<'_, Vec<CounterInfo>>;
     /// Every shard's connection meta records.
     fn agents(&self) -> LocalFut<'_, Vec<AgentInfo>>;
-    /// Prometheus text: the exporter's samples (`exporter`, interfaces.md §4; `None`
+    /// Prometheus text: the exporter's samples (`exporter`, docs/interfaces.md §4; `None`
     /// when it is off), or the daemon's own counters (`/metrics` on the HTTP port).
     fn metrics(&self, exporter: bool, layout: PromLayout) -> LocalFut<'_, Option<String>>;
 }

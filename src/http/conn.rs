@@ -1,4 +1,4 @@
-//! One HTTP connection from accept to close (interfaces.md §3.1): read the head (at
+//! One HTTP connection from accept to close (docs/interfaces.md §3.1): read the head (at
 //! most [`MAX_HEAD`] bytes), read the body a POST announces (at most
 //! [`MAX_BODY`](super::MAX_BODY)), answer, close. Every read and write has the idle
 //! timeout, so a slow client only holds its own task; the daemon spawns one task per

@@ -1,4 +1,4 @@
-//! Dispatch of the HTTP interface (interfaces.md §3.4; reference `RequestInFlight` in
+//! Dispatch of the HTTP interface (docs/interfaces.md §3.4; reference `RequestInFlight` in
 //! daemon/RequestInFlight.cpp): [`handle`] turns a parsed request into the exact
 //! response bytes, independent of sockets, and `GET /metrics` is answered here. The
 //! endpoint families have a module each: `counter_data` (§3.5), `multiget` (§3.6),

@@ -2,7 +2,7 @@
 //!
 //! Request bodies (`POST /*`, `POST /?s=`) are parsed with a port of jsoncpp's `Reader`
 //! (default `Features::all()`): its error messages are part of the HTTP contract
-//! (interfaces.md §3.6: `* Line 1, Column 1\n  Syntax error: value, object or array
+//! (docs/interfaces.md §3.6: `* Line 1, Column 1\n  Syntax error: value, object or array
 //! expected.\n`), and it accepts what the reference accepts: any root value, `//` and
 //! `/* */` comments, text after the first value, leading zeros, a lone `-` (0), numbers
 //! read with `sscanf("%lf")` prefix rules, later duplicate keys winning. The value model

@@ -1,4 +1,4 @@
-//! The HTTP interface (interfaces.md §3).
+//! The HTTP interface (docs/interfaces.md §3).
 //!
 //! - [`request`]: head parsing ([`parse_head`]) as the reference reads heads, with the
 //!   port's limits.
@@ -33,8 +33,8 @@ pub use settings::SettingsStore;
 /// written) is closed.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The HTTP counters of one shard (interfaces.md §3.12), for the daemon's `istatd.http.*`
-/// internal counters.
+/// The HTTP counters of one shard (docs/interfaces.md §3.12), for the daemon's
+/// `istatd.http.*` internal counters.
 #[derive(Debug, Default)]
 pub struct HttpStats {
     /// Accepted connections (`istatd.http.requests`).
@@ -66,7 +66,7 @@ pub struct HttpConfig {
     pub idle_timeout: Duration,
     /// This shard's HTTP counters.
     pub stats: HttpStats,
-    /// The Prometheus exporter's listener (interfaces.md §4.1): only `GET /metrics`.
+    /// The Prometheus exporter's listener (docs/interfaces.md §4.1): only `GET /metrics`.
     pub prometheus_only: bool,
 }
 

@@ -1,5 +1,5 @@
 //! The built-in web page served at `GET /` when the files directory has no `index.html`
-//! (a static `index.html` still wins, as in the reference, §3.10).
+//! (a static `index.html` still wins, as in the reference, docs/interfaces.md §3.10).
 //!
 //! One self-contained HTML file (inline CSS and JS, nothing fetched from elsewhere),
 //! embedded in the binary: a counter list with a search box (`GET /?q=`, §3.7) and an SVG

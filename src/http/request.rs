@@ -1,5 +1,6 @@
-//! Request heads as the reference reads them (interfaces.md §3.1; `HttpRequest::on_header`,
-//! `parseMethod`, `parseHeader` in daemon/HttpServer.cpp) plus the port's limits.
+//! Request heads as the reference reads them (docs/interfaces.md §3.1;
+//! `HttpRequest::on_header`, `parseMethod`, `parseHeader` in daemon/HttpServer.cpp) plus
+//! the port's limits.
 //!
 //! The head ends at the first `\r\n\r\n`. Lines end at a CR LF **not followed by a
 //! space** (a line starting with a space continues the previous one, CR LF included).

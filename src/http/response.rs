@@ -1,7 +1,7 @@
-//! Response framing (interfaces.md §3.2), `Accept-Encoding` negotiation and compression
-//! (§3.3), HTTP dates. Reference: `HttpRequest::doReply`, `AcceptEncodingHeader` in
-//! daemon/HttpServer.cpp, `RequestInFlight::complete` / `chooseEncoding` in
-//! daemon/RequestInFlight.cpp, `http_date` in lib/strfunc.cpp.
+//! Response framing (docs/interfaces.md §3.2), `Accept-Encoding` negotiation and
+//! compression (§3.3), HTTP dates. Reference: `HttpRequest::doReply`,
+//! `AcceptEncodingHeader` in daemon/HttpServer.cpp, `RequestInFlight::complete` /
+//! `chooseEncoding` in daemon/RequestInFlight.cpp, `http_date` in lib/strfunc.cpp.
 
 use std::collections::BTreeMap;
 use std::io::Write;

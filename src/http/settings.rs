@@ -1,5 +1,5 @@
-//! The settings store (interfaces.md §3.11; reference daemon/Settings.cpp): named groups
-//! of string keys and values, one file `<dir>/<name>.set` per group.
+//! The settings store (docs/interfaces.md §3.11; reference daemon/Settings.cpp): named
+//! groups of string keys and values, one file `<dir>/<name>.set` per group.
 //!
 //! One store serves the whole process: every shard holds an `Arc` of it; its in-memory
 //! state sits behind a `std::sync::Mutex` that is only held for map operations, never

@@ -1,4 +1,4 @@
-//! Connection meta records (`#key value` lines, interfaces.md §2.7) and the host
+//! Connection meta records (`#key value` lines, docs/interfaces.md §2.7) and the host
 //! blacklist's configuration (§2.10; shard 0 loads the list and sends it to every
 //! shard).
 //!
@@ -65,9 +65,9 @@ impl MetaRegistry {
         self.records.iter()
     }
 
-    /// Admin `purge maxOld,maxAge` (port semantics, interfaces.md §5.3): delete offline
-    /// records idle at least `max_age` seconds, then keep only the `max_old` most recent
-    /// offline ones when `max_old` > 0. Returns how many were deleted.
+    /// Admin `purge maxOld,maxAge` (port semantics, docs/interfaces.md §5.3): delete
+    /// offline records idle at least `max_age` seconds, then keep only the `max_old` most
+    /// recent offline ones when `max_old` > 0. Returns how many were deleted.
     pub fn purge(&mut self, max_old: u64, max_age: i64, now: i64) -> usize {
         let before = self.records.len();
         self.records.retain(|r| {
@@ -118,7 +118,7 @@ pub struct BlacklistConfig {
 }
 
 /// Shard 0: load the blacklist now and whenever its file's mtime changes
-/// (interfaces.md §2.10), and send it to every shard.
+/// (docs/interfaces.md §2.10), and send it to every shard.
 pub async fn blacklist_loop(core: Rc<ShardCore>, cfg: BlacklistConfig) {
     let mut last_mtime = None;
     loop {

@@ -144,7 +144,7 @@ impl Ingest {
             .collect()
     }
 
-    /// Offline meta records purged every 300 s (interfaces.md §2.7, port rule).
+    /// Offline meta records purged every 300 s (docs/interfaces.md §2.7, port rule).
     pub async fn meta_purge_loop(&self) {
         while !self.core.shutdown.sleep(Duration::from_secs(300)).await {
             self.meta.borrow_mut().purge(100, 90_000, clock::now());
@@ -285,7 +285,8 @@ impl Ingest {
 
     /// Parent ("rollup") creation, in input order: the first time this shard sees a
     /// key, it asks each parent's owner to make the parent exist with this sample's
-    /// time and kind, ahead of anything later in the stream (interfaces.md §2.5 step 4).
+    /// time and kind, ahead of anything later in the stream (docs/interfaces.md §2.5
+    /// step 4).
     pub fn ensure_parents(&self, key: &str, event: bool, time: i64, router: &mut SampleRouter) {
         if !self.core.cfg.create_parents || self.core.store_less() {
             return;

@@ -1,4 +1,4 @@
-//! The stat port (interfaces.md §2): TCP connections and UDP datagrams, split into
+//! The stat port (docs/interfaces.md §2): TCP connections and UDP datagrams, split into
 //! frames and handed to [`Ingest`] through one path. The port has generations: a slave
 //! keeps it closed, a promotion opens a new one, `replication.of` closes it, and the
 //! listeners and connections of an older generation end by themselves.

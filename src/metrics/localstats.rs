@@ -1,5 +1,5 @@
-//! The local stats of `--local-stats SUFFIX` (interfaces.md §2.11): their names, suffix
-//! and stat lines, and the host sampling behind them.
+//! The local stats of `--local-stats SUFFIX` (docs/interfaces.md §2.11): their names,
+//! suffix and stat lines, and the host sampling behind them.
 //!
 //! The reference (`daemon/main.cpp`, `collectLocalStats`) asks libstatgrab every 5 s for
 //! CPU percentages, memory, load, swap, disk and network I/O and process counts, and

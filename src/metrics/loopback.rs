@@ -1,5 +1,5 @@
-//! The reference's internal counters (§5.5, daemon/LoopbackCounter.cpp): each shard
-//! bumps its own share, shard 0 merges them and records them into the store as
+//! The reference's internal counters (docs/interfaces.md §5.5, daemon/LoopbackCounter.cpp):
+//! each shard bumps its own share, shard 0 merges them and records them into the store as
 //! `istatd.*` counters.
 
 /// How often internal counters are recorded into the store (the reference's 500 ms

@@ -1,5 +1,6 @@
-//! The Prometheus exporter (interfaces.md §4) and the Prometheus text of the daemon's own
-//! internal counters. Pure code: no sockets, no clocks (callers pass `now`), no logging.
+//! The Prometheus exporter (docs/interfaces.md §4) and the Prometheus text of the daemon's
+//! own internal counters. Pure code: no sockets, no clocks (callers pass `now`), no
+//! logging.
 //!
 //! Reference: imvu-open/istatd `daemon/PromExporter.cpp` (`storeMetrics`,
 //! `extract_tags`, `get_tag_pos`, `storeAmetric`, `insertCounter`, `onCleanup`,
@@ -41,17 +42,17 @@ use istatd_storage::numfmt::push_g;
 use crate::statline::{caret_expand, munge};
 
 /// `Content-Type` of both `/metrics` bodies (**Port**; the reference sends
-/// `application/json`, interfaces.md §9 item 14).
+/// `application/json`, docs/interfaces.md §9 item 14).
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4";
 
 /// How a scrape's lines are laid out, chosen from the scraper's `Accept` header.
 ///
 /// The reference prints a `# TYPE` line before every counter entry, so two tag sets of
 /// one counter name repeat it, and prints the gauge samples after the first of each
-/// name at the end (interfaces.md §4). Its own ftest expects exactly that (compare_file.py
-/// counts lines), and a Prometheus server's scrape parser accepts it. The text format
-/// 0.0.4 allows one TYPE line per name, though, and strict parsers (promtool, the Go
-/// `expfmt` parser used by Telegraf and Pushgateway) refuse a second one.
+/// name at the end (docs/interfaces.md §4). Its own ftest expects exactly that
+/// (compare_file.py counts lines), and a Prometheus server's scrape parser accepts it. The
+/// text format 0.0.4 allows one TYPE line per name, though, and strict parsers (promtool,
+/// the Go `expfmt` parser used by Telegraf and Pushgateway) refuse a second one.
 ///
 /// Both are served: a client that names a text-format version in `Accept`
 /// (`text/plain;version=0.0.4`, `application/openmetrics-text;version=1.0.0`, as
@@ -108,7 +109,7 @@ pub const DROPPED_METRICS_KEY: &str = "*istatd.agent.dropped.metrics";
 // Configuration
 // ---------------------------------------------------------------------------------------
 
-/// The exporter's settings (interfaces.md §7.3).
+/// The exporter's settings (docs/interfaces.md §7.3).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PromConfig {
     /// Prometheus name translation (default); `false` with
@@ -131,7 +132,7 @@ pub struct PromConfig {
 }
 
 impl PromConfig {
-    /// The defaults of interfaces.md §7.3 (translation on, no extra tag names,
+    /// The defaults of docs/interfaces.md §7.3 (translation on, no extra tag names,
     /// unlimited, 30 s) for the given local host name.
     pub fn new(hostname: impl Into<String>) -> PromConfig {
         PromConfig {
@@ -245,7 +246,7 @@ impl Entry {
     }
 }
 
-/// What the exporter keeps (interfaces.md §4.2): cumulative counters keyed by the
+/// What the exporter keeps (docs/interfaces.md §4.2): cumulative counters keyed by the
 /// reference's key (the raw caret name for a tagged metric, the expanded name for an
 /// untagged one, `*` included, not munged) and every gauge sample ordered by sample
 /// time. One per shard; plain data (`Send`, `Clone`), combined with
@@ -339,7 +340,7 @@ impl PromStore {
         }
     }
 
-    /// Store one sample (interfaces.md §4.2, reference `storeMetrics`).
+    /// Store one sample (docs/interfaces.md §4.2, reference `storeMetrics`).
     ///
     /// `raw_name` is the first field as sent (`*` marker and carets included), `time`
     /// the sample time (0 means `now`, as in the reference), `value` from
@@ -488,8 +489,8 @@ impl PromStore {
         }
     }
 
-    /// The `/metrics` body in [`PromLayout::Strict`] (interfaces.md §4.3 with the port's
-    /// changes), served to scrapers that name a text-format version.
+    /// The `/metrics` body in [`PromLayout::Strict`] (docs/interfaces.md §4.3 with the
+    /// port's changes), served to scrapers that name a text-format version.
     ///
     /// `<name>[{<k>="<v>",...}] <value> <timestamp_ms>` per line; counters carry
     /// `counter="1"` as their last label (alone when untagged); values in `%g` style

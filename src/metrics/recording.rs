@@ -85,7 +85,7 @@ impl Recording {
     }
 
     /// `--local-stats`: sample the host every 5 s (aligned) and feed the lines through
-    /// the stat-line path (interfaces.md §2.11). The first sample only initializes.
+    /// the stat-line path (docs/interfaces.md §2.11). The first sample only initializes.
     pub async fn local_stats_loop(&self, suffix: String) {
         let mut sampler = crate::metrics::localstats::Sampler::new();
         let mut first = true;

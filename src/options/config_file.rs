@@ -1,4 +1,4 @@
-//! The config file (interfaces.md §7.2): the reference's istatd format (one `--name
+//! The config file (docs/interfaces.md §7.2): the reference's istatd format (one `--name
 //! value` a line, reference `ArgumentBase::parseData`), or TOML for a name ending in
 //! `.toml` (port addition; keys are option names without `--`).
 

@@ -1,7 +1,7 @@
 //! The errors of option handling, one type per layer: [`OptionError`] for one option
 //! value, [`ConfigError`] for a config file, [`HostPortError`] for a `host:port` value,
 //! and [`OptionsError`], what start-up prints and exits with. Their texts are the
-//! reference's (interfaces.md §7): scripts and the tests compare them byte for byte.
+//! reference's (docs/interfaces.md §7): scripts and the tests compare them byte for byte.
 
 use std::fmt;
 

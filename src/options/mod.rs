@@ -1,4 +1,4 @@
-//! The daemon's command line and config file (interfaces.md §7).
+//! The daemon's command line and config file (docs/interfaces.md §7).
 //!
 //! [`parse`] builds an [`Options`] from the defaults, then the config file, then the
 //! command line (§7.1, §7.2). The checks the daemon runs later during start-up (§7.5)

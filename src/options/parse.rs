@@ -1,4 +1,4 @@
-//! The daemon's command line (interfaces.md §7.1): the defaults, then the config file,
+//! The daemon's command line (docs/interfaces.md §7.1): the defaults, then the config file,
 //! then the arguments (reference `ArgumentBase::parseArg` loop, plus `--name=value` and
 //! a usage error for a missing value).
 

@@ -1,8 +1,8 @@
 //! The option table: every daemon option's field, type, default, name and help text in
-//! one list (interfaces.md §7.3, the port additions, replication.md §2.18). From it,
-//! `define_options!` makes the [`Options`] struct and its `Default`, the name lookup
-//! [`spec`], and the setters by name that the command line and the config files use.
-//! Also the derived values the daemon reads from an [`Options`].
+//! one list (docs/interfaces.md §7.3, the port additions, docs/replication-protocol.md
+//! "Options"). From it, `define_options!` makes the [`Options`] struct and its `Default`,
+//! the name lookup [`spec`], and the setters by name that the command line and the config
+//! files use. Also the derived values the daemon reads from an [`Options`].
 
 use std::path::Path;
 
@@ -28,9 +28,10 @@ macro_rules! define_options {
         $(#[$meta:meta])*
         $field:ident : $ty:ty = $default:expr => $name:literal, $help:literal;
     )*) => {
-        /// Every daemon option (interfaces.md §7.3, the port additions, replication.md
-        /// §2.18). Field names are the option names in snake case; the reference's
-        /// spellings `--agentCount` and `--max-matrics-count` are kept as option names.
+        /// Every daemon option (docs/interfaces.md §7.3, the port additions,
+        /// docs/replication-protocol.md "Options"). Field names are the option names in
+        /// snake case; the reference's spellings `--agentCount` and `--max-matrics-count`
+        /// are kept as option names.
         #[derive(Debug, Clone, PartialEq, Eq)]
         pub struct Options {
             $( $(#[$meta])* pub $field: $ty, )*
@@ -206,20 +207,20 @@ define_options! {
     /// `--max-open-files N` (16000): stat files kept open at once.
     max_open_files: usize = 16000 => "max-open-files", "Maximum number of stat files kept open at once.";
 
-    // ---- replication (replication.md §2.18) ----
+    // ---- replication (docs/replication-protocol.md, "Options") ----
 
     /// `--replica-chunk-buckets` (2048): 1..=2048. Port default: the largest, so that a
-    /// catch-up moves 64 KiB per round trip (replication.md says 256).
+    /// catch-up moves 64 KiB per round trip (the protocol's design said 256).
     replica_chunk_buckets: u32 = 2048 => "replica-chunk-buckets", "Buckets per replication chunk (1-2048): the slave's request size and the master's cap.";
     /// `--replica-read-rate` (0): bytes/s of replication disk reads; 0 unlimited
-    /// (replication.md rev. 2.2).
+    /// (formerly 16 MiB/s).
     replica_read_rate: u64 = 0 => "replica-read-rate", "Master: bytes per second of replication disk reads. 0 = unlimited.";
     /// `--replica-max-slaves` (4).
     replica_max_slaves: u32 = 4 => "replica-max-slaves", "Master: maximum number of slave connections.";
-    /// `--replica-subscribe-rate` (20000): first requests per second (rev. 2.2).
+    /// `--replica-subscribe-rate` (20000): first requests per second (formerly 2000).
     replica_subscribe_rate: u32 = 20_000 => "replica-subscribe-rate", "Slave: first requests per second, split across shards.";
     /// `--replica-create-rate` (0): new files per second; 0 = as fast as the disk
-    /// creates them (rev. 2.2).
+    /// creates them (formerly 200).
     replica_create_rate: u32 = 0 => "replica-create-rate", "Slave: new files per second, split across shards. 0 = no cap.";
     /// `--replica-resume-overlap` (600): seconds.
     replica_resume_overlap: u32 = 600 => "replica-resume-overlap", "Seconds re-requested per file on subscribe (slave) / late-mark margin (master).";
@@ -232,7 +233,8 @@ define_options! {
     /// `--replica-timeout` (60): seconds; must be > 2 x keepalive.
     replica_timeout: u32 = 60 => "replica-timeout", "Replication idle timeout, in seconds; must be more than twice the keepalive.";
     /// `--replica-backoff-max` (180): the slave's longest reconnect delay, seconds (port
-    /// addition; replication.md §2.12 fixes 180).
+    /// addition; the protocol's back-off stops at 180: docs/replication-protocol.md,
+    /// "Liveness and resume").
     replica_backoff_max: u32 = 180 => "replica-backoff-max", "Slave: longest reconnect delay in seconds (1-180).";
     /// `--replica-scrub-rate` (0): buckets per second the anti-entropy scrub compares;
     /// 0 leaves the scrub off and the link at protocol version 2 (port addition).

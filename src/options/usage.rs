@@ -1,4 +1,4 @@
-//! The usage text the daemon prints after a command-line error (interfaces.md §7.1):
+//! The usage text the daemon prints after a command-line error (docs/interfaces.md §7.1):
 //! every option in byte order of its name with its current value and help, then the
 //! debug names.
 

@@ -1,4 +1,4 @@
-//! The start-up checks of the options (interfaces.md §7.5) and the resolution of the
+//! The start-up checks of the options (docs/interfaces.md §7.5) and the resolution of the
 //! file options (§7.7). Each check is a function of its own so that the daemon can run
 //! it at its step and exit with the code the error carries: [`debug_names`],
 //! [`listen_ipv4`], [`retentions`], [`check_ports`], [`check_port_additions`],
@@ -116,11 +116,11 @@ pub fn check_port_additions(opts: &Options) -> Result<(), OptionsError> {
     Ok(())
 }
 
-/// The replication checks of replication.md §2.18 (exit 2, `Error in main() [...]`):
-/// `--replica-of` / `--replica-port` need `--store`; `--replica-of` not with
-/// `--agent`; `--replica-of` is `host:port` or `[v6addr]:port` with a port in
-/// 1..=65535; `--replica-chunk-buckets` in 1..=2048; `--replica-keepalive` >= 1 and
-/// `--replica-timeout` > 2 x keepalive. Returns the split `--replica-of`.
+/// The replication checks of docs/replication-protocol.md, "Options" (exit 2,
+/// `Error in main() [...]`): `--replica-of` / `--replica-port` need `--store`;
+/// `--replica-of` not with `--agent`; `--replica-of` is `host:port` or `[v6addr]:port` with
+/// a port in 1..=65535; `--replica-chunk-buckets` in 1..=2048; `--replica-keepalive` >= 1
+/// and `--replica-timeout` > 2 x keepalive. Returns the split `--replica-of`.
 pub fn check_replication(opts: &Options) -> Result<Option<(String, u16)>, OptionsError> {
     let target = if opts.replica_of.is_empty() {
         None

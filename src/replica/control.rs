@@ -1,7 +1,7 @@
-//! The roles a node plays now (replication.md §2.14): suspended or not, slave of whom,
-//! promoted; and the store-root markers that make a promotion or a `replication.of`
-//! survive a restart. The state lives with the coordinator on shard 0; the other
-//! shards hear of changes by message.
+//! The roles a node plays now (docs/replication-protocol.md, "Operator command rules"):
+//! suspended or not, slave of whom, promoted; and the store-root markers that make a
+//! promotion or a `replication.of` survive a restart. The state lives with the coordinator
+//! on shard 0; the other shards hear of changes by message.
 
 use std::path::Path;
 
@@ -137,7 +137,7 @@ pub fn write_marker(root: &Path, name: &str, text: &str) -> std::io::Result<()> 
     std::fs::File::open(root)?.sync_all()
 }
 
-/// Write one marker, then remove the other (a store holds at most one, §2.14).
+/// Write one marker, then remove the other (a store holds at most one).
 pub fn replace_marker(root: &Path, name: &str, text: &str, other: &str) -> std::io::Result<()> {
     write_marker(root, name, text)?;
     match std::fs::remove_file(root.join(other)) {

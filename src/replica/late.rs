@@ -1,6 +1,7 @@
-//! Late marks on disk (replication.md §2.8): `<store>/.replication_late` lists, per
-//! file, the lowest bucket written late and when, so that a slave resuming after a
-//! restart of either side is sent what landed below its resume overlap.
+//! Late marks on disk (docs/replication-protocol.md, "Master: discovery and answering"):
+//! `<store>/.replication_late` lists, per file, the lowest bucket written late and when, so
+//! that a slave resuming after a restart of either side is sent what landed below its
+//! resume overlap.
 //!
 //! The file is read once at start-up (before the shards run) and each shard is handed
 //! the marks of its own files; while running, the shards publish their marks to the

@@ -1,4 +1,4 @@
-//! Replication in the daemon (replication.md §2.15), by direction and by owner.
+//! Replication in the daemon (docs/architecture.md), by direction and by owner.
 //!
 //! - [`coordinator`] runs on shard 0 and owns everything per connection: the replica
 //!   listener and one session per slave, the link to this node's master, the send
@@ -28,7 +28,8 @@ use istatd_replication::pdu::{self, UniqueId};
 pub use control::Control;
 pub use late::LateStart;
 
-/// Replication settings resolved from the options (replication.md §2.18).
+/// Replication settings resolved from the options (docs/replication-protocol.md,
+/// "Options").
 #[derive(Debug, Clone, Default)]
 pub struct ReplConfig {
     pub port: u16,

@@ -1,8 +1,8 @@
-//! The host blacklist (interfaces.md §2.10).
+//! The host blacklist (docs/interfaces.md §2.10).
 
 use std::collections::HashSet;
 
-/// The host blacklist (interfaces.md §2.10, reference `daemon/Blacklist.cpp`): the set
+/// The host blacklist (docs/interfaces.md §2.10, reference `daemon/Blacklist.cpp`): the set
 /// of lines of the file, lower-cased, not trimmed, empty lines skipped. A connection is
 /// blacklisted when the lower-cased value of its meta record's `hostname` key (a
 /// trimmed meta value, §2.7) is exactly one of them.

@@ -1,4 +1,4 @@
-//! Framing (interfaces.md §2.2, §2.8): a TCP byte stream split into commands at LF
+//! Framing (docs/interfaces.md §2.2, §2.8): a TCP byte stream split into commands at LF
 //! with the port's line-length limit ([`LineSplitter`]), and a UDP datagram checked and
 //! split into its commands ([`split_datagram`]).
 
@@ -21,7 +21,7 @@ pub enum Frame<'a> {
     Bad(BadReason),
 }
 
-/// Splits a TCP byte stream into commands at LF (interfaces.md §2.2), with the port's
+/// Splits a TCP byte stream into commands at LF (docs/interfaces.md §2.2), with the port's
 /// line-length limit (§2.8).
 ///
 /// Only an unterminated tail is buffered, and never more than the limit: once a line is
@@ -208,7 +208,7 @@ pub enum BadDatagram {
     NoFinalNewline,
 }
 
-/// The commands of one UDP datagram (interfaces.md §2.2), or why the whole datagram is
+/// The commands of one UDP datagram (docs/interfaces.md §2.2), or why the whole datagram is
 /// rejected. Port fix 2: every LF-terminated segment is an independent command; empty
 /// segments and one-byte whitespace segments are skipped, a one-byte non-whitespace
 /// segment is [`Frame::Bad`]`(`[`BadReason::ShortSegment`]`)`.

@@ -1,4 +1,4 @@
-//! The stat port line protocol (interfaces.md §2): framing of TCP streams and UDP
+//! The stat port line protocol (docs/interfaces.md §2): framing of TCP streams and UDP
 //! datagrams, classification and parsing of commands, counter-name caret expansion and
 //! munging, and the host blacklist.
 //!
@@ -37,7 +37,7 @@ pub use outcome::{BadReason, LineOutcome};
 pub use parse::{is_space, parse_line, ParsedBatch, Record, RecordRef};
 
 /// Longest TCP command accepted (bytes before the LF, a CR included). Port limit,
-/// interfaces.md §2.8; the reference has none.
+/// docs/interfaces.md §2.8; the reference has none.
 pub const MAX_LINE_LEN: usize = 64 * 1024;
 
 /// A UDP datagram shorter than this is rejected whole (reference `on_udp_recv`).

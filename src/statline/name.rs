@@ -1,4 +1,4 @@
-//! Counter names (interfaces.md §2.5): caret expansion (`extract_ctrs`), the `*` event
+//! Counter names (docs/interfaces.md §2.5): caret expansion (`extract_ctrs`), the `*` event
 //! marker, the empty-component check (port fix 6) and `munge`.
 
 /// One name of a caret expansion: `base.seg`, `seg` (empty base), or `base` (trailing
@@ -81,7 +81,7 @@ pub(super) fn split_marker(e: &Expanded<'_>) -> (bool, Body) {
     }
 }
 
-/// The caret expansion of `extract_ctrs` (interfaces.md §2.5 step 1) with port fix 1
+/// The caret expansion of `extract_ctrs` (docs/interfaces.md §2.5 step 1) with port fix 1
 /// (empty segments skipped instead of looping forever).
 #[derive(Debug, Clone)]
 pub(super) struct CaretExpansion<'a> {

@@ -1,5 +1,5 @@
 //! The number fields of a counter line, parsed as the reference's
-//! `boost::lexical_cast` calls accept them (interfaces.md §2.4).
+//! `boost::lexical_cast` calls accept them (docs/interfaces.md §2.4).
 
 use super::outcome::BadReason;
 

@@ -1,4 +1,4 @@
-//! What one command was (interfaces.md §2.3–§2.8): [`LineOutcome`], and for a rejected
+//! What one command was (docs/interfaces.md §2.3–§2.8): [`LineOutcome`], and for a rejected
 //! command the [`BadReason`] counted in `istatd.statserver.commands.bad`.
 
 /// Why a command was rejected. Every reason is counted in

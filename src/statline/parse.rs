@@ -1,4 +1,4 @@
-//! Classification and parsing of one command (interfaces.md §2.3–§2.7): meta lines,
+//! Classification and parsing of one command (docs/interfaces.md §2.3–§2.7): meta lines,
 //! reserved commands and counter lines, whose samples go into a reusable
 //! [`ParsedBatch`] (two string arenas and a record vector kept between batches, so
 //! steady-state parsing does not allocate per sample).
@@ -31,7 +31,7 @@ pub struct RecordRef<'a> {
     /// `0x21..=0x7E`; may still contain a `*` that was not the first byte (reference).
     pub key: &'a str,
     /// The caret-expanded name before munging, with the `*` kept: what agent
-    /// forwarding sends (interfaces.md §2.5, last paragraph).
+    /// forwarding sends (docs/interfaces.md §2.5, last paragraph).
     pub name: &'a [u8],
     pub event: bool,
     pub sample: Sample,
@@ -104,7 +104,7 @@ pub fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
 }
 
-/// Classify and parse one command (interfaces.md §2.3–2.7). Records of a counter line
+/// Classify and parse one command (docs/interfaces.md §2.3–2.7). Records of a counter line
 /// are appended to `batch`; nothing is appended unless the outcome is
 /// [`LineOutcome::Samples`]. `now` is the time of 2-field lines.
 pub fn parse_line<'a>(line: &'a [u8], now: i64, batch: &mut ParsedBatch) -> LineOutcome<'a> {

@@ -60,7 +60,7 @@ fn bad_reason(line: &[u8]) -> Option<(BadReason, u32)> {
     }
 }
 
-// ---- framing (§2.2) ----
+// ---- framing (docs/interfaces.md §2.2) ----
 
 #[test]
 fn tcp_lines_keep_cr_and_hold_tail() {

@@ -1,5 +1,6 @@
 //! Per-counter aggregation: which buckets a sample writes into which retention file
-//! (storage.md §3.5 gauges, §3.6 event counters and their collation window).
+//! (docs/file-format.md, "How buckets are written": gauges, event counters and their
+//! collation window).
 //!
 //! The logic here is pure: it turns samples and flush ticks into an ordered list of
 //! `(retention file index, bucket)` AGGREGATE writes, which the store applies in order.

@@ -1,4 +1,5 @@
-//! The counter file format, byte for byte (storage.md §1–§2).
+//! The counter file format, byte for byte (docs/file-format.md, "Layout", "Where a bucket
+//! goes").
 //!
 //! A counter file is `page_size × (page_count + 1)` bytes: one header page, then
 //! `page_count` bucket pages of 32-byte buckets. Everything is little-endian.
@@ -143,7 +144,7 @@ fn rd_f32(b: &[u8], off: usize) -> f32 {
     f32::from_le_bytes(b[off..off + 4].try_into().unwrap())
 }
 
-/// Why a header (or a whole file) was refused (storage.md §1.3, Port rule).
+/// Why a header (or a whole file) was refused (docs/file-format.md, "Validation").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FormatError {
     TooShort(u64),
@@ -225,7 +226,7 @@ impl Header {
     }
 
     /// Parse and validate a header read from a file of `file_len` bytes, applying the
-    /// in-memory upgrade of old versions (storage.md §1.3). Never panics.
+    /// in-memory upgrade of old versions (docs/file-format.md, "Validation"). Never panics.
     pub fn parse_checked(b: &[u8], file_len: u64) -> Result<Header, FormatError> {
         if b.len() < HEADER_SIZE || file_len < HEADER_SIZE as u64 {
             return Err(FormatError::TooShort(file_len.min(b.len() as u64)));
@@ -274,7 +275,8 @@ impl Header {
         Ok(h)
     }
 
-    /// The in-memory upgrade of files written by older versions (storage.md §1.3 step 6).
+    /// The in-memory upgrade of files written by older versions (docs/file-format.md,
+    /// "Validation").
     fn upgrade(&mut self) {
         if self.cr_version < 5 {
             self.lambda = 0.9;
@@ -286,7 +288,7 @@ impl Header {
         }
     }
 
-    /// A fresh header for a new file (storage.md §1.3 "Creation").
+    /// A fresh header for a new file (docs/file-format.md, "Creation").
     pub fn new_file(p: &CreateParams) -> Header {
         let mut name = [0u8; NAME_LEN];
         set_name(&mut name, p.name.as_bytes());
@@ -368,7 +370,7 @@ fn set_name(dst: &mut [u8; NAME_LEN], name: &[u8]) {
     dst[..n].copy_from_slice(&name[..n]);
 }
 
-/// What a new file is made from (storage.md §1.3, §2.3).
+/// What a new file is made from (docs/file-format.md, "Creation", "Sizing a file").
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateParams {
     pub interval: i32,
@@ -393,7 +395,8 @@ pub struct Bucket {
     pub sum_sq: f32,
 }
 
-/// The reference's `stabilizeFloat`, with the port's fix of −∞ (storage.md §3.3, S-3).
+/// The reference's `stabilizeFloat`, with the port's fix of −∞ (docs/file-format.md,
+/// "Bucket arithmetic", S-3).
 pub fn stabilize(f: f32) -> f32 {
     if f == f32::INFINITY {
         f32::MAX
@@ -414,7 +417,7 @@ impl Bucket {
         sum_sq: 0.0,
     };
 
-    /// A single gauge sample (storage.md §3.2).
+    /// A single gauge sample (docs/file-format.md, "Bucket arithmetic").
     pub fn sample(time: i64, v: f64) -> Bucket {
         Bucket {
             time,
@@ -460,7 +463,7 @@ impl Bucket {
         b[28..32].copy_from_slice(&self.sum_sq.to_le_bytes());
     }
 
-    /// `Bucket::update`: merge `o` into `self` (storage.md §3.2).
+    /// `Bucket::update`: merge `o` into `self` (docs/file-format.md, "Bucket arithmetic").
     pub fn merge(&mut self, o: &Bucket) {
         if self.count == 0 {
             *self = *o;
@@ -473,7 +476,8 @@ impl Bucket {
         }
     }
 
-    /// `Bucket::expUpdate`: blend `o` into the season-ago bucket `self` (storage.md §3.9).
+    /// `Bucket::expUpdate`: blend `o` into the season-ago bucket `self`
+    /// (docs/file-format.md, "Trailing window").
     pub fn exp_update(&mut self, o: &Bucket, lambda: f64) {
         if self.count == 0 {
             *self = *o;
@@ -490,7 +494,8 @@ impl Bucket {
         }
     }
 
-    /// `Bucket::collatedUpdate`: add a per-second rate to an event bucket (§3.6 step 4).
+    /// `Bucket::collatedUpdate`: add a per-second rate to an event bucket
+    /// (docs/file-format.md, "How buckets are written").
     pub fn collated_update(&mut self, v: f64, t: i64) {
         if self.count == 0 {
             self.time = t;
@@ -502,7 +507,8 @@ impl Bucket {
         self.count = 1;
     }
 
-    /// Read-back getters: everything goes through f32 (storage.md §3.3).
+    /// Read-back getters: everything goes through f32 (docs/file-format.md, "Bucket
+    /// arithmetic").
     pub fn sum_f32(&self) -> f32 {
         stabilize(self.sum as f32)
     }
@@ -516,7 +522,8 @@ impl Bucket {
         stabilize(self.max)
     }
 
-    /// Average, computed from the stored f64 sum (storage.md §3.4).
+    /// Average, computed from the stored f64 sum (docs/file-format.md,
+    /// "Bucket arithmetic").
     pub fn avg(&self) -> f32 {
         let a = if self.count > 0 {
             self.sum / self.count as f64
@@ -526,7 +533,7 @@ impl Bucket {
         stabilize(a as f32)
     }
 
-    /// Sample standard deviation (storage.md §3.4).
+    /// Sample standard deviation (docs/file-format.md, "Bucket arithmetic").
     pub fn sdev(&self) -> f32 {
         if self.count < 2 {
             return 0.0;
@@ -551,17 +558,20 @@ pub fn slot_offset(slot: i64, page_size: i64) -> u64 {
     (page_size * (1 + slot / bpp) + BUCKET_SIZE as i64 * (slot % bpp)) as u64
 }
 
-/// Bucket time of a sample time: `t − t % I` with C truncating `%` (storage.md §2.4).
+/// Bucket time of a sample time: `t − t % I` with C truncating `%` (docs/file-format.md,
+/// "Where a bucket goes").
 pub fn bucket_time(t: i64, interval: i64) -> i64 {
     t - t % interval
 }
 
-/// Bucket index of a time, floor division (storage.md §2.4, Port S-2).
+/// Bucket index of a time, floor division (docs/file-format.md, "Where a bucket goes",
+/// Port S-2).
 pub fn bucket_index(t: i64, zero: i64, interval: i64) -> i64 {
     t.saturating_sub(zero).div_euclid(interval)
 }
 
-/// Number of pages for a retention of `samples` buckets (storage.md §2.3).
+/// Number of pages for a retention of `samples` buckets (docs/file-format.md, "Sizing a
+/// file").
 pub fn pages_for(samples: i64, interval: i64, season: Option<u64>) -> i64 {
     let bpp = BUCKETS_PER_PAGE as i64;
     let mut pages = (samples + bpp - 1) / bpp;
@@ -685,7 +695,7 @@ mod tests {
 
     #[test]
     fn bucket_fields_and_bytes() {
-        // web.latency.server1.10s slot 0 (storage.md §10).
+        // web.latency.server1.10s slot 0 (docs/file-format.md, "Worked example").
         let b = Bucket::sample(1600000000, 113.64);
         let bytes = b.to_bytes();
         let hex: String = bytes.iter().map(|x| format!("{x:02x}")).collect();

@@ -1,7 +1,7 @@
 //! Number and time text exactly as the reference's C/C++ output prints them.
 //!
 //! `g6` is C `printf("%g")` (C++ stream default), `g17` is `printf("%.17g")`
-//! (interfaces.md §1.4). Rust's float formatting rounds exactly, as glibc does, so the
+//! (docs/interfaces.md §1.4). Rust's float formatting rounds exactly, as glibc does, so the
 //! digits come from `{:e}`/`{:.N}` and only the `%g` layout rules live here.
 
 use std::fmt::Write;

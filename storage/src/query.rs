@@ -1,7 +1,7 @@
-//! Query semantics (interfaces.md §3.5.3, storage.md §6; reference `StatCounter::select`,
-//! `pickStatFile`, `pickTrailingStatFile`, `normalizeRange`, `readBucketsFromFile`, `reduce`
-//! in daemon/StatCounter.cpp and `readBuckets`, `numBucketsBetween`, `isBucketIndexInFile`
-//! in lib/StatFile.cpp).
+//! Query semantics (docs/interfaces.md §3.5.3, docs/file-format.md "Reading"; reference
+//! `StatCounter::select`, `pickStatFile`, `pickTrailingStatFile`, `normalizeRange`,
+//! `readBucketsFromFile`, `reduce` in daemon/StatCounter.cpp and `readBuckets`,
+//! `numBucketsBetween`, `isBucketIndexInFile` in lib/StatFile.cpp).
 //!
 //! A query runs in two pure phases so the caller can do its disk I/O in between:
 //!
@@ -13,17 +13,18 @@
 //!
 //! Port decisions (the reference differs):
 //! - A range read never starts outside the ring window: the start index is clamped to
-//!   `last_bucket − C + 1` (storage.md §6.1, S-5), and the filter's lower bound becomes
-//!   the time of that index, so slots left from an earlier lap (whose times may lie
-//!   between the normalized start and the window) are not taken for data. Gauge reads
-//!   also stop at `last_bucket` (slots past it are stale and would be filtered anyway).
-//!   Event-counter reads do not stop there: the reference zero-fills every slot up to
-//!   `end`, and so does the port.
-//! - Time → index uses floor division (storage.md §2.4, S-2), also when reading.
+//!   `last_bucket − C + 1` (docs/file-format.md "Reading", S-5), and the filter's lower
+//!   bound becomes the time of that index, so slots left from an earlier lap (whose times
+//!   may lie between the normalized start and the window) are not taken for data. Gauge
+//!   reads also stop at `last_bucket` (slots past it are stale and would be filtered
+//!   anyway). Event-counter reads do not stop there: the reference zero-fills every slot up
+//!   to `end`, and so does the port.
+//! - Time → index uses floor division (docs/file-format.md "Where a bucket goes", S-2),
+//!   also when reading.
 //! - Rounding to an interval floors (and ceils) also for negative times; the reference's
 //!   truncating `%` rounds negative times toward zero.
-//! - The merge never emits the empty leading group as a `"time":0` bucket (interfaces.md
-//!   §9 #12).
+//! - The merge never emits the empty leading group as a `"time":0` bucket
+//!   (docs/interfaces.md §9 #12).
 //! - `samples=1` with `start == end` does not divide by zero: it is normalized as if no
 //!   single-bucket request had been made (at most one bucket comes back anyway).
 

@@ -1,6 +1,6 @@
-//! Retention lists: `--retention interval:keep[:name[:lambda]],...` (interfaces.md §7.4,
-//! storage.md §2.3; reference daemon/Retention.cpp and `interval_to_seconds` in
-//! lib/strfunc.cpp).
+//! Retention lists: `--retention interval:keep[:name[:lambda]],...` (docs/interfaces.md
+//! §7.4, docs/file-format.md "Sizing a file"; reference daemon/Retention.cpp and
+//! `interval_to_seconds` in lib/strfunc.cpp).
 //!
 //! Each entry becomes one file per counter, named `name` (default: the interval text),
 //! holding `samples = keep / interval` buckets (integer division). An entry with a lambda
@@ -14,7 +14,8 @@ use crate::format;
 /// The reference daemon's default `--retention`.
 pub const DEFAULT_RETENTION: &str = "10s:10d,5m:1y9d,1h:6y12d,5m:7d:ret-7d:0.9";
 
-/// Largest page count a file may have (the header check of storage.md §1.3 refuses more).
+/// Largest page count a file may have (the header check of docs/file-format.md,
+/// "Validation", refuses more).
 const MAX_PAGES: i64 = 1 << 24;
 /// Trailing seasons the reference accepts when creating the file (lib/StatFile.cpp:
 /// "header season must be in [10s,1y] for trailing history files"; its 1y is 373 days).
@@ -51,7 +52,8 @@ impl Retention {
         }
     }
 
-    /// Pages of buckets a file for this retention gets (storage.md §2.3).
+    /// Pages of buckets a file for this retention gets (docs/file-format.md, "Sizing a
+    /// file").
     pub fn page_count(&self) -> i64 {
         let season = if self.is_trailing() {
             Some(self.season() as u64)
@@ -261,7 +263,7 @@ fn parse_one(entry: &str) -> Result<Retention, RetentionError> {
             return Err(RetentionError::BadSeason(entry.to_string()));
         }
     }
-    // Port: a file the header check (storage.md §1.3) would refuse.
+    // Port: a file the header check (docs/file-format.md, "Validation") would refuse.
     let pages = (samples + format::BUCKETS_PER_PAGE as i64 - 1) / format::BUCKETS_PER_PAGE as i64;
     if pages > MAX_PAGES {
         return Err(RetentionError::TooLong {

@@ -21,7 +21,8 @@ use crate::format::{
     FLAG_COLLATED, FLAG_COUNTER_AGGREGATE, FLAG_TRAILING,
 };
 
-/// How a bucket is applied to its slot (`RawUpdateMode`, storage.md §3.1).
+/// How a bucket is applied to its slot (`RawUpdateMode`, docs/file-format.md, "Bucket
+/// arithmetic").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     Aggregate,
@@ -71,7 +72,7 @@ impl Slots for ImageSlots<'_> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NeedPage(pub u32);
 
-/// Entries in a trailing file's in-memory window (storage.md §3.9).
+/// Entries in a trailing file's in-memory window (docs/file-format.md, "Trailing window").
 const TRAILING_WINDOW: usize = 3;
 
 /// Overlay entries per file before it spills into pages.
@@ -96,7 +97,8 @@ pub struct FileState {
     /// it when it issues the first page write.
     pub fresh: bool,
     /// Whether index 0 holds a bucket written by this process or found at open
-    /// (storage.md §8 `newest_bucket_time`, the `last_time` = 0 quirk).
+    /// (`newest_bucket_time` in docs/file-format.md, "Operations for replication": the
+    /// `last_time` = 0 quirk).
     pub index0_valid: bool,
     /// Lowest bucket time written since the last flush snapshot; `i64::MAX` = none.
     pub dirty_low: i64,
@@ -187,7 +189,8 @@ impl FileState {
         self.header.last_bucket - self.capacity() + 1
     }
 
-    /// `newest_bucket_time` of storage.md §8, without I/O.
+    /// `newest_bucket_time` (docs/file-format.md, "Operations for replication"), without
+    /// I/O.
     pub fn newest_bucket_time(&self) -> i64 {
         if self.header.last_bucket > 0 {
             self.time_of(self.header.last_bucket)
@@ -198,7 +201,7 @@ impl FileState {
         }
     }
 
-    /// `oldest_kept_time` of storage.md §8.
+    /// `oldest_kept_time` (docs/file-format.md, "Operations for replication").
     pub fn oldest_kept_time(&self) -> i64 {
         self.time_of(self.window_low())
     }
@@ -344,9 +347,10 @@ impl FileState {
 
     // ----- writes --------------------------------------------------------------------
 
-    /// `rawUpdateBucket` (storage.md §3.1, §2.6). `Ok(false)` when the bucket is older
-    /// than the ring's window (nothing changed then); `Err(NeedPage)` when the old slot
-    /// value is needed from a page that is not resident (nothing changed either).
+    /// `rawUpdateBucket` (docs/file-format.md, "Bucket arithmetic", "Where a bucket goes").
+    /// `Ok(false)` when the bucket is older than the ring's window (nothing changed then);
+    /// `Err(NeedPage)` when the old slot value is needed from a page that is not resident
+    /// (nothing changed either).
     pub fn write(
         &mut self,
         slots: &mut dyn Slots,
@@ -467,7 +471,8 @@ impl FileState {
     }
 
     /// `flushOneExpBucket`: blend the oldest trailing entry into the ring and shift the
-    /// window. Runs at every flush of a trailing file (storage.md §3.9).
+    /// window. Runs at every flush of a trailing file (docs/file-format.md, "Trailing
+    /// window").
     pub fn trailing_flush(&mut self, slots: &mut dyn Slots) -> Result<(), NeedPage> {
         let Some(w) = self.trailing.as_ref() else {
             return Ok(());
@@ -502,8 +507,9 @@ impl FileState {
         Ok(())
     }
 
-    /// `put_buckets_overwrite` (storage.md §8): replicated buckets stored verbatim. A
-    /// replacement never needs the old value, so this never needs a page.
+    /// `put_buckets_overwrite` (docs/file-format.md, "Operations for replication"):
+    /// replicated buckets stored verbatim. A replacement never needs the old value, so this
+    /// never needs a page.
     pub fn put_overwrite(&mut self, slots: &mut dyn Slots, buckets: &[Bucket]) -> PutReport {
         let mut r = PutReport::default();
         // Accepted buckets of consecutive slots of one page, stored together.
@@ -674,10 +680,10 @@ impl FileState {
         }
     }
 
-    /// `read_valid_buckets` (storage.md §8): buckets whose stored time equals the time
-    /// of their index, from `start` to `end` inclusive, at most `max` kept and
-    /// `max_slots` scanned. Returns the buckets and the time just past the last slot
-    /// scanned.
+    /// `read_valid_buckets` (docs/file-format.md, "Operations for replication"): buckets
+    /// whose stored time equals the time of their index, from `start` to `end` inclusive,
+    /// at most `max` kept and `max_slots` scanned. Returns the buckets and the time just
+    /// past the last slot scanned.
     pub fn read_valid(
         &self,
         slots: &dyn Slots,

@@ -1,6 +1,7 @@
 //! A reference file-image writer for tests: a counter file built in memory by the
-//! minimal writer of storage.md §2.6 / §3.1, without the store, so that queries and
-//! replication can be checked against images whose content is known.
+//! minimal writer of docs/file-format.md ("Where a bucket goes", "Bucket arithmetic"),
+//! without the store, so that queries and replication can be checked against images whose
+//! content is known.
 //!
 //! Built for the crate's own tests and, with the `test-fixtures` feature, for other
 //! crates' tests.

@@ -1,5 +1,5 @@
-//! The file tools (storage.md §7): `file dump`, `file dump --full`, `file info` and
-//! `file import`, as pure functions over a whole counter file's bytes.
+//! The file tools (docs/file-format.md, "File tools"): `file dump`, `file dump --full`,
+//! `file info` and `file import`, as pure functions over a whole counter file's bytes.
 //!
 //! Output text is byte-identical to the reference's `istatd_filedump` and
 //! `istatd_fileinfo`; `import` behaves like `istatd_import` (with the port's CSV mode).
@@ -33,7 +33,7 @@ const TOOL_VERSION: i32 = 8;
 /// Why a tool refused a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ToolError {
-    /// The file failed header/length validation (storage.md §1.3, Port rule).
+    /// The file failed header/length validation (docs/file-format.md, "Validation").
     Format(FormatError),
 }
 
@@ -62,8 +62,8 @@ fn bucket_at_slot(bytes: &[u8], h: &Header, slot: i64) -> Bucket {
 // file dump (CSV)
 // ---------------------------------------------------------------------------------------
 
-/// `istatd_filedump PATH`: the CSV dump (storage.md §7.1). The file is validated first
-/// (the port never writes); a file failing validation is an error.
+/// `istatd_filedump PATH`: the CSV dump (docs/file-format.md, "File tools"). The file is
+/// validated first (the port never writes); a file failing validation is an error.
 pub fn dump_csv(bytes: &[u8]) -> Result<String, ToolError> {
     let h = Header::parse_checked(bytes, bytes.len() as u64)?;
     let mut out = String::with_capacity(64);
@@ -129,9 +129,9 @@ pub fn dump_str(name: &str, data: &[u8]) -> String {
     s
 }
 
-/// The reference's `checkHeader` (storage.md §7.2 step 2), with the port's magic check.
-/// Messages go to `err`; with `force` the printed defaults are assumed. Returns false when
-/// the dump must stop.
+/// The reference's `checkHeader` (docs/file-format.md, "File tools"), with the port's magic
+/// check. Messages go to `err`; with `force` the printed defaults are assumed. Returns
+/// false when the dump must stop.
 fn check_header(h: &mut Header, sz: i64, force: bool, err: &mut String) -> bool {
     if h.magic != MAGIC {
         err.push_str("header magic is wrong -- not an istat file\n");
@@ -308,9 +308,9 @@ fn dump_data(out: &mut String, err: &mut String, h: &Header, bytes: &[u8]) -> bo
     true
 }
 
-/// `istatd_filedump --full [--force]` (storage.md §7.2): returns (stdout, stderr, ok).
-/// On failure the caller adds `Cannot open: PATH` to stderr and exits 1; stdout may hold
-/// what was printed before the failure.
+/// `istatd_filedump --full [--force]` (docs/file-format.md, "File tools"): returns (stdout,
+/// stderr, ok). On failure the caller adds `Cannot open: PATH` to stderr and exits 1;
+/// stdout may hold what was printed before the failure.
 pub fn dump_full(bytes: &[u8], force: bool) -> (String, String, bool) {
     let mut out = String::new();
     let mut err = String::new();
@@ -372,8 +372,8 @@ impl fmt::Display for InfoError {
 
 impl std::error::Error for InfoError {}
 
-/// `istatd_fileinfo PATH` for one path (storage.md §7.3). A unit that is not UTF-8 is
-/// shown lossily; [`info_bytes`] has the exact bytes.
+/// `istatd_fileinfo PATH` for one path (docs/file-format.md, "File tools"). A unit that is
+/// not UTF-8 is shown lossily; [`info_bytes`] has the exact bytes.
 pub fn info(path_arg: &str, bytes: &[u8]) -> Result<String, InfoError> {
     match info_report(path_arg.as_bytes(), bytes) {
         Ok(v) => Ok(String::from_utf8_lossy(&v).into_owned()),
@@ -528,12 +528,13 @@ fn parse_csv_row(line: &str) -> Option<Bucket> {
     })
 }
 
-/// `StatFile::rawUpdateBucket` with OVERWRITE or FILL_EMPTY (storage.md §3.1, §2.6),
-/// straight on the byte image. Returns false when the bucket is older than the window.
+/// `StatFile::rawUpdateBucket` with OVERWRITE or FILL_EMPTY (docs/file-format.md,
+/// "Bucket arithmetic", "Where a bucket goes"), straight on the byte image. Returns false
+/// when the bucket is older than the window.
 ///
 /// Port: TRAILING files are written like any other file (the reference would go through
-/// its in-memory trailing window and blend with the season-ago bucket, §3.9); index uses
-/// floor division (S-2).
+/// its in-memory trailing window and blend with the season-ago bucket, "Trailing window");
+/// index uses floor division (S-2).
 fn apply(h: &mut Header, bytes: &mut [u8], b: &Bucket, mode: Mode) -> bool {
     let interval = h.cfg_interval as i64;
     let Some(delta) = b.time.checked_sub(h.file_create_time) else {
@@ -577,9 +578,10 @@ fn apply(h: &mut Header, bytes: &mut [u8], b: &Bucket, mode: Mode) -> bool {
     true
 }
 
-/// `istatd_import` (storage.md §7.4) on a whole file image: validates the file, applies
-/// every bucket of `input` with OVERWRITE (`fill_empty`: FILL_EMPTY) and writes the header
-/// back into `bytes[..464]`. The caller writes back the pages that changed.
+/// `istatd_import` (docs/file-format.md, "File tools") on a whole file image: validates the
+/// file, applies every bucket of `input` with OVERWRITE (`fill_empty`: FILL_EMPTY) and
+/// writes the header back into `bytes[..464]`. The caller writes back the pages that
+/// changed.
 ///
 /// Input: lines of `time sum sumSq min max count` (exactly 6 columns, counted as the
 /// reference does: number of whitespace characters + 1), or, when the first line is

@@ -1,10 +1,12 @@
-//! `istatd verify`: compare two stores by **replica equality** (replication.md §2.1).
+//! `istatd verify`: compare two stores by **replica equality**
+//! (docs/replication-protocol.md, "Replica equality and residual risks").
 //!
 //! A slave file is *bucket-identical* to its master file when
 //!
 //! - for every bucket time `t` from the master's `oldest_kept_time` to its newest bucket
 //!   time, within the slave's own window, where the master holds a **valid** bucket
-//!   (storage.md §2.5), the slave holds a valid bucket with the same 32 bytes;
+//!   (docs/file-format.md, "Where a bucket goes"), the slave holds a valid bucket with the
+//!   same 32 bytes;
 //! - `cfg_interval`, `flags`, `file_create_time`, `lambda`, `season` and `fixed_count`
 //!   are equal.
 //!
@@ -21,9 +23,9 @@
 //!   differing bucket (the slave has not caught up), while a master bucket older than a
 //!   smaller slave ring can hold is not counted.
 //! - The master's newest bucket time is the time of its `last_bucket` (equal to
-//!   `newest_bucket_time` of storage.md §8 whenever that index holds a bucket; unlike it,
-//!   a file whose `last_bucket` is 0 still has its buckets before `file_create_time`
-//!   compared).
+//!   `newest_bucket_time` (docs/file-format.md, "Operations for replication") whenever that
+//!   index holds a bucket; unlike it, a file whose `last_bucket` is 0 still has its buckets
+//!   before `file_create_time` compared).
 //! - Validity, slot mapping and window clamping are [`FileState::read_valid`]'s: a slot is
 //!   valid for a time when its stored time equals that time (and is not 0).
 //! - A file whose header differs is reported by its first differing header field; its
@@ -59,7 +61,7 @@ use crate::statfile::{FileState, Slots};
 pub enum VerifyError {
     /// A file could not be read.
     Io(io::Error),
-    /// A file was refused by validation (storage.md §1.3).
+    /// A file was refused by validation (docs/file-format.md, "Validation").
     Format(FormatError),
     /// One side of a comparison (`master` or `slave`) was refused by validation.
     Refused {
@@ -97,7 +99,8 @@ impl From<FormatError> for VerifyError {
     }
 }
 
-/// A whole counter file read into memory, its header validated (storage.md §1.3).
+/// A whole counter file read into memory, its header validated (docs/file-format.md,
+/// "Validation").
 pub struct CounterFile {
     state: FileState,
     bytes: Vec<u8>,
@@ -162,7 +165,8 @@ impl CounterFile {
     }
 
     /// Valid buckets from `start` to `end` inclusive, clamped to the file's window, in
-    /// ascending time order (`read_valid_buckets`, storage.md §8).
+    /// ascending time order (`read_valid_buckets`, docs/file-format.md, "Operations for
+    /// replication").
     pub fn valid_buckets(&self, start: i64, end: i64) -> Vec<Bucket> {
         let view = ImageView {
             image: &self.bytes,

@@ -2,7 +2,7 @@
 //! the golden options and clock moves, and compare every counter file's dump, info and
 //! bytes (name field masked) with what the C++ istatd wrote.
 //!
-//! The stat-line parsing here is a minimal stand-in for the daemon's (interfaces.md
+//! The stat-line parsing here is a minimal stand-in for the daemon's (docs/interfaces.md
 //! §2.4–2.5: caret expansion, `*` marker, munging, 2/3/7 fields) so that the storage
 //! crate can be checked on its own.
 
@@ -295,8 +295,8 @@ fn events_case_writes_identical_files_as_the_clock_moves() {
 #[test]
 fn retention_case_writes_identical_files() {
     // The trailing files depend on how many periodic flush rounds ran while the
-    // reference slept (storage.md §3.9); several rounds before and after the admin
-    // flush, as in the case's procedure.
+    // reference slept (docs/file-format.md, "Trailing window"); several rounds before and
+    // after the admin flush, as in the case's procedure.
     run_case(
         "retention",
         istatd_storage::retention::DEFAULT_RETENTION,

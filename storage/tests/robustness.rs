@@ -1,5 +1,6 @@
 //! Arbitrary bytes never panic the readers, and replicated puts are idempotent and never
-//! regress a newer bucket (storage.md §8 invariants 1–4).
+//! regress a newer bucket (the guarantees of docs/file-format.md, "Operations for
+//! replication").
 
 use istatd_storage::format::{Bucket, CreateParams, Header, PAGE_SIZE};
 use istatd_storage::statfile::{FileState, ImageSlots};

@@ -1,5 +1,6 @@
-//! Replica equality (replication.md §2.1) between two stores: `istatd_storage::verify`
-//! on small stores written with the storage crate's own writers.
+//! Replica equality (docs/replication-protocol.md, "Replica equality and residual risks")
+//! between two stores: `istatd_storage::verify` on small stores written with the storage
+//! crate's own writers.
 
 use std::fs;
 use std::path::{Path, PathBuf};

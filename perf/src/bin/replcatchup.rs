@@ -1,4 +1,4 @@
-//! Replication catch-up and steady lag (replication.md §3.8, issue 5 item 7).
+//! Replication catch-up and steady lag (issue 5 item 7).
 //!
 //! cargo build --release --bin istatd
 //! cargo run --release -p istatd-perf --bin replcatchup [-- --files 10000 --hours 24]

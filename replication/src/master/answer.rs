@@ -1,6 +1,7 @@
-//! Requests and their answers (replication.md §2.8): a Request parks or readies its
-//! entry, ready entries become read jobs, and a finished read becomes the Data to send
-//! (or parks the entry again until the next flush visit).
+//! Requests and their answers (docs/replication-protocol.md,
+//! "Master: discovery and answering"): a Request parks or readies its entry, ready entries
+//! become read jobs, and a finished read becomes the Data to send (or parks the entry again
+//! until the next flush visit).
 
 use super::*;
 

@@ -1,12 +1,13 @@
-//! The master's per-file replication state on one shard (replication.md §2.7, §2.8):
-//! which files each slave connection was told about, each file's parked Request, what
-//! is ready to be answered, and the late writes still owed.
+//! The master's per-file replication state on one shard (docs/replication-protocol.md,
+//! "State machines", "Master: discovery and answering"): which files each slave connection
+//! was told about, each file's parked Request, what is ready to be answered, and the late
+//! writes still owed.
 //!
 //! Sans I/O: the shard's driver feeds flush visits, Requests and read results in, and
 //! takes Discovers, read jobs and answers out. Times are u32 seconds with [`INF`]
 //! meaning "none"; arithmetic saturates.
 //!
-//! Memory (§2.17): state is dense, indexed by the store's file slot, and holds no
+//! Memory (see "Memory"): state is dense, indexed by the store's file slot, and holds no
 //! names (the driver reads them from the store). Per file: its generation and newest
 //! flushed bucket time, 8 bytes. Per file and connection: one 8-byte [`Entry`] (the
 //! Request's fromTime, its numBuckets and a word of state bits, the announce and
@@ -61,7 +62,8 @@ const ANNOUNCED: u16 = 1 << 3;
 /// A Discover is owed to the file's current incarnation.
 const OWED: u16 = 1 << 4;
 /// The slot has an item in the ready queue (kept across a delete and a reuse of the
-/// slot, so a file never has two items: replication.md §2.8 `in_queue`).
+/// slot, so a file never has two items: `in_queue` in docs/replication-protocol.md,
+/// "State machines").
 const IN_READY: u16 = 1 << 5;
 /// Seen by the last stall sweep while waiting.
 const SWEPT: u16 = 1 << 6;
@@ -290,7 +292,7 @@ impl Default for MasterConfig {
     }
 }
 
-/// Counters of one shard's master side (replication.md §2.19).
+/// Counters of one shard's master side (docs/replication-protocol.md, "Metrics").
 #[derive(Debug, Default, Clone)]
 pub struct MasterCounters {
     pub discover_sent: u64,
@@ -321,11 +323,12 @@ pub struct ReadJob {
     from_resend: bool,
 }
 
-/// A flush visit (storage.md §8).
+/// A flush visit (docs/file-format.md, "Page cache and flushing").
 #[derive(Debug, Clone, Copy)]
 pub struct Visit<'a> {
     pub file: FileKey,
-    /// The wire name (§2.5); None when the file cannot be replicated.
+    /// The wire name (docs/replication-protocol.md, "File names"); None when the file
+    /// cannot be replicated.
     pub name: Option<&'a str>,
     pub header: &'a Header,
     pub flushed_last: i64,
@@ -450,7 +453,7 @@ impl MasterFiles {
     /// Bytes of per-file and per-connection state held (the dense arrays' entries,
     /// the maps' and queues' items; allocator slack not counted: the perf harness
     /// measures the process). The gone queues, bounded on their own, and the late marks
-    /// (8 bytes a marked file, §2.17) are not counted.
+    /// (8 bytes a marked file) are not counted.
     pub fn state_bytes(&self) -> usize {
         let mut n = self.files.len() * std::mem::size_of::<FileSlot>();
         for c in self.conns.values() {
@@ -465,8 +468,9 @@ impl MasterFiles {
     }
 
     /// A flush visit: late mark, then for each connection Discover, late updates and
-    /// readiness (§2.8). `send_queue` gives a connection's send-queue bytes. Returns the
-    /// Discovers to send now.
+    /// readiness (docs/replication-protocol.md, "Master: discovery and answering").
+    /// `send_queue` gives a connection's send-queue bytes. Returns the Discovers to send
+    /// now.
     pub fn visit(
         &mut self,
         v: Visit<'_>,
@@ -687,7 +691,8 @@ impl MasterFiles {
         }
     }
 
-    /// Entries that waited more than one flush period (the stall sweep of §2.8).
+    /// Entries that waited more than one flush period (the stall sweep of
+    /// docs/replication-protocol.md, "Master: discovery and answering").
     pub fn sweep(&mut self) -> usize {
         let mut stalled = 0;
         for c in self.conns.values_mut() {

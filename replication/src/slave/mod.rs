@@ -1,13 +1,14 @@
-//! The slave's per-file replication state on one shard (replication.md §2.7, §2.9):
-//! which files are subscribed, the Request outstanding for each, what a Discover asks
-//! of storage, and which buckets of a Data may be written.
+//! The slave's per-file replication state on one shard (docs/replication-protocol.md,
+//! "State machines", "Slave: Discover, Requests and Data"): which files are subscribed, the
+//! Request outstanding for each, what a Discover asks of storage, and which buckets of a
+//! Data may be written.
 //!
 //! Sans I/O: the driver looks files up in storage, feeds Discover and Data in, does the
 //! creations and writes the core asks for, and sends the Requests it returns (naming
 //! them from storage).
 //!
-//! Memory (§2.17): state is dense, indexed by the local file's slot in the store, and
-//! holds no names: one 12-byte [`Entry`] per file (intervals by index into a small
+//! Memory (see "Memory"): state is dense, indexed by the local file's slot in the store,
+//! and holds no names: one 12-byte [`Entry`] per file (intervals by index into a small
 //! table). What few files need more (a retry
 //! due, a Discover waiting for a draining answer, a resync time, a locally deleted
 //! file's outstanding Request) lives in small maps.
@@ -141,7 +142,7 @@ pub enum DataAction {
     Apply { buckets: Vec<Bucket> },
 }
 
-/// A fatal violation by the master (§2.13).
+/// A fatal violation by the master (docs/replication-protocol.md, "Errors").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SlaveError {
     Unexpected,
@@ -206,7 +207,8 @@ pub struct SlaveCounters {
     pub tail_lag: i64,
 }
 
-/// Check a Discover header (§2.9 step 1).
+/// Check a Discover header (docs/replication-protocol.md,
+/// "Slave: Discover, Requests and Data", step 1).
 pub fn check_discover(h: &[u8; HEADER_SIZE]) -> Result<Header, &'static str> {
     let hd = Header::parse_raw(&h[..]);
     if hd.magic != MAGIC {
@@ -245,7 +247,8 @@ pub fn master_newest(h: &Header) -> i64 {
     }
 }
 
-/// Same identity and parameters (§2.9 step 2).
+/// Same identity and parameters (docs/replication-protocol.md,
+/// "Slave: Discover, Requests and Data", step 2).
 fn same_kind(a: &Header, b: &Header) -> bool {
     a.cfg_interval == b.cfg_interval
         && (a.flags & FLAGS_KNOWN) == (b.flags & FLAGS_KNOWN)
@@ -432,10 +435,10 @@ impl SlaveFiles {
             + self.rejected.len() * (HEADER_SIZE + 4)
     }
 
-    /// A Discover (§2.9), given what storage holds at its path and, for a local file,
-    /// its slot. `redo`: the driver runs a Discover again (a creation that failed, a
-    /// Discover that waited for a draining answer, a resync): it is not counted as a
-    /// new one.
+    /// A Discover (docs/replication-protocol.md, "Slave: Discover, Requests and Data"),
+    /// given what storage holds at its path and, for a local file, its slot. `redo`: the
+    /// driver runs a Discover again (a creation that failed, a Discover that waited for a
+    /// draining answer, a resync): it is not counted as a new one.
     pub fn discover(
         &mut self,
         h: &[u8; HEADER_SIZE],
@@ -564,9 +567,10 @@ impl SlaveFiles {
         self.queue.len()
     }
 
-    /// The first Request for a queued file (§2.9 "Choosing fromTime"): `local_newest`
-    /// is the slave's newest bucket time (0 when none), `interval` and `capacity` the
-    /// local file's.
+    /// The first Request for a queued file (docs/replication-protocol.md,
+    /// "Slave: Discover, Requests and Data", "Choosing fromTime"): `local_newest` is the
+    /// slave's newest bucket time (0 when none), `interval` and `capacity` the local
+    /// file's.
     pub fn subscribe(
         &mut self,
         slot: u32,
@@ -596,7 +600,7 @@ impl SlaveFiles {
             from = from.min(t.max(0));
         }
         from = from.max(m.saturating_sub((capacity - 1).max(0).saturating_mul(iv)));
-        // Never a fromTime the master must refuse (times are below 2^32, §2.7).
+        // Never a fromTime the master must refuse (times are below 2^32, "State machines").
         let from = from.clamp(0, TIME_LIMIT - 1);
         e.state = SState::Outstanding;
         e.set(ANSWERED, false);

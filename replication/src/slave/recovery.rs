@@ -1,6 +1,7 @@
-//! What follows a failure (replication.md §2.9 retries, §2.14 resync): a file whose apply failed
-//! waits for its retry, an operator's resync starts a file or the store again, and a
-//! file deleted on this node is forgotten.
+//! What follows a failure (retries and resync: docs/replication-protocol.md, "Slave:
+//! Discover, Requests and Data" and "Operator command rules"): a file whose apply failed
+//! waits for its retry, an operator's resync starts a file or the store again, and a file
+//! deleted on this node is forgotten.
 
 use super::*;
 
@@ -71,7 +72,8 @@ impl SlaveFiles {
     }
 
     /// More than 10% of the subscribed files, and at least 100, are in state error:
-    /// the store refuses most writes, so the link must go down (`Apply failing`, §2.9).
+    /// the store refuses most writes, so the link must go down (`Apply failing`,
+    /// docs/replication-protocol.md, "Slave: Discover, Requests and Data").
     pub fn apply_failing(&self) -> bool {
         let (mut subscribed, mut errors) = (0usize, 0usize);
         for e in self.entries.iter().filter(|e| e.has(LIVE)) {
@@ -121,10 +123,10 @@ impl SlaveFiles {
         out
     }
 
-    /// `replication.resync PATH[,from=TIME]` (§2.14): an idle or error file is queued
-    /// again (from min(resume point, TIME)); an outstanding one keeps its Request,
-    /// whose follow-up asks from TIME; a rejected one is checked again against the
-    /// header in the rejected table.
+    /// `replication.resync PATH[,from=TIME]` (docs/replication-protocol.md,
+    /// "Operator command rules"): an idle or error file is queued again (from min(resume
+    /// point, TIME)); an outstanding one keeps its Request, whose follow-up asks from TIME;
+    /// a rejected one is checked again against the header in the rejected table.
     pub fn resync(&mut self, slot: u32, from: Option<i64>) -> Result<Resync, &'static str> {
         let e = self.entry(slot).ok_or("unknown file")?;
         let rejected = e.has(REJECTED);

@@ -1,4 +1,4 @@
-//! `GET /<counter>` (interfaces.md §3.5): one counter's buckets over a range, as JSON
+//! `GET /<counter>` (docs/interfaces.md §3.5): one counter's buckets over a range, as JSON
 //! (jsoncpp FastWriter layout) or CSV.
 
 use istatd_storage::numfmt::{iso8601, push_g};

@@ -1,4 +1,4 @@
-//! Static files (interfaces.md §3.10): `GET /`, `/files/...`, `?f=` and the favicon,
+//! Static files (docs/interfaces.md §3.10): `GET /`, `/files/...`, `?f=` and the favicon,
 //! read from `--files-dir` on the blocking pool, with the reference's cache headers.
 
 use std::collections::BTreeMap;

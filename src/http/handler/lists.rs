@@ -1,4 +1,4 @@
-//! The counter list `GET /?q=` (interfaces.md §3.7, patterns §3.8) and the agent list
+//! The counter list `GET /?q=` (docs/interfaces.md §3.7, patterns §3.8) and the agent list
 //! `GET /?a=` (§3.9).
 
 use std::collections::{BTreeMap, HashMap};

@@ -1,4 +1,4 @@
-//! `POST /*` (interfaces.md §3.6): several counters over one range in one request, the
+//! `POST /*` (docs/interfaces.md §3.6): several counters over one range in one request, the
 //! request a JSON object, the answer `%g` numbers in a fixed key order.
 
 use std::collections::HashMap;

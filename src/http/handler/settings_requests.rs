@@ -1,4 +1,4 @@
-//! The settings requests (interfaces.md §3.11): `GET /?s=NAME[&sk=PATTERN]` and
+//! The settings requests (docs/interfaces.md §3.11): `GET /?s=NAME[&sk=PATTERN]` and
 //! `POST /?s=NAME` with a JSON object of scalar values.
 
 use super::lists::normalize_pattern;

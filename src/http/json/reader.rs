@@ -45,7 +45,8 @@ struct Reader<'a> {
 }
 
 /// A request body the reader refused: the first error, as jsoncpp reports it. Its
-/// text is `getFormattedErrorMessages()`, which the HTTP answers carry (§3.6).
+/// text is `getFormattedErrorMessages()`, which the HTTP answers carry
+/// (docs/interfaces.md §3.6).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JsonError {
     /// `Line L, Column C` of the token in error.

@@ -139,8 +139,9 @@ impl LinkIo {
     }
 }
 
-/// SO_KEEPALIVE with idle 30 s, interval 10 s, count 3 (replication.md §2.11): with the
-/// idle timer, it finds a dead peer whose socket would otherwise look open.
+/// SO_KEEPALIVE with idle 30 s, interval 10 s, count 3 (docs/replication-protocol.md,
+/// "Liveness and resume"): with the idle timer, it finds a dead peer whose socket would
+/// otherwise look open.
 fn set_keepalive(stream: &TcpStream) -> nix::Result<()> {
     use nix::sys::socket::{setsockopt, sockopt};
     use std::os::fd::{AsRawFd, BorrowedFd};

@@ -97,8 +97,9 @@ impl MasterSessions {
 
     /// Whether one more slave fits under `--replica-max-slaves`. When it would not, the
     /// connections from the same address that have received nothing for more than two
-    /// keepalive intervals are closed first (§2.6): a live slave sends at least once per
-    /// interval, so a silent one from its address is its own half-open leftover.
+    /// keepalive intervals are closed first (docs/replication-protocol.md, "Handshake"): a
+    /// live slave sends at least once per interval, so a silent one from its address is its
+    /// own half-open leftover.
     fn make_room(&self, peer: Option<std::net::IpAddr>, max: usize) -> bool {
         let open = self.connections();
         if open < max {

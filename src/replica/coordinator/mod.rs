@@ -24,7 +24,7 @@ use crate::daemon::ShardCore;
 use master_sessions::MasterSessions;
 use slave_link::SlaveLink;
 
-/// Link-level counters (replication.md §2.19).
+/// Link-level counters (docs/replication-protocol.md, "Metrics").
 #[derive(Debug, Default, Clone)]
 pub struct LinkCounters {
     pub m_accepted: u64,

@@ -1,5 +1,6 @@
 //! What the coordinator reports: the link-level metrics, the `replication.status` and
-//! `replication.scrub` lines, and the progress lines of the log (replication.md §2.19).
+//! `replication.scrub` lines, and the progress lines of the log
+//! (docs/replication-protocol.md, "Metrics").
 
 use std::rc::Rc;
 use std::time::Duration;

@@ -26,8 +26,8 @@ use crate::clock;
 use crate::daemon::{Event, ShardCore};
 use crate::replica::messages::{Mark, ToCoordinator, ToOwner};
 
-/// The coordinator's send-queue high mark per connection (replication.md §2.10),
-/// shared out among the shards.
+/// The coordinator's send-queue high mark per connection (docs/replication-protocol.md,
+/// "Flow control"), shared out among the shards.
 const HIGH_MARK: usize = 1 << 20;
 /// Most bucket reads per connection per pump round.
 const READS_PER_TICK: usize = 256;
@@ -288,7 +288,7 @@ impl MasterSide {
         }
     }
 
-    /// A DigestRequest or RepairRequest (held while suspended, §2.14).
+    /// A DigestRequest or RepairRequest (held while suspended, like Data).
     pub async fn scrub_request(&self, m: ToOwner) {
         if self.suspended.get() {
             self.scrub_held.borrow_mut().push_back(m);

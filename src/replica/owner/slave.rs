@@ -183,7 +183,8 @@ impl SlaveSide {
     }
 
     /// Files deleted on this slave (admin `delete.ctr`): outstanding ones drain, the
-    /// others go idle until a later link announces them again (§2.9).
+    /// others go idle until a later link announces them again
+    /// (docs/replication-protocol.md, "Slave: Discover, Requests and Data").
     pub fn deleted_locally(&self, files: &[(u32, String)]) {
         let mut state = self.files.borrow_mut();
         for (slot, path) in files {

@@ -7,7 +7,7 @@ use crate::format::FormatError;
 #[derive(Debug)]
 pub enum StoreError {
     Io(io::Error),
-    /// A file refused by validation (storage.md §1.3), with its path.
+    /// A file refused by validation (docs/file-format.md, "Validation"), with its path.
     Bad(String, FormatError),
     /// A FileId whose slot was reused or removed.
     Gone,

@@ -1,11 +1,13 @@
 //! The file table: every file a store knows, by dense slot and by relative path, with
-//! the per-file state kept while the store runs (storage.md §8 file handles).
+//! the per-file state kept while the store runs (file handles: docs/file-format.md,
+//! "Operations for replication").
 
 use crate::hashing::FastMap;
 
 use crate::statfile::FileState;
 
-/// A file's handle: dense slot plus generation (storage.md §8).
+/// A file's handle: dense slot plus generation (docs/file-format.md, "Operations for
+/// replication").
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FileId {
     pub slot: u32,

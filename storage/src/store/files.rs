@@ -626,8 +626,8 @@ impl Files {
         }
     }
 
-    /// Write a file's dirty pages, then its header (storage.md §5.3, Port S-6).
-    /// Returns the flush visit (storage.md §8); `None` for a file not loaded.
+    /// Write a file's dirty pages, then its header (docs/file-format.md, "Page cache and
+    /// flushing", Port S-6). Returns the flush visit; `None` for a file not loaded.
     pub(super) async fn flush_file(&self, id: FileId) -> Result<Option<FlushVisit>, StoreError> {
         while self.flushing.borrow().contains(&id) {
             glommio::timer::sleep(std::time::Duration::from_millis(1)).await;

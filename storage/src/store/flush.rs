@@ -1,6 +1,6 @@
-//! Flush bookkeeping (storage.md §5, §8): the round-robin position of the periodic
-//! flush, the flush visits and deletions collected for replication, and running
-//! flushes concurrently.
+//! Flush bookkeeping (docs/file-format.md, "Page cache and flushing", "Operations for
+//! replication"): the round-robin position of the periodic flush, the flush visits and
+//! deletions collected for replication, and running flushes concurrently.
 
 use std::cell::{Cell, RefCell};
 
@@ -41,9 +41,9 @@ pub async fn join_all<T, F: std::future::Future<Output = T>>(futs: Vec<F>) -> Ve
         .collect()
 }
 
-/// A file flushed (storage.md §8 "flush visit"): its header as flushed, its newest
-/// bucket time then, and the lowest bucket time written since its previous visit
-/// (`i64::MAX`: none). Clean files are visited too.
+/// A file flushed (a "flush visit", docs/file-format.md, "Page cache and flushing"): its
+/// header as flushed, its newest bucket time then, and the lowest bucket time written since
+/// its previous visit (`i64::MAX`: none). Clean files are visited too.
 #[derive(Debug, Clone)]
 pub struct FlushVisit {
     pub id: FileId,

@@ -1,5 +1,6 @@
 //! The on-disk store of one shard: a directory tree of counter files, read and written
-//! through glommio DMA files (storage.md §4, §5, §8, §9).
+//! through glommio DMA files (docs/file-format.md: "The store directory", "Page cache and
+//! flushing", "Operations for replication").
 //!
 //! Memory per file is kept small and files stay closed when idle:
 //! - every known file has an entry in the file table (its relative path, and once
@@ -83,7 +84,8 @@ pub struct Store {
     flush_cursor: FlushCursor,
     /// Flush visits and deletions for replication, collected only once enabled.
     events: EventLog,
-    /// Replica mode (storage.md §8): no collation or trailing logic runs on any file.
+    /// Replica mode (docs/file-format.md, "Operations for replication"): no collation or
+    /// trailing logic runs on any file.
     replica: Cell<bool>,
     /// This store held replicated buckets (it was a replica in this process, or is a
     /// promoted one): new collation windows start from the files' buckets.
@@ -401,9 +403,9 @@ impl Store {
     // ----- recording -----------------------------------------------------------------
 
     /// Record a sample into counter `key` (already munged, without `*`), creating it
-    /// (and, with `create_parents`, its parents) on first use (storage.md §3.5–§3.7,
-    /// §4.3). A rejected sample still creates the counter, as in the reference.
-    /// All samples come from one source (see [`Store::record_from`]).
+    /// (and, with `create_parents`, its parents) on first use (docs/file-format.md, "How
+    /// buckets are written", "Creation"). A rejected sample still creates the counter, as
+    /// in the reference. All samples come from one source (see [`Store::record_from`]).
     pub async fn record(
         &self,
         key: &str,
@@ -571,9 +573,9 @@ impl Store {
 
     /// An event counter's collation writes. An empty bucket the window opened before
     /// the counter's first sample is left out of a file whose grid it does not fit:
-    /// older than the file's zero time and not on its grid (storage.md §2.4). The
-    /// reference's truncating division writes it into the first bucket's slot, where
-    /// that bucket then replaces it, so its files never show it (its own
+    /// older than the file's zero time and not on its grid (docs/file-format.md, "Where a
+    /// bucket goes"). The reference's truncating division writes it into the first bucket's
+    /// slot, where that bucket then replaces it, so its files never show it (its own
     /// test_counter_incrementing reads `33 100 100 100` in the 5m file).
     async fn apply_writes(&self, ids: &[FileId], writes: &Writes) -> Result<(), StoreError> {
         for &(fi, b) in writes {
@@ -602,7 +604,7 @@ impl Store {
 
     /// Flush one counter: event counters shift their collation window (admin `flush`
     /// when `force`), trailing files push out one entry, then dirty pages and headers
-    /// are written (storage.md §5).
+    /// are written (docs/file-format.md, "Page cache and flushing").
     pub async fn flush_counter(&self, key: &str, force: bool, now: i64) -> Result<(), StoreError> {
         let ids: Vec<FileId> = match self.counters.borrow().files(key) {
             Some(files) => files.iter().flatten().copied().collect(),
@@ -626,8 +628,8 @@ impl Store {
         Ok(())
     }
 
-    /// Write a file's dirty pages, then its header (storage.md §5.3, Port S-6).
-    /// Returns the flushed header and `dirty_low` (the flush visit of storage.md §8).
+    /// Write a file's dirty pages, then its header (docs/file-format.md, "Page cache and
+    /// flushing", Port S-6). Returns the flushed header and `dirty_low` (the flush visit).
     pub async fn flush_file(&self, id: FileId) -> Result<Option<(Header, i64)>, StoreError> {
         let Some(visit) = self.files.flush_file(id).await? else {
             return Ok(None);
@@ -647,9 +649,10 @@ impl Store {
         self.events.take()
     }
 
-    /// Replica mode on or off (storage.md §8): while on, flushes run no collation or
-    /// trailing logic, so only replicated buckets change a file. For a store with
-    /// collation windows, use [`Store::enter_replica_mode`] to turn it on.
+    /// Replica mode on or off (docs/file-format.md, "Operations for replication"): while
+    /// on, flushes run no collation or trailing logic, so only replicated buckets change a
+    /// file. For a store with collation windows, use [`Store::enter_replica_mode`] to turn
+    /// it on.
     pub fn set_replica_mode(&self, on: bool) {
         if on {
             self.seed_windows.set(true);
@@ -676,7 +679,7 @@ impl Store {
     }
 
     /// The periodic flush's step: flush the next counter in round-robin order
-    /// (storage.md §5.2). Returns the key flushed, if any.
+    /// (docs/file-format.md, "Page cache and flushing"). Returns the key flushed, if any.
     pub async fn flush_next(&self, now: i64) -> Result<Option<String>, StoreError> {
         let next = self
             .flush_cursor
@@ -752,7 +755,7 @@ impl Store {
 
     // ----- reading -------------------------------------------------------------------
 
-    /// A counter query (interfaces.md §3.5.3). `None` for an unknown counter.
+    /// A counter query (docs/interfaces.md §3.5.3). `None` for an unknown counter.
     pub async fn query(
         &self,
         key: &str,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::StoreListing;
 use crate::retention::Retention;
 
-/// `--allocation-strategy` (storage.md §4.5).
+/// `--allocation-strategy` (docs/file-format.md, "Creation").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Allocation {
     /// 1: reserve every block at creation.

@@ -1,6 +1,7 @@
-//! The store's operations for replication (storage.md §8) and counter deletion, and
-//! their helpers that need none of its state: checking a peer's file parameters,
-//! moving files into the backup tree `<store>.bak`, and removing emptied directories.
+//! The store's operations for replication (docs/file-format.md, "Operations for
+//! replication") and counter deletion, and their helpers that need none of its state:
+//! checking a peer's file parameters, moving files into the backup tree `<store>.bak`, and
+//! removing emptied directories.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -119,8 +120,8 @@ impl super::Store {
         Ok(true)
     }
 
-    /// `move_aside` (storage.md §8): move a file, good or refused as bad, to the backup
-    /// tree and forget it.
+    /// `move_aside` (docs/file-format.md, "Operations for replication"): move a file, good
+    /// or refused as bad, to the backup tree and forget it.
     pub async fn move_aside(&self, rel: &str) -> Result<(), StoreError> {
         let id = self.files.table().id_of(rel);
         if let Some(id) = id {

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""HTTP client for the ftests (interfaces.md §3), written for this port.
+"""HTTP client for the ftests (docs/interfaces.md §3), written for this port.
 
 Plain sockets, no proxy, nothing but the standard library. Subcommands:
 

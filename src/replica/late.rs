@@ -80,7 +80,7 @@ pub fn load(root: &Path, late_window: u32, shards: usize) -> LateStart {
         tracing::warn!(
             "the previous run did not end cleanly ({LATE_FILE} missing or a checkpoint): \
              late writes recorded in its last minute, and writes it had not flushed, may \
-             differ on its slaves (replication.md §2.1 residual risks 1 and 2)"
+             differ on its slaves (docs/replication-protocol.md, residual risks 1 and 2)"
         );
     }
     start.unclean = !clean;

@@ -165,6 +165,9 @@ test_name log_file_dash_logs_to_stdout_and_loglevel_sets_levels
 # admin `loglevel FILE,STDERR` sets the levels in force: at 0 the shutdown's info line
 # is not logged, at the profile's 3 (single.cfg) it is.
 for level in 0 3; do
+    # A daemon that just exited keeps its listeners until the kernel has torn down its
+    # io_uring: a connection to them then is reset. Wait until they are gone.
+    wait_ports_free single || failure "ports of the previous daemon still bound"
     out="$DBDIR/stdout-$level"
     (cd "$DBDIR" && exec "$ISTATD_BIN" --config "$(profile_config single)" --store "$(store_dir single)" \
         --stat-port "$(stat_port single)" --admin-port "$(admin_port single)" --http-port 0 \
@@ -172,6 +175,7 @@ for level in 0 3; do
         --pid-file "$pf" --log-file - > "$out" 2> "$DBDIR/stderr-$level") &
     fg_pid=$!
     echo "$fg_pid" >> "$DBDIR/.daemons"
+    SERVER_PID[single]=$fg_pid
     poll 250 0.02 can_connect 127.0.0.1 "$(admin_port single)" || failure "daemon with --log-file - never opened its admin port"
     assert_contains "$(admin single loglevel)" "loglevel 3 1" "the profile's levels"
     if [ "$level" == 0 ]; then
@@ -181,6 +185,7 @@ for level in 0 3; do
     kill -TERM "$fg_pid"
     rc=0
     wait "$fg_pid" || rc=$?
+    unset "SERVER_PID[single]"
     assert_equal "$rc" 0 "exit status after SIGTERM ($level)"
     assert_contains "$(cat "$out")" "starting istatd" "start-up line on stdout ($level)"
     if [ "$level" == 0 ]; then

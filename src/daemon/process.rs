@@ -2,7 +2,7 @@
 //! shards (docs/interfaces.md §7.5, §7.6, §7.8).
 
 use std::io::Write;
-use std::net::{SocketAddr, TcpListener as StdTcpListener, UdpSocket as StdUdpSocket};
+use std::net::{SocketAddr, UdpSocket as StdUdpSocket};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -92,14 +92,33 @@ pub fn probe_ports(cfg: &ServerConfig) -> Result<(), Fatal> {
             continue;
         }
         let a = SocketAddr::from((cfg.listen, port));
-        retry(&|| StdTcpListener::bind(a).map(drop))
-            .map_err(|e| Fatal::new(2, format!("{what} port {a}: {e}")))?;
+        retry(&|| bind_only(a)).map_err(|e| Fatal::new(2, format!("{what} port {a}: {e}")))?;
     }
     if stat_port != 0 {
         let a = SocketAddr::from((cfg.listen, stat_port));
         retry(&|| StdUdpSocket::bind(a).map(drop))
             .map_err(|e| Fatal::new(2, format!("stat port {a}/udp: {e}")))?;
     }
+    Ok(())
+}
+
+/// Bind a TCP socket to `a` without listening, then close it: a port another socket
+/// listens on fails with EADDRINUSE. Listening would let a client connect in the
+/// moment before the close and get a reset (a readiness poll took it for the daemon).
+fn bind_only(a: SocketAddr) -> std::io::Result<()> {
+    use nix::sys::socket::{bind, socket, AddressFamily, SockFlag, SockType, SockaddrStorage};
+    let family = if a.is_ipv4() {
+        AddressFamily::Inet
+    } else {
+        AddressFamily::Inet6
+    };
+    let fd = socket(family, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)?;
+    // As the daemon's own listeners: a TIME_WAIT socket on the port does not count.
+    nix::sys::socket::setsockopt(&fd, nix::sys::socket::sockopt::ReuseAddr, &true)?;
+    bind(
+        std::os::fd::AsRawFd::as_raw_fd(&fd),
+        &SockaddrStorage::from(a),
+    )?;
     Ok(())
 }
 

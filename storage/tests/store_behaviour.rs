@@ -32,6 +32,15 @@ fn opts(dir: &PathBuf) -> StoreOptions {
 
 const NOW: i64 = 1_600_000_000;
 
+/// The sums of a query's buckets that hold data.
+fn nonempty_sums(r: &istatd_storage::query::QueryResult) -> Vec<f64> {
+    r.buckets
+        .iter()
+        .filter(|b| b.count > 0)
+        .map(|b| b.sum)
+        .collect()
+}
+
 #[test]
 fn data_survives_reopen_and_queries_see_unflushed_writes() {
     let dir = temp_dir("reopen");
@@ -577,13 +586,7 @@ fn a_flush_with_nothing_new_writes_no_header() {
             .await
             .unwrap()
             .unwrap();
-        let sums: Vec<f64> = r
-            .buckets
-            .iter()
-            .filter(|b| b.count > 0)
-            .map(|b| b.sum)
-            .collect();
-        assert_eq!(sums, vec![1.0, 2.0]);
+        assert_eq!(nonempty_sums(&r), vec![1.0, 2.0]);
     });
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -687,14 +690,8 @@ fn a_clean_close_spares_the_tail_pages_at_load() {
                 trailing: false,
             };
             let r = store.query("cc.k7", &q, t).await.unwrap().unwrap();
-            let sums: Vec<f64> = r
-                .buckets
-                .iter()
-                .filter(|b| b.count > 0)
-                .map(|b| b.sum)
-                .collect();
             let want: &[f64] = if clean { &[1.0, 2.0, 2.0] } else { &[1.0, 2.0] };
-            assert_eq!(sums, want, "clean {clean}");
+            assert_eq!(nonempty_sums(&r), want, "clean {clean}");
             store.close(t).await.unwrap();
         }
         assert!(

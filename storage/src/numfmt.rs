@@ -41,7 +41,7 @@ pub fn push_g(out: &mut String, v: f64, precision: usize) {
     if v.fract() == 0.0 && v.abs() < 1e15 {
         let i = v as i64;
         if i.unsigned_abs() < POW10[p.min(15)] {
-            let _ = write!(out, "{i}");
+            push_int(out, i);
             return;
         }
     }
@@ -97,6 +97,31 @@ impl Write for Digits {
             Digits::Heap(h) => h.write_str(s),
         }
     }
+}
+
+/// Append the decimal text of `i` (what `{}` prints, without the formatting machinery:
+/// a query answer has a few integers per bucket).
+pub fn push_int(out: &mut String, i: i64) {
+    if i < 0 {
+        out.push('-');
+    }
+    push_uint(out, i.unsigned_abs());
+}
+
+/// Append the decimal text of `u`.
+pub fn push_uint(out: &mut String, mut u: u64) {
+    let mut buf = [0u8; 20];
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (u % 10) as u8;
+        u /= 10;
+        if u == 0 {
+            break;
+        }
+    }
+    // Only ASCII digits were written.
+    out.push_str(std::str::from_utf8(&buf[at..]).unwrap_or_default());
 }
 
 /// 10^i for i in 0..=15.
@@ -234,6 +259,31 @@ pub fn parse_iso8601(s: &str) -> Option<i64> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn integers_as_display_prints_them() {
+        for i in [
+            0,
+            1,
+            -1,
+            9,
+            10,
+            -10,
+            99,
+            100,
+            12345,
+            i64::MAX,
+            i64::MIN,
+            -987654321,
+        ] {
+            let mut s = String::new();
+            super::push_int(&mut s, i);
+            assert_eq!(s, i.to_string());
+        }
+        let mut s = String::new();
+        super::push_uint(&mut s, u64::MAX);
+        assert_eq!(s, u64::MAX.to_string());
+    }
+
     /// The algorithm before the fast paths (two `String`s a number): the oracle.
     fn plain_g(v: f64, p: usize) -> String {
         let e_form = format!("{:.*e}", p - 1, v);

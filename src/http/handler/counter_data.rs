@@ -1,7 +1,7 @@
 //! `GET /<counter>` (docs/interfaces.md §3.5): one counter's buckets over a range, as JSON
 //! (jsoncpp FastWriter layout) or CSV.
 
-use istatd_storage::numfmt::{iso8601, push_g};
+use istatd_storage::numfmt::{iso8601, push_g, push_int, push_uint};
 use istatd_storage::query::{QueryParams, QueryResult};
 
 use super::{Handled, HttpException, Params};
@@ -135,7 +135,9 @@ pub fn render_json(r: &QueryResult) -> Vec<u8> {
         }
         s.push_str("{\"data\":{\"avg\":");
         push_g17(&mut s, b.avg());
-        let _ = write!(s, ",\"count\":{},\"max\":", b.count);
+        s.push_str(",\"count\":");
+        push_int(&mut s, b.count.into());
+        s.push_str(",\"max\":");
         push_g17(&mut s, b.max_f32());
         s.push_str(",\"min\":");
         push_g17(&mut s, b.min_f32());
@@ -145,7 +147,9 @@ pub fn render_json(r: &QueryResult) -> Vec<u8> {
         push_g17(&mut s, b.sum_f32());
         s.push_str(",\"sumsq\":");
         push_g17(&mut s, b.sum_sq_f32());
-        let _ = write!(s, "}},\"time\":{}}}", b.time as u64);
+        s.push_str("},\"time\":");
+        push_uint(&mut s, b.time as u64);
+        s.push('}');
     }
     let _ = writeln!(
         s,

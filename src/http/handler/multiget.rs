@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use istatd_storage::format::Bucket;
+use istatd_storage::numfmt::push_int;
 use istatd_storage::query::{QueryParams, QueryResult};
 
 use super::counter_data::{counter_key, push_g6};
@@ -26,7 +27,6 @@ fn push_g6_json(out: &mut String, v: f32) {
 
 /// One bucket of the multi-get answer, `%g` numbers, fixed key order.
 fn push_multiget_bucket(s: &mut String, b: &Bucket, compact: bool) {
-    use std::fmt::Write;
     let vals = [
         b.min_f32(),
         b.max_f32(),
@@ -36,19 +36,27 @@ fn push_multiget_bucket(s: &mut String, b: &Bucket, compact: bool) {
         b.sdev(),
     ];
     if compact {
-        let _ = write!(s, "[{},{}", b.time, b.count);
+        s.push('[');
+        push_int(s, b.time);
+        s.push(',');
+        push_int(s, b.count.into());
         for v in vals {
             s.push(',');
             push_g6_json(s, v);
         }
         s.push(']');
     } else {
-        let _ = write!(s, "{{\"time\":{},\"count\":{}", b.time, b.count);
+        s.push_str("{\"time\":");
+        push_int(s, b.time);
+        s.push_str(",\"count\":");
+        push_int(s, b.count.into());
         for (name, v) in ["min", "max", "sum", "sumsq", "avg", "sdev"]
             .iter()
             .zip(vals)
         {
-            let _ = write!(s, ",\"{name}\":");
+            s.push_str(",\"");
+            s.push_str(name);
+            s.push_str("\":");
             push_g6_json(s, v);
         }
         s.push('}');

@@ -102,8 +102,11 @@ pub struct Header {
     pub cumulative_count: i64,
     pub last_cumulative_clear_time: i64,
     pub file_create_time: i64,
-    pub unit: [u8; UNIT_LEN],
-    pub name: [u8; NAME_LEN],
+    /// The unit and name fields without their trailing zero bytes (written back padded):
+    /// a loaded file's name is its path, some 60 of the 256 bytes, and the daemon's files
+    /// have no unit; half a million headers stay in memory.
+    pub unit: Box<[u8]>,
+    pub name: Box<[u8]>,
     pub lambda: f64,
     pub season: u64,
     pub fixed_count: i64,
@@ -217,8 +220,8 @@ impl Header {
             cumulative_count: rd_i64(b, 96),
             last_cumulative_clear_time: rd_i64(b, 104),
             file_create_time: rd_i64(b, 112),
-            unit: b[OFF_UNIT..OFF_UNIT + UNIT_LEN].try_into().unwrap(),
-            name: b[OFF_NAME..OFF_NAME + NAME_LEN].try_into().unwrap(),
+            unit: trim_zeros(&b[OFF_UNIT..OFF_UNIT + UNIT_LEN]),
+            name: trim_zeros(&b[OFF_NAME..OFF_NAME + NAME_LEN]),
             lambda: rd_f64(b, 440),
             season: rd_i64(b, 448) as u64,
             fixed_count: rd_i64(b, 456),
@@ -290,12 +293,8 @@ impl Header {
 
     /// A fresh header for a new file (docs/file-format.md, "Creation").
     pub fn new_file(p: &CreateParams) -> Header {
-        let mut name = [0u8; NAME_LEN];
-        set_name(&mut name, p.name.as_bytes());
-        let mut unit = [0u8; UNIT_LEN];
-        let u = p.unit.as_bytes();
-        let n = u.len().min(UNIT_LEN - 1);
-        unit[..n].copy_from_slice(&u[..n]);
+        let name = c_field(p.name.as_bytes(), NAME_LEN);
+        let unit = c_field(p.unit.as_bytes(), UNIT_LEN);
         Header {
             magic: MAGIC,
             hdr_size: HEADER_SIZE as i32,
@@ -340,8 +339,8 @@ impl Header {
         b[96..104].copy_from_slice(&self.cumulative_count.to_le_bytes());
         b[104..112].copy_from_slice(&self.last_cumulative_clear_time.to_le_bytes());
         b[112..120].copy_from_slice(&self.file_create_time.to_le_bytes());
-        b[OFF_UNIT..OFF_UNIT + UNIT_LEN].copy_from_slice(&self.unit);
-        b[OFF_NAME..OFF_NAME + NAME_LEN].copy_from_slice(&self.name);
+        b[OFF_UNIT..OFF_UNIT + self.unit.len()].copy_from_slice(&self.unit);
+        b[OFF_NAME..OFF_NAME + self.name.len()].copy_from_slice(&self.name);
         b[440..448].copy_from_slice(&self.lambda.to_le_bytes());
         b[448..456].copy_from_slice(&self.season.to_le_bytes());
         b[456..464].copy_from_slice(&self.fixed_count.to_le_bytes());
@@ -359,15 +358,35 @@ impl Header {
     }
 
     pub fn set_name(&mut self, name: &[u8]) {
-        set_name(&mut self.name, name);
+        self.name = c_field(name, NAME_LEN);
+    }
+
+    /// The unit field as stored, zero-padded.
+    pub fn unit_field(&self) -> [u8; UNIT_LEN] {
+        padded(&self.unit)
+    }
+
+    /// The name field as stored, zero-padded.
+    pub fn name_field(&self) -> [u8; NAME_LEN] {
+        padded(&self.name)
     }
 }
 
-/// NUL-terminated, truncated to 255 bytes, zero-padded.
-fn set_name(dst: &mut [u8; NAME_LEN], name: &[u8]) {
-    *dst = [0u8; NAME_LEN];
-    let n = name.len().min(NAME_LEN - 1);
-    dst[..n].copy_from_slice(&name[..n]);
+/// A text for a field of `len` bytes: truncated to leave its terminating NUL.
+fn c_field(text: &[u8], len: usize) -> Box<[u8]> {
+    trim_zeros(&text[..text.len().min(len - 1)])
+}
+
+/// A field's bytes up to its last non-zero byte.
+fn trim_zeros(b: &[u8]) -> Box<[u8]> {
+    let end = b.iter().rposition(|&x| x != 0).map_or(0, |i| i + 1);
+    b[..end].into()
+}
+
+fn padded<const N: usize>(b: &[u8]) -> [u8; N] {
+    let mut out = [0u8; N];
+    out[..b.len()].copy_from_slice(b);
+    out
 }
 
 /// What a new file is made from (docs/file-format.md, "Creation", "Sizing a file").

@@ -233,8 +233,8 @@ fn dump_header(out: &mut String, h: &Header) {
     let _ = writeln!(out, "cfg_interval={}", h.cfg_interval);
     let _ = writeln!(out, "cr_version={}", h.cr_version);
     let _ = writeln!(out, "rd_version={}", h.rd_version);
-    out.push_str(&dump_str("unit", &h.unit));
-    out.push_str(&dump_str("name", &h.name));
+    out.push_str(&dump_str("unit", &h.unit_field()));
+    out.push_str(&dump_str("name", &h.name_field()));
     let _ = writeln!(out, "page_size={}", h.page_size);
     let _ = writeln!(out, "page_count={}", h.page_count);
     let _ = writeln!(out, "first_bucket={}", h.first_bucket);

@@ -452,11 +452,15 @@ impl Store {
             if self.seed_windows.get() && !self.counters.borrow().has_collation(key) {
                 self.open_seeded_window(key, ids[0], finest, s.time).await?;
             }
-            let late = self
+            // One lookup: a late event, or a slot that meets its replicated bucket first
+            // (a promoted replica).
+            let (late, wants_seed) = self
                 .counters
                 .borrow_mut()
                 .collation(key)
-                .is_some_and(|c| c.takes_late(s.time, source));
+                .map_or((false, false), |c| {
+                    (c.takes_late(s.time, source), c.wants_seed(s.time))
+                });
             if late {
                 let rejected = self.record_late_event(key, ids, finest, s).await?;
                 return Ok(RecordOutcome {
@@ -465,12 +469,6 @@ impl Store {
                     late: rejected.is_none(),
                 });
             }
-            // A promoted replica's window slot meets its replicated bucket first.
-            let wants_seed = self
-                .counters
-                .borrow_mut()
-                .collation(key)
-                .is_some_and(|c| c.wants_seed(s.time));
             let existing = if wants_seed {
                 let bt = s.time - s.time.rem_euclid(finest.max(1));
                 let (b, _) = self.read_valid_buckets(ids[0], bt, bt, 1, 1).await?;

@@ -526,6 +526,7 @@ fn run_scenario(
     let mut fds_max = 0usize;
     let mut lat_max = 0f64;
     let mut last = (Instant::now(), base, 0u64);
+    let mut last_cpu = cpu0;
     let hard_end = Instant::now() + sc.duration + Duration::from_secs(60);
     while !gen.is_finished() {
         daemon::sleep(POLL)?;
@@ -539,15 +540,26 @@ fn run_scenario(
             let rec = s.get(SAMPLES);
             let sent = gen.sent();
             let dt = last.0.elapsed().as_secs_f64();
+            // CPU per million samples of this interval alone: the load phase after a
+            // restart (files loading) and the steady part differ by a factor.
+            let cpu = d.cpu_secs().unwrap_or(last_cpu);
+            let per_m = if rec > last.1 {
+                format!("{:.1}", (cpu - last_cpu) * 1e6 / (rec - last.1) as f64)
+            } else {
+                "-".to_string()
+            };
             println!(
-                "  {:5.1} s: sent {sent} ({:.0}/s), recorded {} ({:.0}/s), RSS {}",
+                "  {:5.1} s: sent {sent} ({:.0}/s), recorded {} ({:.0}/s), RSS {}, \
+                 daemon CPU {:.2} cores ({per_m} s per million)",
                 gen.elapsed().as_secs_f64(),
                 (sent - last.2) as f64 / dt,
                 rec - base,
                 (rec - last.1) as f64 / dt,
-                kib(d.rss_kib())
+                kib(d.rss_kib()),
+                (cpu - last_cpu) / dt
             );
             last = (Instant::now(), rec, sent);
+            last_cpu = cpu;
         }
         if Instant::now() > hard_end {
             gen.stop();

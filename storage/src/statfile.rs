@@ -16,6 +16,10 @@
 //! Every method is synchronous. A write that needs a page that is not resident returns
 //! [`NeedPage`] **before changing anything**; the caller loads it and retries.
 
+mod overlay;
+
+use overlay::OverlaySlot;
+
 use crate::format::{
     bucket_index, bucket_time, slot_of, Bucket, Header, BUCKETS_PER_PAGE, BUCKET_SIZE,
     FLAG_COLLATED, FLAG_COUNTER_AGGREGATE, FLAG_TRAILING,
@@ -110,15 +114,6 @@ pub struct FileState {
     pub header_on_disk: u64,
 }
 
-/// A slot's full value held in memory. `dirty`: not yet in its page. A clean entry is
-/// kept for the newest bucket, so merges into the current bucket never read a page.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct OverlaySlot {
-    slot: i64,
-    bucket: Bucket,
-    dirty: bool,
-}
-
 /// Counts from [`FileState::put_overwrite`].
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct PutReport {
@@ -181,9 +176,6 @@ impl FileState {
     pub fn page_of_slot(&self, slot: i64) -> u32 {
         (slot / (self.header.page_size / BUCKET_SIZE as i64)) as u32
     }
-    fn page_of_index(&self, index: i64) -> u32 {
-        self.page_of_slot(self.slot_of_index(index))
-    }
     /// Oldest index the ring can hold.
     pub fn window_low(&self) -> i64 {
         self.header.last_bucket - self.capacity() + 1
@@ -220,101 +212,6 @@ impl FileState {
             self.index0_valid = true;
         }
         self.dirty_low = self.dirty_low.min(bt);
-    }
-
-    // ----- slot access through the overlay ------------------------------------------
-
-    /// The current value of a slot: overlay, else page, else zero for a fresh file.
-    fn slot_value(&self, slots: &dyn Slots, slot: i64) -> Result<Bucket, NeedPage> {
-        if let Some(o) = self.overlay.iter().find(|o| o.slot == slot) {
-            return Ok(o.bucket);
-        }
-        if slots.has(slot) {
-            return Ok(slots.get(slot));
-        }
-        if self.fresh {
-            return Ok(Bucket::EMPTY);
-        }
-        Err(NeedPage(self.page_of_slot(slot)))
-    }
-
-    /// Store a slot's full value: into its page when resident, else the overlay.
-    fn store_slot(&mut self, slots: &mut dyn Slots, slot: i64, b: &Bucket) {
-        if let Some(o) = self.overlay.iter_mut().find(|o| o.slot == slot) {
-            o.bucket = *b;
-            o.dirty = true;
-        } else if slots.has(slot) {
-            slots.put(slot, b);
-            // Keep a clean copy of the newest bucket: the next samples merge into it
-            // without its page, which a busy cache may evict before they come.
-            if slot == self.slot_of_index(self.header.last_bucket) {
-                self.overlay.push(OverlaySlot {
-                    slot,
-                    bucket: *b,
-                    dirty: false,
-                });
-                self.trim_overlay();
-            }
-        } else {
-            self.overlay.push(OverlaySlot {
-                slot,
-                bucket: *b,
-                dirty: true,
-            });
-            self.trim_overlay();
-        }
-    }
-
-    /// Over the bound, drop the oldest clean entry (it costs nothing to drop); dirty ones
-    /// wait for a spill.
-    fn trim_overlay(&mut self) {
-        if self.overlay.len() > OVERLAY_MAX {
-            if let Some(pos) = self.overlay.iter().position(|o| !o.dirty) {
-                self.overlay.remove(pos);
-            }
-        }
-    }
-
-    /// Whether the overlay holds anything not yet in a page.
-    pub fn has_overlay(&self) -> bool {
-        self.overlay.iter().any(|o| o.dirty)
-    }
-
-    /// Pages holding dirty overlay slots (to make resident before
-    /// [`FileState::absorb_overlay`]).
-    pub fn overlay_pages(&self, out: &mut Vec<u32>) {
-        for o in self.overlay.iter().filter(|o| o.dirty) {
-            out.push(self.page_of_slot(o.slot));
-        }
-        out.sort_unstable();
-        out.dedup();
-    }
-
-    /// The page to load when the overlay is over its bound.
-    pub fn overlay_spill_page(&self) -> Option<u32> {
-        if self.overlay.len() <= OVERLAY_MAX {
-            return None;
-        }
-        self.overlay
-            .iter()
-            .find(|o| o.dirty)
-            .map(|o| self.page_of_slot(o.slot))
-    }
-
-    /// Move every dirty overlay slot whose page is resident into the page; keep a clean
-    /// copy of the newest bucket's slot.
-    pub fn absorb_overlay(&mut self, slots: &mut dyn Slots) {
-        let keep = self.slot_of_index(self.header.last_bucket);
-        self.overlay.retain_mut(|o| {
-            if !slots.has(o.slot) {
-                return true;
-            }
-            if o.dirty {
-                slots.put(o.slot, &o.bucket);
-                o.dirty = false;
-            }
-            o.slot == keep
-        });
     }
 
     /// After the store read the pages past `last_bucket` at load: anything valid there
@@ -382,20 +279,30 @@ impl FileState {
             }
             None => None,
         };
-        let old = match trailing_pos {
-            Some(Some(pos)) => self.trailing.as_ref().unwrap()[pos],
-            Some(None) => Bucket::empty_at(bt),
-            None if replaces => Bucket::EMPTY,
+        // `pending`: the page is not resident; the samples are merged here and into
+        // the page later (see [`OverlaySlot::pending`]).
+        let (old, pending) = match trailing_pos {
+            Some(Some(pos)) => (self.trailing.as_ref().unwrap()[pos], false),
+            Some(None) => (Bucket::empty_at(bt), false),
+            None if replaces => (Bucket::EMPTY, false),
             // A new newest bucket: its slot holds an older lap (or nothing).
-            None if ix > last && ix > self.tail_verified => Bucket::EMPTY,
-            None => {
-                let b = self.slot_value(slots, slot)?;
-                if b.time != bt {
-                    Bucket::EMPTY
-                } else {
-                    b
+            None if ix > last && ix > self.tail_verified => (Bucket::EMPTY, false),
+            None => match self.slot_value(slots, slot) {
+                Ok(b) if b.time != bt => (Bucket::EMPTY, false),
+                Ok(b) => (b, false),
+                // A sample of its own (count 0 would replace, not add, when merged
+                // first) can wait for its page.
+                Err(_) if mode == Mode::Aggregate && data.count > 0 => {
+                    match self.overlay.iter().find(|o| o.slot == slot) {
+                        Some(o) if o.bucket.time == bt => (o.bucket, true),
+                        // Samples pending for an older lap of the slot: the slot is
+                        // overwritten, its old value does not matter.
+                        Some(_) => (Bucket::EMPTY, false),
+                        None => (Bucket::EMPTY, true),
+                    }
                 }
-            }
+                Err(need) => return Err(need),
+            },
         };
 
         let h = &mut self.header;
@@ -445,7 +352,11 @@ impl FileState {
                 w[pos] = target;
             }
             None => {
-                self.store_slot(slots, slot, &target);
+                if pending {
+                    self.store_pending(slot, &target);
+                } else {
+                    self.store_slot(slots, slot, &target);
+                }
                 self.note_written(ix, bt);
             }
         }
@@ -578,6 +489,7 @@ impl FileState {
                 slot: newest,
                 bucket: run[(newest - first) as usize],
                 dirty: false,
+                pending: false,
             });
             self.trim_overlay();
         }
@@ -724,17 +636,19 @@ impl FileState {
         }
     }
 
-    /// Whether index 0's slot holds a valid bucket (established when a file is opened).
-    pub fn detect_index0(&mut self, slots: &dyn Slots) {
-        if self.header.last_bucket - self.capacity() < 0 && self.header.last_bucket >= 0 {
-            let b = self.read_slot(slots, self.slot_of_index(0));
-            self.index0_valid = b.time == self.zero_time() && b.time != 0;
-        }
+    /// The slot a newly opened file must probe for [`FileState::note_index0`]: only a
+    /// file whose newest index is 0 needs to know whether that slot holds a bucket
+    /// ([`FileState::newest_bucket_time`]).
+    pub fn index0_probe(&self) -> Option<i64> {
+        (self.header.last_bucket == 0).then(|| self.slot_of_index(0))
     }
 
-    /// Page of index 0, for [`FileState::detect_index0`].
-    pub fn page_of_index0(&self) -> u32 {
-        self.page_of_index(0)
+    /// What index 0's slot holds on disk (see [`FileState::index0_probe`]). A write
+    /// since the file was opened only adds validity.
+    pub fn note_index0(&mut self, on_disk: &Bucket) {
+        if on_disk.time == self.zero_time() && on_disk.time != 0 {
+            self.index0_valid = true;
+        }
     }
 
     /// Take the lowest written time since the last snapshot (for the flush visit hook).

@@ -703,3 +703,64 @@ fn a_clean_close_spares_the_tail_pages_at_load() {
     });
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A file whose only bucket is index 0 keeps that bucket visible to replication across
+/// a reopen (`newest_bucket_time`), and opening files reads no page into the cache:
+/// the first sample after a restart would dirty it and evict it, one write per file.
+#[test]
+fn reopen_finds_an_index0_bucket_without_caching_its_page() {
+    for closed_cleanly in [true, false] {
+        let dir = temp_dir(&format!("index0-{closed_cleanly}"));
+        let d = dir.clone();
+        run(move || async move {
+            let store = Store::open(opts(&d)).await.unwrap();
+            store
+                .record("one.sample", false, Sample::value(NOW, 4.0), NOW + 5)
+                .await
+                .unwrap();
+            let params = CreateParams {
+                interval: 10,
+                page_count: 2,
+                flags: 0,
+                zero_time: NOW,
+                lambda: 0.0,
+                season: 0,
+                fixed_count: 0,
+                unit: String::new(),
+                name: String::new(),
+            };
+            store.create_file_like("empty/10s", params).await.unwrap();
+            store.close(NOW + 5).await.unwrap();
+            drop(store);
+
+            let store = Store::open(StoreOptions {
+                closed_cleanly,
+                ..opts(&d)
+            })
+            .await
+            .unwrap();
+            let id_of = |rel: &str| match store.lookup(rel) {
+                Lookup::Found(id) => id,
+                _ => panic!("{rel} not indexed"),
+            };
+            let (full, empty) = (id_of("one/sample/10s"), id_of("empty/10s"));
+            let header = store.load_header(full).await.unwrap();
+            assert_eq!(header.last_bucket, 0, "the sample is index 0");
+            assert_eq!(store.newest_bucket_time(full).await.unwrap(), NOW);
+            assert_eq!(store.newest_bucket_time(empty).await.unwrap(), 0);
+            if closed_cleanly {
+                let s = store.stats();
+                assert_eq!((s.page_misses, s.cached_pages), (0, 0), "{s:?}");
+            }
+            // The file still takes samples after its index 0.
+            store
+                .record("one.sample", false, Sample::value(NOW + 10, 6.0), NOW + 15)
+                .await
+                .unwrap();
+            store.close(NOW + 30).await.unwrap();
+        });
+        let dump = tools::dump_csv(&std::fs::read(dir.join("one/sample/10s")).unwrap()).unwrap();
+        assert_eq!(dump.lines().count(), 3, "{dump}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

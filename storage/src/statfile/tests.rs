@@ -230,11 +230,12 @@ fn overlay_avoids_reads_and_needs_page_changes_nothing() {
         );
     }
     assert!(f.has_overlay());
-    // A late sample for index 0 (not in the overlay) needs page 0, and changes nothing.
+    // A late sample for index 0 (not in the overlay) that must know the old value
+    // (fill-empty) needs page 0, and changes nothing.
     let before = (f.header.clone(), f.overlay.clone());
     assert_eq!(f.overlay.len(), 3);
     assert_eq!(
-        f.write(&mut s, &Bucket::sample(1600000000, 5.0), Mode::Aggregate),
+        f.write(&mut s, &Bucket::sample(1600000000, 5.0), Mode::FillEmpty),
         Err(NeedPage(0))
     );
     assert_eq!((f.header.clone(), f.overlay.clone()), before);
@@ -250,7 +251,7 @@ fn overlay_avoids_reads_and_needs_page_changes_nothing() {
     assert!(!f.has_overlay());
     assert_eq!(s.get(2).sum, 3.0);
     assert_eq!(
-        f.write(&mut s, &Bucket::sample(1600000000, 5.0), Mode::Aggregate),
+        f.write(&mut s, &Bucket::sample(1600000000, 5.0), Mode::FillEmpty),
         Ok(true)
     );
     // A crash left a valid bucket past last_bucket: with the tail unverified, a new
@@ -263,4 +264,86 @@ fn overlay_avoids_reads_and_needs_page_changes_nothing() {
         .unwrap();
     let b = g.read_slot(&s, 40);
     assert_eq!((b.sum, b.count), (8.0, 2));
+}
+
+/// An aggregate write into a slot whose page is not resident keeps its samples pending
+/// and merges them into the page's value when the page comes: the same buckets and
+/// header as writing with every page resident.
+#[test]
+fn pending_merges_equal_merging_in_place() {
+    for flags in [0, FLAG_COUNTER_AGGREGATE] {
+        let zero = 1600000000;
+        let (base, mut img_a) = file(10, flags, zero);
+        // Data on disk first, written with the page resident.
+        let mut f_a = base.clone();
+        {
+            let mut s = ImageSlots {
+                image: &mut img_a,
+                page_size: 8192,
+            };
+            for k in 0..40 {
+                f_a.write(
+                    &mut s,
+                    &Bucket::sample(zero + 10 * k, k as f64),
+                    Mode::Aggregate,
+                )
+                .unwrap();
+            }
+        }
+        let mut img_b = img_a.clone();
+        let mut f_b = FileState::new(f_a.header.clone());
+        f_b.tail_verified = f_b.header.last_bucket;
+        // Samples into old, current, new and wrapped-around slots, some twice.
+        let times: Vec<i64> = (0..300)
+            .map(|i| zero + ((i * 37) % 90) * 10 + (i % 3))
+            .chain((0..50).map(|i| zero + 5100 + i * 10))
+            .collect();
+        let mut s_a = ImageSlots {
+            image: &mut img_a,
+            page_size: 8192,
+        };
+        let mut s_b = Partial {
+            inner: ImageSlots {
+                image: &mut img_b,
+                page_size: 8192,
+            },
+            resident: vec![],
+        };
+        let mut pending_seen = false;
+        for (i, &t) in times.iter().enumerate() {
+            let b = Bucket::sample(t, (i % 11) as f64 - 3.0);
+            assert_eq!(f_a.write(&mut s_a, &b, Mode::Aggregate), Ok(true));
+            loop {
+                match f_b.write(&mut s_b, &b, Mode::Aggregate) {
+                    Ok(r) => {
+                        assert!(r);
+                        break;
+                    }
+                    Err(NeedPage(p)) => s_b.resident.push(p),
+                }
+            }
+            pending_seen |= f_b.overlay.iter().any(|o| o.pending);
+            // A spill now and then, then the pages leave the cache again.
+            if let Some(p) = f_b.overlay_spill_page() {
+                s_b.resident.push(p);
+                f_b.absorb_overlay(&mut s_b);
+                s_b.resident.clear();
+            }
+        }
+        assert!(pending_seen, "no write went pending");
+        f_a.absorb_overlay(&mut s_a);
+        s_b.resident = vec![0, 1];
+        f_b.absorb_overlay(&mut s_b);
+        assert!(!f_b.has_overlay());
+        assert_eq!(f_a.header, f_b.header);
+        for slot in 0..(2 * 256) {
+            let off = 8192 + slot * 32;
+            let (a, b) = (
+                Bucket::from_bytes(&img_a[off..off + 32]),
+                Bucket::from_bytes(&img_b[off..off + 32]),
+            );
+            assert_eq!(a, b, "slot {slot} (flags {flags})");
+        }
+        assert!(img_a == img_b, "bucket pages differ (flags {flags})");
+    }
 }

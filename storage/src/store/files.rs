@@ -5,20 +5,20 @@
 
 use std::cell::{Ref, RefCell};
 use std::collections::HashMap;
-use std::io;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use super::create::create_file_blocking;
 use super::fd_cache::{FdCache, OpenFile};
 use super::file_table::{FileTable, NO_RETENTION};
 use super::flush::{join_all, FlushVisit};
 use super::page_cache::{self, Page, PageCache, PageKey};
 use super::slots::ViewSlots;
 use super::{Allocation, FileId, StoreError, StoreOptions, StoreStats};
-use crate::format::{Bucket, CreateParams, FormatError, Header, HEADER_SIZE, PAGE_SIZE};
+use crate::format::{Bucket, Header, HEADER_SIZE, PAGE_SIZE};
 use crate::hashing::FastSet;
 use crate::statfile::{FileState, Mode, NeedPage, PutReport, Slots};
+
+mod load;
 
 /// Counts of file and page work (part of [`StoreStats`]).
 #[derive(Debug, Default, Clone, Copy)]
@@ -416,118 +416,6 @@ impl Files {
         page_cache::write_header(&fd.file, header).await?;
         self.stats.borrow_mut().header_writes += 1;
         Ok(())
-    }
-
-    // ----- loading and creating files ------------------------------------------------
-
-    /// Make sure a file's header is in memory (validating it on first touch).
-    pub(super) async fn ensure_loaded(&self, id: FileId) -> Result<(), StoreError> {
-        {
-            let table = self.table.borrow();
-            let e = table.entry(id).ok_or(StoreError::Gone)?;
-            if e.state.is_some() {
-                return Ok(());
-            }
-            if e.bad {
-                return Err(StoreError::Bad(e.rel.to_string(), FormatError::BadMagic));
-            }
-        }
-        let fd = self.fd(id).await?;
-        let len = fd.file.file_size().await.map_err(io::Error::from)?;
-        let head = fd
-            .file
-            .read_at_aligned(0, 512)
-            .await
-            .map_err(io::Error::from)?;
-        // The store's page cache works in 8 KiB pages, the only size the reference
-        // writes on x86-64; another page size is refused like any bad header.
-        let parsed = Header::parse_checked(&head, len).and_then(|h| {
-            if h.page_size == PAGE_SIZE as i64 {
-                Ok(h)
-            } else {
-                Err(FormatError::BadPageSize(h.page_size))
-            }
-        });
-        let index0_page = {
-            let mut table = self.table.borrow_mut();
-            let rel = table.entry(id).ok_or(StoreError::Gone)?.rel.clone();
-            match parsed {
-                Err(err) => {
-                    tracing::error!(file = %self.abs_path(&rel).display(), %err, "refusing counter file");
-                    self.stats.borrow_mut().bad_files += 1;
-                    table.mark_bad(id);
-                    return Err(StoreError::Bad(rel.to_string(), err));
-                }
-                Ok(mut h) => {
-                    let e = table.entry_mut(id).ok_or(StoreError::Gone)?;
-                    if e.state.is_some() {
-                        return Ok(());
-                    }
-                    h.set_name(self.abs_path(&rel).as_os_str().as_encoded_bytes());
-                    let mut st = FileState::new(h);
-                    let mut need = Vec::new();
-                    if st.header.last_bucket >= 0 && st.header.last_bucket < st.capacity() {
-                        need.push(st.page_of_index0());
-                    }
-                    if self.closed_cleanly {
-                        st.tail_is_clean();
-                    } else {
-                        st.tail_pages(&mut need);
-                    }
-                    need.sort_unstable();
-                    need.dedup();
-                    e.state = Some(Box::new(st));
-                    need
-                }
-            }
-        };
-        self.ensure_pages(id, &index0_page).await?;
-        let mut table = self.table.borrow_mut();
-        if let Some(e) = table.slot_mut(id.slot) {
-            if let Some(st) = e.state.as_mut() {
-                let mut pages = self.pages.borrow_mut();
-                let view = pages.slots(id, &mut e.dirty_pages);
-                st.detect_index0(&view);
-                if !self.closed_cleanly {
-                    st.verify_tail(&view);
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Create a new counter file and the directories above it (blocking system calls
-    /// run off the executor, all in one job).
-    pub(super) async fn create_file(
-        &self,
-        rel: &str,
-        p: CreateParams,
-    ) -> Result<FileId, StoreError> {
-        let path = self.abs_path(rel);
-        let alloc = self.allocation;
-        let header = Header::new_file(&CreateParams {
-            name: path.to_string_lossy().into_owned(),
-            ..p
-        });
-        let hdr = header.to_bytes();
-        let len = header.file_len();
-        let path2 = path.clone();
-        glommio::executor()
-            .spawn_blocking(move || {
-                if let Some(dir) = path2.parent() {
-                    std::fs::create_dir_all(dir)?;
-                }
-                create_file_blocking(&path2, &hdr, len, alloc)
-            })
-            .await
-            .map_err(|e| {
-                if e.kind() == io::ErrorKind::AlreadyExists {
-                    StoreError::Exists(rel.to_string())
-                } else {
-                    StoreError::Io(io::Error::new(e.kind(), format!("{}: {e}", path.display())))
-                }
-            })?;
-        Ok(self.add_created(rel.into(), header))
     }
 
     // ----- writing -------------------------------------------------------------------

@@ -1,0 +1,178 @@
+//! The overlay of one file: slot values held in memory instead of in their page
+//! (see the module above for why), and the merges still pending over a page that is
+//! not resident.
+
+use super::{FileState, NeedPage, Slots, OVERLAY_MAX};
+use crate::format::{Bucket, Header, FLAG_COUNTER_AGGREGATE};
+
+/// A slot's value held in memory. `dirty`: not yet in its page. A clean entry is
+/// kept for the newest bucket, so merges into the current bucket never read a page.
+///
+/// `pending`: `bucket` is not the slot's value but samples still to be merged into
+/// whatever the page holds ([`FileState::resolve_pending`]). An aggregate write into
+/// a slot whose page is not resident (a coarse retention's current bucket, written
+/// again after a restart or after its page left a busy cache) needs the old value
+/// only to add to it; merging is associative, so the read waits for the next spill
+/// or flush, which reads the page once for all such samples.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct OverlaySlot {
+    pub(super) slot: i64,
+    pub(super) bucket: Bucket,
+    pub(super) dirty: bool,
+    pub(super) pending: bool,
+}
+
+impl FileState {
+    /// The current value of a slot: overlay, else page, else zero for a fresh file.
+    pub(super) fn slot_value(&self, slots: &dyn Slots, slot: i64) -> Result<Bucket, NeedPage> {
+        if let Some(o) = self.overlay.iter().find(|o| o.slot == slot) {
+            if !o.pending {
+                return Ok(o.bucket);
+            }
+            if slots.has(slot) {
+                return Ok(Self::resolve_pending(
+                    &self.header,
+                    &slots.get(slot),
+                    &o.bucket,
+                ));
+            }
+            if self.fresh {
+                return Ok(Self::resolve_pending(
+                    &self.header,
+                    &Bucket::EMPTY,
+                    &o.bucket,
+                ));
+            }
+            return Err(NeedPage(self.page_of_slot(slot)));
+        }
+        if slots.has(slot) {
+            return Ok(slots.get(slot));
+        }
+        if self.fresh {
+            return Ok(Bucket::EMPTY);
+        }
+        Err(NeedPage(self.page_of_slot(slot)))
+    }
+
+    /// Store a slot's full value: into its page when resident, else the overlay.
+    pub(super) fn store_slot(&mut self, slots: &mut dyn Slots, slot: i64, b: &Bucket) {
+        if let Some(o) = self.overlay.iter_mut().find(|o| o.slot == slot) {
+            o.bucket = *b;
+            o.dirty = true;
+            o.pending = false;
+        } else if slots.has(slot) {
+            slots.put(slot, b);
+            // Keep a clean copy of the newest bucket: the next samples merge into it
+            // without its page, which a busy cache may evict before they come.
+            if slot == self.slot_of_index(self.header.last_bucket) {
+                self.overlay.push(OverlaySlot {
+                    slot,
+                    bucket: *b,
+                    dirty: false,
+                    pending: false,
+                });
+                self.trim_overlay();
+            }
+        } else {
+            self.overlay.push(OverlaySlot {
+                slot,
+                bucket: *b,
+                dirty: true,
+                pending: false,
+            });
+            self.trim_overlay();
+        }
+    }
+
+    /// Store samples still to be merged into a slot whose page is not resident (see
+    /// [`OverlaySlot::pending`]).
+    pub(super) fn store_pending(&mut self, slot: i64, merged: &Bucket) {
+        if let Some(o) = self.overlay.iter_mut().find(|o| o.slot == slot) {
+            o.bucket = *merged;
+            o.dirty = true;
+            o.pending = true;
+        } else {
+            self.overlay.push(OverlaySlot {
+                slot,
+                bucket: *merged,
+                dirty: true,
+                pending: true,
+            });
+            self.trim_overlay();
+        }
+    }
+
+    /// A slot's value once its pending samples are merged into what its page holds: the
+    /// same as merging them one by one (an older lap on disk counts as empty).
+    pub(super) fn resolve_pending(header: &Header, on_disk: &Bucket, pending: &Bucket) -> Bucket {
+        let mut v = if on_disk.time == pending.time {
+            *on_disk
+        } else {
+            Bucket::EMPTY
+        };
+        v.merge(pending);
+        if header.flags & FLAG_COUNTER_AGGREGATE != 0 {
+            v.count = header.fixed_count as i32;
+        }
+        v
+    }
+
+    /// Over the bound, drop the oldest clean entry (it costs nothing to drop); dirty ones
+    /// wait for a spill.
+    pub(super) fn trim_overlay(&mut self) {
+        if self.overlay.len() > OVERLAY_MAX {
+            if let Some(pos) = self.overlay.iter().position(|o| !o.dirty) {
+                self.overlay.remove(pos);
+            }
+        }
+    }
+
+    /// Whether the overlay holds anything not yet in a page.
+    pub fn has_overlay(&self) -> bool {
+        self.overlay.iter().any(|o| o.dirty)
+    }
+
+    /// Pages holding dirty overlay slots (to make resident before
+    /// [`FileState::absorb_overlay`]).
+    pub fn overlay_pages(&self, out: &mut Vec<u32>) {
+        for o in self.overlay.iter().filter(|o| o.dirty) {
+            out.push(self.page_of_slot(o.slot));
+        }
+        out.sort_unstable();
+        out.dedup();
+    }
+
+    /// The page to load when the overlay is over its bound.
+    pub fn overlay_spill_page(&self) -> Option<u32> {
+        if self.overlay.len() <= OVERLAY_MAX {
+            return None;
+        }
+        self.overlay
+            .iter()
+            .find(|o| o.dirty)
+            .map(|o| self.page_of_slot(o.slot))
+    }
+
+    /// Move every dirty overlay slot whose page is resident into the page; keep a clean
+    /// copy of the newest bucket's slot.
+    pub fn absorb_overlay(&mut self, slots: &mut dyn Slots) {
+        let keep = self.slot_of_index(self.header.last_bucket);
+        let header = &self.header;
+        self.overlay.retain_mut(|o| {
+            if !slots.has(o.slot) {
+                return true;
+            }
+            if o.pending {
+                let on_disk = slots.get(o.slot);
+                let v = Self::resolve_pending(header, &on_disk, &o.bucket);
+                o.bucket = v;
+                o.pending = false;
+            }
+            if o.dirty {
+                slots.put(o.slot, &o.bucket);
+                o.dirty = false;
+            }
+            o.slot == keep
+        });
+    }
+}

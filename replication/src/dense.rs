@@ -17,6 +17,14 @@ pub(crate) fn grow<T: Clone>(v: &mut Vec<T>, len: usize, fill: T) {
     v.resize(len, fill);
 }
 
+/// Room for `len` items, exactly: for an array whose final length is known (the store's
+/// file slots), growing by an eighth would leave up to an eighth of it unused.
+pub(crate) fn reserve_to<T>(v: &mut Vec<T>, len: usize) {
+    if len > v.capacity() {
+        v.reserve_exact(len - v.len());
+    }
+}
+
 /// Room an empty queue keeps.
 const QUEUE_KEEP: usize = 1024;
 

@@ -360,7 +360,20 @@ impl MasterFiles {
     }
 
     pub fn open(&mut self, conn: u64) {
-        self.conns.entry(conn).or_default();
+        let span = self.files.capacity();
+        let c = self.conns.entry(conn).or_default();
+        crate::dense::reserve_to(&mut c.entries, span);
+    }
+
+    /// Room for `slots` file slots (the store's slot count), exactly, in the per-file
+    /// array and every connection's (and, through [`MasterFiles::open`], later
+    /// connections'): replication state is budgeted at 16 bytes a file and connection,
+    /// and arrays grown by an eighth at a time held up to 2 bytes a file unused.
+    pub fn reserve_slots(&mut self, slots: usize) {
+        crate::dense::reserve_to(&mut self.files, slots);
+        for c in self.conns.values_mut() {
+            crate::dense::reserve_to(&mut c.entries, slots);
+        }
     }
 
     pub fn close(&mut self, conn: u64) {
@@ -716,5 +729,30 @@ impl MasterFiles {
         let c = self.conns.get(&conn)?;
         let e = c.entries.get(slot as usize)?;
         Some((e.state()?, e.f, c.resend_from(slot)))
+    }
+}
+
+#[cfg(test)]
+mod room_tests {
+    use super::*;
+
+    /// With the store's slot count reserved, the dense arrays hold no unused room once
+    /// every slot is known, for a connection opened before or after.
+    #[test]
+    fn reserved_slots_leave_no_room_unused() {
+        let mut m = MasterFiles::new(MasterConfig::default());
+        m.open(1);
+        m.reserve_slots(10_000);
+        m.open(2);
+        for slot in 0..10_000u32 {
+            m.learn((slot, 0), 0);
+            for c in m.conns.values_mut() {
+                c.entry_mut(slot);
+            }
+        }
+        assert_eq!((m.files.len(), m.files.capacity()), (10_000, 10_000));
+        for c in m.conns.values() {
+            assert_eq!((c.entries.len(), c.entries.capacity()), (10_000, 10_000));
+        }
     }
 }

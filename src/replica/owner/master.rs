@@ -122,6 +122,7 @@ impl MasterSide {
         });
         // Late marks name files; the state keeps them by the store's file slot.
         if let Some(store) = &core.store {
+            files.reserve_slots(store.file_slot_span());
             files.seed_marks(marks.into_iter().filter_map(|(name, low, at)| {
                 match store.lookup(&name) {
                     Lookup::Found(id) => Some(((id.slot, id.gen), low, at)),
@@ -181,7 +182,13 @@ impl MasterSide {
     }
 
     pub fn open(&self, conn: u64) {
-        self.files.borrow_mut().open(conn);
+        let mut files = self.files.borrow_mut();
+        files.open(conn);
+        if let Some(store) = &self.core.store {
+            // Files created since start-up count too.
+            files.reserve_slots(store.file_slot_span());
+        }
+        drop(files);
         self.windows.borrow_mut().insert(conn, Window::default());
         if let Some(store) = &self.core.store {
             self.sweeps

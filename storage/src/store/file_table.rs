@@ -149,6 +149,11 @@ impl FileTable {
         self.by_rel.get(rel).copied()
     }
 
+    /// One past the highest slot (free slots included).
+    pub(super) fn slot_span(&self) -> usize {
+        self.files.len()
+    }
+
     /// Indexed files (refused ones excluded).
     pub(super) fn len(&self) -> usize {
         self.by_rel.len()

@@ -168,6 +168,12 @@ impl super::Store {
         })
     }
 
+    /// One past the highest file slot in use (or free for reuse): what per-slot arrays
+    /// elsewhere need room for.
+    pub fn file_slot_span(&self) -> usize {
+        self.files.table().slot_span()
+    }
+
     /// Bytes of heap this store holds per indexed file, roughly (for the perf report).
     pub fn approx_bytes_per_file(&self) -> usize {
         self.files.table().approx_bytes_per_file()

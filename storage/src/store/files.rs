@@ -55,6 +55,36 @@ pub(super) struct Files {
     retention_names: Vec<Box<str>>,
     /// Page-cache `[hits, misses]` by retention (`istatd.pagecache.*`).
     page_counts: RefCell<Vec<[u64; 2]>>,
+    write_back_log: FailureLog,
+}
+
+/// One log line for the first of a series of failures, then at most one per
+/// [`FailureLog::EVERY`] with the count of those not logged: a disk that fails fails
+/// every write, and the evictions of one busy second are thousands of write groups.
+/// Each failure is counted in `istatd.store.write_errors` all the same.
+#[derive(Default)]
+struct FailureLog {
+    last: std::cell::Cell<Option<std::time::Instant>>,
+    unlogged: std::cell::Cell<u64>,
+}
+
+impl FailureLog {
+    const EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+    fn failed(&self, e: &StoreError) {
+        let now = std::time::Instant::now();
+        if self
+            .last
+            .get()
+            .is_some_and(|t| now.duration_since(t) < Self::EVERY)
+        {
+            self.unlogged.set(self.unlogged.get() + 1);
+            return;
+        }
+        self.last.set(Some(now));
+        let unlogged = self.unlogged.replace(0);
+        tracing::error!(error = %e, unlogged, "page write-back failed; the pages stay dirty");
+    }
 }
 
 /// Takes a file out of [`Files::flushing`] when its flush ends, however it ends.
@@ -87,6 +117,7 @@ impl Files {
                 .map(|r| r.name.as_str().into())
                 .collect(),
             page_counts: RefCell::new(vec![[0, 0]; opts.retentions.len()]),
+            write_back_log: FailureLog::default(),
         }
     }
 
@@ -379,8 +410,8 @@ impl Files {
                 }
             }
             if let Err(e) = result {
-                tracing::error!(error = %e, "page write-back failed; the pages stay dirty");
                 self.stats.borrow_mut().write_errors += 1;
+                self.write_back_log.failed(&e);
             }
         }
     }
@@ -660,5 +691,27 @@ impl Files {
             st: &st,
         };
         Ok(read(&st, &slots))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{FailureLog, StoreError};
+
+    #[test]
+    fn failure_log_logs_the_first_and_counts_the_rest() {
+        let log = FailureLog::default();
+        let e = StoreError::Io(std::io::Error::other("EIO"));
+        log.failed(&e);
+        assert!(log.last.get().is_some());
+        assert_eq!(log.unlogged.get(), 0);
+        for _ in 0..3000 {
+            log.failed(&e);
+        }
+        assert_eq!(log.unlogged.get(), 3000, "within 10 s: counted, not logged");
+        log.last
+            .set(Some(std::time::Instant::now() - FailureLog::EVERY));
+        log.failed(&e);
+        assert_eq!(log.unlogged.get(), 0, "the next line reports them");
     }
 }

@@ -79,8 +79,12 @@ pub struct NeedPage(pub u32);
 /// Entries in a trailing file's in-memory window (docs/file-format.md, "Trailing window").
 const TRAILING_WINDOW: usize = 3;
 
-/// Overlay entries per file before it spills into pages.
-pub const OVERLAY_MAX: usize = 8;
+/// Overlay entries per file before it spills into pages: 32 new 10 s buckets outlast
+/// the default flush round (300 s), so a live file's page is read once a round, by its
+/// flush, not by spills in the path of the samples (with 8, every 10 s file of a store
+/// restarted at once spilled in the same second, 80 s later, one page read each).
+/// At most 32 x 40 bytes a file between flushes; a flush gives the room back.
+pub const OVERLAY_MAX: usize = 32;
 
 /// Slots past `last_bucket` checked for buckets a crash left ahead of the header.
 pub const TAIL_CHECK_SLOTS: i64 = 512;
@@ -293,7 +297,7 @@ impl FileState {
                 // A sample of its own (count 0 would replace, not add, when merged
                 // first) can wait for its page.
                 Err(_) if mode == Mode::Aggregate && data.count > 0 => {
-                    match self.overlay.iter().find(|o| o.slot == slot) {
+                    match self.overlay.iter().find(|o| o.at(slot)) {
                         Some(o) if o.bucket.time == bt => (o.bucket, true),
                         // Samples pending for an older lap of the slot: the slot is
                         // overwritten, its old value does not matter.
@@ -474,7 +478,7 @@ impl FileState {
         let in_overlay = || {
             self.overlay
                 .iter()
-                .any(|o| (first..=last).contains(&o.slot))
+                .any(|o| (first..=last).contains(&o.slot()))
         };
         if run.len() < 2 || !slots.has(first) || in_overlay() {
             for (slot, b) in (first..).zip(run) {
@@ -486,7 +490,7 @@ impl FileState {
         let newest = self.slot_of_index(self.header.last_bucket);
         if (first..=last).contains(&newest) {
             self.overlay.push(OverlaySlot {
-                slot: newest,
+                slot: newest as u32,
                 bucket: run[(newest - first) as usize],
                 dirty: false,
                 pending: false,
@@ -545,7 +549,25 @@ impl FileState {
 
     /// Pages covering `count` indices from `lo`, as given (the caller clamped them).
     pub fn pages_for_indices(&self, lo: i64, count: i64, out: &mut Vec<u32>) {
-        self.pages_for_range_unclamped(lo, count, out)
+        self.pages_for_reading(lo, count, out)
+    }
+
+    /// Pages a reader of `count` indices from `lo` needs: none for the slots whose
+    /// value the overlay holds. A replica's Request and a dashboard's last minutes
+    /// read a file's newest buckets, which are there; their page may be long gone
+    /// from a cache that holds a fraction of 500,000 files' pages.
+    fn pages_for_reading(&self, lo: i64, count: i64, out: &mut Vec<u32>) {
+        if count <= 0 || count > 2 * OVERLAY_MAX as i64 || self.overlay.is_empty() {
+            return self.pages_for_range_unclamped(lo, count, out);
+        }
+        for ix in lo..lo + count {
+            let slot = self.slot_of_index(ix);
+            if !self.overlay.iter().any(|o| o.at(slot) && !o.pending) {
+                out.push(self.page_of_slot(slot));
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
     }
 
     fn pages_for_range_unclamped(&self, lo: i64, count: i64, out: &mut Vec<u32>) {
@@ -572,7 +594,7 @@ impl FileState {
     pub fn pages_for_range(&self, start_index: i64, count: i64, out: &mut Vec<u32>) {
         let (lo, hi) = self.clamp_range(start_index, count);
         if hi >= lo {
-            self.pages_for_range_unclamped(lo, hi - lo + 1, out);
+            self.pages_for_reading(lo, hi - lo + 1, out);
         }
     }
 

@@ -14,18 +14,32 @@ use crate::format::{Bucket, Header, FLAG_COUNTER_AGGREGATE};
 /// again after a restart or after its page left a busy cache) needs the old value
 /// only to add to it; merging is associative, so the read waits for the next spill
 /// or flush, which reads the page once for all such samples.
+///
+/// 40 bytes (the slot as a u32: a file has far fewer than 2^32 slots).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) struct OverlaySlot {
-    pub(super) slot: i64,
+    pub(super) slot: u32,
     pub(super) bucket: Bucket,
     pub(super) dirty: bool,
     pub(super) pending: bool,
 }
 
+const _: () = assert!(std::mem::size_of::<OverlaySlot>() == 40);
+
+impl OverlaySlot {
+    pub(super) fn slot(&self) -> i64 {
+        self.slot as i64
+    }
+
+    pub(super) fn at(&self, slot: i64) -> bool {
+        self.slot() == slot
+    }
+}
+
 impl FileState {
     /// The current value of a slot: overlay, else page, else zero for a fresh file.
     pub(super) fn slot_value(&self, slots: &dyn Slots, slot: i64) -> Result<Bucket, NeedPage> {
-        if let Some(o) = self.overlay.iter().find(|o| o.slot == slot) {
+        if let Some(o) = self.overlay.iter().find(|o| o.at(slot)) {
             if !o.pending {
                 return Ok(o.bucket);
             }
@@ -56,7 +70,7 @@ impl FileState {
 
     /// Store a slot's full value: into its page when resident, else the overlay.
     pub(super) fn store_slot(&mut self, slots: &mut dyn Slots, slot: i64, b: &Bucket) {
-        if let Some(o) = self.overlay.iter_mut().find(|o| o.slot == slot) {
+        if let Some(o) = self.overlay.iter_mut().find(|o| o.at(slot)) {
             o.bucket = *b;
             o.dirty = true;
             o.pending = false;
@@ -66,7 +80,7 @@ impl FileState {
             // without its page, which a busy cache may evict before they come.
             if slot == self.slot_of_index(self.header.last_bucket) {
                 self.overlay.push(OverlaySlot {
-                    slot,
+                    slot: slot as u32,
                     bucket: *b,
                     dirty: false,
                     pending: false,
@@ -75,7 +89,7 @@ impl FileState {
             }
         } else {
             self.overlay.push(OverlaySlot {
-                slot,
+                slot: slot as u32,
                 bucket: *b,
                 dirty: true,
                 pending: false,
@@ -87,13 +101,13 @@ impl FileState {
     /// Store samples still to be merged into a slot whose page is not resident (see
     /// [`OverlaySlot::pending`]).
     pub(super) fn store_pending(&mut self, slot: i64, merged: &Bucket) {
-        if let Some(o) = self.overlay.iter_mut().find(|o| o.slot == slot) {
+        if let Some(o) = self.overlay.iter_mut().find(|o| o.at(slot)) {
             o.bucket = *merged;
             o.dirty = true;
             o.pending = true;
         } else {
             self.overlay.push(OverlaySlot {
-                slot,
+                slot: slot as u32,
                 bucket: *merged,
                 dirty: true,
                 pending: true,
@@ -136,7 +150,7 @@ impl FileState {
     /// [`FileState::absorb_overlay`]).
     pub fn overlay_pages(&self, out: &mut Vec<u32>) {
         for o in self.overlay.iter().filter(|o| o.dirty) {
-            out.push(self.page_of_slot(o.slot));
+            out.push(self.page_of_slot(o.slot()));
         }
         out.sort_unstable();
         out.dedup();
@@ -150,7 +164,7 @@ impl FileState {
         self.overlay
             .iter()
             .find(|o| o.dirty)
-            .map(|o| self.page_of_slot(o.slot))
+            .map(|o| self.page_of_slot(o.slot()))
     }
 
     /// Move every dirty overlay slot whose page is resident into the page; keep a clean
@@ -159,20 +173,24 @@ impl FileState {
         let keep = self.slot_of_index(self.header.last_bucket);
         let header = &self.header;
         self.overlay.retain_mut(|o| {
-            if !slots.has(o.slot) {
+            if !slots.has(o.slot()) {
                 return true;
             }
             if o.pending {
-                let on_disk = slots.get(o.slot);
+                let on_disk = slots.get(o.slot());
                 let v = Self::resolve_pending(header, &on_disk, &o.bucket);
                 o.bucket = v;
                 o.pending = false;
             }
             if o.dirty {
-                slots.put(o.slot, &o.bucket);
+                slots.put(o.slot(), &o.bucket);
                 o.dirty = false;
             }
-            o.slot == keep
+            o.at(keep)
         });
+        // A file holds its peak's room otherwise, for good: up to 1,280 bytes.
+        if self.overlay.capacity() > 4 * self.overlay.len().max(1) {
+            self.overlay.shrink_to_fit();
+        }
     }
 }

@@ -347,3 +347,47 @@ fn pending_merges_equal_merging_in_place() {
         assert!(img_a == img_b, "bucket pages differ (flags {flags})");
     }
 }
+
+/// A read of the newest buckets, which the overlay holds, needs no page; an older
+/// one, or one over a pending merge, needs its page.
+#[test]
+fn reads_of_overlay_slots_need_no_page() {
+    let zero = 1600000000;
+    let (f0, mut img) = file(10, 0, zero);
+    let mut f = FileState::new(f0.header.clone());
+    f.tail_verified = 0;
+    let mut s = Partial {
+        inner: ImageSlots {
+            image: &mut img,
+            page_size: 8192,
+        },
+        resident: vec![],
+    };
+    for k in 1..=5 {
+        f.write(
+            &mut s,
+            &Bucket::sample(zero + 10 * k, k as f64),
+            Mode::Aggregate,
+        )
+        .unwrap();
+    }
+    let mut need = Vec::new();
+    f.pages_for_range(1, 5, &mut need);
+    assert!(need.is_empty(), "{need:?}");
+    let (got, _) = f.read_valid(&s, zero + 10, zero + 50, 10, 10);
+    assert_eq!(
+        got.iter().map(|b| b.sum).collect::<Vec<_>>(),
+        vec![1.0, 2.0, 3.0, 4.0, 5.0]
+    );
+    // Index 0 is not in the overlay: its page is needed.
+    f.pages_for_range(0, 6, &mut need);
+    assert_eq!(need, vec![0]);
+    // A pending merge (a second sample into index 3 after its entry left): page needed.
+    f.overlay.retain(|o| o.slot() != 3);
+    f.write(&mut s, &Bucket::sample(zero + 31, 1.0), Mode::Aggregate)
+        .unwrap();
+    assert!(f.overlay.iter().any(|o| o.slot() == 3 && o.pending));
+    need.clear();
+    f.pages_for_range(3, 1, &mut need);
+    assert_eq!(need, vec![0]);
+}

@@ -662,35 +662,50 @@ impl Files {
         for (p, data) in missing.into_iter().zip(read) {
             out.insert(p, data?);
         }
-        // Pages written meanwhile are newer in the cache: prefer them.
-        let cache = self.pages.borrow();
-        for (&p, data) in out.iter_mut() {
-            if let Some(d) = cache.peek_data(&(id, p)) {
-                if **data != *d {
-                    *data = Box::from(d);
-                }
-            }
-        }
         Ok(out)
     }
 
     /// Read a loaded file through private copies of the pages `pages_of` names, from
     /// the cache or disk, without filling the cache.
+    ///
+    /// The pages a read needs depend on the file's state (none for the slots its
+    /// overlay holds), and the state may change while they are read (a spill moves
+    /// overlay slots into their pages): the state the read sees is taken with no await
+    /// after the check that every page it needs is in the view, refreshed from the
+    /// cache, where pages written meanwhile are newer.
     pub(super) async fn read_view<R>(
         &self,
         id: FileId,
-        pages_of: impl FnOnce(&FileState, &mut Vec<u32>),
+        pages_of: impl Fn(&FileState, &mut Vec<u32>),
         read: impl FnOnce(&FileState, &dyn Slots) -> R,
     ) -> Result<R, StoreError> {
+        let mut view: HashMap<u32, Box<[u8]>> = HashMap::new();
         let mut need = Vec::new();
-        self.with_state(id, |st| pages_of(st, &mut need))?;
-        let view = self.page_view(id, &need).await?;
-        let st = self.with_state(id, |st| st.clone())?;
-        let slots = ViewSlots {
-            pages: &view,
-            st: &st,
-        };
-        Ok(read(&st, &slots))
+        loop {
+            need.clear();
+            let st = self.with_state(id, |st| {
+                pages_of(st, &mut need);
+                st.clone()
+            })?;
+            need.retain(|p| !view.contains_key(p));
+            if need.is_empty() {
+                let cache = self.pages.borrow();
+                for (&p, data) in view.iter_mut() {
+                    if let Some(d) = cache.peek_data(&(id, p)) {
+                        if **data != *d {
+                            *data = Box::from(d);
+                        }
+                    }
+                }
+                drop(cache);
+                let slots = ViewSlots {
+                    pages: &view,
+                    st: &st,
+                };
+                return Ok(read(&st, &slots));
+            }
+            view.extend(self.page_view(id, &need).await?);
+        }
     }
 }
 

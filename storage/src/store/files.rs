@@ -20,6 +20,9 @@ use crate::statfile::{FileState, Mode, NeedPage, PutReport, Slots};
 
 mod load;
 
+/// [`Files::put_overwrite`]: buckets of a page put through the overlay.
+const FEW_BUCKETS: usize = 8;
+
 /// Counts of file and page work (part of [`StoreStats`]).
 #[derive(Debug, Default, Clone, Copy)]
 struct FileStats {
@@ -485,9 +488,12 @@ impl Files {
         // The last page of a file may hold fewer slots than a page has room for.
         let full_page =
             |p: u32, n: usize| n == per_page && (p as i64 + 1) * per_page as i64 <= capacity;
+        // A few buckets of a page (a replica's steady Data: the buckets of one flush
+        // round) replace their slots in the overlay, without their page; more would
+        // spill at once, so their page is read first, with the others.
         let partial: Vec<u32> = plan
             .iter()
-            .filter(|&&(p, n)| !full_page(p, n))
+            .filter(|&&(p, n)| !full_page(p, n) && n > FEW_BUCKETS)
             .map(|&(p, _)| p)
             .collect();
         self.ensure_pages(id, &partial).await?;

@@ -32,6 +32,21 @@ fn opts(dir: &PathBuf) -> StoreOptions {
 
 const NOW: i64 = 1_600_000_000;
 
+/// A 10 s file of `page_count` pages whose zero time is [`NOW`].
+fn params_10s(page_count: i64) -> CreateParams {
+    CreateParams {
+        interval: 10,
+        page_count,
+        flags: 0,
+        zero_time: NOW,
+        lambda: 0.0,
+        season: 0,
+        fixed_count: 0,
+        unit: String::new(),
+        name: String::new(),
+    }
+}
+
 /// The sums of a query's buckets that hold data.
 fn nonempty_sums(r: &istatd_storage::query::QueryResult) -> Vec<f64> {
     r.buckets
@@ -259,17 +274,7 @@ fn replication_operations() {
     let d = dir.clone();
     run(move || async move {
         let store = Store::open(opts(&d)).await.unwrap();
-        let params = CreateParams {
-            interval: 10,
-            page_count: 2,
-            flags: 0,
-            zero_time: NOW,
-            lambda: 0.0,
-            season: 0,
-            fixed_count: 0,
-            unit: String::new(),
-            name: String::new(),
-        };
+        let params = params_10s(2);
         assert!(store
             .create_file_like("../evil/10s", params.clone())
             .await
@@ -332,17 +337,7 @@ fn whole_page_overwrites_skip_the_read_and_keep_other_slots() {
         let mut o = opts(&d);
         o.page_cache_pages = 2;
         let store = Store::open(o).await.unwrap();
-        let params = CreateParams {
-            interval: 10,
-            page_count: 8,
-            flags: 0,
-            zero_time: NOW,
-            lambda: 0.0,
-            season: 0,
-            fixed_count: 0,
-            unit: String::new(),
-            name: String::new(),
-        };
+        let params = params_10s(8);
         let id = store.create_file_like("w/10s", params).await.unwrap();
         // Old data in every slot, flushed: the file is no longer fresh.
         let old: Vec<Bucket> = (0..2048)
@@ -718,17 +713,7 @@ fn reopen_finds_an_index0_bucket_without_caching_its_page() {
                 .record("one.sample", false, Sample::value(NOW, 4.0), NOW + 5)
                 .await
                 .unwrap();
-            let params = CreateParams {
-                interval: 10,
-                page_count: 2,
-                flags: 0,
-                zero_time: NOW,
-                lambda: 0.0,
-                season: 0,
-                fixed_count: 0,
-                unit: String::new(),
-                name: String::new(),
-            };
+            let params = params_10s(2);
             store.create_file_like("empty/10s", params).await.unwrap();
             store.close(NOW + 5).await.unwrap();
             drop(store);

@@ -204,19 +204,25 @@ impl Slots for Partial<'_> {
     }
 }
 
-#[test]
-fn overlay_avoids_reads_and_needs_page_changes_nothing() {
-    let (f0, mut img) = file(10, 0, 1600000000);
-    // A file read from disk (not fresh) whose tail is verified up to last_bucket.
+/// A file read from disk (not fresh) whose tail is verified up to `last_bucket`, with
+/// no page resident.
+fn opened_from_disk<'a>(f0: &FileState, img: &'a mut [u8]) -> (FileState, Partial<'a>) {
     let mut f = FileState::new(f0.header.clone());
     f.tail_verified = 0;
-    let mut s = Partial {
+    let s = Partial {
         inner: ImageSlots {
-            image: &mut img,
+            image: img,
             page_size: 8192,
         },
         resident: vec![],
     };
+    (f, s)
+}
+
+#[test]
+fn overlay_avoids_reads_and_needs_page_changes_nothing() {
+    let (f0, mut img) = file(10, 0, 1600000000);
+    let (mut f, mut s) = opened_from_disk(&f0, &mut img);
     // New newest buckets need no page: they go to the overlay.
     for k in 1..=3 {
         let t = 1600000000 + 10 * k;
@@ -354,15 +360,7 @@ fn pending_merges_equal_merging_in_place() {
 fn reads_of_overlay_slots_need_no_page() {
     let zero = 1600000000;
     let (f0, mut img) = file(10, 0, zero);
-    let mut f = FileState::new(f0.header.clone());
-    f.tail_verified = 0;
-    let mut s = Partial {
-        inner: ImageSlots {
-            image: &mut img,
-            page_size: 8192,
-        },
-        resident: vec![],
-    };
+    let (mut f, mut s) = opened_from_disk(&f0, &mut img);
     for k in 1..=5 {
         f.write(
             &mut s,

@@ -489,13 +489,7 @@ impl FileState {
         slots.put_run(first, run);
         let newest = self.slot_of_index(self.header.last_bucket);
         if (first..=last).contains(&newest) {
-            self.overlay.push(OverlaySlot {
-                slot: newest as u32,
-                bucket: run[(newest - first) as usize],
-                dirty: false,
-                pending: false,
-            });
-            self.trim_overlay();
+            self.push_overlay(newest, &run[(newest - first) as usize], false, false);
         }
     }
 

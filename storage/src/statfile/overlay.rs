@@ -47,33 +47,21 @@ impl OverlaySlot {
 impl FileState {
     /// The current value of a slot: overlay, else page, else zero for a fresh file.
     pub(super) fn slot_value(&self, slots: &dyn Slots, slot: i64) -> Result<Bucket, NeedPage> {
-        if let Some(o) = self.overlay.iter().find(|o| o.at(slot)) {
-            if !o.pending {
-                return Ok(o.bucket);
-            }
-            if slots.has(slot) {
-                return Ok(Self::resolve_pending(
-                    &self.header,
-                    &slots.get(slot),
-                    &o.bucket,
-                ));
-            }
-            if self.fresh {
-                return Ok(Self::resolve_pending(
-                    &self.header,
-                    &Bucket::EMPTY,
-                    &o.bucket,
-                ));
-            }
+        let entry = self.overlay.iter().find(|o| o.at(slot));
+        if let Some(o) = entry.filter(|o| !o.pending) {
+            return Ok(o.bucket);
+        }
+        let on_disk = if slots.has(slot) {
+            slots.get(slot)
+        } else if self.fresh {
+            Bucket::EMPTY
+        } else {
             return Err(NeedPage(self.page_of_slot(slot)));
-        }
-        if slots.has(slot) {
-            return Ok(slots.get(slot));
-        }
-        if self.fresh {
-            return Ok(Bucket::EMPTY);
-        }
-        Err(NeedPage(self.page_of_slot(slot)))
+        };
+        Ok(match entry {
+            Some(o) => Self::resolve_pending(&self.header, &on_disk, &o.bucket),
+            None => on_disk,
+        })
     }
 
     /// Store a slot's full value: into its page when resident, else the overlay.
@@ -87,23 +75,22 @@ impl FileState {
             // Keep a clean copy of the newest bucket: the next samples merge into it
             // without its page, which a busy cache may evict before they come.
             if slot == self.slot_of_index(self.header.last_bucket) {
-                self.overlay.push(OverlaySlot {
-                    slot: slot as u32,
-                    bucket: *b,
-                    dirty: false,
-                    pending: false,
-                });
-                self.trim_overlay();
+                self.push_overlay(slot, b, false, false);
             }
         } else {
-            self.overlay.push(OverlaySlot {
-                slot: slot as u32,
-                bucket: *b,
-                dirty: true,
-                pending: false,
-            });
-            self.trim_overlay();
+            self.push_overlay(slot, b, true, false);
         }
+    }
+
+    /// Add an entry for a slot the overlay does not hold, keeping it within its bound.
+    pub(super) fn push_overlay(&mut self, slot: i64, bucket: &Bucket, dirty: bool, pending: bool) {
+        self.overlay.push(OverlaySlot {
+            slot: slot as u32,
+            bucket: *bucket,
+            dirty,
+            pending,
+        });
+        self.trim_overlay();
     }
 
     /// Store samples still to be merged into a slot whose page is not resident (see
@@ -114,13 +101,7 @@ impl FileState {
             o.dirty = true;
             o.pending = true;
         } else {
-            self.overlay.push(OverlaySlot {
-                slot: slot as u32,
-                bucket: *merged,
-                dirty: true,
-                pending: true,
-            });
-            self.trim_overlay();
+            self.push_overlay(slot, merged, true, true);
         }
     }
 

@@ -5,5 +5,8 @@
 //! process (no collisions an attacker can precompute): aHash with a random state is
 //! both keyed and several times faster than SipHash for short keys.
 
+/// The keyed hasher of both, for a hash kept on its own.
+pub type FastState = ahash::RandomState;
+
 pub type FastMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
 pub type FastSet<K> = std::collections::HashSet<K, ahash::RandomState>;

@@ -749,3 +749,73 @@ fn reopen_finds_an_index0_bucket_without_caching_its_page() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+#[test]
+fn the_quick_writer_records_what_record_does_and_only_ready_gauges() {
+    let (da, db) = (temp_dir("quick-a"), temp_dir("quick-b"));
+    let (a, b) = (da.clone(), db.clone());
+    run(move || async move {
+        let (qa, sb) = (
+            Store::open(opts(&a)).await.unwrap(),
+            Store::open(opts(&b)).await.unwrap(),
+        );
+        for st in [&qa, &sb] {
+            st.record("g.one", false, Sample::value(NOW, 1.0), NOW)
+                .await
+                .unwrap();
+            st.record("g.two", false, Sample::value(NOW, 2.0), NOW)
+                .await
+                .unwrap();
+            st.record("ev", true, Sample::value(NOW, 1.0), NOW)
+                .await
+                .unwrap();
+        }
+        {
+            let w = qa.quick_writer().await.unwrap();
+            assert!(w
+                .try_record("ev", Sample::value(NOW, 1.0), NOW)
+                .await
+                .is_none());
+            assert!(w
+                .try_record("new.one", Sample::value(NOW, 1.0), NOW)
+                .await
+                .is_none());
+            assert!(w.exists("g") && w.exists("g.one") && !w.exists("new.one"));
+        }
+        // Samples over several buckets of both files, one from the future.
+        let mut seed = 7u64;
+        for i in 0..2_000i64 {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let key = if seed >> 63 == 0 { "g.one" } else { "g.two" };
+            let time = NOW + i / 3 + if i == 1_000 { 500 } else { 0 };
+            let s = Sample::value(time, (seed >> 40) as f64 / 1e3);
+            let now = NOW + i / 3;
+            let quick = {
+                let w = qa.quick_writer().await.unwrap();
+                w.try_record(key, s, now).await.unwrap().unwrap()
+            };
+            let slow = sb.record(key, false, s, now).await.unwrap();
+            assert_eq!(quick, slow, "sample {i}");
+        }
+        for st in [&qa, &sb] {
+            st.close(NOW + 1_000).await.unwrap();
+        }
+        // A file not loaded since start-up is not the quick writer's.
+        let qa = Store::open(opts(&a)).await.unwrap();
+        let w = qa.quick_writer().await.unwrap();
+        assert!(w
+            .try_record("g.one", Sample::value(NOW, 1.0), NOW)
+            .await
+            .is_none());
+    });
+    for rel in ["g/one/10s", "g/one/5m", "g/two/10s", "g/two/5m"] {
+        let dump = |d: &PathBuf| tools::dump_csv(&std::fs::read(d.join(rel)).unwrap()).unwrap();
+        let (qa, sb) = (dump(&da), dump(&db));
+        assert!(qa.lines().count() > 3, "{rel}: {qa}");
+        assert_eq!(qa, sb, "{rel}");
+    }
+    let _ = std::fs::remove_dir_all(&da);
+    let _ = std::fs::remove_dir_all(&db);
+}

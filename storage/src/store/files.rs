@@ -8,13 +8,14 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
+use super::counters::FileIds;
 use super::fd_cache::{FdCache, OpenFile};
 use super::file_table::{FileTable, NO_RETENTION};
 use super::flush::{join_all, FlushVisit};
 use super::page_cache::{self, Page, PageCache, PageKey};
 use super::slots::ViewSlots;
 use super::{Allocation, FileId, StoreError, StoreOptions, StoreStats};
-use crate::format::{Bucket, Header, HEADER_SIZE, PAGE_SIZE};
+use crate::format::{Bucket, Header, FLAG_COLLATED, HEADER_SIZE, PAGE_SIZE};
 use crate::hashing::FastSet;
 use crate::statfile::{FileState, Mode, NeedPage, PutReport, Slots};
 
@@ -224,6 +225,23 @@ impl Files {
             .borrow()
             .entry(id)
             .is_some_and(|e| e.state.is_some())
+    }
+
+    /// A counter's files when all exist and are loaded, with whether the finest is an
+    /// event counter's; one borrow of the table.
+    pub(super) fn loaded_kind(&self, files: &[Option<FileId>]) -> Option<(FileIds, bool)> {
+        let table = self.table.borrow();
+        let mut ids = FileIds::default();
+        let mut event = false;
+        for (i, f) in files.iter().enumerate() {
+            let id = (*f)?;
+            let st = table.entry(id)?.state.as_ref()?;
+            if i == 0 {
+                event = st.header.flags & FLAG_COLLATED != 0;
+            }
+            ids.push(id);
+        }
+        Some((ids, event))
     }
 
     /// Whether a file is known, not loaded yet and not refused.
@@ -458,20 +476,23 @@ impl Files {
     /// within its bound.
     pub(super) async fn apply_write(&self, id: FileId, b: Bucket) -> Result<(), StoreError> {
         loop {
-            let r = self.with_slots(id, |st, slots| st.write(slots, &b, Mode::Aggregate))?;
+            let (r, spill) = self.with_slots(id, |st, slots| {
+                let r = st.write(slots, &b, Mode::Aggregate);
+                (r, st.overlay_spill_page().is_some())
+            })?;
             match r {
-                Ok(true) => break,
-                Ok(false) => {
-                    self.stats.borrow_mut().too_old += 1;
-                    break;
+                Ok(true) => {}
+                Ok(false) => self.stats.borrow_mut().too_old += 1,
+                Err(NeedPage(p)) => {
+                    self.ensure_pages(id, &[p]).await?;
+                    continue;
                 }
-                Err(NeedPage(p)) => self.ensure_pages(id, &[p]).await?,
             }
+            if spill {
+                self.spill_overlay(id).await?;
+            }
+            return Ok(());
         }
-        if self.with_state(id, |st| st.overlay_spill_page().is_some())? {
-            self.spill_overlay(id).await?;
-        }
-        Ok(())
     }
 
     /// `put_buckets_overwrite` on a loaded file. The pages it writes into are made

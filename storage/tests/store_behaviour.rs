@@ -819,3 +819,45 @@ fn the_quick_writer_records_what_record_does_and_only_ready_gauges() {
     let _ = std::fs::remove_dir_all(&da);
     let _ = std::fs::remove_dir_all(&db);
 }
+
+#[test]
+fn counter_keys_come_from_directories_and_survive_reopen() {
+    let dir = temp_dir("keys");
+    let d = dir.clone();
+    run(move || async move {
+        let store = Store::open(opts(&d)).await.unwrap();
+        for key in ["web.a.hits", "web.b", "db"] {
+            store
+                .record(key, false, Sample::value(NOW, 1.0), NOW)
+                .await
+                .unwrap();
+        }
+        // A directory with a file of a retention this store does not keep.
+        store
+            .create_file_like("odd/one/1h", params_10s(1))
+            .await
+            .unwrap();
+        let want = ["db", "web", "web.a", "web.a.hits", "web.b"];
+        assert_eq!(store.counter_keys(), want);
+        assert_eq!(
+            store.counters_matching(|k| k.starts_with("web.a")),
+            ["web.a", "web.a.hits"]
+        );
+        store.close(NOW).await.unwrap();
+        drop(store);
+
+        let store = Store::open(opts(&d)).await.unwrap();
+        // Both directories: the walk indexes a directory of no file as a counter too.
+        let mut want: Vec<&str> = want.to_vec();
+        want.splice(1..1, ["odd", "odd.one"]);
+        assert_eq!(store.counter_keys(), want, "after reopen");
+        // A counter known only by name keeps it until its first file exists.
+        store.create_counter("odd.one", false, NOW).await.unwrap();
+        assert!(store.has_counter("odd.one"));
+        assert_eq!(store.counter_keys(), want);
+        store.delete_counter("web.b").await.unwrap();
+        want.retain(|k| *k != "web.b");
+        assert_eq!(store.counter_keys(), want, "after a delete");
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}

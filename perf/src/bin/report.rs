@@ -84,6 +84,11 @@ struct Args {
     /// Scenario c: seconds of load.
     #[arg(long, default_value_t = 60)]
     c_duration: u64,
+    /// Scenarios a and b: build the store with a first pass over the new counters at
+    /// max rate for this many seconds (creation included), instead of one sample per
+    /// counter; 0 = one sample each.
+    #[arg(long, default_value_t = 0)]
+    first_pass: u64,
     /// Bound on building a store (sending one sample per counter until recorded), s.
     #[arg(long, default_value_t = 900)]
     build_timeout: u64,
@@ -119,6 +124,10 @@ struct Figures {
     build_sent: Option<u64>,
     build_recorded: Option<u64>,
     build_flush_s: Option<f64>,
+    /// `--first-pass`: when the last counter file appeared, s after the first sample.
+    files_done_s: Option<f64>,
+    /// `--first-pass`: samples recorded / (generator time + drain).
+    first_pass_rate: Option<f64>,
     store_counters: Option<u64>,
     store_files: Option<u64>,
     disk_bytes: Option<u64>,
@@ -362,13 +371,23 @@ fn run_scenario(
         kib(f.rss_empty_kib)
     );
 
-    // 2. Build the store: one sample per counter.
+    // 2. Build the store: one sample per counter, or a first pass at max rate.
+    let first_pass = (args.first_pass > 0 && sc.rate.is_none()).then_some(args.first_pass);
     let mut cfg = GenConfig::new(stat_addr, args.connections, sc.counters);
-    cfg.samples = Some(sc.counters as u64);
-    cfg.duration = Some(Duration::from_secs(args.build_timeout));
+    match first_pass {
+        Some(secs) => cfg.duration = Some(Duration::from_secs(secs)),
+        None => {
+            cfg.samples = Some(sc.counters as u64);
+            cfg.duration = Some(Duration::from_secs(args.build_timeout));
+        }
+    }
     let base = d.stats()?.get(SAMPLES);
     println!(
-        "build: sending one sample to each of {} counters (+{} parents created by the daemon)...",
+        "build: {} {} counters (+{} parents created by the daemon)...",
+        match first_pass {
+            Some(secs) => format!("first pass at max rate for {secs} s over"),
+            None => "sending one sample to each of".to_string(),
+        },
         sc.counters,
         cfg.parent_counters()
     );
@@ -376,10 +395,17 @@ fn run_scenario(
     let gen = Generator::start(&cfg).map_err(|e| format!("loadgen connect: {e}"))?;
     let deadline = t0 + Duration::from_secs(args.build_timeout);
     let mut last_print = Instant::now();
+    let mut files_seen = (0u64, 0f64);
     while !gen.is_finished() {
         daemon::sleep(POLL)?;
         d.check_alive()?;
-        if last_print.elapsed() >= Duration::from_secs(10) {
+        if first_pass.is_some() {
+            let n = d.stats()?.get(FILES);
+            if n > files_seen.0 {
+                files_seen = (n, t0.elapsed().as_secs_f64());
+            }
+        }
+        if last_print.elapsed() >= Duration::from_secs(if first_pass.is_some() { 2 } else { 10 }) {
             let s = d.stats()?;
             println!(
                 "  {:5.0} s: {} sent, {} recorded, {} counters, {} files",
@@ -407,6 +433,23 @@ fn run_scenario(
         true,
     )?;
     let recorded = dr.recorded;
+    if first_pass.is_some() {
+        let n = d.stats()?.get(FILES);
+        if n > files_seen.0 {
+            files_seen = (n, t0.elapsed().as_secs_f64());
+        }
+        f.files_done_s = Some(files_seen.1);
+        f.first_pass_rate = Some(recorded as f64 / t0.elapsed().as_secs_f64());
+        println!(
+            "first pass: {recorded} recorded in {:.2} s = {:.0} samples/s; the last of {} files \
+             appeared after {:.2} s = {:.0} files/s",
+            t0.elapsed().as_secs_f64(),
+            recorded as f64 / t0.elapsed().as_secs_f64(),
+            files_seen.0,
+            files_seen.1,
+            files_seen.0 as f64 / files_seen.1.max(1e-3)
+        );
+    }
     let flush = d.flush()?;
     let build = t0.elapsed().as_secs_f64();
     let s = d.stats()?;
@@ -430,7 +473,7 @@ fn run_scenario(
         disk_bytes as f64 / (1u64 << 30) as f64,
         s.get(FILES) as f64 / build
     );
-    if g.sent < sc.counters as u64 {
+    if first_pass.is_none() && g.sent < sc.counters as u64 {
         f.problems.push(format!(
             "build: only {} of {} samples sent within {} s (store has {} counters)",
             g.sent,
@@ -850,7 +893,18 @@ fn print_table(args: &Args, all: &[Figures]) {
                 format!("{:.2}", b as f64 / (1u64 << 30) as f64)
             })
         }),
-        ("build: s (one sample per counter)", |f| secs(f.build_s)),
+        ("build: s (one sample per counter, or --first-pass)", |f| {
+            secs(f.build_s)
+        }),
+        ("first pass: samples/s recorded, creation included", |f| {
+            f.first_pass_rate.map_or("-".into(), |r| format!("{r:.0}"))
+        }),
+        ("first pass: files/s until the last file", |f| {
+            match (f.store_files, f.files_done_s) {
+                (Some(n), Some(s)) => format!("{:.0}", n as f64 / s.max(1e-3)),
+                _ => "-".into(),
+            }
+        }),
         ("build: files created/s", |f| {
             match (f.store_files, f.build_s) {
                 (Some(n), Some(s)) => format!("{:.0}", n as f64 / s),

@@ -3,7 +3,7 @@
 
 use std::hash::{BuildHasherDefault, Hasher};
 
-use crate::hashing::FastState;
+use crate::hashing::{FastMap, FastState};
 
 use super::FileId;
 use crate::counter::{Collation, Reject, Writes};
@@ -24,10 +24,10 @@ pub enum CounterState {
     Ready,
 }
 
-/// One counter: its key, its retention files and, for an event counter, its
-/// collation window.
+/// One counter: its retention files and, for an event counter, its collation window.
+/// Its key is not kept here: the files' directory is the key ([`counter_dir`]), as at
+/// start-up (a key's bytes cost 32 B of heap per counter).
 struct CounterEntry {
-    key: Box<str>,
     /// Retention files in `--retention` order; `None` = not on disk yet.
     files: CounterFiles,
     collation: Option<Box<Collation>>,
@@ -84,6 +84,9 @@ impl Hasher for LowBits {
 /// Counter keys with their files; lookups by key, in no order.
 pub(super) struct Counters {
     map: std::collections::HashMap<KeyHash, CounterEntry, BuildHasherDefault<LowBits>>,
+    /// Keys of counters with none of their retention files (being created, or a
+    /// directory holding files of other retentions only): no file names them.
+    keyless: FastMap<KeyHash, Box<str>>,
     hashers: [FastState; 2],
     pub(super) stats: CounterStats,
 }
@@ -92,6 +95,7 @@ impl Default for Counters {
     fn default() -> Self {
         Counters {
             map: Default::default(),
+            keyless: FastMap::default(),
             hashers: [FastState::new(), FastState::new()],
             stats: CounterStats::default(),
         }
@@ -105,16 +109,12 @@ impl Counters {
     }
 
     fn get(&self, key: &str) -> Option<&CounterEntry> {
-        let e = self.map.get(&self.hash(key))?;
-        debug_assert_eq!(&*e.key, key);
-        Some(e)
+        self.map.get(&self.hash(key))
     }
 
     fn get_mut(&mut self, key: &str) -> Option<&mut CounterEntry> {
         let h = self.hash(key);
-        let e = self.map.get_mut(&h)?;
-        debug_assert_eq!(&*e.key, key);
-        Some(e)
+        self.map.get_mut(&h)
     }
 
     pub(super) fn len(&self) -> usize {
@@ -161,29 +161,24 @@ impl Counters {
             .unwrap_or_default()
     }
 
-    /// Keys for which `f` holds, sorted.
-    pub(super) fn keys_matching(&self, f: impl Fn(&str) -> bool) -> Vec<String> {
-        let mut v: Vec<String> = self
-            .map
-            .values()
-            .filter(|c| f(&c.key))
-            .map(|c| c.key.to_string())
-            .collect();
-        v.sort();
-        v
-    }
-
-    /// Every key, in the table's own order.
-    pub(super) fn key_snapshot(&self) -> Vec<Box<str>> {
-        self.map.values().map(|c| c.key.clone()).collect()
+    /// Every counter's files, with its key when no file names it.
+    pub(super) fn entries(&self) -> impl Iterator<Item = (Option<&str>, &[Option<FileId>])> {
+        self.map
+            .iter()
+            .map(|(h, c)| (self.keyless.get(h).map(|k| &**k), c.files.as_slice()))
     }
 
     /// Set a counter's files, replacing any earlier entry.
     pub(super) fn insert(&mut self, key: Box<str>, files: Vec<Option<FileId>>) {
+        let h = self.hash(&key);
+        if files.iter().all(Option::is_none) {
+            self.keyless.insert(h, key);
+        } else {
+            self.keyless.remove(&h);
+        }
         self.map.insert(
-            self.hash(&key),
+            h,
             CounterEntry {
-                key,
                 files: CounterFiles::new(files),
                 collation: None,
             },
@@ -194,8 +189,11 @@ impl Counters {
     /// is known already.
     pub(super) fn register(&mut self, key: &str, retentions: usize) {
         let h = self.hash(key);
+        if self.map.contains_key(&h) {
+            return;
+        }
+        self.keyless.insert(h, key.into());
         self.map.entry(h).or_insert_with(|| CounterEntry {
-            key: key.into(),
             files: CounterFiles::new(vec![None; retentions]),
             collation: None,
         });
@@ -203,14 +201,17 @@ impl Counters {
 
     /// Record that retention file `i` of a known counter exists.
     pub(super) fn set_file(&mut self, key: &str, i: usize, id: FileId) {
-        if let Some(c) = self.get_mut(key) {
+        let h = self.hash(key);
+        if let Some(c) = self.map.get_mut(&h) {
             c.files.as_mut_slice()[i] = Some(id);
+            self.keyless.remove(&h);
         }
     }
 
     /// Forget a counter; returns its files that exist.
     pub(super) fn remove(&mut self, key: &str) -> Option<Vec<FileId>> {
         let h = self.hash(key);
+        self.keyless.remove(&h);
         self.map
             .remove(&h)
             .map(|c| c.files.as_slice().iter().flatten().copied().collect())

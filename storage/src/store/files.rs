@@ -244,6 +244,14 @@ impl Files {
         Some((ids, event))
     }
 
+    /// A counter's key from the directory of its first file.
+    pub(super) fn counter_key(&self, files: &[Option<FileId>]) -> Option<String> {
+        let table = self.table.borrow();
+        let rel = &table.entry(files.iter().flatten().next().copied()?)?.rel;
+        let (dir, _) = rel.rsplit_once('/')?;
+        Some(dir.replace('/', "."))
+    }
+
     /// Whether a file is known, not loaded yet and not refused.
     pub(super) fn needs_load(&self, id: FileId) -> bool {
         self.table

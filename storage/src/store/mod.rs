@@ -66,6 +66,13 @@ pub use quick::QuickWriter;
 pub use stats::StoreStats;
 pub use walk::{walk_store, StoreListing};
 
+/// Blocking jobs a batch of creations is split into: the daemon's blocking pool has
+/// as many threads per shard (`istatd_shards::BLOCKING_THREADS`).
+const CREATE_JOBS: usize = 4;
+
+/// Counters below which a batch of creations is not split further.
+const CREATE_JOB_MIN: usize = 16;
+
 /// What `record` did with a sample.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordOutcome {
@@ -172,7 +179,22 @@ impl Store {
 
     /// Counter keys known to this store, sorted.
     pub fn counter_keys(&self) -> Vec<String> {
-        self.counters.borrow().keys_matching(|_| true)
+        self.keys_matching(|_| true)
+    }
+
+    /// Keys for which `f` holds, sorted.
+    fn keys_matching(&self, f: impl Fn(&str) -> bool) -> Vec<String> {
+        let counters = self.counters.borrow();
+        let mut keys: Vec<String> = counters
+            .entries()
+            .filter_map(|(key, files)| match key {
+                Some(k) => Some(k.to_string()),
+                None => self.files.counter_key(files),
+            })
+            .filter(|k| f(k))
+            .collect();
+        keys.sort();
+        keys
     }
 
     /// The finest retention file of a counter, if the counter and that file exist.
@@ -385,9 +407,20 @@ impl Store {
             .iter()
             .map(|p| p.job(|rel| self.files.abs_path(rel)))
             .collect();
-        let results = glommio::executor()
-            .spawn_blocking(move || create::create_counter_files(&jobs, alloc))
-            .await;
+        // Each file's first bytes are a synchronous O_DIRECT write: jobs in parallel
+        // keep several in the disk's queue (a first pass over 100,000 new counters
+        // created 9,000 files/s with one).
+        let per_job = jobs.len().div_ceil(CREATE_JOBS).max(CREATE_JOB_MIN);
+        let mut parts = Vec::new();
+        let mut jobs = jobs.into_iter().peekable();
+        while jobs.peek().is_some() {
+            let part: Vec<_> = jobs.by_ref().take(per_job).collect();
+            parts.push(
+                glommio::executor()
+                    .spawn_blocking(move || create::create_counter_files(&part, alloc)),
+            );
+        }
+        let results: Vec<_> = join_all(parts).await.into_iter().flatten().collect();
         let mut first_err = None;
         for (plan, result) in plans.into_iter().zip(results) {
             let (created_dir, created) = match result {
@@ -671,9 +704,16 @@ impl Store {
     /// The periodic flush's step: flush the next counter in round-robin order
     /// (docs/file-format.md, "Page cache and flushing"). Returns the key flushed, if any.
     pub async fn flush_next(&self, now: i64) -> Result<Option<String>, StoreError> {
-        let next = self
-            .flush_cursor
-            .next(|| self.counters.borrow().key_snapshot());
+        let next = self.flush_cursor.next(|| {
+            let counters = self.counters.borrow();
+            counters
+                .entries()
+                .filter_map(|(key, files)| match key {
+                    Some(k) => Some(k.into()),
+                    None => self.files.counter_key(files).map(Into::into),
+                })
+                .collect()
+        });
         let Some((key, wrapped)) = next else {
             return Ok(None);
         };

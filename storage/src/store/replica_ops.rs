@@ -147,7 +147,7 @@ impl super::Store {
 
     /// Counter keys for which `f` holds.
     pub fn counters_matching(&self, f: impl Fn(&str) -> bool) -> Vec<String> {
-        self.counters.borrow().keys_matching(f)
+        self.keys_matching(f)
     }
 
     /// Overwrite the informational cumulative fields.

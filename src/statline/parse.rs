@@ -267,11 +267,20 @@ fn parse_counter<'a>(line: &'a [u8], now: i64, batch: &mut ParsedBatch) -> LineO
         let name_end = batch.names.len();
         let key_start = batch.keys.len();
         let skip = usize::from(event);
-        batch.keys.extend(
-            batch.names[name_start + skip..name_end]
-                .iter()
-                .map(|&b| munge_byte(b) as char),
-        );
+        // Munged a chunk at a time: pushed char by char, this was 2 % of a daemon
+        // taking 1.5 M samples/s.
+        for chunk in batch.names[name_start + skip..name_end].chunks(64) {
+            let mut munged = [0u8; 64];
+            for (m, &b) in munged.iter_mut().zip(chunk) {
+                *m = munge_byte(b);
+            }
+            let munged = &munged[..chunk.len()];
+            match std::str::from_utf8(munged) {
+                Ok(ascii) => batch.keys.push_str(ascii),
+                // munge_byte gives ASCII only; kept whole were it ever to change.
+                Err(_) => batch.keys.extend(munged.iter().map(|&b| b as char)),
+            }
+        }
         let key_end = batch.keys.len();
         batch.records.push(Record {
             key: key_start as u32..key_end as u32,

@@ -314,33 +314,6 @@ impl Store {
         }
     }
 
-    /// Where a counter stands for recording, in one lookup (a batch's precheck runs
-    /// it for every sample, and at 100,000 counters each lookup is a cache miss).
-    pub fn counter_state(&self, key: &str) -> CounterState {
-        let counters = self.counters.borrow();
-        let Some(files) = counters.files(key) else {
-            return CounterState::Missing;
-        };
-        let mut state = CounterState::Ready;
-        for f in files {
-            match f {
-                None => return CounterState::Missing,
-                Some(id) if !self.files.is_loaded(*id) => state = CounterState::Cold,
-                Some(_) => {}
-            }
-        }
-        state
-    }
-
-    /// Every retention file of a counter, when all exist and are loaded.
-    fn ready_files(&self, key: &str) -> Option<FileIds> {
-        let ids = self.counters.borrow().all_files(key)?;
-        ids.as_slice()
-            .iter()
-            .all(|&id| self.files.is_loaded(id))
-            .then_some(ids)
-    }
-
     /// Whether every retention file of a counter exists and is loaded.
     pub fn is_loaded(&self, key: &str) -> bool {
         self.counters.borrow().files(key).is_some_and(|files| {
@@ -460,15 +433,6 @@ impl Store {
             self.files.ensure_loaded(id).await?;
         }
         self.counter_kind(ids)
-    }
-
-    /// A loaded counter's files with whether it is an event counter and its finest
-    /// file's interval.
-    fn counter_kind(&self, ids: FileIds) -> Result<(FileIds, bool, i64), StoreError> {
-        let (event, finest) = self.files.with_state(ids.as_slice()[0], |s| {
-            (is_event_header(&s.header), s.interval())
-        })?;
-        Ok((ids, event, finest))
     }
 
     // ----- recording -----------------------------------------------------------------

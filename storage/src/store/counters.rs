@@ -1,6 +1,7 @@
 //! The counter table: every counter key a store knows, with its retention files and,
 //! for event counters, its collation window.
 
+use std::collections::hash_map::Entry;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::hashing::{FastMap, FastState};
@@ -53,7 +54,7 @@ pub(super) struct CounterStats {
 /// an eighth of the daemon's CPU. So the lookup compares hashes only: two keys would
 /// share a counter if they shared 128 bits of a per-process random hash, about
 /// 10^-28 at 500,000 counters, far below the odds of a memory error, and nobody can
-/// precompute such keys (the hash is keyed). Debug builds check every lookup.
+/// precompute such keys (the hash is keyed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct KeyHash(u64, u64);
 
@@ -189,14 +190,13 @@ impl Counters {
     /// is known already.
     pub(super) fn register(&mut self, key: &str, retentions: usize) {
         let h = self.hash(key);
-        if self.map.contains_key(&h) {
-            return;
+        if let Entry::Vacant(slot) = self.map.entry(h) {
+            slot.insert(CounterEntry {
+                files: CounterFiles::new(vec![None; retentions]),
+                collation: None,
+            });
+            self.keyless.insert(h, key.into());
         }
-        self.keyless.insert(h, key.into());
-        self.map.entry(h).or_insert_with(|| CounterEntry {
-            files: CounterFiles::new(vec![None; retentions]),
-            collation: None,
-        });
     }
 
     /// Record that retention file `i` of a known counter exists.

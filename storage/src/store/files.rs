@@ -14,8 +14,8 @@ use super::file_table::{FileTable, NO_RETENTION};
 use super::flush::{join_all, FlushVisit};
 use super::page_cache::{self, Page, PageCache, PageKey};
 use super::slots::ViewSlots;
-use super::{Allocation, FileId, StoreError, StoreOptions, StoreStats};
-use crate::format::{Bucket, Header, FLAG_COLLATED, HEADER_SIZE, PAGE_SIZE};
+use super::{is_event_header, Allocation, FileId, StoreError, StoreOptions, StoreStats};
+use crate::format::{Bucket, Header, HEADER_SIZE, PAGE_SIZE};
 use crate::hashing::FastSet;
 use crate::statfile::{FileState, Mode, NeedPage, PutReport, Slots};
 
@@ -237,7 +237,7 @@ impl Files {
             let id = (*f)?;
             let st = table.entry(id)?.state.as_ref()?;
             if i == 0 {
-                event = st.header.flags & FLAG_COLLATED != 0;
+                event = is_event_header(&st.header);
             }
             ids.push(id);
         }

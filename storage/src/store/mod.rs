@@ -184,17 +184,22 @@ impl Store {
 
     /// Keys for which `f` holds, sorted.
     fn keys_matching(&self, f: impl Fn(&str) -> bool) -> Vec<String> {
+        let mut keys: Vec<String> = self.all_keys().into_iter().filter(|k| f(k)).collect();
+        keys.sort();
+        keys
+    }
+
+    /// Every counter's key, in the table's own order: kept for a counter with none of
+    /// its files, else its first file's directory.
+    fn all_keys(&self) -> Vec<String> {
         let counters = self.counters.borrow();
-        let mut keys: Vec<String> = counters
+        counters
             .entries()
             .filter_map(|(key, files)| match key {
                 Some(k) => Some(k.to_string()),
                 None => self.files.counter_key(files),
             })
-            .filter(|k| f(k))
-            .collect();
-        keys.sort();
-        keys
+            .collect()
     }
 
     /// The finest retention file of a counter, if the counter and that file exist.
@@ -312,15 +317,6 @@ impl Store {
                 }
             }
         }
-    }
-
-    /// Whether every retention file of a counter exists and is loaded.
-    pub fn is_loaded(&self, key: &str) -> bool {
-        self.counters.borrow().files(key).is_some_and(|files| {
-            files
-                .iter()
-                .all(|f| f.is_some_and(|id| self.files.is_loaded(id)))
-        })
     }
 
     /// Whether a counter exists with all its retention files.
@@ -528,22 +524,33 @@ impl Store {
                 }
             }
         } else {
-            // A gauge writes the same bucket into every file, without a list per sample.
-            match gauge_bucket(&s, now) {
-                Ok(b) => {
-                    for &id in ids {
-                        self.files.apply_write(id, b).await?;
-                    }
-                    return outcome(None);
-                }
-                Err(r) => {
-                    self.counters.borrow_mut().count_reject(r);
-                    return outcome(Some(r));
-                }
-            }
+            let rejected = self.record_gauge(ids, &s, now).await?;
+            return outcome(rejected);
         };
         self.apply_writes(ids, &writes).await?;
         outcome(None)
+    }
+
+    /// A gauge sample into a counter's loaded files: the same bucket into every file,
+    /// without a list per sample. Returns why it was refused, if it was.
+    async fn record_gauge(
+        &self,
+        ids: &[FileId],
+        s: &Sample,
+        now: i64,
+    ) -> Result<Option<Reject>, StoreError> {
+        match gauge_bucket(s, now) {
+            Ok(b) => {
+                for &id in ids {
+                    self.files.apply_write(id, b).await?;
+                }
+                Ok(None)
+            }
+            Err(r) => {
+                self.counters.borrow_mut().count_reject(r);
+                Ok(Some(r))
+            }
+        }
     }
 
     /// Make a counter exist (with empty files) without recording anything: parent
@@ -668,16 +675,9 @@ impl Store {
     /// The periodic flush's step: flush the next counter in round-robin order
     /// (docs/file-format.md, "Page cache and flushing"). Returns the key flushed, if any.
     pub async fn flush_next(&self, now: i64) -> Result<Option<String>, StoreError> {
-        let next = self.flush_cursor.next(|| {
-            let counters = self.counters.borrow();
-            counters
-                .entries()
-                .filter_map(|(key, files)| match key {
-                    Some(k) => Some(k.into()),
-                    None => self.files.counter_key(files).map(Into::into),
-                })
-                .collect()
-        });
+        let next = self
+            .flush_cursor
+            .next(|| self.all_keys().into_iter().map(Into::into).collect());
         let Some((key, wrapped)) = next else {
             return Ok(None);
         };

@@ -11,7 +11,7 @@ use glommio::sync::Permit;
 
 use super::counters::{CounterState, FileIds};
 use super::{is_event_header, RecordOutcome, Store, StoreError};
-use crate::counter::{gauge_bucket, Sample};
+use crate::counter::Sample;
 
 /// Holds the store's write lock while a batch's ready samples are recorded.
 pub struct QuickWriter<'a> {
@@ -83,25 +83,12 @@ impl QuickWriter<'_> {
             }
             ids
         };
-        let outcome = |rejected| RecordOutcome {
+        let recorded = store.record_gauge(ids.as_slice(), &s, now).await;
+        Some(recorded.map(|rejected| RecordOutcome {
             created: false,
             rejected,
             late: false,
-        };
-        Some(match gauge_bucket(&s, now) {
-            Ok(b) => {
-                for &id in ids.as_slice() {
-                    if let Err(e) = store.files.apply_write(id, b).await {
-                        return Some(Err(e));
-                    }
-                }
-                Ok(outcome(None))
-            }
-            Err(r) => {
-                store.counters.borrow_mut().count_reject(r);
-                Ok(outcome(Some(r)))
-            }
-        })
+        }))
     }
 
     /// Whether a counter exists with all its retention files (making it exist, a

@@ -86,7 +86,7 @@ async fn promote(shard: &Rc<Shard>, c: &Coordinator) -> String {
     tracing::warn!(former_master = %marker.source, "promoted to master");
     let mut out = String::new();
     let cfg = &shard.core.cfg;
-    if cfg.stat_port != 0 {
+    if cfg.stat_port != 0 || cfg.graphite_port != 0 {
         let epoch = c.next_stat_epoch();
         for rep in shard.core.rpc.broadcast(Req::OpenStat(epoch)).await {
             if let Rep::Failed(e) = rep {

@@ -22,6 +22,8 @@ pub struct ServerConfig {
     pub create_parents: bool,
     pub listen: Ipv4Addr,
     pub stat_port: u16,
+    /// `--graphite-port` (0 = off).
+    pub graphite_port: u16,
     pub admin_port: u16,
     pub flush_secs: u64,
     pub shards: ShardSpec,

@@ -61,13 +61,14 @@ pub fn claim_pid_file(path: &Path, pid: u32) -> Result<(), Fatal> {
 /// second: a daemon that was just killed keeps its listeners until the kernel has torn
 /// down its io_uring, a few milliseconds after the process is gone.
 pub fn probe_ports(cfg: &ServerConfig) -> Result<(), Fatal> {
-    let stat_port = if cfg.repl.is_slave() {
-        0
+    let (stat_port, graphite_port) = if cfg.repl.is_slave() {
+        (0, 0)
     } else {
-        cfg.stat_port
+        (cfg.stat_port, cfg.graphite_port)
     };
     let tcp = [
         ("stat", stat_port),
+        ("graphite", graphite_port),
         ("admin", cfg.admin_port),
         ("http", cfg.http_port),
         ("prometheus", cfg.prometheus_port),
@@ -94,10 +95,13 @@ pub fn probe_ports(cfg: &ServerConfig) -> Result<(), Fatal> {
         let a = SocketAddr::from((cfg.listen, port));
         retry(&|| bind_only(a)).map_err(|e| Fatal::new(2, format!("{what} port {a}: {e}")))?;
     }
-    if stat_port != 0 {
-        let a = SocketAddr::from((cfg.listen, stat_port));
+    for (what, port) in [("stat", stat_port), ("graphite", graphite_port)] {
+        if port == 0 {
+            continue;
+        }
+        let a = SocketAddr::from((cfg.listen, port));
         retry(&|| StdUdpSocket::bind(a).map(drop))
-            .map_err(|e| Fatal::new(2, format!("stat port {a}/udp: {e}")))?;
+            .map_err(|e| Fatal::new(2, format!("{what} port {a}/udp: {e}")))?;
     }
     Ok(())
 }

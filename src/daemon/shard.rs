@@ -20,7 +20,7 @@ use crate::agent::{AgentForwarder, AgentLinks, AgentShard};
 use crate::clock;
 use crate::http::backend::{AgentInfo, CounterData, CounterInfo};
 use crate::http::{HttpConfig, SettingsStore};
-use crate::ingest::stat_port::StatPort;
+use crate::ingest::stat_port::{Proto, StatPort};
 use crate::ingest::Ingest;
 
 use crate::metrics::loopback::{Loopback, LoopbackCounters};
@@ -116,6 +116,9 @@ pub struct Shard {
     pub core: Rc<ShardCore>,
     pub ingest: Rc<Ingest>,
     pub stat_port: Rc<StatPort>,
+    /// The Graphite plaintext port (`--graphite-port`; port 0: off); it opens and
+    /// closes with the stat port.
+    pub graphite_port: Rc<StatPort>,
     /// Replication of this shard's files (whenever there is a store).
     pub owner: Option<Rc<Owner>>,
     /// Shard 0 with a store: the replication connections and control.
@@ -169,6 +172,14 @@ impl Handler<Req, Rep, Event> for Shard {
 }
 
 impl Shard {
+    /// The line-protocol ports this daemon listens on (the stat port, the Graphite
+    /// port), those not switched off.
+    fn line_ports(&self) -> impl Iterator<Item = &Rc<StatPort>> {
+        [&self.stat_port, &self.graphite_port]
+            .into_iter()
+            .filter(|p| p.port() != 0)
+    }
+
     pub fn id(&self) -> usize {
         self.core.id
     }
@@ -276,17 +287,28 @@ impl Shard {
                 }
                 None => Rep::Done,
             },
-            Req::OpenStat(epoch) => match self.stat_port.bind() {
-                Ok(sockets) => {
-                    for t in self.stat_port.serve(sockets, epoch) {
-                        t.detach();
+            Req::OpenStat(epoch) => {
+                let mut failed = Vec::new();
+                for port in self.line_ports() {
+                    match port.bind() {
+                        Ok(sockets) => {
+                            for t in port.serve(sockets, epoch) {
+                                t.detach();
+                            }
+                        }
+                        Err(e) => failed.push(e.to_string()),
                     }
-                    Rep::Done
                 }
-                Err(e) => Rep::Failed(e.to_string()),
-            },
+                if failed.is_empty() {
+                    Rep::Done
+                } else {
+                    Rep::Failed(failed.join("; "))
+                }
+            }
             Req::CloseStat(epoch) => {
-                self.stat_port.close(epoch);
+                for port in self.line_ports() {
+                    port.close(epoch);
+                }
                 Rep::Done
             }
             Req::Resync(path, from) => match &self.owner {
@@ -391,6 +413,7 @@ impl StoreFlush<'_> {
 /// The listeners a shard opens at start-up (a bind failure stops the start).
 struct Listeners {
     stat: Option<(TcpListener, glommio::net::UdpSocket)>,
+    graphite: Option<(TcpListener, glommio::net::UdpSocket)>,
     admin: Option<TcpListener>,
     http: Option<TcpListener>,
     prom: Option<TcpListener>,
@@ -415,8 +438,14 @@ fn bind_listeners(shard: &Shard, stat_open: bool) -> Result<Listeners, BindError
     } else {
         None
     };
+    let graphite = if stat_open && cfg.graphite_port != 0 {
+        Some(shard.graphite_port.bind()?)
+    } else {
+        None
+    };
     Ok(Listeners {
         stat,
+        graphite,
         admin: tcp("admin", cfg.admin_port, id == 0)?,
         http: tcp("http", cfg.http_port, true)?,
         prom: tcp("prometheus", cfg.prometheus_port, true)?,
@@ -544,7 +573,7 @@ pub async fn shard_main(ctx: ShardContext<DataMsg, CtlMsg>, st: Startup) -> Shar
     for p in producers {
         p.await;
     }
-    while shard.stat_port.active() > 0 {
+    while shard.stat_port.active() + shard.graphite_port.active() > 0 {
         glommio::timer::sleep(Duration::from_millis(10)).await;
     }
     core.shutdown.quiesce().await;
@@ -622,7 +651,8 @@ fn build(core: Rc<ShardCore>, st: &Startup) -> Rc<Shard> {
         Rc::new(c)
     });
     Rc::new(Shard {
-        stat_port: Rc::new(StatPort::new(core.clone(), ingest.clone())),
+        stat_port: Rc::new(StatPort::new(core.clone(), ingest.clone(), Proto::Istatd)),
+        graphite_port: Rc::new(StatPort::new(core.clone(), ingest.clone(), Proto::Graphite)),
         owner: has_store.then(|| Owner::new(core.clone(), &st.repl)),
         coordinator,
         agent,
@@ -646,9 +676,12 @@ fn start_tasks(shard: &Rc<Shard>, l: Listeners) -> Vec<glommio::Task<()>> {
     let cfg = &core.cfg;
     let id = core.id;
     let mut producers = Vec::new();
+    let epoch = shard.coordinator.as_ref().map_or(1, |c| c.stat_epoch());
     if let Some(sockets) = l.stat {
-        let epoch = shard.coordinator.as_ref().map_or(1, |c| c.stat_epoch());
         producers.extend(shard.stat_port.serve(sockets, epoch));
+    }
+    if let Some(sockets) = l.graphite {
+        producers.extend(shard.graphite_port.serve(sockets, epoch));
     }
     if let Some(l) = l.admin {
         let sh = shard.clone();

@@ -116,6 +116,7 @@ fn start(opts: &Options, cwd: &Path, embedded: bool) -> Result<(), Fatal> {
         create_parents: !opts.dont_recursively_create_counters,
         listen: v.listen_address.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
         stat_port: opts.stat_port as u16,
+        graphite_port: opts.graphite_port as u16,
         admin_port: opts.admin_port as u16,
         flush_secs: opts.flush.max(1) as u64,
         shards: ShardSpec {
@@ -240,6 +241,12 @@ fn describe(cfg: &ServerConfig, opts: &Options, embedded: bool) -> String {
         cfg.admin_port,
         cfg.shards.count
     );
+    if cfg.graphite_port != 0 {
+        s.push_str(&format!(
+            ", graphite port {}:{} (tcp+udp)",
+            cfg.listen, cfg.graphite_port
+        ));
+    }
     if opts.http_port != 0 {
         s.push_str(&format!(", http http://{}:{}/", cfg.listen, opts.http_port));
     }

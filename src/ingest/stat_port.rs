@@ -2,6 +2,9 @@
 //! frames and handed to [`Ingest`] through one path. The port has generations: a slave
 //! keeps it closed, a promotion opens a new one, `replication.of` closes it, and the
 //! listeners and connections of an older generation end by themselves.
+//!
+//! The Graphite plaintext port (`--graphite-port`) is the same machinery speaking
+//! [`Proto::Graphite`]: each line is rewritten into a stat line first.
 
 use std::cell::Cell;
 use std::net::SocketAddrV4;
@@ -16,11 +19,23 @@ use super::Ingest;
 use crate::clock;
 use crate::daemon::{BindError, ShardCore};
 use crate::metrics::loopback::Loopback;
-use crate::statline::{self, LineSplitter, ParsedBatch};
+use crate::statline::graphite::{self, GraphiteBad, GraphiteLine};
+use crate::statline::{self, Frame, LineSplitter, ParsedBatch};
+
+/// The line protocol a port speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proto {
+    /// istatd's stat lines (docs/interfaces.md §2).
+    Istatd,
+    /// Graphite plaintext, `name value timestamp` (docs/graphite.md).
+    Graphite,
+}
 
 pub struct StatPort {
     core: Rc<ShardCore>,
     ingest: Rc<Ingest>,
+    proto: Proto,
+    port: u16,
     /// The generation open now (0: closed).
     epoch: Cell<u64>,
     /// The newest generation this shard was told of, opened or closed: a request
@@ -32,29 +47,57 @@ pub struct StatPort {
     active: Cell<usize>,
     udp_packets: Cell<u64>,
     udp_bad: Cell<u64>,
+    /// Graphite lines handled, and refused (with the time the last refusal was logged).
+    lines: Cell<u64>,
+    bad: Cell<u64>,
+    bad_logged: Cell<Option<std::time::Instant>>,
 }
 
+/// One refused Graphite line is logged per this period; the rest are counted.
+const BAD_LOG_EVERY: Duration = Duration::from_secs(10);
+
 impl StatPort {
-    pub fn new(core: Rc<ShardCore>, ingest: Rc<Ingest>) -> StatPort {
+    pub fn new(core: Rc<ShardCore>, ingest: Rc<Ingest>, proto: Proto) -> StatPort {
+        let port = match proto {
+            Proto::Istatd => core.cfg.stat_port,
+            Proto::Graphite => core.cfg.graphite_port,
+        };
         StatPort {
             core,
             ingest,
+            proto,
+            port,
             epoch: Cell::new(0),
             newest: Cell::new(0),
             active: Cell::new(0),
             udp_packets: Cell::new(0),
             udp_bad: Cell::new(0),
+            lines: Cell::new(0),
+            bad: Cell::new(0),
+            bad_logged: Cell::new(None),
         }
     }
 
-    /// Bind the TCP and UDP sockets of the stat port on this shard.
+    /// The port number (0: this port is off).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    fn what(&self) -> &'static str {
+        match self.proto {
+            Proto::Istatd => "stat",
+            Proto::Graphite => "graphite",
+        }
+    }
+
+    /// Bind the TCP and UDP sockets of the port on this shard.
     pub fn bind(&self) -> Result<(TcpListener, UdpSocket), BindError> {
         let cfg = &self.core.cfg;
-        let a = SocketAddrV4::new(cfg.listen, cfg.stat_port);
-        let l =
-            crate::net::tcp_listener(a, cfg.backlog).map_err(|e| BindError::new("stat", a, e))?;
+        let what = self.what();
+        let a = SocketAddrV4::new(cfg.listen, self.port);
+        let l = crate::net::tcp_listener(a, cfg.backlog).map_err(|e| BindError::new(what, a, e))?;
         let mut u = crate::net::udp_socket(a, cfg.udp_buffer_bytes)
-            .map_err(|e| BindError::new("stat", a, e).udp())?;
+            .map_err(|e| BindError::new(what, a, e).udp())?;
         u.set_buffer_size(65536);
         Ok((l, u))
     }
@@ -151,6 +194,7 @@ impl StatPort {
             .map(|a| a.to_string())
             .unwrap_or_default();
         let mut record = None;
+        let mut line = Vec::new();
         loop {
             let n = futures_lite::future::or(async { Some(stream.read(&mut buf).await) }, async {
                 self.closed(epoch).await;
@@ -166,9 +210,24 @@ impl StatPort {
                 .get_or_insert_with(|| self.ingest.open_meta(peer.clone(), now))
                 .clone();
             rec.borrow_mut().last_seen = now;
-            let flow = splitter.try_push(&buf[..n], |frame| {
-                self.ingest
-                    .frame(frame, now, source, &mut parsed, &mut router, &rec)
+            let flow = splitter.try_push(&buf[..n], |frame| match self.proto {
+                Proto::Istatd => {
+                    self.ingest
+                        .frame(frame, now, source, &mut parsed, &mut router, &rec)
+                }
+                Proto::Graphite => {
+                    let Frame::Line(l) = frame else {
+                        self.refused(None, &peer);
+                        return ControlFlow::Continue(());
+                    };
+                    match self.graphite_line(l, now, &mut line, &peer) {
+                        Some(f) => {
+                            self.ingest
+                                .frame(f, now, source, &mut parsed, &mut router, &rec)
+                        }
+                        None => ControlFlow::Continue(()),
+                    }
+                }
             });
             self.ingest.dispatch(&mut router).await;
             if flow.is_break() {
@@ -190,6 +249,7 @@ impl StatPort {
         let mut parsed = ParsedBatch::new();
         let mut router = self.ingest.router();
         let source = self.ingest.new_source();
+        let mut line = Vec::new();
         loop {
             let r =
                 futures_lite::future::or(async { Some(sock.recv_from(&mut buf).await) }, async {
@@ -207,6 +267,20 @@ impl StatPort {
             };
             self.udp_packets.set(self.udp_packets.get() + 1);
             let now = clock::now();
+            if self.proto == Proto::Graphite {
+                let rec = self.ingest.udp_meta(|| from.to_string(), now);
+                rec.borrow_mut().last_seen = now;
+                let peer = from.to_string();
+                for l in graphite::datagram_lines(&buf[..n]) {
+                    if let Some(f) = self.graphite_line(l, now, &mut line, &peer) {
+                        let _ = self
+                            .ingest
+                            .frame(f, now, source, &mut parsed, &mut router, &rec);
+                    }
+                }
+                self.ingest.dispatch(&mut router).await;
+                continue;
+            }
             let Ok(frames) = statline::split_datagram(&buf[..n]) else {
                 self.udp_bad.set(self.udp_bad.get() + 1);
                 continue;
@@ -225,7 +299,56 @@ impl StatPort {
         }
     }
 
+    /// One Graphite line as the stat line to record (in `buf`), or `None` when there is
+    /// nothing to record (refusals are counted and logged here).
+    fn graphite_line<'b>(
+        &self,
+        l: &[u8],
+        now: i64,
+        buf: &'b mut Vec<u8>,
+        peer: &str,
+    ) -> Option<Frame<'b>> {
+        match graphite::translate(l, now, buf) {
+            Ok(GraphiteLine::Sample) => {
+                self.lines.set(self.lines.get() + 1);
+                Some(Frame::Line(buf))
+            }
+            Ok(GraphiteLine::Skip) => None,
+            Err(why) => {
+                self.lines.set(self.lines.get() + 1);
+                self.refused(Some((why, l)), peer);
+                None
+            }
+        }
+    }
+
+    /// Count a refused Graphite line; log one per [`BAD_LOG_EVERY`] (no log spam per line).
+    fn refused(&self, what: Option<(GraphiteBad, &[u8])>, peer: &str) {
+        self.bad.set(self.bad.get() + 1);
+        let due = self
+            .bad_logged
+            .get()
+            .is_none_or(|t| t.elapsed() >= BAD_LOG_EVERY);
+        if due {
+            self.bad_logged.set(Some(std::time::Instant::now()));
+            let (why, line) = what.map_or(("line too long", &[][..]), |(w, l)| (w.as_str(), l));
+            let shown = String::from_utf8_lossy(&line[..line.len().min(200)]).into_owned();
+            tracing::warn!(peer, line = %shown, total_refused = self.bad.get(), "bad graphite line: {why}");
+        }
+    }
+
     pub fn stats(&self, out: &mut Vec<(String, i64)>) {
+        if self.proto == Proto::Graphite {
+            for (k, v) in [
+                ("istatd.graphite.lines", self.lines.get()),
+                ("istatd.graphite.bad", self.bad.get()),
+                ("istatd.graphite.udp.packets", self.udp_packets.get()),
+                ("istatd.graphite.connections", self.active.get() as u64),
+            ] {
+                out.push((k.into(), v as i64));
+            }
+            return;
+        }
         out.push((
             "istatd.statserver.udp.packets".into(),
             self.udp_packets.get() as i64,

@@ -194,6 +194,9 @@ define_options! {
     /// `--shards N` (unset: [`Options::worker_threads`]): number of shards/executors;
     /// see [`Options::shard_count`]. Must be 1..=384.
     shards: Option<usize> = None => "shards", "Number of shards (executors). Default: --thread-count.";
+    /// `--graphite-port N` (0 = off): Graphite plaintext input, TCP and UDP
+    /// (docs/graphite.md); closed on a slave like the stat port.
+    graphite_port: i32 = 0 => "graphite-port", "Port for Graphite plaintext input (name value timestamp), TCP and UDP. 0 to disable.";
     /// `--pin-cores LIST` (empty = no pinning): CPU list such as `0,1`, `0-3`, `0-1,4`.
     pin_cores: Vec<usize> = Vec::new() => "pin-cores", "CPUs to pin shards to, e.g. 0-3 or 0-1,4. Empty: no pinning.";
     /// `--page-cache-mb N` (0 = sized from the machine): stat file page cache, MiB.

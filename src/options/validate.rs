@@ -79,6 +79,12 @@ pub fn check_ports(opts: &Options) -> Result<(), OptionsError> {
     if out(opts.stat_port) {
         return error_in_main(format!("Bad stat port specified: {}", opts.stat_port));
     }
+    if out(opts.graphite_port) {
+        return error_in_main(format!(
+            "Bad port number: --graphite-port {}",
+            opts.graphite_port
+        ));
+    }
     if out(opts.replica_port) {
         return error_in_main(format!(
             "Bad port number: --replica-port {}",

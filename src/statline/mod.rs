@@ -21,9 +21,11 @@
 //! - `number`: the number fields.
 //! - `name`: caret expansion and munging.
 //! - `blacklist`: the host blacklist.
+//! - `graphite`: Graphite's plaintext lines, rewritten into stat lines.
 
 mod blacklist;
 mod frame;
+pub mod graphite;
 mod name;
 mod number;
 mod outcome;

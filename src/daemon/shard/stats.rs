@@ -23,6 +23,7 @@ impl Shard {
         let mut extras = Vec::new();
         self.ingest.stats(&mut extras);
         self.stat_port.stats(&mut extras);
+        self.graphite_port.stats(&mut extras);
         let s = self
             .core
             .store

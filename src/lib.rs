@@ -4,6 +4,7 @@
 //! - [`replica`]: replication, the coordinator on shard 0 and each shard's files;
 //! - [`http`], [`admin`]: the HTTP API and the admin port;
 //! - [`agent`]: forwarding mode;
+//! - [`graphite`]: Graphite render targets, their functions and their JSON;
 //! - [`metrics`]: the daemon's own counters;
 //! - [`statline`], [`options`], [`pattern`]: the stat-line protocol, the options, the
 //!   counter-name pattern language;
@@ -13,6 +14,7 @@ pub mod admin;
 pub mod agent;
 pub mod clock;
 pub mod daemon;
+pub mod graphite;
 pub mod http;
 pub mod ingest;
 pub mod logging;

@@ -14,6 +14,7 @@ use crate::metrics::prom::PromLayout;
 
 mod counter_data;
 mod files;
+pub mod graphite;
 mod lists;
 mod multiget;
 mod settings_requests;
@@ -68,6 +69,10 @@ pub async fn handle(req: &RawRequest, cfg: &HttpConfig, backend: &dyn Backend) -
         );
     }
     let enc = negotiate(req.header("accept-encoding"), cfg.disallow_compressed);
+    if graphite::is_graphite_path(path) {
+        let resp = graphite::handle(req, path, query, backend).await;
+        return render(Some(req), resp, enc);
+    }
     let params = querystring(query);
     let resp = match req.method.as_slice() {
         b"GET" => do_get(req, &params, &path[1..], cfg, backend).await,
@@ -124,7 +129,10 @@ pub fn body_wanted(req: &RawRequest, has_store: bool) -> usize {
     if path.is_empty() {
         return 0;
     }
-    if !is_multiget_url(&req.url) && !querystring(query).contains_key(&b"s"[..]) {
+    let wanted = is_multiget_url(&req.url)
+        || graphite::reads_body(path)
+        || querystring(query).contains_key(&b"s"[..]);
+    if !wanted {
         return 0;
     }
     match req.body_length() {

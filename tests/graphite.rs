@@ -38,6 +38,47 @@ fn http(port: u16, req: &str) -> (String, String) {
     )
 }
 
+/// A GET's body as bytes, and its Content-Type.
+fn get_bytes(port: u16, path: &str) -> (Vec<u8>, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let end = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let head = String::from_utf8_lossy(&out[..end]).to_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    let ctype = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-type: "))
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    (out[end..].to_vec(), ctype)
+}
+
+/// A pickle as graphite-web's unpickler reads it, as JSON (tuples become lists); `None`
+/// without python3.
+fn unpickle(bytes: &[u8]) -> Option<serde_json::Value> {
+    let mut child = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import json, pickle, sys; print(json.dumps(pickle.loads(sys.stdin.buffer.read())))",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .ok()?;
+    child.stdin.take().unwrap().write_all(bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "python3 could not unpickle the answer"
+    );
+    Some(serde_json::from_slice(&out.stdout).unwrap())
+}
+
 fn get(port: u16, path: &str) -> (String, String) {
     http(
         port,
@@ -329,6 +370,50 @@ fn grafana_requests_get_graphite_shaped_answers() {
     assert!(
         status.contains("400") && body.contains("from"),
         "{status} {body}"
+    );
+
+    // graphite-web's cluster protocol: pickles of nodes and of series.
+    let (find, ctype) = get_bytes(
+        h,
+        "/metrics/find/?local=1&format=pickle&query=servers.web1.*",
+    );
+    assert_eq!(ctype, "application/pickle");
+    match unpickle(&find) {
+        None => eprintln!("SKIP: no python3 to read the pickles"),
+        Some(nodes) => {
+            assert_eq!(nodes[0]["path"], "servers.web1.cpu");
+            assert_eq!(nodes[0]["is_leaf"], true);
+            assert_eq!(nodes[0]["intervals"][0][0], 0);
+            assert_eq!(nodes[1]["path"], "servers.web1.mem");
+            let (render, _) = get_bytes(
+                h,
+                &format!("/render/?local=1&format=pickle&target=servers.web1.cpu&from={from}&until={until}&noCache=1"),
+            );
+            let series = unpickle(&render).unwrap();
+            assert_eq!(series[0]["name"], "servers.web1.cpu");
+            assert_eq!(series[0]["pathExpression"], "servers.web1.cpu");
+            assert_eq!(
+                (
+                    series[0]["start"].as_i64(),
+                    series[0]["end"].as_i64(),
+                    series[0]["step"].as_i64()
+                ),
+                (Some(t - 30), Some(t + 30), Some(10))
+            );
+            assert_eq!(
+                series[0]["values"],
+                serde_json::json!([null, null, null, 15.0, 7.0, null])
+            );
+        }
+    }
+    let (packed, ctype) = get_bytes(h, "/metrics/find?local=1&format=msgpack&query=servers.hits");
+    assert_eq!(ctype, "application/x-msgpack");
+    let prefix = b"\x91\x83\xa4path\xacservers.hits\xa7is_leaf\xc3\xa9intervals\x91\x92\x00\xd2";
+    assert!(packed.starts_with(prefix), "{packed:?}");
+    assert_eq!(
+        packed.len(),
+        prefix.len() + 4,
+        "the time as an int32: {packed:?}"
     );
 
     // What Grafana asks when the datasource is saved.

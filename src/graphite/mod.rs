@@ -14,3 +14,4 @@ pub mod render;
 pub mod series;
 pub mod target;
 pub mod time;
+pub mod wire;

@@ -18,6 +18,7 @@ use crate::graphite::render::{functions_json, render_json};
 use crate::graphite::series::Series;
 use crate::graphite::target::{parse, paths, Expr, PathRequest};
 use crate::graphite::time::parse_time;
+use crate::graphite::wire::Wire;
 use crate::http::backend::{Backend, CounterData};
 use crate::http::json::push_quoted;
 use crate::http::request::{urldecode, RawRequest};
@@ -184,7 +185,7 @@ async fn find(form: &Form, backend: &dyn Backend) -> Response {
         return bad_request("missing parameter: query");
     };
     let format = form.get("format").unwrap_or("treejson");
-    if format != "treejson" && format != "completer" {
+    if !matches!(format, "treejson" | "completer" | "pickle" | "msgpack") {
         return bad_request(&format!("unsupported format for /metrics/find: {format}"));
     }
     let pattern = match compile(query) {
@@ -195,6 +196,28 @@ async fn find(form: &Form, backend: &dyn Backend) -> Response {
     let mut found = matching(&names, &pattern);
     // Branches first, each group by name (graphite-web's tree_json order).
     found.sort_by_key(|&(_, branch)| !branch);
+    if format == "pickle" || format == "msgpack" {
+        // graphite-web's cluster protocol: its RemoteFinder reads path, is_leaf and a
+        // leaf's intervals (pairs; a counter may hold data at any time it keeps).
+        let until = backend
+            .now()
+            .max(form.get("until").and_then(|u| u.parse().ok()).unwrap_or(0));
+        let nodes = found
+            .iter()
+            .map(|(name, branch)| {
+                let mut d = vec![
+                    ("path", Wire::Str(name.to_string())),
+                    ("is_leaf", Wire::Bool(!branch)),
+                ];
+                if !branch {
+                    let all_time = Wire::Pair(Box::new(Wire::Int(0)), Box::new(Wire::Int(until)));
+                    d.push(("intervals", Wire::List(vec![all_time])));
+                }
+                Wire::Dict(d)
+            })
+            .collect();
+        return wire_response(format, Wire::List(nodes));
+    }
     let mut out = Vec::with_capacity(64 + found.len() * 96);
     if format == "completer" {
         out.extend_from_slice(b"{\"metrics\":[");
@@ -422,9 +445,9 @@ async fn fetch(
 /// `/render?target=...&from=&until=&format=json&maxDataPoints=`.
 async fn render(form: &Form, backend: &dyn Backend) -> Response {
     let format = form.get("format").unwrap_or("json");
-    if format != "json" {
+    if !matches!(format, "json" | "pickle" | "msgpack") {
         return bad_request(&format!(
-            "unsupported format {format:?}: istatd renders format=json"
+            "unsupported format {format:?}: istatd renders json, pickle and msgpack"
         ));
     }
     let now = backend.now();
@@ -465,9 +488,44 @@ async fn render(form: &Form, backend: &dyn Backend) -> Response {
             Err(e) => return bad_request(e.message()),
         }
     }
+    if format != "json" {
+        return wire_response(format, Wire::List(series.iter().map(series_info).collect()));
+    }
     let mut out = Vec::new();
     render_json(&series, max_points, &mut out);
     Response::new(200, JSON, out)
+}
+
+/// A series as graphite-web's `TimeSeries.getInfo()` (what its RemoteReader reads).
+fn series_info(s: &Series) -> Wire {
+    let values = s
+        .values
+        .iter()
+        .map(|v| v.filter(|v| v.is_finite()).map_or(Wire::None, Wire::Float))
+        .collect();
+    Wire::Dict(vec![
+        ("name", Wire::Str(s.name.clone())),
+        ("start", Wire::Int(s.start)),
+        ("end", Wire::Int(s.end)),
+        ("step", Wire::Int(s.step)),
+        ("values", Wire::List(values)),
+        ("pathExpression", Wire::Str(s.path_expression.clone())),
+        ("valuesPerPoint", Wire::Int(1)),
+        (
+            "consolidationFunc",
+            Wire::Str(s.consolidation.name().to_string()),
+        ),
+        ("xFilesFactor", Wire::Float(0.0)),
+    ])
+}
+
+/// A pickle or msgpack body with the content type graphite-web tells them apart by.
+fn wire_response(format: &str, v: Wire) -> Response {
+    if format == "msgpack" {
+        Response::new(200, "application/x-msgpack", v.to_msgpack())
+    } else {
+        Response::new(200, "application/pickle", v.to_pickle())
+    }
 }
 
 /// The parameters of a form, for tests.

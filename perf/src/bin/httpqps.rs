@@ -15,9 +15,18 @@
 //!    day with `samples=0` (all 8,640 buckets) back to back for `--duration` seconds;
 //! 4. phase `post-100`: the same clients sending `POST /*` with the 100 `qps.m.*` keys
 //!    over the last hour with `maxSamples` 360 (every 10 s bucket, 36,000 in all);
-//! 5. stops everything and prints, per phase: requests, queries/s, p50/p90/p99/max
+//! 5. phase `render-100`: Graphite's `GET /render?target=qps.m.*` over the day,
+//!    `format=json`: 100 series of 8,640 points (docs/graphite.md);
+//! 6. phases `find-branch` and `find-leaf`: Graphite's `GET /metrics/find` of
+//!    `bench.*` (every group of the ingest counters: branches) and `bench.g1.*` (1,000
+//!    leaves), over all the daemon's names (the ingest counters and their parents);
+//! 7. stops everything and prints, per phase: requests, queries/s, p50/p90/p99/max
 //!    latency, bytes per answer, non-200 answers, and the ingest rate the daemon recorded
 //!    (admin `istatd.statserver.samples`) and the generator sent during the phase.
+//!
+//! `--phases` picks phases; without a day phase nothing is seeded but the ingest
+//! counters, so `--counters 500000 --retention 10s:2h --phases find-branch,find-leaf`
+//! measures `/metrics/find` over 500,000 names on a store that fits a small disk.
 //!
 //! The daemon closes every HTTP connection after its answer (as the reference does), so
 //! each request includes a TCP connect. Prints figures, asserts nothing.
@@ -59,6 +68,16 @@ struct Args {
     connections: usize,
     #[arg(long, default_value_t = 2)]
     shards: usize,
+    /// The daemon's --retention (the day phases need one day of 10 s buckets).
+    #[arg(long, default_value = "10s:2d,5m:14d")]
+    retention: String,
+    /// Phases to run, in this order.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "get-day,post-100,render-100,find-branch,find-leaf"
+    )]
+    phases: Vec<String>,
     /// Parent of the temporary directory (default: the system temp dir).
     #[arg(long)]
     dir: Option<PathBuf>,
@@ -113,7 +132,7 @@ fn run_in(args: &Args, exe: &std::path::Path, dir: &std::path::Path) -> Result<(
         admin_port: args.port + 1,
         http_port: args.port + 2,
         shards: args.shards,
-        retention: "10s:2d,5m:14d".into(),
+        retention: args.retention.clone(),
         flush_secs: 300,
         extra: vec![],
     };
@@ -134,13 +153,25 @@ fn run_in(args: &Args, exe: &std::path::Path, dir: &std::path::Path) -> Result<(
     let day_start = day_end - DAY_BUCKETS * 10;
     let base = d.stats()?.get(SAMPLES);
     let t = Instant::now();
-    let mut seeded = seed(stat, day_start)?;
+    let day_phases = args
+        .phases
+        .iter()
+        .any(|p| matches!(p.as_str(), "get-day" | "post-100" | "render-100"));
+    let mut seeded = if day_phases {
+        seed(stat, day_start)?
+    } else {
+        0
+    };
     let mut cfg = GenConfig::new(stat, args.connections, args.counters);
     cfg.samples = Some(args.counters as u64);
     let g = Generator::start(&cfg).map_err(|e| format!("loadgen connect: {e}"))?;
     let g = g.join();
     seeded += g.sent;
-    wait_recorded(&mut d, base + seeded, Duration::from_secs(120))?;
+    wait_recorded(
+        &mut d,
+        base + seeded,
+        Duration::from_secs(120 + args.counters as u64 / 2000),
+    )?;
     d.flush()?;
     println!(
         "seed: {seeded} samples ({} counters of one day at 10 s, {} ingest counters) recorded in {:.1} s",
@@ -151,20 +182,6 @@ fn run_in(args: &Args, exe: &std::path::Path, dir: &std::path::Path) -> Result<(
     let day_req = format!(
         "GET /qps.day?start={day_start}&end={day_end}&samples=0 HTTP/1.1\r\nHost: x\r\n\r\n"
     );
-    let (status, body) = request(http, day_req.as_bytes())?;
-    let v: serde_json::Value = serde_json::from_slice(&body)
-        .map_err(|e| format!("GET /qps.day: status {status}, not JSON: {e}"))?;
-    let n = v["buckets"].as_array().map_or(0, |a| a.len());
-    println!(
-        "check: GET /qps.day for the day: status {status}, {n} buckets, interval {}, {} bytes",
-        v["interval"],
-        body.len()
-    );
-    if status != 200 || (n as u64) < DAY_BUCKETS {
-        return Err(format!(
-            "the seeded day is not all there: status {status}, {n} of {DAY_BUCKETS} buckets"
-        ));
-    }
     let keys: Vec<String> = (0..MULTI).map(|i| format!("\"qps.m.c{i}\"")).collect();
     let post_body = format!(
         "{{\"keys\":[{}],\"start\":{},\"stop\":{day_end},\"maxSamples\":360}}",
@@ -175,32 +192,28 @@ fn run_in(args: &Args, exe: &std::path::Path, dir: &std::path::Path) -> Result<(
         "POST /* HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{post_body}",
         post_body.len()
     );
-    let (status, body) = request(http, post_req.as_bytes())?;
-    let v: serde_json::Value = serde_json::from_slice(&body)
-        .map_err(|e| format!("POST /*: status {status}, not JSON: {e}"))?;
-    let found = (0..MULTI)
-        .filter(|i| v[format!("qps.m.c{i}")]["data"].is_array())
-        .count();
-    let buckets: usize = (0..MULTI)
-        .map(|i| {
-            v[format!("qps.m.c{i}")]["data"]
-                .as_array()
-                .map_or(0, |a| a.len())
-        })
-        .sum();
-    println!(
-        "check: POST /* of {MULTI} keys for the last hour: status {status}, {found} counters, \
-         {buckets} buckets, {} bytes",
-        body.len()
+    let render_req = format!(
+        "GET /render?target=qps.m.*&from={day_start}&until={day_end}&format=json HTTP/1.1\r\nHost: x\r\n\r\n"
     );
-    if status != 200 || found != MULTI {
-        return Err(format!(
-            "POST answer incomplete: status {status}, {found} of {MULTI} counters"
-        ));
+    if day_phases {
+        check_day(http, &day_req, &post_req, &render_req)?;
+    }
+    let find_req = |q: &str| format!("GET /metrics/find?query={q} HTTP/1.1\r\nHost: x\r\n\r\n");
+    let (find_branch, find_leaf) = (find_req("bench.*"), find_req("bench.g1.*"));
+    for req in [&find_branch, &find_leaf] {
+        let (status, body) = request(http, req.as_bytes())?;
+        let v: serde_json::Value = serde_json::from_slice(&body)
+            .map_err(|e| format!("/metrics/find: status {status}, not JSON: {e}"))?;
+        println!(
+            "check: {}: status {status}, {} nodes, {} bytes",
+            req.lines().next().unwrap_or(""),
+            v.as_array().map_or(0, |a| a.len()),
+            body.len()
+        );
     }
 
-    // 2. ingest load for both phases
-    let phases_secs = 2 * args.duration + 10;
+    // 2. ingest load for the phases
+    let phases_secs = args.phases.len() as u64 * args.duration + 10;
     let gen = if args.rate > 0.0 {
         let mut cfg = GenConfig::new(stat, args.connections, args.counters);
         cfg.rate = Some(args.rate);
@@ -212,7 +225,15 @@ fn run_in(args: &Args, exe: &std::path::Path, dir: &std::path::Path) -> Result<(
     daemon::sleep(Duration::from_secs(2))?;
 
     let mut results = Vec::new();
-    for (name, req) in [("get-day", day_req), ("post-100", post_req)] {
+    for name in &args.phases {
+        let req = match name.as_str() {
+            "get-day" => day_req.clone(),
+            "post-100" => post_req.clone(),
+            "render-100" => render_req.clone(),
+            "find-branch" => find_branch.clone(),
+            "find-leaf" => find_leaf.clone(),
+            other => return Err(format!("no phase {other}")),
+        };
         check_interrupt()?;
         d.check_alive()?;
         println!(
@@ -228,7 +249,7 @@ fn run_in(args: &Args, exe: &std::path::Path, dir: &std::path::Path) -> Result<(
         r.cpu = d.cpu_secs().unwrap_or(cpu0) - cpu0;
         r.recorded_rate = (d.stats()?.get(SAMPLES) - s0) as f64 / dt;
         r.sent_rate = (gen.as_ref().map_or(0, |g| g.sent()) - sent0) as f64 / dt;
-        r.name = name;
+        r.name = name.clone();
         r.wall = dt;
         results.push(r);
     }
@@ -253,6 +274,73 @@ fn run_in(args: &Args, exe: &std::path::Path, dir: &std::path::Path) -> Result<(
         println!("daemon log: {p}");
     }
     print_table(args, &results);
+    Ok(())
+}
+
+/// The seeded day answers in full through each day phase's request.
+fn check_day(
+    http: SocketAddr,
+    day_req: &str,
+    post_req: &str,
+    render_req: &str,
+) -> Result<(), String> {
+    let (status, body) = request(http, day_req.as_bytes())?;
+    let v: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| format!("GET /qps.day: status {status}, not JSON: {e}"))?;
+    let n = v["buckets"].as_array().map_or(0, |a| a.len());
+    println!(
+        "check: GET /qps.day for the day: status {status}, {n} buckets, interval {}, {} bytes",
+        v["interval"],
+        body.len()
+    );
+    if status != 200 || (n as u64) < DAY_BUCKETS {
+        return Err(format!(
+            "the seeded day is not all there: status {status}, {n} of {DAY_BUCKETS} buckets"
+        ));
+    }
+    let (status, body) = request(http, post_req.as_bytes())?;
+    let v: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| format!("POST /*: status {status}, not JSON: {e}"))?;
+    let found = (0..MULTI)
+        .filter(|i| v[format!("qps.m.c{i}")]["data"].is_array())
+        .count();
+    let buckets: usize = (0..MULTI)
+        .map(|i| {
+            v[format!("qps.m.c{i}")]["data"]
+                .as_array()
+                .map_or(0, |a| a.len())
+        })
+        .sum();
+    println!(
+        "check: POST /* of {MULTI} keys for the last hour: status {status}, {found} counters, \
+         {buckets} buckets, {} bytes",
+        body.len()
+    );
+    if status != 200 || found != MULTI {
+        return Err(format!(
+            "POST answer incomplete: status {status}, {found} of {MULTI} counters"
+        ));
+    }
+
+    let (status, body) = request(http, render_req.as_bytes())?;
+    let v: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| format!("GET /render: status {status}, not JSON: {e}"))?;
+    let series = v.as_array().map_or(0, |a| a.len());
+    let points: usize = v.as_array().map_or(0, |a| {
+        a.iter()
+            .map(|s| s["datapoints"].as_array().map_or(0, |p| p.len()))
+            .sum()
+    });
+    println!(
+        "check: GET /render of qps.m.* for the day: status {status}, {series} series, \
+         {points} points, {} bytes",
+        body.len()
+    );
+    if status != 200 || series != MULTI || points < MULTI * DAY_BUCKETS as usize {
+        return Err(format!(
+            "render answer incomplete: status {status}, {series} series, {points} points"
+        ));
+    }
     Ok(())
 }
 
@@ -313,7 +401,7 @@ fn request(addr: SocketAddr, req: &[u8]) -> Result<(u16, Vec<u8>), String> {
 
 #[derive(Default)]
 struct PhaseResult {
-    name: &'static str,
+    name: String,
     wall: f64,
     latencies: Vec<Duration>,
     bytes: u64,

@@ -152,12 +152,13 @@ pub async fn handle(
 
 // ----- names -------------------------------------------------------------------------
 
-/// Every counter name and dot-prefix, with whether it has children (a branch).
-async fn names(backend: &dyn Backend) -> HashMap<String, bool> {
-    let counters = backend.counters().await;
-    super::lists::key_universe(&counters)
+/// Every counter's name.
+async fn names(backend: &dyn Backend) -> Vec<String> {
+    backend
+        .counters()
+        .await
         .into_iter()
-        .map(|(name, (leaf, _))| (name, !leaf))
+        .map(|c| c.name)
         .collect()
 }
 
@@ -166,14 +167,35 @@ fn compile(pattern: &str) -> Result<PathPattern, String> {
     PathPattern::compile(&pattern.to_ascii_lowercase())
 }
 
-/// Names matching `pattern`, sorted, with their branch flag.
-fn matching<'a>(names: &'a HashMap<String, bool>, pattern: &PathPattern) -> Vec<(&'a str, bool)> {
+/// The names and dot-prefixes of names with as many segments as `pattern` that match
+/// it, sorted, each with whether it has children (a branch). One pass over the names,
+/// allocating nothing per name: a find over half a million counters is a scan.
+fn matching<'a>(names: &'a [String], pattern: &PathPattern) -> Vec<(&'a str, bool)> {
     let depth = pattern.segments().len();
-    let mut out: Vec<(&str, bool)> = names
-        .iter()
-        .filter(|(n, _)| n.split('.').count() == depth && pattern.matches(n))
-        .map(|(n, b)| (n.as_str(), *b))
-        .collect();
+    let mut found: HashMap<&str, bool> = HashMap::new();
+    let mut refused: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    for name in names {
+        let cut = name
+            .match_indices('.')
+            .nth(depth.saturating_sub(1))
+            .map(|(i, _)| i);
+        let (prefix, deeper) = match cut {
+            Some(i) => (&name[..i], true),
+            None if name.split('.').count() == depth => (name.as_str(), false),
+            None => continue,
+        };
+        if let Some(branch) = found.get_mut(prefix) {
+            *branch |= deeper;
+        } else if !refused.contains(prefix) {
+            if pattern.matches(prefix) {
+                found.insert(prefix, deeper);
+            } else if deeper {
+                // A prefix recurs once per name below it: remember the refusal.
+                refused.insert(prefix);
+            }
+        }
+    }
+    let mut out: Vec<(&str, bool)> = found.into_iter().collect();
     out.sort_unstable();
     out
 }
@@ -398,7 +420,7 @@ async fn fetch(
     backend: &dyn Backend,
 ) -> Result<FetchedSeries, String> {
     let mut out = FetchedSeries::default();
-    let mut names: Option<HashMap<String, bool>> = None;
+    let mut names: Option<Vec<String>> = None;
     let mut total = 0usize;
     for req in requests {
         let (pattern_text, field) = split_field(&req.path)?;
@@ -576,6 +598,20 @@ mod tests {
         let empty = Bucket { count: 0, ..b };
         assert_eq!(Field::Average.of(&empty), None);
         assert_eq!(Field::Sum.of(&Bucket { sum: 0.0, ..empty }), Some(0.0));
+    }
+
+    #[test]
+    fn matching_lists_names_and_prefixes_with_their_branch_flag() {
+        let names: Vec<String> = ["a.b.c", "a.b", "a", "a.d", "x.y", "a.e.f.g", "ab.c"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let m = |p: &str| matching(&names, &compile(p).unwrap());
+        assert_eq!(m("a.*"), vec![("a.b", true), ("a.d", false), ("a.e", true)]);
+        assert_eq!(m("A.{b,e}.*"), vec![("a.b.c", false), ("a.e.f", true)]);
+        assert_eq!(m("*"), vec![("a", true), ("ab", true), ("x", true)]);
+        assert_eq!(m("a.b"), vec![("a.b", true)]);
+        assert_eq!(m("q.*"), vec![]);
     }
 
     #[test]

@@ -26,6 +26,30 @@ pub(crate) fn py_float(v: f64) -> String {
     }
 }
 
+/// [`py_float`] appended to `out`, without a String per number for the values a
+/// series mostly holds (integers and plain decimals): the render path writes hundreds
+/// of thousands of them per answer.
+pub(crate) fn py_float_into(v: f64, out: &mut Vec<u8>) {
+    use std::io::Write;
+    if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e15 {
+        // Python prints an integral float as `12.0` (and -0.0 as `-0.0`).
+        let sign = if v == 0.0 && v.is_sign_negative() {
+            "-"
+        } else {
+            ""
+        };
+        let _ = write!(out, "{sign}{}.0", v as i64);
+        return;
+    }
+    let start = out.len();
+    let _ = write!(out, "{v:?}");
+    if out[start..].contains(&b'e') || !v.is_finite() {
+        // Exponent form (rare): Python spells the exponent with a sign and two digits.
+        out.truncate(start);
+        out.extend_from_slice(py_float(v).as_bytes());
+    }
+}
+
 /// Python `"%g" % v`: six significant digits, trailing zeros removed.
 pub(crate) fn py_g(v: f64) -> String {
     if !v.is_finite() {
@@ -63,6 +87,33 @@ fn strip_fraction_zeros(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn py_float_into_writes_what_py_float_returns() {
+        for v in [
+            0.0,
+            -0.0,
+            1.0,
+            -12.0,
+            0.5,
+            0.1,
+            1e15,
+            1e16,
+            123456789012345.0,
+            1.5e-5,
+            2.5e300,
+            -7.25,
+            1e-4,
+            99999999999999.9,
+            f64::NAN,
+            f64::INFINITY,
+        ] {
+            let mut out = b"x".to_vec();
+            py_float_into(v, &mut out);
+            assert_eq!(&out[1..], py_float(v).as_bytes(), "{v}");
+        }
+    }
+
     use super::*;
 
     #[test]

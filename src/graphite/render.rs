@@ -1,8 +1,10 @@
 //! Output: maxDataPoints consolidation, `format=json` rendering and the
 //! `/functions` listing.
 
+use std::io::Write;
+
 use crate::graphite::eval::{FuncSpec, FUNCTIONS};
-use crate::graphite::format::py_float;
+use crate::graphite::format::py_float_into;
 use crate::graphite::series::{offset, Series};
 
 /// Points to draw for `series`: when it has more than `max_data_points`
@@ -50,9 +52,7 @@ pub fn render_json(series: &[Series], max_data_points: Option<usize>, out: &mut 
             }
             out.push(b'[');
             json_number(v, out);
-            out.extend_from_slice(b", ");
-            out.extend_from_slice(ts.to_string().as_bytes());
-            out.push(b']');
+            let _ = write!(out, ", {ts}]");
         }
         out.extend_from_slice(b"], \"tags\": {\"name\": ");
         json_string(&s.name, out);
@@ -63,7 +63,7 @@ pub fn render_json(series: &[Series], max_data_points: Option<usize>, out: &mut 
 
 fn json_number(v: Option<f64>, out: &mut Vec<u8>) {
     match v {
-        Some(x) if x.is_finite() => out.extend_from_slice(py_float(x).as_bytes()),
+        Some(x) if x.is_finite() => py_float_into(x, out),
         _ => out.extend_from_slice(b"null"),
     }
 }

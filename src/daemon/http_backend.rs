@@ -2,22 +2,23 @@
 //! they ask of the daemon: counter data from the owning shards, lists and metrics from
 //! all of them.
 
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use glommio::net::TcpListener;
 
 use super::messages::{Rep, Req};
 use super::shard::Shard;
 use crate::clock;
-use crate::http::backend::{AgentInfo, Backend, CounterData, CounterInfo, LocalFut};
+use crate::http::backend::{AgentInfo, Backend, CounterData, CounterInfo, LocalFut, NameList};
 use crate::http::HttpConfig;
 use crate::metrics::prom::{PromLayout, PromStore};
 
 /// Accept HTTP connections until shutdown.
 pub async fn accept_loop(shard: Rc<Shard>, l: TcpListener, cfg: Option<Rc<HttpConfig>>) {
     let Some(cfg) = cfg else { return };
-    let backend: Rc<dyn Backend> = Rc::new(ShardBackend(shard.clone()));
+    let backend: Rc<dyn Backend> = Rc::new(ShardBackend::new(shard.clone()));
     loop {
         let conn = futures_lite::future::or(
             async { Some(l.accept().await.map_err(std::io::Error::from)) },
@@ -41,10 +42,26 @@ pub async fn accept_loop(shard: Rc<Shard>, l: TcpListener, cfg: Option<Rc<HttpCo
     }
 }
 
+/// How long a snapshot of the counter names serves Graphite's find and wildcard
+/// renders: a Grafana dashboard asks many of them at once, and listing half a million
+/// names from every shard per request would cost more than the requests themselves. A
+/// new counter shows in them at most this much later.
+const NAMES_TTL: Duration = Duration::from_secs(10);
+
 /// The HTTP layer's view of the daemon, from the shard that accepted the connection.
-pub struct ShardBackend(Rc<Shard>);
+pub struct ShardBackend(Rc<Shard>, NamesCache);
+
+#[derive(Default)]
+struct NamesCache {
+    snapshot: RefCell<Option<(Instant, Rc<NameList>)>>,
+    refreshing: Cell<bool>,
+}
 
 impl ShardBackend {
+    pub fn new(shard: Rc<Shard>) -> ShardBackend {
+        ShardBackend(shard, NamesCache::default())
+    }
+
     async fn collect_all<T>(&self, req: Req, pick: impl Fn(Rep) -> Option<Vec<T>>) -> Vec<T> {
         let mut out = Vec::new();
         for rep in self.0.core.rpc.broadcast(req).await {
@@ -90,6 +107,38 @@ impl Backend for ShardBackend {
             Rep::Counters(v) => Some(v),
             _ => None,
         }))
+    }
+
+    fn names(&self) -> LocalFut<'_, Rc<NameList>> {
+        Box::pin(async move {
+            let cache = &self.1;
+            let current = cache.snapshot.borrow().clone();
+            if let Some((at, names)) = &current {
+                // Fresh, or being refreshed by another request: serve this one.
+                if at.elapsed() < NAMES_TTL || cache.refreshing.get() {
+                    return names.clone();
+                }
+            }
+            cache.refreshing.set(true);
+            // A request dropped mid-refresh (its client went away) must not leave the
+            // flag set: every later request would serve the stale list.
+            struct Refreshing<'a>(&'a Cell<bool>);
+            impl Drop for Refreshing<'_> {
+                fn drop(&mut self) {
+                    self.0.set(false);
+                }
+            }
+            let _refreshing = Refreshing(&cache.refreshing);
+            let names = self
+                .collect_all(Req::CounterNames, |rep| match rep {
+                    Rep::CounterNames(v) => Some(v),
+                    _ => None,
+                })
+                .await;
+            let names = Rc::new(NameList::new(names));
+            *cache.snapshot.borrow_mut() = Some((Instant::now(), names.clone()));
+            names
+        })
     }
 
     fn metrics(&self, exporter: bool, layout: PromLayout) -> LocalFut<'_, Option<String>> {

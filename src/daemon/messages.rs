@@ -33,6 +33,8 @@ pub enum Req {
     Query(String, QueryParams),
     /// The receiving shard's counters with their kind (HTTP counter list).
     Counters,
+    /// The shard's counter keys, sorted (no kinds: nothing is read from disk).
+    CounterNames,
     /// The receiving shard's connection meta records (HTTP agent list).
     Agents,
     /// A copy of the receiving shard's Prometheus exporter samples.
@@ -63,6 +65,7 @@ pub enum Rep {
     Stats(Box<LoopbackCounters>, Vec<(String, i64)>),
     Query(Result<Option<CounterData>, String>),
     Counters(Vec<CounterInfo>),
+    CounterNames(Vec<String>),
     Agents(Vec<AgentInfo>),
     Prom(Box<PromStore>),
     Failed(String),

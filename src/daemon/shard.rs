@@ -217,6 +217,9 @@ impl Shard {
                     Err(e) => Rep::Query(Err(e.to_string())),
                 }
             }
+            Req::CounterNames => {
+                Rep::CounterNames(store.map(|s| s.counter_keys()).unwrap_or_default())
+            }
             Req::Counters => {
                 let Some(store) = store else {
                     return Rep::Counters(Vec::new());

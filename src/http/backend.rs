@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::rc::Rc;
 
 use istatd_storage::query::{QueryParams, QueryResult};
 
@@ -57,9 +58,68 @@ pub trait Backend {
     ) -> LocalFut<'a, Result<Option<CounterData>, String>>;
     /// Every counter of every shard, in no particular order.
     fn counters(&self) -> LocalFut<'_, Vec<CounterInfo>>;
+    /// Every counter's name, sorted; may be a few seconds old (Graphite's find and
+    /// wildcard render read it for every request).
+    fn names(&self) -> LocalFut<'_, Rc<NameList>> {
+        Box::pin(async move {
+            let names = self.counters().await.into_iter().map(|c| c.name).collect();
+            Rc::new(NameList::new(names))
+        })
+    }
     /// Every shard's connection meta records.
     fn agents(&self) -> LocalFut<'_, Vec<AgentInfo>>;
     /// Prometheus text: the exporter's samples (`exporter`, docs/interfaces.md §4; `None`
     /// when it is off), or the daemon's own counters (`/metrics` on the HTTP port).
     fn metrics(&self, exporter: bool, layout: PromLayout) -> LocalFut<'_, Option<String>>;
+}
+
+/// Counter names sorted, in one buffer: half a million names cost their bytes plus 4
+/// bytes each, not a String each.
+#[derive(Debug, Default)]
+pub struct NameList {
+    text: String,
+    ends: Vec<u32>,
+}
+
+impl NameList {
+    pub fn new(mut names: Vec<String>) -> NameList {
+        names.sort_unstable();
+        names.dedup();
+        let mut text = String::with_capacity(names.iter().map(String::len).sum());
+        let mut ends = Vec::with_capacity(names.len());
+        for n in &names {
+            text.push_str(n);
+            ends.push(u32::try_from(text.len()).unwrap_or(u32::MAX));
+        }
+        NameList { text, ends }
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The `i`th name in sorted order.
+    pub fn get(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        let end = self.ends.get(i).map_or(start, |&e| e as usize);
+        self.text.get(start..end).unwrap_or("")
+    }
+
+    /// The index of the first name not below `key`.
+    pub fn lower_bound(&self, key: &str) -> usize {
+        let (mut lo, mut hi) = (0, self.len());
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if self.get(mid) < key {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
 }

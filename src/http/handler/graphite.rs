@@ -7,7 +7,7 @@
 //! Parameters come from the query string and, for a POST, from a form body alike, and
 //! may repeat (`target=a&target=b`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use istatd_storage::format::Bucket;
 use istatd_storage::query::QueryParams;
@@ -19,7 +19,7 @@ use crate::graphite::series::Series;
 use crate::graphite::target::{parse, paths, Expr, PathRequest};
 use crate::graphite::time::parse_time;
 use crate::graphite::wire::Wire;
-use crate::http::backend::{Backend, CounterData};
+use crate::http::backend::{Backend, CounterData, NameList};
 use crate::http::json::push_quoted;
 use crate::http::request::{urldecode, RawRequest};
 use crate::http::response::{Response, JSON};
@@ -152,52 +152,73 @@ pub async fn handle(
 
 // ----- names -------------------------------------------------------------------------
 
-/// Every counter's name.
-async fn names(backend: &dyn Backend) -> Vec<String> {
-    backend
-        .counters()
-        .await
-        .into_iter()
-        .map(|c| c.name)
-        .collect()
-}
-
 /// A path pattern as the store spells names: istatd munges names to lower case.
 fn compile(pattern: &str) -> Result<PathPattern, String> {
     PathPattern::compile(&pattern.to_ascii_lowercase())
 }
 
+/// The leading segments of a pattern that hold no wildcard, with a `.` after each.
+fn literal_prefix(pattern: &str) -> String {
+    let mut out = String::new();
+    let segments: Vec<&str> = pattern.split('.').collect();
+    for seg in &segments[..segments.len().saturating_sub(1)] {
+        if seg.contains(['*', '?', '[', '{']) {
+            break;
+        }
+        out.push_str(&seg.to_ascii_lowercase());
+        out.push('.');
+    }
+    out
+}
+
 /// The names and dot-prefixes of names with as many segments as `pattern` that match
-/// it, sorted, each with whether it has children (a branch). One pass over the names,
-/// allocating nothing per name: a find over half a million counters is a scan.
-fn matching<'a>(names: &'a [String], pattern: &PathPattern) -> Vec<(&'a str, bool)> {
+/// it, sorted, each with whether it has children (a branch).
+///
+/// The names are sorted, so the names below a prefix `p` are the run starting with
+/// `p.`: the walk starts at the pattern's literal leading segments and jumps over each
+/// candidate's subtree, so a find costs the candidates it visits (times a binary
+/// search), not the store's size.
+fn matching(names: &NameList, text: &str, pattern: &PathPattern) -> Vec<(String, bool)> {
     let depth = pattern.segments().len();
-    let mut found: HashMap<&str, bool> = HashMap::new();
-    let mut refused: std::collections::HashSet<&str> = std::collections::HashSet::new();
-    for name in names {
+    let literal = literal_prefix(text);
+    let mut found: Vec<(String, bool)> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut i = names.lower_bound(&literal);
+    while i < names.len() {
+        let name = names.get(i);
+        if !name.starts_with(literal.as_str()) {
+            break;
+        }
         let cut = name
             .match_indices('.')
             .nth(depth.saturating_sub(1))
-            .map(|(i, _)| i);
-        let (prefix, deeper) = match cut {
-            Some(i) => (&name[..i], true),
-            None if name.split('.').count() == depth => (name.as_str(), false),
-            None => continue,
+            .map(|(c, _)| c);
+        let prefix = match cut {
+            Some(c) => &name[..c],
+            None if name.split('.').count() == depth => name,
+            None => {
+                i += 1;
+                continue;
+            }
         };
-        if let Some(branch) = found.get_mut(prefix) {
-            *branch |= deeper;
-        } else if !refused.contains(prefix) {
+        let below = format!("{prefix}.");
+        if !seen.contains(prefix) {
+            seen.insert(prefix.to_string());
             if pattern.matches(prefix) {
-                found.insert(prefix, deeper);
-            } else if deeper {
-                // A prefix recurs once per name below it: remember the refusal.
-                refused.insert(prefix);
+                let j = names.lower_bound(&below);
+                let branch = j < names.len() && names.get(j).starts_with(below.as_str());
+                found.push((prefix.to_string(), branch));
             }
         }
+        i = if cut.is_some() {
+            // Past the subtree: the first name not below `prefix.` ('/' follows '.').
+            names.lower_bound(&format!("{prefix}/"))
+        } else {
+            i + 1
+        };
     }
-    let mut out: Vec<(&str, bool)> = found.into_iter().collect();
-    out.sort_unstable();
-    out
+    found.sort_unstable();
+    found
 }
 
 /// `/metrics/find?query=`: graphite-web's `treejson` (default) or `completer` shape;
@@ -214,8 +235,8 @@ async fn find(form: &Form, backend: &dyn Backend) -> Response {
         Ok(p) => p,
         Err(e) => return bad_request(&format!("bad query {query:?}: {e}")),
     };
-    let names = names(backend).await;
-    let mut found = matching(&names, &pattern);
+    let names = backend.names().await;
+    let mut found = matching(&names, query, &pattern);
     // Branches first, each group by name (graphite-web's tree_json order).
     found.sort_by_key(|&(_, branch)| !branch);
     if format == "pickle" || format == "msgpack" {
@@ -292,8 +313,8 @@ async fn find(form: &Form, backend: &dyn Backend) -> Response {
 /// `/metrics/expand?query=...[&leavesOnly=1]`: the matching names, sorted.
 async fn expand(form: &Form, backend: &dyn Backend) -> Response {
     let leaves_only = matches!(form.get("leavesOnly"), Some("1" | "true" | "True"));
-    let names = names(backend).await;
-    let mut results: Vec<&str> = Vec::new();
+    let names = backend.names().await;
+    let mut results: Vec<String> = Vec::new();
     let mut any = false;
     for query in form.all("query") {
         any = true;
@@ -302,7 +323,7 @@ async fn expand(form: &Form, backend: &dyn Backend) -> Response {
             Err(e) => return bad_request(&format!("bad query {query:?}: {e}")),
         };
         results.extend(
-            matching(&names, &pattern)
+            matching(&names, query, &pattern)
                 .into_iter()
                 .filter(|&(_, branch)| !(leaves_only && branch))
                 .map(|(n, _)| n),
@@ -420,17 +441,19 @@ async fn fetch(
     backend: &dyn Backend,
 ) -> Result<FetchedSeries, String> {
     let mut out = FetchedSeries::default();
-    let mut names: Option<Vec<String>> = None;
+    let mut names: Option<std::rc::Rc<NameList>> = None;
     let mut total = 0usize;
     for req in requests {
         let (pattern_text, field) = split_field(&req.path)?;
         let pattern = compile(pattern_text).map_err(|e| format!("bad path {:?}: {e}", req.path))?;
         let keys: Vec<String> = if pattern.has_wildcards() {
             if names.is_none() {
-                names = Some(self::names(backend).await);
+                names = Some(backend.names().await);
             }
-            let all = names.as_ref().map_or(Vec::new(), |n| matching(n, &pattern));
-            all.into_iter().map(|(n, _)| n.to_string()).collect()
+            let all = names
+                .as_ref()
+                .map_or(Vec::new(), |n| matching(n, pattern_text, &pattern));
+            all.into_iter().map(|(n, _)| n).collect()
         } else {
             vec![pattern_text.to_ascii_lowercase()]
         };
@@ -602,16 +625,28 @@ mod tests {
 
     #[test]
     fn matching_lists_names_and_prefixes_with_their_branch_flag() {
-        let names: Vec<String> = ["a.b.c", "a.b", "a", "a.d", "x.y", "a.e.f.g", "ab.c"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        let m = |p: &str| matching(&names, &compile(p).unwrap());
-        assert_eq!(m("a.*"), vec![("a.b", true), ("a.d", false), ("a.e", true)]);
-        assert_eq!(m("A.{b,e}.*"), vec![("a.b.c", false), ("a.e.f", true)]);
-        assert_eq!(m("*"), vec![("a", true), ("ab", true), ("x", true)]);
-        assert_eq!(m("a.b"), vec![("a.b", true)]);
-        assert_eq!(m("q.*"), vec![]);
+        let names: Vec<String> = [
+            "a.b.c", "a.b", "a", "a.d", "x.y", "a.e.f.g", "ab.c", "a-b.c",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let names = NameList::new(names);
+        let m = |p: &str| matching(&names, p, &compile(p).unwrap());
+        let v = |x: &[(&str, bool)]| {
+            x.iter()
+                .map(|(n, b)| (n.to_string(), *b))
+                .collect::<Vec<(String, bool)>>()
+        };
+        assert_eq!(m("a.*"), v(&[("a.b", true), ("a.d", false), ("a.e", true)]));
+        assert_eq!(m("A.{b,e}.*"), v(&[("a.b.c", false), ("a.e.f", true)]));
+        assert_eq!(
+            m("*"),
+            v(&[("a", true), ("a-b", true), ("ab", true), ("x", true)])
+        );
+        assert_eq!(m("a*.c"), v(&[("a-b.c", false), ("ab.c", false)]));
+        assert_eq!(m("a.b"), v(&[("a.b", true)]));
+        assert_eq!(m("q.*"), v(&[]));
     }
 
     #[test]

@@ -143,7 +143,7 @@ pub static FUNCTIONS: &[FuncSpec] = &[
     FuncSpec {
         name: "averageSeries",
         group: "Combine",
-        description: "Short form: avg(). Takes one metric or a wildcard seriesList. Draws the average value of all metrics passed at each time.",
+        description: "Takes one metric or a wildcard seriesList. Draws the average value of all metrics passed at each time.",
         params: &[many("seriesLists", K::SeriesList, true)],
         run: combine::average_series,
     },
@@ -273,7 +273,7 @@ pub static FUNCTIONS: &[FuncSpec] = &[
     FuncSpec {
         name: "sumSeries",
         group: "Combine",
-        description: "Short form: sum(). This will add metrics together and return the sum at each datapoint. Nulls are ignored; a point where every series is null stays null.",
+        description: "This will add metrics together and return the sum at each datapoint. Nulls are ignored; a point where every series is null stays null.",
         params: &[many("seriesLists", K::SeriesList, true)],
         run: combine::sum_series,
     },

@@ -162,6 +162,31 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_translate_without_panicking(line in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..120)) {
+            let mut out = Vec::new();
+            let _ = translate(&line, 1_700_000_000, &mut out);
+        }
+
+        #[test]
+        fn a_valid_line_reads_back_as_the_same_sample(
+            name in "[a-z][a-z0-9_.]{0,30}",
+            value in -1e12f64..1e12,
+            time in 0i64..4_000_000_000,
+        ) {
+            let mut out = Vec::new();
+            let line = format!("{name} {value} {time}");
+            proptest::prop_assert_eq!(translate(line.as_bytes(), 0, &mut out), Ok(GraphiteLine::Sample));
+            let text = String::from_utf8(out).unwrap();
+            let fields: Vec<&str> = text.split(' ').collect();
+            proptest::prop_assert_eq!(fields.len(), 3);
+            proptest::prop_assert_eq!(fields[0], name.as_str());
+            proptest::prop_assert_eq!(fields[1].parse::<i64>().unwrap(), time);
+            proptest::prop_assert_eq!(fields[2].parse::<f64>().unwrap(), value);
+        }
+    }
+
     #[test]
     fn datagram_lines_need_no_final_newline() {
         let lines: Vec<&[u8]> = datagram_lines(b"a 1 2\n\nb 3 4\r\nc 5 6").collect();

@@ -270,9 +270,8 @@ impl StatPort {
             if self.proto == Proto::Graphite {
                 let rec = self.ingest.udp_meta(|| from.to_string(), now);
                 rec.borrow_mut().last_seen = now;
-                let peer = from.to_string();
                 for l in graphite::datagram_lines(&buf[..n]) {
-                    if let Some(f) = self.graphite_line(l, now, &mut line, &peer) {
+                    if let Some(f) = self.graphite_line(l, now, &mut line, &from) {
                         let _ = self
                             .ingest
                             .frame(f, now, source, &mut parsed, &mut router, &rec);
@@ -306,7 +305,7 @@ impl StatPort {
         l: &[u8],
         now: i64,
         buf: &'b mut Vec<u8>,
-        peer: &str,
+        peer: &dyn std::fmt::Display,
     ) -> Option<Frame<'b>> {
         match graphite::translate(l, now, buf) {
             Ok(GraphiteLine::Sample) => {
@@ -323,7 +322,9 @@ impl StatPort {
     }
 
     /// Count a refused Graphite line; log one per [`BAD_LOG_EVERY`] (no log spam per line).
-    fn refused(&self, what: Option<(GraphiteBad, &[u8])>, peer: &str) {
+    /// `peer` is formatted only when a line is logged: a datagram's sender is not turned
+    /// into a String per datagram.
+    fn refused(&self, what: Option<(GraphiteBad, &[u8])>, peer: &dyn std::fmt::Display) {
         self.bad.set(self.bad.get() + 1);
         let due = self
             .bad_logged
@@ -333,7 +334,7 @@ impl StatPort {
             self.bad_logged.set(Some(std::time::Instant::now()));
             let (why, line) = what.map_or(("line too long", &[][..]), |(w, l)| (w.as_str(), l));
             let shown = String::from_utf8_lossy(&line[..line.len().min(200)]).into_owned();
-            tracing::warn!(peer, line = %shown, total_refused = self.bad.get(), "bad graphite line: {why}");
+            tracing::warn!(peer = %peer, line = %shown, total_refused = self.bad.get(), "bad graphite line: {why}");
         }
     }
 

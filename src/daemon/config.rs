@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use istatd_shards::ShardSpec;
 use istatd_storage::retention::Retention;
-use istatd_storage::store::Allocation;
+use istatd_storage::store::{Allocation, IoMode};
 
 use crate::agent::AgentConfig;
 use crate::ingest::meta::BlacklistConfig;
@@ -19,6 +19,8 @@ pub struct ServerConfig {
     pub store: Option<PathBuf>,
     pub retentions: Vec<Retention>,
     pub allocation: Allocation,
+    /// `--store-io`.
+    pub io: IoMode,
     pub create_parents: bool,
     pub listen: Ipv4Addr,
     pub stat_port: u16,

@@ -468,6 +468,7 @@ async fn open_store(
     };
     let mut o = StoreOptions::new(root, cfg.retentions.clone());
     o.allocation = cfg.allocation;
+    o.io = cfg.io;
     // Parents may belong to other shards: they are created by message.
     o.create_parents = false;
     // A replica indexes every file it holds (docs/replication-protocol.md,

@@ -6,7 +6,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use istatd_shards::ShardSpec;
-use istatd_storage::store::Allocation;
+use istatd_storage::store::{Allocation, IoMode};
 
 use istatd_shards::Shutdown;
 
@@ -113,6 +113,7 @@ fn start(opts: &Options, cwd: &Path, embedded: bool) -> Result<(), Fatal> {
         } else {
             Allocation::Full
         },
+        io: crate::options::store_io(opts).unwrap_or(IoMode::Buffered),
         create_parents: !opts.dont_recursively_create_counters,
         listen: v.listen_address.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
         stat_port: opts.stat_port as u16,

@@ -31,7 +31,7 @@ pub use table::Options;
 pub use usage::{bash_completion, man_page, usage, BUILD_STAMP};
 pub use validate::{
     check_port_additions, check_ports, check_replication, debug_names, listen_ipv4,
-    parse_host_port, retentions, Paths, Validated,
+    parse_host_port, retentions, store_io, Paths, Validated,
 };
 pub use value::{format_core_list, parse_core_list};
 

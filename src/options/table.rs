@@ -201,12 +201,17 @@ define_options! {
     pin_cores: Vec<usize> = Vec::new() => "pin-cores", "CPUs to pin shards to, e.g. 0-3 or 0-1,4. Empty: no pinning.";
     /// `--page-cache-mb N` (0 = sized from the machine): stat file page cache, MiB.
     /// The reference writes through the kernel's page cache, which keeps every active
-    /// page in whatever memory is free; with O_DIRECT this cache is what holds them.
+    /// page in whatever memory is free; with `--store-io direct` this cache is what
+    /// holds them.
     /// 0 takes 1/32 of the memory the daemon may use (RAM, or its cgroup's limit),
     /// between 256 and 1024 MiB: a 50,000-file store's active pages (400 MB) fit on a
     /// 16 GiB machine, where 256 MiB made a replica master re-read them for every
     /// answer (steady lag 25-40 s at 60,000 updates/s).
     page_cache_mb: usize = 0 => "page-cache-mb", "Size of the stat file page cache, in MiB. 0: 1/32 of memory, 256 to 1024.";
+    /// `--store-io MODE` (`buffered`): how counter files are read and written;
+    /// `buffered` goes through the kernel's page cache like the reference, `direct` uses
+    /// O_DIRECT (every miss of `--page-cache-mb` is a disk read).
+    store_io: String = "buffered".to_string() => "store-io", "How stat files are read and written: buffered (the kernel's page cache) or direct (O_DIRECT).";
     /// `--max-open-files N` (16000): stat files kept open at once.
     max_open_files: usize = 16000 => "max-open-files", "Maximum number of stat files kept open at once.";
 

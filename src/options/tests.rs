@@ -8,6 +8,7 @@ use super::config_file::{apply_config_data, apply_toml};
 use super::table::{spec, SPECS};
 use super::validate::{boost_parent_path, combine_paths};
 use super::*;
+use istatd_storage::store::IoMode;
 
 fn args(a: &[&str]) -> Vec<String> {
     a.iter().map(|s| s.to_string()).collect()
@@ -221,6 +222,7 @@ fn usage_layout() {
         "pin-cores",
         "page-cache-mb",
         "max-open-files",
+        "store-io",
         "replica-timeout",
     ] {
         assert!(names.contains(&extra), "{extra}");
@@ -444,6 +446,18 @@ fn port_additions() {
     assert!(o.pin_cores.is_empty());
     let o = cli(&["--agentCount", "-3", "--agent-interval", "0"]).unwrap();
     assert_eq!((o.agent_connections(), o.agent_flush_interval()), (1, 1));
+    let o = cli(&[]).unwrap();
+    assert_eq!(store_io(&o).unwrap(), IoMode::Buffered);
+    let o = cli(&["--store-io", "direct"]).unwrap();
+    assert_eq!(store_io(&o).unwrap(), IoMode::Direct);
+    let o = cli(&["--store-io", "mmap"]).unwrap();
+    let e = check_port_additions(&o).unwrap_err();
+    assert_eq!(e.exit_code, 1);
+    assert!(
+        e.to_string()
+            .contains("--store-io must be buffered or direct"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -9,6 +9,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
 use istatd_storage::retention::{parse_retentions, Retention};
+use istatd_storage::store::IoMode;
 
 use super::error::{HostPortError, OptionsError};
 use super::{Options, DEBUG_OPTIONS, MAX_THREAD_COUNT};
@@ -119,7 +120,19 @@ pub fn check_port_additions(opts: &Options) -> Result<(), OptionsError> {
             )));
         }
     }
+    store_io(opts)?;
     Ok(())
+}
+
+/// `--store-io`: `buffered` or `direct`; anything else exits 1.
+pub fn store_io(opts: &Options) -> Result<IoMode, OptionsError> {
+    match opts.store_io.as_str() {
+        "buffered" => Ok(IoMode::Buffered),
+        "direct" => Ok(IoMode::Direct),
+        other => Err(OptionsError::exit1(format!(
+            "--store-io must be buffered or direct, not {other}"
+        ))),
+    }
 }
 
 /// The replication checks of docs/replication-protocol.md, "Options" (exit 2,

@@ -8,7 +8,7 @@ use istatd_storage::counter::Sample;
 use istatd_storage::format::{Bucket, CreateParams, PAGE_SIZE};
 use istatd_storage::query::QueryParams;
 use istatd_storage::retention::parse_retentions;
-use istatd_storage::store::{Allocation, Lookup, Store, StoreOptions};
+use istatd_storage::store::{Allocation, IoMode, Lookup, Store, StoreOptions};
 use istatd_storage::tools;
 
 fn temp_dir(name: &str) -> PathBuf {
@@ -58,8 +58,18 @@ fn nonempty_sums(r: &istatd_storage::query::QueryResult) -> Vec<f64> {
 
 #[test]
 fn data_survives_reopen_and_queries_see_unflushed_writes() {
-    let dir = temp_dir("reopen");
+    survives_reopen(IoMode::Buffered, "reopen");
+}
+
+#[test]
+fn data_survives_reopen_with_o_direct() {
+    survives_reopen(IoMode::Direct, "reopen-direct");
+}
+
+fn survives_reopen(io: IoMode, name: &str) {
+    let dir = temp_dir(name);
     let d = dir.clone();
+    let opts = move |d: &PathBuf| StoreOptions { io, ..opts(d) };
     run(move || async move {
         let store = Store::open(opts(&d)).await.unwrap();
         for k in 0..30 {
@@ -212,7 +222,11 @@ fn full_allocation_reserves_every_block() {
     let dir = temp_dir("full");
     let d = dir.clone();
     run(move || async move {
-        let store = Store::open(opts(&d)).await.unwrap();
+        let o = StoreOptions {
+            io: IoMode::Direct,
+            ..opts(&d)
+        };
+        let store = Store::open(o).await.unwrap();
         store
             .record("g", false, Sample::value(NOW, 1.0), NOW)
             .await
@@ -223,7 +237,7 @@ fn full_allocation_reserves_every_block() {
     let meta = std::fs::metadata(dir.join("g/5m")).unwrap();
     assert!(meta.blocks() * 512 >= meta.len());
     // Created with O_DIRECT (where the file system takes it), and written since only
-    // by O_DIRECT flushes: no page of either file is left in the kernel's page cache.
+    // by O_DIRECT flushes (`--store-io direct`): no page of either file is left in the kernel's page cache.
     if direct_io_works(&dir) {
         for f in ["g/10s", "g/5m"] {
             assert_eq!(resident_pages(&dir.join(f)), 0, "{f}");

@@ -111,7 +111,7 @@ impl Files {
             closed_cleanly: opts.closed_cleanly,
             table: RefCell::new(FileTable::default()),
             pages: RefCell::new(PageCache::new(opts.page_cache_pages.max(16))),
-            fds: FdCache::new(opts.max_open_files.max(4)),
+            fds: FdCache::new(opts.max_open_files.max(4), opts.io),
             stats: RefCell::new(FileStats::default()),
             flushing: RefCell::new(FastSet::default()),
             header_hash: ahash::RandomState::new(),

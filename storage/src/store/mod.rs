@@ -59,6 +59,7 @@ use flush::{EventLog, FlushCursor};
 pub use clean_mark::{take_clean_mark, write_clean_mark, CLEAN_MARK};
 pub use counters::{counter_dir, CounterState};
 pub use error::StoreError;
+pub use fd_cache::IoMode;
 pub use file_table::{FileId, Lookup};
 pub use flush::{join_all, FlushVisit, ReplicationEvent, FLUSH_CONCURRENCY};
 pub use options::{Allocation, KeyFilter, StoreOptions};

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::StoreListing;
+use super::{IoMode, StoreListing};
 use crate::retention::Retention;
 
 /// `--allocation-strategy` (docs/file-format.md, "Creation").
@@ -21,6 +21,8 @@ pub struct StoreOptions {
     pub root: PathBuf,
     pub retentions: Vec<Retention>,
     pub allocation: Allocation,
+    /// How file bytes move: through the kernel's page cache or O_DIRECT.
+    pub io: IoMode,
     /// Descriptors this store may keep open at once.
     pub max_open_files: usize,
     /// 8 KiB pages this store may keep in memory.
@@ -49,6 +51,7 @@ impl std::fmt::Debug for StoreOptions {
             .field("root", &self.root)
             .field("retentions", &self.retentions.len())
             .field("allocation", &self.allocation)
+            .field("io", &self.io)
             .field("max_open_files", &self.max_open_files)
             .field("page_cache_pages", &self.page_cache_pages)
             .field("create_parents", &self.create_parents)
@@ -68,6 +71,7 @@ impl StoreOptions {
             root: root.into(),
             retentions,
             allocation: Allocation::Full,
+            io: IoMode::Buffered,
             max_open_files: 16_000,
             page_cache_pages: 4096,
             create_parents: true,

@@ -1,13 +1,11 @@
 //! The page cache: one bounded LRU of 8 KiB bucket pages per store, with a dirty bitmap
-//! per page, the images of pages being written, and the O_DIRECT writes of pages and
-//! headers.
+//! per page, the images of pages being written, and the writes of pages and headers.
 
 use crate::hashing::FastMap;
 use std::io;
 use std::rc::Rc;
 
-use glommio::io::DmaFile;
-
+use super::fd_cache::StoreFile;
 use super::slots::CacheSlots;
 use super::FileId;
 use crate::format::{HEADER_SIZE, PAGE_SIZE};
@@ -145,8 +143,8 @@ pub(super) fn page_offset(page: u32) -> u64 {
 }
 
 /// Read one bucket page.
-pub(super) async fn read_page(file: &DmaFile, page: u32) -> io::Result<Box<[u8]>> {
-    let r = file.read_at_aligned(page_offset(page), PAGE_SIZE).await?;
+pub(super) async fn read_page(file: &StoreFile, page: u32) -> io::Result<Box<[u8]>> {
+    let r = file.read_at(page_offset(page), PAGE_SIZE).await?;
     let mut data = vec![0u8; PAGE_SIZE].into_boxed_slice();
     let n = r.len().min(PAGE_SIZE);
     data[..n].copy_from_slice(&r[..n]);
@@ -154,14 +152,14 @@ pub(super) async fn read_page(file: &DmaFile, page: u32) -> io::Result<Box<[u8]>
 }
 
 /// Write the dirty sectors of a page (`mask`, see [`Page::dirty`]), one write per run
-/// of consecutive sectors, each widened to the file's O_DIRECT alignment.
+/// of consecutive sectors, each widened to the file's write unit (its O_DIRECT alignment, if any).
 pub(super) async fn write_page(
-    file: &DmaFile,
+    file: &StoreFile,
     page: u32,
     data: &[u8],
     mask: u16,
 ) -> io::Result<()> {
-    let align = (file.alignment() as usize).clamp(SECTOR, PAGE_SIZE);
+    let align = file.write_unit();
     let mut runs: Vec<(usize, usize)> = Vec::new();
     let sectors = PAGE_SIZE / SECTOR;
     let mut i = 0;
@@ -182,9 +180,8 @@ pub(super) async fn write_page(
         }
     }
     for (lo, hi) in runs {
-        let mut buf = file.alloc_dma_buffer(hi - lo);
-        buf.as_bytes_mut().copy_from_slice(&data[lo..hi]);
-        file.write_at(buf, page_offset(page) + lo as u64).await?;
+        file.write_at(page_offset(page) + lo as u64, &data[lo..hi])
+            .await?;
     }
     Ok(())
 }
@@ -210,25 +207,21 @@ pub(super) fn write_groups(pages: &[(u32, u16)]) -> Vec<std::ops::Range<usize>> 
 }
 
 /// Write whole pages `first`, `first + 1`, ... in one write.
-pub(super) async fn write_run(file: &DmaFile, first: u32, pages: &[&[u8]]) -> io::Result<()> {
-    let mut buf = file.alloc_dma_buffer(pages.len() * PAGE_SIZE);
-    for (dst, src) in buf.as_bytes_mut().chunks_exact_mut(PAGE_SIZE).zip(pages) {
+pub(super) async fn write_run(file: &StoreFile, first: u32, pages: &[&[u8]]) -> io::Result<()> {
+    let mut buf = vec![0u8; pages.len() * PAGE_SIZE];
+    for (dst, src) in buf.chunks_exact_mut(PAGE_SIZE).zip(pages) {
         dst.copy_from_slice(&src[..PAGE_SIZE]);
     }
-    file.write_at(buf, page_offset(first)).await?;
-    Ok(())
+    file.write_at(page_offset(first), &buf).await
 }
 
-/// Write the header: its 464 bytes padded to one O_DIRECT unit (the rest of the
-/// header page is zeros and never changes).
-pub(super) async fn write_header(file: &DmaFile, header: &[u8; HEADER_SIZE]) -> io::Result<()> {
-    let len = (file.alignment() as usize).clamp(SECTOR, PAGE_SIZE);
-    let mut buf = file.alloc_dma_buffer(len);
-    let b = buf.as_bytes_mut();
-    b.fill(0);
-    b[..HEADER_SIZE].copy_from_slice(header);
-    file.write_at(buf, 0).await?;
-    Ok(())
+/// Write the header: its 464 bytes padded to one write unit (the rest of the header
+/// page is zeros and never changes).
+pub(super) async fn write_header(file: &StoreFile, header: &[u8; HEADER_SIZE]) -> io::Result<()> {
+    let mut buf = [0u8; PAGE_SIZE];
+    let len = file.write_unit();
+    buf[..HEADER_SIZE].copy_from_slice(header);
+    file.write_at(0, &buf[..len]).await
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use std::io;
 
-use super::page_cache;
+use super::page_cache::{self, SECTOR};
 use super::Files;
 use crate::format::{
     Bucket, CreateParams, FormatError, Header, BUCKETS_PER_PAGE, BUCKET_SIZE, PAGE_SIZE,
@@ -26,12 +26,8 @@ impl Files {
             }
         }
         let fd = self.fd(id).await?;
-        let len = fd.file.file_size().await.map_err(io::Error::from)?;
-        let head = fd
-            .file
-            .read_at_aligned(0, 512)
-            .await
-            .map_err(io::Error::from)?;
+        let len = fd.file.file_size().await?;
+        let head = fd.file.read_at(0, SECTOR).await?;
         // The store's page cache works in 8 KiB pages, the only size the reference
         // writes on x86-64; another page size is refused like any bad header.
         let parsed = Header::parse_checked(&head, len).and_then(|h| {
@@ -113,12 +109,10 @@ impl Files {
                 return Ok(Bucket::from_bytes(&data[within..within + BUCKET_SIZE]));
             }
         }
-        // glommio widens the read to the file's O_DIRECT alignment (one sector).
         let r = fd
             .file
             .read_at(page_cache::page_offset(page) + within as u64, BUCKET_SIZE)
-            .await
-            .map_err(io::Error::from)?;
+            .await?;
         // A short read (a sparse file's end) holds zeros: no bucket.
         Ok(match r.get(..BUCKET_SIZE) {
             Some(b) => Bucket::from_bytes(b),

@@ -105,7 +105,6 @@ fn start(opts: &Options, cwd: &Path, embedded: bool) -> Result<(), Fatal> {
     let shards = opts.shard_count();
     let io_memory = io_memory_per_shard(shards);
     let max_open_files = raise_file_limit(opts)?;
-    let io = crate::options::store_io(opts).unwrap_or(IoMode::Buffered);
     let cfg = ServerConfig {
         store,
         retentions: v.retentions.clone(),
@@ -114,7 +113,7 @@ fn start(opts: &Options, cwd: &Path, embedded: bool) -> Result<(), Fatal> {
         } else {
             Allocation::Full
         },
-        io,
+        io: crate::options::store_io(opts).unwrap_or(IoMode::Buffered),
         create_parents: !opts.dont_recursively_create_counters,
         listen: v.listen_address.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
         stat_port: opts.stat_port as u16,
@@ -127,7 +126,7 @@ fn start(opts: &Options, cwd: &Path, embedded: bool) -> Result<(), Fatal> {
             io_memory,
             channel_capacity: 256,
         },
-        page_cache_pages: page_cache_mb(opts.page_cache_mb, io) * 1024 * 1024
+        page_cache_pages: page_cache_mb(opts.page_cache_mb) * 1024 * 1024
             / istatd_storage::format::PAGE_SIZE,
         max_open_files,
         udp_buffer_bytes: opts.udp_buffer_size.max(1) as usize * 1024,
@@ -305,13 +304,13 @@ fn prom_config(
     c
 }
 
-/// `--page-cache-mb`, with 0 sized from the memory this process may use
-/// ([`auto_page_cache_mb`]).
-fn page_cache_mb(given: usize, io: IoMode) -> usize {
+/// `--page-cache-mb`, with 0 sized from the memory this process may use: 1/32 of it,
+/// between 256 and 1024 MiB (see the option's text for why).
+fn page_cache_mb(given: usize) -> usize {
     if given > 0 {
         return given;
     }
-    let mb = auto_page_cache_mb(usable_memory_bytes(), io);
+    let mb = auto_page_cache_mb(usable_memory_bytes());
     tracing::info!(
         page_cache_mb = mb,
         "page cache sized from memory (--page-cache-mb 0)"
@@ -319,19 +318,11 @@ fn page_cache_mb(given: usize, io: IoMode) -> usize {
     mb
 }
 
-/// Through the kernel's page cache, 1/64 of `memory` bytes in MiB, between 256 and
-/// 512: a page this cache drops is read back from the kernel's, and the smaller cache
-/// keeps a 500,000-file daemon under 1 GiB (report scenario c: 811 MiB at 256, 1,185 MiB
-/// at 768, the same CPU per sample). With O_DIRECT, 1/32 between 256 and 1024, since
-/// every miss is a disk read. 256 when the memory is unknown.
-fn auto_page_cache_mb(memory: Option<u64>, io: IoMode) -> usize {
-    let (share, max) = match io {
-        IoMode::Buffered => (64, 512),
-        IoMode::Direct => (32, 1024),
-    };
+/// 1/32 of `memory` bytes in MiB, between 256 and 1024 (256 when unknown).
+fn auto_page_cache_mb(memory: Option<u64>) -> usize {
     memory
-        .map_or(256, |b| (b / share / (1 << 20)) as usize)
-        .clamp(256, max)
+        .map_or(256, |b| (b / 32 / (1 << 20)) as usize)
+        .clamp(256, 1024)
 }
 
 /// RAM (`MemTotal`), or the cgroup v2 memory limit when it is lower.
@@ -515,17 +506,11 @@ mod tests {
     #[test]
     fn page_cache_follows_memory_within_bounds() {
         let gib = 1u64 << 30;
-        let direct = IoMode::Direct;
-        assert_eq!(auto_page_cache_mb(Some(24 * gib), direct), 768);
-        assert_eq!(auto_page_cache_mb(Some(2 * gib), direct), 256);
-        assert_eq!(auto_page_cache_mb(Some(256 * gib), direct), 1024);
-        assert_eq!(auto_page_cache_mb(None, direct), 256);
-        let buffered = IoMode::Buffered;
-        assert_eq!(auto_page_cache_mb(Some(24 * gib), buffered), 384);
-        assert_eq!(auto_page_cache_mb(Some(2 * gib), buffered), 256);
-        assert_eq!(auto_page_cache_mb(Some(256 * gib), buffered), 512);
-        assert_eq!(auto_page_cache_mb(None, buffered), 256);
-        assert_eq!(page_cache_mb(8, buffered), 8);
+        assert_eq!(auto_page_cache_mb(Some(24 * gib)), 768);
+        assert_eq!(auto_page_cache_mb(Some(2 * gib)), 256);
+        assert_eq!(auto_page_cache_mb(Some(256 * gib)), 1024);
+        assert_eq!(auto_page_cache_mb(None), 256);
+        assert_eq!(page_cache_mb(8), 8);
     }
 
     #[test]

@@ -203,12 +203,11 @@ define_options! {
     /// The reference writes through the kernel's page cache, which keeps every active
     /// page in whatever memory is free; with `--store-io direct` this cache is what
     /// holds them.
-    /// 0 takes 1/64 of the memory the daemon may use (RAM, or its cgroup's limit),
-    /// between 256 and 512 MiB; with `--store-io direct` 1/32, between 256 and 1024
-    /// MiB: a 50,000-file store's active pages (400 MB) fit on a 16 GiB machine, where
-    /// 256 MiB made an O_DIRECT replica master re-read them from disk for every answer
-    /// (steady lag 25-40 s at 60,000 updates/s).
-    page_cache_mb: usize = 0 => "page-cache-mb", "Size of the stat file page cache, in MiB. 0: 1/64 of memory, 256 to 512 (--store-io direct: 1/32, 256 to 1024).";
+    /// 0 takes 1/32 of the memory the daemon may use (RAM, or its cgroup's limit),
+    /// between 256 and 1024 MiB: a 50,000-file store's active pages (400 MB) fit on a
+    /// 16 GiB machine, where 256 MiB made a replica master re-read them for every
+    /// answer (steady lag 25-40 s at 60,000 updates/s).
+    page_cache_mb: usize = 0 => "page-cache-mb", "Size of the stat file page cache, in MiB. 0: 1/32 of memory, 256 to 1024.";
     /// `--store-io MODE` (`buffered`): how counter files are read and written;
     /// `buffered` goes through the kernel's page cache like the reference, `direct` uses
     /// O_DIRECT (every miss of `--page-cache-mb` is a disk read).

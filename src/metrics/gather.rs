@@ -67,7 +67,7 @@ pub fn store_stats(s: &StoreStats, out: &mut Vec<(String, i64)>) {
     // `flush_rounds_min` is merged across shards as a minimum.
     let names = "counters files bad_files too_old page_hits page_misses page_writes \
                  write_ops header_writes write_errors open_files open_files_peak cached_pages \
-                 flush_rounds_min";
+                 file_opens file_opens_cached flush_rounds_min";
     let values = [
         s.counters,
         s.files,
@@ -82,6 +82,8 @@ pub fn store_stats(s: &StoreStats, out: &mut Vec<(String, i64)>) {
         s.open_files,
         s.open_files_peak,
         s.cached_pages,
+        s.fd_opens,
+        s.fd_opens_cached,
         s.flush_rounds,
     ];
     for (k, v) in names.split_whitespace().zip(values) {

@@ -188,6 +188,13 @@ fn descriptors_stay_within_the_bound() {
             st.open_files_peak
         );
         assert!(st.fd_opens > 8, "descriptors were recycled");
+        // Files just made are in the directory cache: reopened without io_uring.
+        assert!(
+            st.fd_opens_cached > 0 && st.fd_opens_cached <= st.fd_opens,
+            "{} of {} opens from the directory cache",
+            st.fd_opens_cached,
+            st.fd_opens
+        );
         let q = QueryParams {
             start: NOW,
             end: NOW + 20,

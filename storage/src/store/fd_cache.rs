@@ -39,16 +39,20 @@ pub(super) enum StoreFile {
 }
 
 impl StoreFile {
-    async fn open(path: &Path, mode: IoMode) -> glommio::Result<StoreFile, ()> {
+    /// Open a file; true when it came from the directory cache ([`open_from_dcache`]).
+    async fn open(path: &Path, mode: IoMode) -> glommio::Result<(StoreFile, bool), ()> {
         let mut o = OpenOptions::new();
         o.read(true).write(true);
         Ok(match mode {
             IoMode::Buffered => match open_from_dcache(path) {
                 // SAFETY: a descriptor just opened, owned by nothing else.
-                Some(fd) => StoreFile::Buffered(unsafe { BufferedFile::from_raw_fd(fd) }),
-                None => StoreFile::Buffered(o.buffered_open(path).await?),
+                Some(fd) => (
+                    StoreFile::Buffered(unsafe { BufferedFile::from_raw_fd(fd) }),
+                    true,
+                ),
+                None => (StoreFile::Buffered(o.buffered_open(path).await?), false),
             },
-            IoMode::Direct => StoreFile::Direct(o.dma_open(path).await?),
+            IoMode::Direct => (StoreFile::Direct(o.dma_open(path).await?), false),
         })
     }
 
@@ -163,6 +167,8 @@ pub(super) struct FdCache {
     /// Descriptors open now, cached or still held by an in-flight user.
     open: Rc<Cell<u64>>,
     opens: Cell<u64>,
+    /// Opens that resolved the path from the directory cache, on the executor.
+    opens_cached: Cell<u64>,
     peak: Cell<u64>,
     mode: IoMode,
 }
@@ -174,6 +180,7 @@ impl FdCache {
             fds: RefCell::new(SegmentedLru::new(capacity)),
             open: Rc::new(Cell::new(0)),
             opens: Cell::new(0),
+            opens_cached: Cell::new(0),
             peak: Cell::new(0),
         }
     }
@@ -186,7 +193,7 @@ impl FdCache {
     /// Open a file's descriptor and cache it; another open of the same file that
     /// completed meanwhile wins.
     pub(super) async fn open(&self, id: FileId, path: &Path) -> Result<Rc<OpenFile>, StoreError> {
-        let file = StoreFile::open(path, self.mode)
+        let (file, cached) = StoreFile::open(path, self.mode)
             .await
             .map_err(|e| StoreError::Io(io::Error::other(format!("{}: {e}", path.display()))))?;
         self.open.set(self.open.get() + 1);
@@ -195,6 +202,8 @@ impl FdCache {
             open: self.open.clone(),
         });
         self.opens.set(self.opens.get() + 1);
+        self.opens_cached
+            .set(self.opens_cached.get() + u64::from(cached));
         self.peak.set(self.peak.get().max(self.open.get()));
         let mut fds = self.fds.borrow_mut();
         if let Some(existing) = fds.get_mut(&id) {
@@ -215,6 +224,10 @@ impl FdCache {
 
     pub(super) fn opens(&self) -> u64 {
         self.opens.get()
+    }
+
+    pub(super) fn opens_cached(&self) -> u64 {
+        self.opens_cached.get()
     }
 
     pub(super) fn peak(&self) -> u64 {

@@ -184,6 +184,7 @@ impl Files {
         s.open_files = self.fds.open_now();
         s.open_files_peak = self.fds.peak();
         s.fd_opens = self.fds.opens();
+        s.fd_opens_cached = self.fds.opens_cached();
         s.cached_pages = self.pages.borrow().len() as u64;
     }
 

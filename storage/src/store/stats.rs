@@ -23,7 +23,10 @@ pub struct StoreStats {
     pub write_errors: u64,
     pub open_files: u64,
     pub open_files_peak: u64,
+    /// Descriptors opened (a store larger than the descriptor cache reopens files).
     pub fd_opens: u64,
+    /// Of those, opened from the kernel's directory cache on the executor.
+    pub fd_opens_cached: u64,
     pub cached_pages: u64,
     /// Completed rounds of the periodic round-robin flush.
     pub flush_rounds: u64,

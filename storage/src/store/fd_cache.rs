@@ -94,21 +94,20 @@ impl StoreFile {
     }
 
     /// Write `data` at `pos`; with O_DIRECT both are multiples of [`Self::write_unit`].
-    pub(super) async fn write_at(&self, pos: u64, data: &[u8]) -> io::Result<()> {
+    /// Owned, so that a buffered write hands the kernel the caller's bytes uncopied. A
+    /// short write (a full disk) is an error: the flush keeps the pages dirty and tries
+    /// them whole again.
+    pub(super) async fn write_at(&self, pos: u64, data: Vec<u8>) -> io::Result<()> {
         match self {
             StoreFile::Buffered(f) => {
-                let mut done = 0;
-                while done < data.len() {
-                    let n = f.write_at(data[done..].to_vec(), pos + done as u64).await?;
-                    if n == 0 {
-                        return Err(io::Error::new(io::ErrorKind::WriteZero, "short write"));
-                    }
-                    done += n;
+                let len = data.len();
+                if f.write_at(data, pos).await? < len {
+                    return Err(io::Error::new(io::ErrorKind::WriteZero, "short write"));
                 }
             }
             StoreFile::Direct(f) => {
                 let mut buf = f.alloc_dma_buffer(data.len());
-                buf.as_bytes_mut().copy_from_slice(data);
+                buf.as_bytes_mut().copy_from_slice(&data);
                 let n = f.write_at(buf, pos).await?;
                 if n < data.len() {
                     return Err(io::Error::new(io::ErrorKind::WriteZero, "short write"));
@@ -278,7 +277,7 @@ mod tests {
             // SAFETY: the descriptor just opened; the file owns it.
             let f = StoreFile::Buffered(unsafe { BufferedFile::from_raw_fd(fd) });
             assert_eq!(f.file_size().await.unwrap(), 4);
-            f.write_at(1, b"xy").await.unwrap();
+            f.write_at(1, b"xy".to_vec()).await.unwrap();
             assert_eq!(&f.read_at(0, 4).await.unwrap()[..], b"axyd");
         });
         assert_eq!(std::fs::read(&p).unwrap(), b"axyd");

@@ -180,7 +180,7 @@ pub(super) async fn write_page(
         }
     }
     for (lo, hi) in runs {
-        file.write_at(page_offset(page) + lo as u64, &data[lo..hi])
+        file.write_at(page_offset(page) + lo as u64, data[lo..hi].to_vec())
             .await?;
     }
     Ok(())
@@ -212,16 +212,15 @@ pub(super) async fn write_run(file: &StoreFile, first: u32, pages: &[&[u8]]) -> 
     for (dst, src) in buf.chunks_exact_mut(PAGE_SIZE).zip(pages) {
         dst.copy_from_slice(&src[..PAGE_SIZE]);
     }
-    file.write_at(page_offset(first), &buf).await
+    file.write_at(page_offset(first), buf).await
 }
 
 /// Write the header: its 464 bytes padded to one write unit (the rest of the header
 /// page is zeros and never changes).
 pub(super) async fn write_header(file: &StoreFile, header: &[u8; HEADER_SIZE]) -> io::Result<()> {
-    let mut buf = [0u8; PAGE_SIZE];
-    let len = file.write_unit();
+    let mut buf = vec![0u8; file.write_unit()];
     buf[..HEADER_SIZE].copy_from_slice(header);
-    file.write_at(0, &buf[..len]).await
+    file.write_at(0, buf).await
 }
 
 #[cfg(test)]
